@@ -1,0 +1,105 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseManifest } from './manifest.js';
+import { ManifestError } from './errors.js';
+
+const base = '[build]\nartifact = "app.js"\n';
+
+function rejects(text: string, key: string, reason: RegExp): void {
+  assert.throws(
+    () => parseManifest(text),
+    (e: unknown) => {
+      assert.ok(e instanceof ManifestError, `expected ManifestError, got ${String(e)}`);
+      assert.equal(e.key, key);
+      assert.match(e.message, reason);
+      assert.match(e.message, /^summon\.toml: /);
+      return true;
+    },
+  );
+}
+
+test('defaults fill every section', () => {
+  const m = parseManifest(base);
+  assert.equal(m.build.artifact, 'app.js');
+  assert.equal(m.build.timeoutMs, 600_000);
+  assert.deepEqual(m.build.toolchain, []);
+  assert.equal(m.run.target, 'process');
+  assert.equal(m.run.port, 8080);
+  assert.equal(m.run.memoryBytes, 128 * 1024 * 1024);
+  assert.equal(m.health.kind, 'tcp');
+  assert.equal(m.health.unhealthyThreshold, 3);
+  assert.deepEqual(m.scale, { min: 1, max: 10, targetCpu: 0.8, idleTimeoutMs: 300_000 });
+  assert.deepEqual(m.deploy, { maxSurge: 1, maxUnavailable: 0, drainTimeoutMs: 10_000 });
+});
+
+test('every key is read', () => {
+  const m = parseManifest(`
+[build]
+command = "make"
+artifact = "out/app"
+test = "make test"
+timeout = "90s"
+toolchain = ["ocaml -version", "dune --version"]
+[run]
+target = "qemu"
+args = ["--port", "{port}"]
+port = 80
+memory = "256M"
+initrd = "out/initrd.gz"
+cmdline = "quiet"
+[health]
+path = "/healthy"
+interval = "500ms"
+timeout = "250ms"
+healthy_threshold = 2
+unhealthy_threshold = 4
+grace = "30s"
+[scale]
+min = 0
+max = 4
+target_cpu = 0.5
+idle_timeout = "2s"
+[deploy]
+max_surge = 2
+max_unavailable = 1
+drain_timeout = "1h"
+`);
+  assert.deepEqual(m.build, {
+    command: 'make', artifact: 'out/app', test: 'make test', timeoutMs: 90_000,
+    toolchain: ['ocaml -version', 'dune --version'],
+  });
+  assert.deepEqual(m.run, {
+    target: 'qemu', args: ['--port', '{port}'], port: 80, memoryBytes: 256 * 1024 * 1024,
+    initrd: 'out/initrd.gz', cmdline: 'quiet',
+  });
+  assert.deepEqual(m.health, {
+    kind: 'http', path: '/healthy', intervalMs: 500, timeoutMs: 250,
+    healthyThreshold: 2, unhealthyThreshold: 4, graceMs: 30_000,
+  });
+  assert.deepEqual(m.scale, { min: 0, max: 4, targetCpu: 0.5, idleTimeoutMs: 2000 });
+  assert.deepEqual(m.deploy, { maxSurge: 2, maxUnavailable: 1, drainTimeoutMs: 3_600_000 });
+});
+
+test('bad values name the key and the reason', () => {
+  rejects('[build\n', '', /not valid TOML/);
+  rejects('[run]\nport = 1\n', 'build', /required/);
+  rejects('[build]\ncommand = "make"\n', 'build.artifact', /required/);
+  rejects(`${base}surprise = 1\n`, 'build.surprise', /unknown key "surprise"/);
+  rejects(`${base}[scaling]\nmin = 1\n`, 'scaling', /unknown key "scaling"/);
+  rejects(`${base}nope = 1\n`.replace('[build]\n', '[build]\n'), 'build.nope', /unknown key/);
+  rejects('[build]\nartifact = "../escape"\n', 'build.artifact', /inside the checkout/);
+  rejects('[build]\nartifact = "/etc/passwd"\n', 'build.artifact', /inside the checkout/);
+  rejects(`${base}timeout = "10 minutes"\n`, 'build.timeout', /duration/);
+  rejects(`${base}[run]\ntarget = "xen"\n`, 'run.target', /process, qemu, solo5-hvt, solo5-spt/);
+  rejects(`${base}[run]\nport = 70000\n`, 'run.port', /./);
+  rejects(`${base}[run]\nport = "80"\n`, 'run.port', /number/);
+  rejects(`${base}[run]\nmemory = "lots"\n`, 'run.memory', /size/);
+  rejects(`${base}[run]\nmemory = "1M"\n`, 'run.memory', /at least 16M/);
+  rejects(`${base}[run]\nargs = "--port"\n`, 'run.args', /array/);
+  rejects(`${base}[health]\npath = "healthy"\n`, 'health.path', /start with "\/"/);
+  rejects(`${base}[health]\nunhealthy_threshold = 0\n`, 'health.unhealthy_threshold', /./);
+  rejects(`${base}[scale]\nmin = 3\nmax = 2\n`, 'scale.min', /greater than max/);
+  rejects(`${base}[scale]\ntarget_cpu = 80\n`, 'scale.target_cpu', /./);
+  rejects(`${base}[scale]\nmin = -1\n`, 'scale.min', /./);
+  rejects(`${base}[deploy]\nmax_surge = 0\nmax_unavailable = 0\n`, 'deploy.max_surge', /never progress/);
+});

@@ -1,0 +1,176 @@
+// The app manifest, `summon.toml`. Parsing is strict: unknown keys and bad values are
+// rejected with the file, the key and the reason, so a push fails before anything runs.
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { ManifestError } from './errors.js';
+import { parseDuration, parseSize } from './units.js';
+
+export const TARGETS = ['process', 'qemu', 'solo5-hvt', 'solo5-spt'] as const;
+export type Target = (typeof TARGETS)[number];
+
+const duration = (what: string) =>
+  z.string().transform((s, ctx) => {
+    const ms = parseDuration(s);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `${what} must be a duration like "500ms", "10s", "5m" or "1h", got ${JSON.stringify(s)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = z.string().transform((s, ctx) => {
+  const bytes = parseSize(s);
+  if (bytes === undefined || bytes < 16 * 1024 * 1024) {
+    ctx.addIssue({ code: 'custom', message: `memory must be a size of at least 16M like "128M" or "1G", got ${JSON.stringify(s)}` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const relPath = (what: string) =>
+  z.string().min(1).refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), {
+    message: `${what} must be a path inside the checkout (relative, no "..")`,
+  });
+
+const buildSchema = z
+  .object({
+    command: z.string().min(1).optional(),
+    artifact: relPath('artifact'),
+    test: z.string().min(1).optional(),
+    timeout: duration('timeout').prefault('10m'),
+    toolchain: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
+const runSchema = z
+  .object({
+    target: z.enum(TARGETS).prefault('process'),
+    args: z.array(z.string()).default([]),
+    port: z.number().int().min(1).max(65535).default(8080),
+    memory: size.prefault('128M'),
+    initrd: relPath('initrd').optional(),
+    cmdline: z.string().optional(),
+  })
+  .strict();
+
+const healthSchema = z
+  .object({
+    path: z.string().startsWith('/', { message: 'path must start with "/"' }).optional(),
+    interval: duration('interval').prefault('1s'),
+    timeout: duration('timeout').prefault('1s'),
+    healthy_threshold: z.number().int().min(1).max(100).default(1),
+    unhealthy_threshold: z.number().int().min(1).max(100).default(3),
+    grace: duration('grace').prefault('60s'),
+  })
+  .strict();
+
+const scaleSchema = z
+  .object({
+    min: z.number().int().min(0).max(1000).default(1),
+    max: z.number().int().min(1).max(1000).default(10),
+    target_cpu: z.number().gt(0).max(1).default(0.8),
+    idle_timeout: duration('idle_timeout').prefault('5m'),
+  })
+  .strict()
+  .refine((s) => s.min <= s.max, { message: 'min must not be greater than max', path: ['min'] });
+
+const deploySchema = z
+  .object({
+    max_surge: z.number().int().min(0).max(100).default(1),
+    max_unavailable: z.number().int().min(0).max(100).default(0),
+    drain_timeout: duration('drain_timeout').prefault('10s'),
+  })
+  .strict()
+  .refine((d) => d.max_surge + d.max_unavailable > 0, {
+    message: 'max_surge and max_unavailable cannot both be 0 (the rollout could never progress)',
+    path: ['max_surge'],
+  });
+
+const manifestSchema = z
+  .object({
+    build: buildSchema,
+    run: runSchema.prefault({}),
+    health: healthSchema.optional(),
+    scale: scaleSchema.prefault({}),
+    deploy: deploySchema.prefault({}),
+  })
+  .strict();
+
+export interface Manifest {
+  build: { command?: string; artifact: string; test?: string; timeoutMs: number; toolchain: string[] };
+  run: { target: Target; args: string[]; port: number; memoryBytes: number; initrd?: string; cmdline?: string };
+  health: {
+    kind: 'http' | 'tcp';
+    path?: string;
+    intervalMs: number;
+    timeoutMs: number;
+    healthyThreshold: number;
+    unhealthyThreshold: number;
+    graceMs: number;
+  };
+  scale: { min: number; max: number; targetCpu: number; idleTimeoutMs: number };
+  deploy: { maxSurge: number; maxUnavailable: number; drainTimeoutMs: number };
+}
+
+const DEFAULT_HEALTH = { interval: 1000, timeout: 1000, healthy_threshold: 1, unhealthy_threshold: 3, grace: 60_000 };
+
+/** Parses and validates summon.toml text. Throws ManifestError naming the file, key and reason. */
+export function parseManifest(text: string, file = 'summon.toml'): Manifest {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new ManifestError(file, '', `is not valid TOML: ${msg}`);
+  }
+  const res = manifestSchema.safeParse(raw);
+  if (!res.success) {
+    const issue = res.error.issues[0];
+    let path = issue.path.map(String);
+    let reason = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      const keys = (issue as { keys: string[] }).keys;
+      path = [...path, keys[0]];
+      reason = `unknown key ${JSON.stringify(keys[0])}; see the manifest format in DESIGN.md`;
+    } else if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
+      reason = 'is required';
+    } else if (issue.code === 'invalid_value' && path[0] === 'run' && path[1] === 'target') {
+      reason = `target must be one of ${TARGETS.join(', ')}`;
+    }
+    throw new ManifestError(file, path.join('.'), reason);
+  }
+  const m = res.data;
+  const h = m.health;
+  return {
+    build: {
+      ...(m.build.command ? { command: m.build.command } : {}),
+      artifact: m.build.artifact,
+      ...(m.build.test ? { test: m.build.test } : {}),
+      timeoutMs: m.build.timeout,
+      toolchain: m.build.toolchain,
+    },
+    run: {
+      target: m.run.target,
+      args: m.run.args,
+      port: m.run.port,
+      memoryBytes: m.run.memory,
+      ...(m.run.initrd ? { initrd: m.run.initrd } : {}),
+      ...(m.run.cmdline ? { cmdline: m.run.cmdline } : {}),
+    },
+    health: {
+      kind: h?.path ? 'http' : 'tcp',
+      ...(h?.path ? { path: h.path } : {}),
+      intervalMs: h?.interval ?? DEFAULT_HEALTH.interval,
+      timeoutMs: h?.timeout ?? DEFAULT_HEALTH.timeout,
+      healthyThreshold: h?.healthy_threshold ?? DEFAULT_HEALTH.healthy_threshold,
+      unhealthyThreshold: h?.unhealthy_threshold ?? DEFAULT_HEALTH.unhealthy_threshold,
+      graceMs: h?.grace ?? DEFAULT_HEALTH.grace,
+    },
+    scale: { min: m.scale.min, max: m.scale.max, targetCpu: m.scale.target_cpu, idleTimeoutMs: m.scale.idle_timeout },
+    deploy: {
+      maxSurge: m.deploy.max_surge,
+      maxUnavailable: m.deploy.max_unavailable,
+      drainTimeoutMs: m.deploy.drain_timeout,
+    },
+  };
+}

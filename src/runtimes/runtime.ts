@@ -1,0 +1,69 @@
+// One Runtime interface for every way of running an instance: process, qemu, solo5.
+// Each implementation runs runtime.contract.ts. The agent is the only caller.
+import type { RuntimeCapability, Target } from '../core/types.js';
+
+export interface InstanceSpec {
+  id: string;
+  app: string;
+  version: number;
+  target: Target;
+  /** Absolute path of the artifact (kernel, disk image, executable) in the blob store. Never written to. */
+  artifactPath: string;
+  /** qemu with a kernel artifact: absolute path of the initrd. */
+  initrdPath?: string;
+  /** [run].args; "{port}" is substituted with the port the instance must listen on. */
+  args: string[];
+  /** Config vars: environment (process) or kernel command line (VM targets). */
+  env: Record<string, string>;
+  /** The port the app listens on inside a VM ([run].port). Ignored by the process target. */
+  guestPort: number;
+  memoryBytes: number;
+  /** Extra kernel command line for VM targets ([run].cmdline). */
+  cmdline?: string;
+  /** A directory owned by this instance (working directory, sockets, pid files). Exists before start. */
+  workDir: string;
+  /** Host port allocated by the agent; the router connects to address:hostPort. */
+  hostPort: number;
+}
+
+export interface RuntimeHandle {
+  pid: number | null;
+  address: string;
+  port: number;
+}
+
+export interface InstanceStatus {
+  running: boolean;
+  pid: number | null;
+  exitCode: number | null;
+  signal: string | null;
+}
+
+export interface InstanceStats {
+  /** CPU since the previous sample, in cores (1.0 = one core fully busy). */
+  cpu: number;
+  memoryBytes: number;
+}
+
+export type ConsoleStream = 'stdout' | 'stderr' | 'console';
+export type ConsoleSink = (line: string, stream: ConsoleStream) => void;
+export type ExitListener = (id: string, status: InstanceStatus) => void;
+
+export interface Runtime {
+  readonly target: Target;
+  /** Whether this runtime works on this host and why (cached after the first call). */
+  capability(): Promise<RuntimeCapability>;
+  /** Starts the instance; resolves once it is launched (not necessarily healthy). */
+  start(spec: InstanceSpec, console: ConsoleSink): Promise<RuntimeHandle>;
+  /** Asks the instance to stop, forces it after graceMs; resolves once it has exited. */
+  stop(id: string, opts?: { graceMs?: number }): Promise<void>;
+  inspect(id: string): InstanceStatus | undefined;
+  stats(id: string): Promise<InstanceStats | undefined>;
+  /** Called once for every instance that exits (including after stop()). */
+  onExit(listener: ExitListener): void;
+  /**
+   * Cleans up after a previous run of this runtime in `stateDir` (e.g. after kill -9 of Summon):
+   * instances it left behind are stopped. Returns the ids it stopped.
+   */
+  recover(stateDir: string): Promise<string[]>;
+}

@@ -1,0 +1,79 @@
+// The one Store interface. SQLite (embedded default) and PostgreSQL implement it and
+// both pass store.contract.ts. Methods that change state are atomic on their own.
+import type { App, Host, Instance, Release, SummonEvent } from '../core/types.js';
+
+export type AppPatch = Partial<Pick<App, 'desiredCount' | 'scalePolicy' | 'liveVersion' | 'targetVersion'>>;
+export type NewRelease = Omit<Release, 'app' | 'version' | 'createdAt' | 'updatedAt'>;
+export type ReleasePatch = Partial<Omit<Release, 'app' | 'version' | 'createdAt'>>;
+export type NewEvent = Omit<SummonEvent, 'id'>;
+
+export interface Webhook {
+  id: string;
+  app: string;
+  url: string;
+  events: string[];
+  secret: string;
+  createdAt: number;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  webhookId: string;
+  app: string;
+  event: string;
+  attempt: number;
+  status: number | null;
+  ok: boolean;
+  error: string | null;
+  at: number;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Creates or upgrades the schema. Safe to call on every start. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+
+  /** Throws ConflictError if the app exists. */
+  createApp(name: string, now: number): Promise<App>;
+  getApp(name: string): Promise<App | undefined>;
+  listApps(): Promise<App[]>;
+  /** Throws NotFoundError if the app does not exist. */
+  updateApp(name: string, patch: AppPatch): Promise<App>;
+  /** Removes the app and everything that belongs to it (releases, instances, config, events, webhooks, usage). */
+  deleteApp(name: string): Promise<void>;
+
+  /** Current config vars of the app, encrypted (null when never set). */
+  getConfig(app: string): Promise<string | null>;
+  setConfig(app: string, cipher: string): Promise<void>;
+
+  /** Allocates version = highest + 1 atomically. */
+  createRelease(app: string, init: NewRelease, now: number): Promise<Release>;
+  updateRelease(app: string, version: number, patch: ReleasePatch, now: number): Promise<Release>;
+  getRelease(app: string, version: number): Promise<Release | undefined>;
+  /** Newest first. */
+  listReleases(app: string): Promise<Release[]>;
+
+  putInstance(instance: Instance): Promise<void>;
+  deleteInstance(id: string): Promise<void>;
+  listInstances(filter?: { app?: string; host?: string }): Promise<Instance[]>;
+
+  appendEvent(event: NewEvent): Promise<SummonEvent>;
+  /** Oldest first; `afterId` for paging forward, `limit` keeps the newest `limit`. */
+  listEvents(filter: { app?: string; afterId?: number; limit?: number; types?: string[] }): Promise<SummonEvent[]>;
+
+  putHost(host: Host): Promise<void>;
+  listHosts(): Promise<Host[]>;
+
+  addUsage(app: string, day: string, instanceSeconds: number): Promise<void>;
+  getUsage(app: string, day: string): Promise<number>;
+
+  addWebhook(hook: Webhook): Promise<void>;
+  listWebhooks(app: string): Promise<Webhook[]>;
+  deleteWebhook(app: string, id: string): Promise<void>;
+  addDelivery(delivery: WebhookDelivery): Promise<void>;
+  listDeliveries(app: string, limit?: number): Promise<WebhookDelivery[]>;
+}
