@@ -1,0 +1,159 @@
+// The process target: the artifact is an executable run directly on the host, in its own
+// process group and working directory, listening on the port Summon allocated.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RuntimeCapability } from '../../core/types.js';
+import type {
+  ConsoleSink, ExitListener, InstanceSpec, InstanceStats, InstanceStatus, Runtime, RuntimeHandle,
+} from '../runtime.js';
+import { CpuMeter, isSameProcess, readProcSample } from '../proc-stats.js';
+import { forEachLine } from '../line-splitter.js';
+
+export interface ProcessRuntimeOptions {
+  /** Where the runtime records the processes it started, so recover() can find them after a crash. */
+  stateDir: string;
+  defaultGraceMs?: number;
+}
+
+interface Running {
+  child: ChildProcess;
+  status: InstanceStatus;
+  exited: Promise<void>;
+}
+
+const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export class ProcessRuntime implements Runtime {
+  readonly target = 'process' as const;
+  private readonly running = new Map<string, Running>();
+  private readonly listeners: ExitListener[] = [];
+  private readonly meter = new CpuMeter();
+  private readonly stateDir: string;
+  private readonly defaultGraceMs: number;
+
+  constructor(opts: ProcessRuntimeOptions) {
+    if (!opts.stateDir) throw new Error('ProcessRuntime: stateDir is required');
+    this.stateDir = join(opts.stateDir, 'process');
+    this.defaultGraceMs = opts.defaultGraceMs ?? 10_000;
+  }
+
+  async capability(): Promise<RuntimeCapability> {
+    return { target: 'process', available: true, reason: 'runs the artifact as a host process' };
+  }
+
+  async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
+    if (this.running.has(spec.id)) throw new Error(`instance ${spec.id} is already running`);
+    await mkdir(this.stateDir, { recursive: true });
+    const port = String(spec.hostPort);
+    const args = spec.args.map((a) => a.replaceAll('{port}', port));
+    const env: Record<string, string> = {
+      PATH: BASE_PATH,
+      HOME: spec.workDir,
+      LANG: 'C.UTF-8',
+      ...spec.env,
+      PORT: port,
+      SUMMON_APP: spec.app,
+      SUMMON_RELEASE: `v${spec.version}`,
+      SUMMON_INSTANCE: spec.id,
+    };
+    const child = spawn(spec.artifactPath, args, {
+      cwd: spec.workDir,
+      env,
+      detached: true, // own process group: stop() reaches the app's children too
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
+    let resolveExit!: () => void;
+    const exited = new Promise<void>((r) => (resolveExit = r));
+    this.running.set(spec.id, { child, status, exited });
+    forEachLine(child.stdout!, (l) => sink(l, 'stdout'));
+    forEachLine(child.stderr!, (l) => sink(l, 'stderr'));
+    const spawnError = new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', (e) => resolve(e));
+    });
+    child.once('exit', (code, signal) => {
+      status.running = false;
+      status.exitCode = code;
+      status.signal = signal;
+      this.meter.forget(spec.id);
+      void rm(join(this.stateDir, `${spec.id}.json`), { force: true });
+      resolveExit();
+      for (const l of this.listeners) l(spec.id, { ...status });
+    });
+    const err = await spawnError;
+    if (err) {
+      this.running.delete(spec.id);
+      throw new Error(`could not start ${spec.artifactPath}: ${err.message}`);
+    }
+    const sample = await readProcSample(child.pid!);
+    await writeFile(
+      join(this.stateDir, `${spec.id}.json`),
+      JSON.stringify({ id: spec.id, pid: child.pid, startTicks: sample?.startTicks ?? null }),
+    );
+    return { pid: child.pid ?? null, address: '127.0.0.1', port: spec.hostPort };
+  }
+
+  async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
+    const r = this.running.get(id);
+    if (!r) return;
+    if (r.status.running && r.child.pid) {
+      killGroup(r.child.pid, 'SIGTERM');
+      const grace = opts.graceMs ?? this.defaultGraceMs;
+      const timer = setTimeout(() => killGroup(r.child.pid!, 'SIGKILL'), grace);
+      await r.exited;
+      clearTimeout(timer);
+      // Children the app left behind in its group go too.
+      killGroup(r.child.pid, 'SIGKILL');
+    }
+    this.running.delete(id);
+  }
+
+  inspect(id: string): InstanceStatus | undefined {
+    const r = this.running.get(id);
+    return r ? { ...r.status } : undefined;
+  }
+
+  async stats(id: string): Promise<InstanceStats | undefined> {
+    const r = this.running.get(id);
+    if (!r?.status.running || !r.child.pid) return undefined;
+    return this.meter.sample(id, r.child.pid);
+  }
+
+  onExit(listener: ExitListener): void {
+    this.listeners.push(listener);
+  }
+
+  async recover(_stateDir?: string): Promise<string[]> {
+    const stopped: string[] = [];
+    let files: string[];
+    try {
+      files = await readdir(this.stateDir);
+    } catch {
+      return stopped;
+    }
+    for (const f of files.filter((x) => x.endsWith('.json'))) {
+      const path = join(this.stateDir, f);
+      try {
+        const rec = JSON.parse(await readFile(path, 'utf8')) as { id: string; pid: number; startTicks: number | null };
+        if (rec.startTicks !== null && (await isSameProcess(rec.pid, rec.startTicks))) {
+          killGroup(rec.pid, 'SIGKILL');
+          stopped.push(rec.id);
+        }
+      } catch {
+        // A record we cannot read names no process we could safely kill.
+      }
+      await rm(path, { force: true });
+    }
+    return stopped;
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
