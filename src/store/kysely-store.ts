@@ -1,0 +1,419 @@
+// The Store on kysely, shared by the SQLite and PostgreSQL backends: only connection
+// setup and the release-version allocation differ between them.
+//
+// Every method that writes is one statement or one transaction. On SQLite no
+// transaction reads before its first write: a deferred SQLite transaction that reads and
+// then writes fails with SQLITE_BUSY (without waiting) when another connection wrote in
+// between, whereas one that starts by writing just waits for the lock (busy_timeout).
+import { sql, type Kysely } from 'kysely';
+import { ConflictError, InvalidInputError, NotFoundError } from '../core/errors.js';
+import type { App, Host, Instance, Release, SummonEvent } from '../core/types.js';
+import { migrateToLatest, type StoreKind } from './migrations/index.js';
+import {
+  appFromRow,
+  deliveryFromRow,
+  eventFromRow,
+  hostFromRow,
+  instanceFromRow,
+  instanceToRow,
+  jsonOrNull,
+  num,
+  releaseFromRow,
+  releasePatchColumns,
+  toJson,
+  webhookFromRow,
+} from './rows.js';
+import type { AppsTable, Database, ReleasesTable } from './schema.js';
+import type { AppPatch, NewEvent, NewRelease, ReleasePatch, Store, Webhook, WebhookDelivery } from './store.js';
+
+export interface KyselyStoreOptions {
+  db: Kysely<Database>;
+  kind: StoreKind;
+  /** Called once by close(), after the kysely instance is destroyed (e.g. to close a file). */
+  onClose?: () => Promise<void> | void;
+}
+
+/** A new app runs one instance once it has a live release (the manifest's [scale] min default). */
+const DEFAULT_DESIRED_COUNT = 1;
+const DEFAULT_DELIVERY_LIMIT = 100;
+
+export class KyselyStore implements Store {
+  readonly kind: StoreKind;
+  private readonly db: Kysely<Database>;
+  private readonly onClose: (() => Promise<void> | void) | undefined;
+  private closed = false;
+
+  constructor(opts: KyselyStoreOptions) {
+    if (!opts || !opts.db) throw new InvalidInputError('KyselyStore: options.db (a Kysely instance) is required');
+    if (opts.kind !== 'sqlite' && opts.kind !== 'postgres') {
+      throw new InvalidInputError(`KyselyStore: options.kind must be "sqlite" or "postgres", got ${JSON.stringify(opts.kind)}`);
+    }
+    this.db = opts.db;
+    this.kind = opts.kind;
+    this.onClose = opts.onClose;
+  }
+
+  async migrate(): Promise<void> {
+    await migrateToLatest(this.db, this.kind);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.db.destroy();
+    await this.onClose?.();
+  }
+
+  // ---- settings
+
+  async getSetting(key: string): Promise<string | undefined> {
+    const r = await this.db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+    return r?.value;
+  }
+
+  async setSetting(key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('settings')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
+  }
+
+  // ---- apps
+
+  async createApp(name: string, now: number): Promise<App> {
+    // ON CONFLICT DO NOTHING instead of catching the unique violation: no dialect-specific
+    // error codes, and on PostgreSQL no aborted statement.
+    const row = await this.db
+      .insertInto('apps')
+      .values({
+        name,
+        created_at: now,
+        desired_count: DEFAULT_DESIRED_COUNT,
+        scale_policy: null,
+        live_version: null,
+        target_version: null,
+      })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) {
+      throw new ConflictError(`app ${JSON.stringify(name)} already exists: pick another name`, { app: name });
+    }
+    return appFromRow(row);
+  }
+
+  async getApp(name: string): Promise<App | undefined> {
+    const row = await this.db.selectFrom('apps').selectAll().where('name', '=', name).executeTakeFirst();
+    return row ? appFromRow(row) : undefined;
+  }
+
+  async listApps(): Promise<App[]> {
+    const rows = await this.db.selectFrom('apps').selectAll().orderBy('name').execute();
+    return rows.map(appFromRow);
+  }
+
+  async updateApp(name: string, patch: AppPatch): Promise<App> {
+    const set: Partial<AppsTable> = {};
+    if (patch.desiredCount !== undefined) set.desired_count = patch.desiredCount;
+    if (patch.scalePolicy !== undefined) set.scale_policy = jsonOrNull(patch.scalePolicy);
+    if (patch.liveVersion !== undefined) set.live_version = patch.liveVersion;
+    if (patch.targetVersion !== undefined) set.target_version = patch.targetVersion;
+    const row =
+      Object.keys(set).length === 0
+        ? await this.db.selectFrom('apps').selectAll().where('name', '=', name).executeTakeFirst()
+        : await this.db.updateTable('apps').set(set).where('name', '=', name).returningAll().executeTakeFirst();
+    if (!row) throw appNotFound(name);
+    return appFromRow(row);
+  }
+
+  /** Idempotent: deleting an app that does not exist does nothing. */
+  async deleteApp(name: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('webhook_deliveries').where('app', '=', name).execute();
+      await trx.deleteFrom('webhooks').where('app', '=', name).execute();
+      await trx.deleteFrom('usage').where('app', '=', name).execute();
+      await trx.deleteFrom('events').where('app', '=', name).execute();
+      await trx.deleteFrom('instances').where('app', '=', name).execute();
+      await trx.deleteFrom('app_config').where('app', '=', name).execute();
+      await trx.deleteFrom('releases').where('app', '=', name).execute();
+      await trx.deleteFrom('apps').where('name', '=', name).execute();
+    });
+  }
+
+  // ---- config
+
+  async getConfig(app: string): Promise<string | null> {
+    const r = await this.db.selectFrom('app_config').select('cipher').where('app', '=', app).executeTakeFirst();
+    return r?.cipher ?? null;
+  }
+
+  async setConfig(app: string, cipher: string): Promise<void> {
+    try {
+      await this.db
+        .insertInto('app_config')
+        .values({ app, cipher })
+        .onConflict((oc) => oc.column('app').doUpdateSet({ cipher }))
+        .execute();
+    } catch (e) {
+      throw await this.missingAppOr(app, e);
+    }
+  }
+
+  // ---- releases
+
+  async createRelease(app: string, init: NewRelease, now: number): Promise<Release> {
+    const v = {
+      status: init.status,
+      description: init.description,
+      reason: init.reason,
+      commit_sha: init.commit,
+      artifact_sha256: init.artifactSha256,
+      initrd_sha256: init.initrdSha256,
+      manifest: jsonOrNull(init.manifest),
+      build_manifest: jsonOrNull(init.buildManifest),
+      config_cipher: init.configCipher,
+    };
+    let row: ReleasesTable | undefined;
+    if (this.kind === 'sqlite') {
+      // One statement: SQLite takes the write lock before it reads max(version), so
+      // concurrent writers (other connections or processes) queue instead of racing.
+      // Selecting from apps makes a missing app insert nothing.
+      const r = await sql<ReleasesTable>`
+        insert into releases (app, version, status, description, reason, commit_sha, artifact_sha256,
+          initrd_sha256, manifest, build_manifest, config_cipher, created_at, updated_at)
+        select name, (select coalesce(max(version), 0) + 1 from releases where app = ${app}),
+          ${v.status}, ${v.description}, ${v.reason}, ${v.commit_sha}, ${v.artifact_sha256},
+          ${v.initrd_sha256}, ${v.manifest}, ${v.build_manifest}, ${v.config_cipher}, ${now}, ${now}
+        from apps where name = ${app}
+        returning *`.execute(this.db);
+      row = r.rows[0];
+    } else {
+      // PostgreSQL: lock the app row so allocations for one app are serialized; under READ
+      // COMMITTED the max() that follows sees every release committed before the lock.
+      row = await this.db.transaction().execute(async (trx) => {
+        const locked = await trx.selectFrom('apps').select('name').where('name', '=', app).forUpdate().executeTakeFirst();
+        if (!locked) return undefined;
+        const m = await trx
+          .selectFrom('releases')
+          .select((eb) => eb.fn.max('version').as('v'))
+          .where('app', '=', app)
+          .executeTakeFirst();
+        const version = m?.v == null ? 1 : num(m.v) + 1;
+        return trx
+          .insertInto('releases')
+          .values({ app, version, ...v, created_at: now, updated_at: now })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      });
+    }
+    if (!row) throw appNotFound(app);
+    return releaseFromRow(row);
+  }
+
+  async updateRelease(app: string, version: number, patch: ReleasePatch, now: number): Promise<Release> {
+    const row = await this.db
+      .updateTable('releases')
+      .set({ ...releasePatchColumns(patch), updated_at: now })
+      .where('app', '=', app)
+      .where('version', '=', version)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) {
+      throw new NotFoundError('release', `${app} v${version}`, `list the releases with \`summon releases -a ${app}\``);
+    }
+    return releaseFromRow(row);
+  }
+
+  async getRelease(app: string, version: number): Promise<Release | undefined> {
+    const row = await this.db
+      .selectFrom('releases')
+      .selectAll()
+      .where('app', '=', app)
+      .where('version', '=', version)
+      .executeTakeFirst();
+    return row ? releaseFromRow(row) : undefined;
+  }
+
+  async listReleases(app: string): Promise<Release[]> {
+    const rows = await this.db.selectFrom('releases').selectAll().where('app', '=', app).orderBy('version', 'desc').execute();
+    return rows.map(releaseFromRow);
+  }
+
+  // ---- instances
+
+  async putInstance(instance: Instance): Promise<void> {
+    const row = instanceToRow(instance);
+    const { id: _id, ...rest } = row;
+    await this.db
+      .insertInto('instances')
+      .values(row)
+      .onConflict((oc) => oc.column('id').doUpdateSet(rest))
+      .execute();
+  }
+
+  async deleteInstance(id: string): Promise<void> {
+    await this.db.deleteFrom('instances').where('id', '=', id).execute();
+  }
+
+  async listInstances(filter: { app?: string; host?: string } = {}): Promise<Instance[]> {
+    let q = this.db.selectFrom('instances').selectAll();
+    if (filter.app !== undefined) q = q.where('app', '=', filter.app);
+    if (filter.host !== undefined) q = q.where('host', '=', filter.host);
+    const rows = await q.orderBy('app').orderBy('id').execute();
+    return rows.map(instanceFromRow);
+  }
+
+  // ---- events
+
+  async appendEvent(event: NewEvent): Promise<SummonEvent> {
+    const r = await this.db
+      .insertInto('events')
+      .values({ app: event.app, type: event.type, message: event.message, data: toJson(event.data ?? {}), at: event.at })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return { id: num(r.id), app: event.app, type: event.type, message: event.message, data: event.data ?? {}, at: event.at };
+  }
+
+  /** An empty `types` list means no type filter, like an absent one. */
+  async listEvents(filter: { app?: string; afterId?: number; limit?: number; types?: string[] }): Promise<SummonEvent[]> {
+    const { app, afterId, limit, types } = filter ?? {};
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) {
+      throw new InvalidInputError(`events limit must be a non-negative integer, got ${String(limit)}`);
+    }
+    if (afterId !== undefined && !Number.isFinite(afterId)) {
+      throw new InvalidInputError(`events afterId must be a number, got ${String(afterId)}`);
+    }
+    if (limit === 0) return [];
+    let q = this.db.selectFrom('events').selectAll();
+    if (app !== undefined) q = q.where('app', '=', app);
+    if (afterId !== undefined) q = q.where('id', '>', afterId);
+    if (types && types.length > 0) q = q.where('type', 'in', types);
+    if (limit === undefined) return (await q.orderBy('id', 'asc').execute()).map(eventFromRow);
+    const rows = await q.orderBy('id', 'desc').limit(limit).execute();
+    return rows.reverse().map(eventFromRow);
+  }
+
+  // ---- hosts
+
+  async putHost(host: Host): Promise<void> {
+    const rest = { address: host.address, runtimes: toJson(host.runtimes), last_seen_at: host.lastSeenAt };
+    await this.db
+      .insertInto('hosts')
+      .values({ id: host.id, ...rest })
+      .onConflict((oc) => oc.column('id').doUpdateSet(rest))
+      .execute();
+  }
+
+  async listHosts(): Promise<Host[]> {
+    const rows = await this.db.selectFrom('hosts').selectAll().orderBy('id').execute();
+    return rows.map(hostFromRow);
+  }
+
+  // ---- usage
+
+  async addUsage(app: string, day: string, instanceSeconds: number): Promise<void> {
+    if (!Number.isFinite(instanceSeconds)) {
+      throw new InvalidInputError(`usage instanceSeconds must be a finite number, got ${String(instanceSeconds)}`);
+    }
+    await this.db
+      .insertInto('usage')
+      .values({ app, day, instance_seconds: instanceSeconds })
+      .onConflict((oc) =>
+        oc.columns(['app', 'day']).doUpdateSet({
+          instance_seconds: sql<number>`usage.instance_seconds + excluded.instance_seconds`,
+        }),
+      )
+      .execute();
+  }
+
+  async getUsage(app: string, day: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('usage')
+      .select('instance_seconds')
+      .where('app', '=', app)
+      .where('day', '=', day)
+      .executeTakeFirst();
+    return r ? Number(r.instance_seconds) : 0;
+  }
+
+  // ---- webhooks
+
+  async addWebhook(hook: Webhook): Promise<void> {
+    try {
+      await this.db
+        .insertInto('webhooks')
+        .values({
+          id: hook.id,
+          app: hook.app,
+          url: hook.url,
+          events: toJson(hook.events),
+          secret: hook.secret,
+          created_at: hook.createdAt,
+        })
+        .execute();
+    } catch (e) {
+      throw await this.missingAppOr(hook.app, e);
+    }
+  }
+
+  async listWebhooks(app: string): Promise<Webhook[]> {
+    const rows = await this.db
+      .selectFrom('webhooks')
+      .selectAll()
+      .where('app', '=', app)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(webhookFromRow);
+  }
+
+  async deleteWebhook(app: string, id: string): Promise<void> {
+    await this.db.deleteFrom('webhooks').where('app', '=', app).where('id', '=', id).execute();
+  }
+
+  async addDelivery(d: WebhookDelivery): Promise<void> {
+    await this.db
+      .insertInto('webhook_deliveries')
+      .values({
+        id: d.id,
+        webhook_id: d.webhookId,
+        app: d.app,
+        event: d.event,
+        attempt: d.attempt,
+        status: d.status,
+        ok: d.ok ? 1 : 0,
+        error: d.error,
+        at: d.at,
+      })
+      .execute();
+  }
+
+  /** Newest first; at most `limit` (default 100). */
+  async listDeliveries(app: string, limit = DEFAULT_DELIVERY_LIMIT): Promise<WebhookDelivery[]> {
+    if (!Number.isInteger(limit) || limit < 0) {
+      throw new InvalidInputError(`deliveries limit must be a non-negative integer, got ${String(limit)}`);
+    }
+    const rows = await this.db
+      .selectFrom('webhook_deliveries')
+      .select(['id', 'webhook_id', 'app', 'event', 'attempt', 'status', 'ok', 'error', 'at'])
+      .where('app', '=', app)
+      .orderBy('seq', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(deliveryFromRow);
+  }
+
+  // ---- helpers
+
+  /** After a failed write that needs the app: NotFoundError when the app is missing, else the original error. */
+  private async missingAppOr(app: string, e: unknown): Promise<unknown> {
+    // If even the lookup fails the database is the problem: report the original error.
+    const exists = await this.getApp(app).then((a) => a !== undefined, () => true);
+    return exists ? e : appNotFound(app);
+  }
+}
+
+function appNotFound(name: string): NotFoundError {
+  return new NotFoundError('app', name, 'create it with `summon apps:create` or check the name with `summon apps`');
+}

@@ -1,0 +1,41 @@
+// Migrations live in code (not files read at runtime) so the compiled dist/ is all a
+// node needs. Append new migrations with a name that sorts after the previous ones;
+// never edit one that has shipped.
+import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { SummonError } from '../../core/errors.js';
+import { initialMigration } from './0001-initial.js';
+
+export type StoreKind = 'sqlite' | 'postgres';
+
+export function migrationsFor(kind: StoreKind): Record<string, Migration> {
+  return {
+    '0001-initial': initialMigration(kind),
+  };
+}
+
+class InCodeMigrationProvider implements MigrationProvider {
+  constructor(private readonly migrations: Record<string, Migration>) {}
+  getMigrations(): Promise<Record<string, Migration>> {
+    return Promise.resolve(this.migrations);
+  }
+}
+
+/** Brings the schema to the newest version; a no-op when it already is. */
+export async function migrateToLatest(db: Kysely<any>, kind: StoreKind): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeMigrationProvider(migrationsFor(kind)),
+    migrationTableName: 'summon_migrations',
+    migrationLockTableName: 'summon_migrations_lock',
+  });
+  const result: MigrationResultSet = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    const msg = result.error instanceof Error ? result.error.message : String(result.error);
+    throw new SummonError(
+      'internal',
+      `store migration ${failed} failed: ${msg} (the schema was left at the last good migration; fix the cause and restart)`,
+      { migration: failed },
+    );
+  }
+}

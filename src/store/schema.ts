@@ -1,0 +1,116 @@
+// Row shapes as the database holds them. pg returns bigint columns (and bigserial ids)
+// as strings, SQLite as numbers: the mappers in rows.ts turn both into JS numbers.
+import type { Generated } from 'kysely';
+
+type Big = number | string;
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface AppsTable {
+  name: string;
+  created_at: Big;
+  desired_count: number;
+  scale_policy: string | null;
+  live_version: number | null;
+  target_version: number | null;
+}
+
+export interface ReleasesTable {
+  app: string;
+  version: number;
+  status: string;
+  description: string;
+  reason: string | null;
+  commit_sha: string | null;
+  artifact_sha256: string | null;
+  initrd_sha256: string | null;
+  manifest: string | null;
+  build_manifest: string | null;
+  config_cipher: string | null;
+  created_at: Big;
+  updated_at: Big;
+}
+
+export interface AppConfigTable {
+  app: string;
+  cipher: string;
+}
+
+export interface InstancesTable {
+  id: string;
+  app: string;
+  version: number;
+  host: string;
+  state: string;
+  address: string;
+  port: number | null;
+  pid: number | null;
+  started_at: Big | null;
+  healthy_at: Big | null;
+  restarts: number;
+  reason: string | null;
+  next_retry_at: Big | null;
+  cpu: number | null;
+  memory_bytes: Big | null;
+  updated_at: Big;
+}
+
+export interface EventsTable {
+  id: Generated<Big>;
+  app: string | null;
+  type: string;
+  message: string;
+  data: string;
+  at: Big;
+}
+
+export interface HostsTable {
+  id: string;
+  address: string;
+  runtimes: string;
+  last_seen_at: Big;
+}
+
+export interface UsageTable {
+  app: string;
+  day: string;
+  instance_seconds: number | string;
+}
+
+export interface WebhooksTable {
+  id: string;
+  app: string;
+  url: string;
+  events: string;
+  secret: string;
+  created_at: Big;
+}
+
+export interface WebhookDeliveriesTable {
+  seq: Generated<Big>;
+  id: string;
+  webhook_id: string;
+  app: string;
+  event: string;
+  attempt: number;
+  status: number | null;
+  ok: number | boolean;
+  error: string | null;
+  at: Big;
+}
+
+export interface Database {
+  settings: SettingsTable;
+  apps: AppsTable;
+  releases: ReleasesTable;
+  app_config: AppConfigTable;
+  instances: InstancesTable;
+  events: EventsTable;
+  hosts: HostsTable;
+  usage: UsageTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+}
