@@ -43,7 +43,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
-    if (this.running.has(spec.id)) throw new Error(`instance ${spec.id} is already running`);
+    if (this.running.get(spec.id)?.status.running) throw new Error(`instance ${spec.id} is already running`);
     await mkdir(this.stateDir, { recursive: true });
     const port = String(spec.hostPort);
     const args = spec.args.map((a) => a.replaceAll('{port}', port));

@@ -1,0 +1,355 @@
+// The agent runs on each host. It receives the full desired set of instances for its host,
+// keeps it on local disk (so it goes on running and healing when the control plane is away),
+// reconciles it through the runtimes, probes health, restarts crashed or unhealthy instances
+// with backoff, samples CPU and memory, and reports every change at once.
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Instance, InstanceState, Manifest, RuntimeCapability, Target } from '../core/types.js';
+import { restartDelayMs } from '../core/backoff.js';
+import type { Runtime } from '../runtimes/runtime.js';
+import { freePort } from './ports.js';
+import { probeHttp, probeTcp, type ProbeResult } from './health-probe.js';
+
+export interface DesiredInstance {
+  id: string;
+  app: string;
+  version: number;
+  target: Target;
+  artifactSha256: string;
+  initrdSha256: string | null;
+  args: string[];
+  env: Record<string, string>;
+  guestPort: number;
+  memoryBytes: number;
+  cmdline?: string;
+  health: Manifest['health'];
+}
+
+export interface AgentEvent {
+  type: string;
+  app: string;
+  instance: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+export interface AgentOptions {
+  hostId: string;
+  dataDir: string;
+  runtimes: Runtime[];
+  artifactPath: (sha256: string) => string;
+  onStatus: (instance: Instance) => void;
+  onConsole: (app: string, instance: string, line: string, stream: string) => void;
+  onEvent: (event: AgentEvent) => void;
+  /** How often CPU and memory are sampled. */
+  statsIntervalMs?: number;
+  /** Health checks while an instance is starting run this often (never slower than [health].interval). */
+  startProbeMs?: number;
+  stopGraceMs?: number;
+  now?: () => number;
+}
+
+/** The agent's view of one instance. */
+class Worker {
+  status: Instance;
+  desired: DesiredInstance;
+  stopping = false;
+  removed = false;
+  successes = 0;
+  failures = 0;
+  everHealthy = false;
+  lastProbe: ProbeResult | null = null;
+  lastLines: string[] = [];
+  timer: NodeJS.Timeout | null = null;
+  lastExit: string | null = null;
+  probing = false;
+
+  constructor(desired: DesiredInstance, host: string, now: number) {
+    this.desired = desired;
+    this.status = {
+      id: desired.id, app: desired.app, version: desired.version, host, state: 'pending',
+      address: '127.0.0.1', port: null, pid: null, startedAt: null, healthyAt: null, restarts: 0,
+      reason: null, nextRetryAt: null, cpu: null, memoryBytes: null, updatedAt: now,
+    };
+  }
+}
+
+const CRASH_LINES = 10;
+
+export class Agent {
+  readonly hostId: string;
+  private readonly opts: Required<Omit<AgentOptions, 'now'>> & { now: () => number };
+  private readonly runtimes = new Map<Target, Runtime>();
+  private readonly workers = new Map<string, Worker>();
+  private statsTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private persistChain: Promise<void> = Promise.resolve();
+
+  constructor(opts: AgentOptions) {
+    if (!opts.hostId) throw new Error('Agent: hostId is required');
+    if (!opts.dataDir) throw new Error('Agent: dataDir is required');
+    this.hostId = opts.hostId;
+    this.opts = {
+      statsIntervalMs: 1000, startProbeMs: 50, stopGraceMs: 10_000, now: Date.now, ...opts,
+    };
+    for (const r of opts.runtimes) this.runtimes.set(r.target, r);
+    for (const r of opts.runtimes) r.onExit((id, st) => this.onExit(id, st.exitCode, st.signal));
+  }
+
+  /** Cleans up after a previous run, then resumes the desired set saved on disk. */
+  async start(): Promise<void> {
+    await mkdir(this.instancesDir, { recursive: true });
+    for (const r of this.runtimes.values()) await r.recover(this.opts.dataDir);
+    const saved = await this.loadDesired();
+    if (saved.length) await this.setDesired(saved);
+    this.statsTimer = setInterval(() => void this.sampleStats(), this.opts.statsIntervalMs);
+    this.statsTimer.unref();
+  }
+
+  async capabilities(): Promise<RuntimeCapability[]> {
+    return Promise.all([...this.runtimes.values()].map((r) => r.capability()));
+  }
+
+  runtimeFor(target: Target): Runtime | undefined {
+    return this.runtimes.get(target);
+  }
+
+  /** Replaces the desired set: starts what is new, stops what is gone. */
+  async setDesired(list: DesiredInstance[]): Promise<void> {
+    if (this.closed) return;
+    const wanted = new Map(list.map((d) => [d.id, d]));
+    this.persist(list);
+    for (const d of list) {
+      if (!this.workers.has(d.id)) {
+        const w = new Worker(d, this.hostId, this.opts.now());
+        this.workers.set(d.id, w);
+        this.report(w);
+        void this.launch(w);
+      }
+    }
+    const stops: Promise<void>[] = [];
+    for (const w of this.workers.values()) {
+      if (!wanted.has(w.status.id) && !w.removed) stops.push(this.remove(w));
+    }
+    await Promise.all(stops);
+  }
+
+  instances(): Instance[] {
+    return [...this.workers.values()].filter((w) => !w.removed).map((w) => ({ ...w.status }));
+  }
+
+  /** Stops every instance (used when Summon shuts down cleanly). The saved desired set is kept,
+   *  so the next start resumes it. */
+  async close(opts: { stopInstances?: boolean } = {}): Promise<void> {
+    this.closed = true;
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    await this.persistChain;
+    const all = [...this.workers.values()];
+    for (const w of all) if (w.timer) clearTimeout(w.timer);
+    if (opts.stopInstances !== false) {
+      await Promise.all(all.map(async (w) => {
+        w.stopping = true;
+        await this.runtimeOf(w)?.stop(w.status.id, { graceMs: 3000 });
+      }));
+    }
+  }
+
+  private get instancesDir(): string {
+    return join(this.opts.dataDir, 'instances');
+  }
+
+  private runtimeOf(w: Worker): Runtime | undefined {
+    return this.runtimes.get(w.desired.target);
+  }
+
+  private report(w: Worker): void {
+    w.status.updatedAt = this.opts.now();
+    this.opts.onStatus({ ...w.status });
+  }
+
+  private setState(w: Worker, state: InstanceState, reason: string | null): void {
+    w.status.state = state;
+    w.status.reason = reason;
+    this.report(w);
+  }
+
+  private async launch(w: Worker): Promise<void> {
+    if (w.removed || this.closed) return;
+    const d = w.desired;
+    const runtime = this.runtimeOf(w);
+    if (!runtime) {
+      this.setState(w, 'crashed', `no ${d.target} runtime on host ${this.hostId}`);
+      return;
+    }
+    const workDir = join(this.instancesDir, d.id);
+    try {
+      await mkdir(workDir, { recursive: true });
+      const hostPort = await freePort();
+      w.successes = 0;
+      w.failures = 0;
+      w.lastProbe = null;
+      w.status.nextRetryAt = null;
+      w.status.startedAt = this.opts.now();
+      w.status.healthyAt = null;
+      w.status.cpu = null;
+      this.setState(w, 'starting', null);
+      const handle = await runtime.start(
+        {
+          id: d.id, app: d.app, version: d.version, target: d.target,
+          artifactPath: this.opts.artifactPath(d.artifactSha256),
+          ...(d.initrdSha256 ? { initrdPath: this.opts.artifactPath(d.initrdSha256) } : {}),
+          args: d.args, env: d.env, guestPort: d.guestPort, memoryBytes: d.memoryBytes,
+          ...(d.cmdline ? { cmdline: d.cmdline } : {}),
+          workDir, hostPort,
+        },
+        (line, stream) => {
+          w.lastLines.push(line);
+          if (w.lastLines.length > CRASH_LINES) w.lastLines.shift();
+          this.opts.onConsole(d.app, d.id, line, stream);
+        },
+      );
+      w.status.address = handle.address;
+      w.status.port = handle.port;
+      w.status.pid = handle.pid;
+      this.report(w);
+      this.opts.onEvent({ type: 'instance.started', app: d.app, instance: d.id, message: `started ${d.id} (v${d.version}) on port ${handle.port}`, data: { pid: handle.pid, port: handle.port } });
+      this.scheduleProbe(w, 0);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      this.crashed(w, `failed to start: ${msg}`);
+    }
+  }
+
+  private scheduleProbe(w: Worker, delayMs: number): void {
+    if (w.removed || w.stopping || this.closed) return;
+    if (w.timer) clearTimeout(w.timer);
+    w.timer = setTimeout(() => void this.probe(w), delayMs);
+  }
+
+  private async probe(w: Worker): Promise<void> {
+    w.timer = null;
+    const s = w.status;
+    if (w.removed || w.stopping || this.closed || s.port === null || w.probing) return;
+    if (s.state !== 'starting' && s.state !== 'healthy' && s.state !== 'unhealthy') return;
+    const h = w.desired.health;
+    w.probing = true;
+    const startedState = s.state;
+    const r = h.kind === 'http' && h.path
+      ? await probeHttp(s.address, s.port, h.path, h.timeoutMs)
+      : await probeTcp(s.address, s.port, h.timeoutMs);
+    w.probing = false;
+    // The instance may have exited or been removed while the probe was in flight.
+    if (w.removed || w.stopping || s.state !== startedState) return;
+    w.lastProbe = r;
+    const now = this.opts.now();
+    if (r.ok) {
+      w.failures = 0;
+      w.successes += 1;
+      if (s.state !== 'healthy' && w.successes >= h.healthyThreshold) {
+        w.everHealthy = true;
+        s.healthyAt = now;
+        this.setState(w, 'healthy', r.detail);
+        this.opts.onEvent({ type: 'instance.healthy', app: s.app, instance: s.id, message: `${s.id} is healthy (${r.detail})`, data: { bootMs: now - (s.startedAt ?? now) } });
+      }
+    } else {
+      w.successes = 0;
+      // While booting, "not reachable yet" is expected; only answers that say unhealthy count.
+      if (s.state !== 'starting' || r.answered) w.failures += 1;
+      if (w.failures >= h.unhealthyThreshold) {
+        this.opts.onEvent({ type: 'instance.unhealthy', app: s.app, instance: s.id, message: `${s.id} failed ${w.failures} health checks in a row: ${r.detail}`, data: { detail: r.detail } });
+        this.setState(w, 'unhealthy', `failed ${w.failures} health checks in a row: ${r.detail}`);
+        await this.restart(w, `unhealthy: ${r.detail}`);
+        return;
+      }
+      if (s.state === 'starting' && now - (s.startedAt ?? now) > h.graceMs) {
+        await this.restart(w, `not healthy within ${Math.round(h.graceMs / 1000)}s of starting (last check: ${r.detail})`);
+        return;
+      }
+    }
+    const every = s.state === 'starting' ? Math.min(this.opts.startProbeMs, h.intervalMs) : h.intervalMs;
+    this.scheduleProbe(w, every);
+  }
+
+  /** Stops an instance that is still running but broken, then treats it like a crash. */
+  private async restart(w: Worker, reason: string): Promise<void> {
+    w.stopping = true;
+    await this.runtimeOf(w)?.stop(w.status.id, { graceMs: 1000 });
+    w.stopping = false;
+    if (w.removed) return;
+    this.crashed(w, reason);
+  }
+
+  private onExit(id: string, code: number | null, signal: string | null): void {
+    const w = this.workers.get(id);
+    if (!w || w.stopping || w.removed) return;
+    const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
+    this.crashed(w, how);
+  }
+
+  private crashed(w: Worker, how: string): void {
+    if (w.timer) clearTimeout(w.timer);
+    const s = w.status;
+    s.restarts += 1;
+    const delay = restartDelayMs(s.restarts);
+    s.pid = null;
+    s.nextRetryAt = this.opts.now() + delay;
+    const tail = w.lastLines.length ? ` — last output: ${w.lastLines.slice(-3).join(' | ')}` : '';
+    const probe = w.lastProbe && !w.lastProbe.ok ? ` — last health check: ${w.lastProbe.detail}` : '';
+    w.lastExit = how;
+    this.setState(w, 'crashed', `${how}${probe}${tail}`);
+    this.opts.onEvent({
+      type: 'instance.crashed', app: s.app, instance: s.id,
+      message: `${s.id} ${how}; restart ${s.restarts} in ${delay} ms`,
+      data: { how, restarts: s.restarts, delayMs: delay, everHealthy: w.everHealthy, lastLines: w.lastLines.slice(-CRASH_LINES), lastHealth: w.lastProbe?.detail ?? null },
+    });
+    w.timer = setTimeout(() => {
+      w.timer = null;
+      void this.launch(w);
+    }, delay);
+  }
+
+  private async remove(w: Worker): Promise<void> {
+    w.removed = true;
+    w.stopping = true;
+    if (w.timer) clearTimeout(w.timer);
+    await this.runtimeOf(w)?.stop(w.status.id, { graceMs: this.opts.stopGraceMs });
+    this.workers.delete(w.status.id);
+    w.status.state = 'stopped';
+    w.status.pid = null;
+    w.status.reason = 'stopped by the control plane';
+    this.report(w);
+    this.opts.onEvent({ type: 'instance.stopped', app: w.status.app, instance: w.status.id, message: `stopped ${w.status.id}` });
+    await rm(join(this.instancesDir, w.status.id), { recursive: true, force: true });
+  }
+
+  private async sampleStats(): Promise<void> {
+    for (const w of this.workers.values()) {
+      if (w.removed || w.status.pid === null) continue;
+      const st = await this.runtimeOf(w)?.stats(w.status.id);
+      if (!st) continue;
+      w.status.cpu = st.cpu;
+      w.status.memoryBytes = st.memoryBytes;
+      this.report(w);
+    }
+  }
+
+  private persist(list: DesiredInstance[]): void {
+    const file = join(this.opts.dataDir, 'desired.json');
+    const body = JSON.stringify({ hostId: this.hostId, instances: list });
+    // Writes are chained so an older set can never land after a newer one.
+    this.persistChain = this.persistChain.then(async () => {
+      await mkdir(this.opts.dataDir, { recursive: true });
+      await writeFile(`${file}.tmp`, body);
+      await rename(`${file}.tmp`, file);
+    }).catch(() => undefined);
+  }
+
+  private async loadDesired(): Promise<DesiredInstance[]> {
+    try {
+      const raw = JSON.parse(await readFile(join(this.opts.dataDir, 'desired.json'), 'utf8')) as { instances: DesiredInstance[] };
+      return Array.isArray(raw.instances) ? raw.instances : [];
+    } catch {
+      return [];
+    }
+  }
+}
