@@ -134,6 +134,10 @@ export class Agent {
     await Promise.all(stops);
   }
 
+  desiredSet(): DesiredInstance[] {
+    return [...this.workers.values()].filter((w) => !w.removed).map((w) => w.desired);
+  }
+
   instances(): Instance[] {
     return [...this.workers.values()].filter((w) => !w.removed).map((w) => ({ ...w.status }));
   }

@@ -1,0 +1,499 @@
+// The control plane's reconcile loop. It owns no runtime: it feeds snapshots of each app to
+// the pure planners (rollout, autoscale, idle), hands the resulting desired sets to the
+// agents, keeps the router's table in step with instance health (pushed on every change, no
+// polling gap), and records every decision as an event.
+import type { Agent, DesiredInstance } from '../agent/agent.js';
+import { planAutoscale, shouldIdle, type CpuSample } from '../core/autoscale.js';
+import { ConflictError, InvalidInputError, NotFoundError } from '../core/errors.js';
+import { planRollout, type PlannedInstance } from '../core/rollout.js';
+import type { App, Instance, Release, ScalePolicy } from '../core/types.js';
+import type { Store } from '../store/store.js';
+import type { EventBus } from './event-bus.js';
+import { desiredInstanceFor } from './instance-spec.js';
+import type { Secrets } from './secrets.js';
+
+export interface RouterPort {
+  setRoute(app: string, route: { kind: 'serving'; upstreams: { id: string; address: string; port: number }[] } | { kind: 'no-release' }): void;
+  deleteRoute(app: string): void;
+  inflight(instanceId: string): number;
+  appStats(app: string): { inflight: number; held: number; lastRequestAt: number | null };
+}
+
+export interface ControllerOptions {
+  store: Store;
+  agents: Agent[];
+  router: RouterPort;
+  events: EventBus;
+  secrets: Secrets;
+  now?: () => number;
+  tickMs?: number;
+  /** A new instance must be healthy within this long of creation or the rollout fails. */
+  deployDeadlineMs?: number;
+  crashLoopRestarts?: number;
+  autoscale?: { outMs?: number; inMs?: number; cooldownMs?: number };
+}
+
+interface Managed {
+  desired: DesiredInstance;
+  host: string;
+  status: Instance;
+  draining: boolean;
+  createdAt: number;
+  everHealthy: boolean;
+}
+
+interface AppState {
+  app: App;
+  releases: Map<number, Release>;
+  instances: Map<string, Managed>;
+  samples: CpuSample[];
+  lastScaleAt: number | null;
+  lastActivityAt: number;
+  restartBefore: number | null;
+  reconciling: boolean;
+  again: boolean;
+  usageSeconds: number;
+  usageFlushed: number;
+}
+
+type RolloutResult = { ok: true } | { ok: false; reason: string };
+
+export const DEFAULT_POLICY: ScalePolicy = { min: 1, max: 10, targetCpu: 0.8, idleTimeoutMs: 300_000 };
+
+export class Controller {
+  private readonly apps = new Map<string, AppState>();
+  private readonly waiters = new Map<string, ((r: RolloutResult) => void)[]>();
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | null = null;
+  private lastSampleAt = 0;
+  private lastUsageFlushAt = 0;
+  private readonly opts: Required<Omit<ControllerOptions, 'autoscale'>> & { autoscale: { outMs: number; inMs: number; cooldownMs: number } };
+
+  constructor(opts: ControllerOptions) {
+    this.now = opts.now ?? Date.now;
+    this.opts = {
+      tickMs: 100, deployDeadlineMs: 120_000, crashLoopRestarts: 3, now: this.now, ...opts,
+      autoscale: { outMs: 3000, inMs: 60_000, cooldownMs: 3000, ...opts.autoscale },
+    };
+    if (opts.agents.length === 0) throw new Error('Controller: at least one agent is required');
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    for (const app of await this.opts.store.listApps()) await this.load(app);
+    // Adopt what the agents already run (they resume their saved desired sets on start).
+    const hosts = new Set(this.opts.agents.map((a) => a.hostId));
+    for (const agent of this.opts.agents) {
+      for (const d of agent.desiredSet()) {
+        const st = this.apps.get(d.app);
+        if (!st) continue;
+        const status = agent.instances().find((i) => i.id === d.id);
+        if (!status) continue;
+        st.instances.set(d.id, { desired: d, host: agent.hostId, status, draining: false, createdAt: status.startedAt ?? this.now(), everHealthy: status.state === 'healthy' });
+      }
+    }
+    // Rows for instances nobody runs any more (e.g. after kill -9) are stale.
+    for (const row of await this.opts.store.listInstances()) {
+      if (hosts.has(row.host) && !this.apps.get(row.app)?.instances.has(row.id)) await this.opts.store.deleteInstance(row.id);
+    }
+    for (const st of this.apps.values()) {
+      this.updateRoute(st);
+      void this.reconcile(st.app.name);
+    }
+    this.timer = setInterval(() => this.tick(), this.opts.tickMs);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.flushUsage();
+  }
+
+  private async load(app: App): Promise<AppState> {
+    const st: AppState = {
+      app, releases: new Map(), instances: new Map(), samples: [], lastScaleAt: null,
+      lastActivityAt: this.now(), restartBefore: null, reconciling: false, again: false, usageSeconds: 0, usageFlushed: 0,
+    };
+    for (const v of [app.liveVersion, app.targetVersion]) {
+      if (v === null) continue;
+      const r = await this.opts.store.getRelease(app.name, v);
+      if (r) st.releases.set(v, r);
+    }
+    this.apps.set(app.name, st);
+    return st;
+  }
+
+  // ---- commands (called by the services) ----------------------------------------------------
+
+  async appCreated(app: App): Promise<void> {
+    const st = await this.load(app);
+    this.updateRoute(st);
+  }
+
+  async appRemoved(name: string): Promise<void> {
+    const st = this.apps.get(name);
+    if (!st) return;
+    this.apps.delete(name);
+    this.opts.router.deleteRoute(name);
+    for (const [id, w] of this.waiters) if (id.startsWith(`${name}@`)) for (const f of w) f({ ok: false, reason: 'app destroyed' });
+    await this.pushDesired();
+    for (const id of st.instances.keys()) await this.opts.store.deleteInstance(id);
+  }
+
+  /** Rolls `release` out; resolves when it is live, or failed with the reason. */
+  async deploy(release: Release): Promise<RolloutResult> {
+    const st = this.state(release.app);
+    const prev = st.app.targetVersion;
+    if (prev !== null && prev !== release.version) {
+      this.settle(st, prev, { ok: false, reason: `superseded by v${release.version} before it went live` });
+      await this.opts.store.updateRelease(st.app.name, prev, { status: 'failed', reason: `superseded by v${release.version}` }, this.now());
+    }
+    st.releases.set(release.version, release);
+    const result = new Promise<RolloutResult>((resolve) => {
+      const key = `${release.app}@${release.version}`;
+      this.waiters.set(key, [...(this.waiters.get(key) ?? []), resolve]);
+    });
+    await this.opts.store.updateRelease(release.app, release.version, { status: 'deploying' }, this.now());
+    if (st.app.desiredCount === 0 && st.app.liveVersion === null) st.app.desiredCount = 1;
+    st.app = await this.opts.store.updateApp(release.app, { targetVersion: release.version, desiredCount: st.app.desiredCount });
+    st.lastActivityAt = this.now();
+    const m = release.manifest!;
+    void this.opts.events.emit(release.app, 'deploy.started',
+      `deploying v${release.version} to ${st.app.desiredCount} instance(s) (max surge ${m.deploy.maxSurge}, max unavailable ${m.deploy.maxUnavailable})`,
+      { version: release.version, desired: st.app.desiredCount });
+    void this.reconcile(release.app);
+    return result;
+  }
+
+  async scale(name: string, count: number, why = 'manual'): Promise<App> {
+    const st = this.state(name);
+    const policy = this.policy(st);
+    if (!Number.isInteger(count) || count < 0) throw new InvalidInputError(`instance count must be a whole number ≥ 0, got ${count}`);
+    if (count > policy.max) throw new InvalidInputError(`cannot scale ${name} to ${count}: the hard maximum is ${policy.max} (raise it with \`summon autoscale -a ${name} --max N\`)`);
+    if (count < policy.min) throw new InvalidInputError(`cannot scale ${name} to ${count}: the minimum is ${policy.min} (lower it with \`summon autoscale -a ${name} --min N\`)`);
+    await this.setDesired(st, count, why, {});
+    return st.app;
+  }
+
+  async setPolicy(name: string, policy: ScalePolicy): Promise<App> {
+    const st = this.state(name);
+    if (policy.min > policy.max) throw new InvalidInputError(`--min ${policy.min} is greater than --max ${policy.max}`);
+    st.app = await this.opts.store.updateApp(name, { scalePolicy: policy });
+    const clamped = Math.min(policy.max, Math.max(policy.min, st.app.desiredCount));
+    void this.opts.events.emit(name, 'scale.policy', `autoscale policy: min ${policy.min}, max ${policy.max}, target CPU ${Math.round(policy.targetCpu * 100)}%, idle timeout ${policy.idleTimeoutMs / 1000}s`, { ...policy });
+    if (clamped !== st.app.desiredCount) await this.setDesired(st, clamped, 'policy', {});
+    return st.app;
+  }
+
+  /** Replaces every instance, one batch at a time, like a deploy of the same release. */
+  async restart(name: string): Promise<RolloutResult> {
+    const st = this.state(name);
+    if (st.app.liveVersion === null) throw new ConflictError(`${name} has no live release to restart`);
+    if (st.app.targetVersion !== null) throw new ConflictError(`${name} is being deployed (v${st.app.targetVersion}); restart after it finishes`);
+    st.restartBefore = this.now() + 1;
+    const v = st.app.liveVersion;
+    const result = new Promise<RolloutResult>((resolve) => {
+      const key = `${name}@restart`;
+      this.waiters.set(key, [...(this.waiters.get(key) ?? []), resolve]);
+    });
+    void this.opts.events.emit(name, 'deploy.restart', `restarting all instances of v${v}`);
+    void this.reconcile(name);
+    return result;
+  }
+
+  /** The router holds a request for an app with no healthy instance: wake it. */
+  wake(name: string): void {
+    const st = this.apps.get(name);
+    if (!st) return;
+    st.lastActivityAt = this.now();
+    if (st.app.desiredCount > 0 || st.app.liveVersion === null) return;
+    const policy = this.policy(st);
+    if (policy.max < 1) return;
+    void this.setDesired(st, 1, 'wake', {});
+  }
+
+  instances(name?: string): Instance[] {
+    const out: Instance[] = [];
+    for (const st of this.apps.values()) {
+      if (name && st.app.name !== name) continue;
+      for (const m of st.instances.values()) out.push({ ...m.status, state: m.draining && m.status.state !== 'stopped' ? 'draining' : m.status.state });
+    }
+    return out.sort((a, b) => a.app.localeCompare(b.app) || (a.startedAt ?? 0) - (b.startedAt ?? 0));
+  }
+
+  app(name: string): App | undefined {
+    return this.apps.get(name)?.app;
+  }
+
+  policy(st: AppState | string): ScalePolicy {
+    const s = typeof st === 'string' ? this.state(st) : st;
+    const live = s.app.liveVersion !== null ? s.releases.get(s.app.liveVersion) : undefined;
+    return s.app.scalePolicy ?? live?.manifest?.scale ?? DEFAULT_POLICY;
+  }
+
+  usageSeconds(name: string): number {
+    return this.apps.get(name)?.usageSeconds ?? 0;
+  }
+
+  // ---- agent callbacks ------------------------------------------------------------------------
+
+  onInstanceStatus(inst: Instance): void {
+    const st = this.apps.get(inst.app);
+    const m = st?.instances.get(inst.id);
+    if (!st || !m) return;
+    const before = m.status.state;
+    m.status = inst;
+    if (inst.state === 'healthy') m.everHealthy = true;
+    if (inst.state === 'stopped') {
+      st.instances.delete(inst.id);
+      void this.opts.store.deleteInstance(inst.id).catch(() => undefined);
+    } else {
+      void this.opts.store.putInstance({ ...inst, state: m.draining ? 'draining' : inst.state }).catch(() => undefined);
+    }
+    if (before !== inst.state) {
+      this.updateRoute(st);
+      void this.reconcile(inst.app);
+    }
+  }
+
+  // ---- the loop ---------------------------------------------------------------------------------
+
+  private state(name: string): AppState {
+    const st = this.apps.get(name);
+    if (!st) throw new NotFoundError('app', name, 'see `summon apps`');
+    return st;
+  }
+
+  private async setDesired(st: AppState, count: number, why: string, figures: Record<string, unknown>, message?: string): Promise<void> {
+    if (count === st.app.desiredCount) return;
+    const from = st.app.desiredCount;
+    st.app = await this.opts.store.updateApp(st.app.name, { desiredCount: count });
+    const type = why === 'wake' ? 'app.wake' : why === 'idle' ? 'scale.idle' : why.startsWith('autoscale') ? `scale.${why.slice(10)}` : 'scale.manual';
+    void this.opts.events.emit(st.app.name, type, message ?? `scaled ${st.app.name} from ${from} to ${count} (${why})`, { from, to: count, ...figures });
+    void this.reconcile(st.app.name);
+  }
+
+  private updateRoute(st: AppState): void {
+    if (st.app.liveVersion === null && st.app.targetVersion === null) {
+      this.opts.router.setRoute(st.app.name, { kind: 'no-release' });
+      return;
+    }
+    const upstreams = [];
+    for (const m of st.instances.values()) {
+      if (m.status.state === 'healthy' && !m.draining && m.status.port !== null) {
+        upstreams.push({ id: m.status.id, address: m.status.address, port: m.status.port });
+      }
+    }
+    this.opts.router.setRoute(st.app.name, { kind: 'serving', upstreams });
+  }
+
+  /** Runs the rollout planner for one app until it has nothing more to do right now. */
+  private async reconcile(name: string): Promise<void> {
+    const st = this.apps.get(name);
+    if (!st) return;
+    if (st.reconciling) {
+      st.again = true;
+      return;
+    }
+    st.reconciling = true;
+    try {
+      do {
+        st.again = false;
+        await this.reconcileOnce(st);
+      } while (st.again && this.apps.has(name));
+    } catch (e) {
+      void this.opts.events.emit(name, 'control.error', `reconcile failed: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      st.reconciling = false;
+    }
+  }
+
+  private async reconcileOnce(st: AppState): Promise<void> {
+    const app = st.app;
+    const target = app.targetVersion ?? (st.restartBefore !== null ? app.liveVersion : null);
+    const release = target !== null ? st.releases.get(target) : app.liveVersion !== null ? st.releases.get(app.liveVersion) : undefined;
+    const m = release?.manifest;
+    const restartBefore = st.restartBefore;
+    const planned: PlannedInstance[] = [...st.instances.values()].map((i) => ({
+      id: i.status.id,
+      // During a restart, instances from before it count as another version.
+      version: restartBefore !== null && i.createdAt < restartBefore && app.targetVersion === null ? -1 : i.desired.version,
+      state: i.status.state, draining: i.draining, restarts: i.status.restarts, everHealthy: i.everHealthy,
+      createdAt: i.createdAt, reason: i.status.reason,
+    }));
+    const plan = planRollout({
+      desired: app.desiredCount,
+      liveVersion: app.liveVersion,
+      targetVersion: target,
+      instances: planned,
+      deploy: m ? { maxSurge: m.deploy.maxSurge, maxUnavailable: m.deploy.maxUnavailable } : { maxSurge: 1, maxUnavailable: 0 },
+      deadlineMs: Math.max(this.opts.deployDeadlineMs, m?.health.graceMs ?? 0),
+      crashLoopRestarts: this.opts.crashLoopRestarts,
+    }, this.now());
+
+    if (plan.fail) {
+      await this.failRollout(st, plan.fail.version, plan.fail.reason);
+      return;
+    }
+    let changed = false;
+    for (const id of plan.drain) {
+      const inst = st.instances.get(id);
+      if (inst && !inst.draining) {
+        this.drain(st, inst, m?.deploy.drainTimeoutMs ?? 10_000);
+        changed = true;
+      }
+    }
+    if (plan.start && release) {
+      const config = this.opts.secrets.decrypt(release.configCipher);
+      for (let k = 0; k < plan.start.count; k++) {
+        const d = desiredInstanceFor(release, config);
+        const host = this.placeOn(st, release);
+        const now = this.now();
+        st.instances.set(d.id, {
+          desired: d, host, draining: false, createdAt: now, everHealthy: false,
+          status: { id: d.id, app: d.app, version: d.version, host, state: 'pending', address: '127.0.0.1', port: null, pid: null, startedAt: null, healthyAt: null, restarts: 0, reason: null, nextRetryAt: null, cpu: null, memoryBytes: null, updatedAt: now },
+        });
+        changed = true;
+      }
+    }
+    if (changed) {
+      this.updateRoute(st);
+      await this.pushDesired();
+    }
+    if (plan.promote !== null && app.targetVersion === plan.promote) await this.promote(st, plan.promote);
+    else if (plan.promote !== null && restartBefore !== null && app.targetVersion === null) {
+      st.restartBefore = null;
+      void this.opts.events.emit(app.name, 'deploy.restarted', `all instances of v${plan.promote} restarted`);
+      this.settleKey(`${app.name}@restart`, { ok: true });
+    }
+  }
+
+  /** Placement: the host with the fewest instances that has the release's runtime. */
+  private placeOn(_st: AppState, release: Release): string {
+    const target = release.manifest!.run.target;
+    const counts = new Map<string, number>();
+    for (const s of this.apps.values()) for (const i of s.instances.values()) counts.set(i.host, (counts.get(i.host) ?? 0) + 1);
+    const able = this.opts.agents.filter((a) => a.runtimeFor(target));
+    const pool = able.length ? able : this.opts.agents;
+    return pool.reduce((best, a) => ((counts.get(a.hostId) ?? 0) < (counts.get(best.hostId) ?? 0) ? a : best), pool[0]).hostId;
+  }
+
+  private drain(st: AppState, inst: Managed, timeoutMs: number): void {
+    inst.draining = true;
+    const id = inst.status.id;
+    void this.opts.store.putInstance({ ...inst.status, state: 'draining' }).catch(() => undefined);
+    void this.opts.events.emit(st.app.name, 'instance.draining', `draining ${id} (v${inst.desired.version})`, { instance: id, version: inst.desired.version });
+    const deadline = this.now() + timeoutMs;
+    const waitIdle = (): void => {
+      if (!this.apps.has(st.app.name)) return;
+      const busy = inst.status.state === 'healthy' && this.opts.router.inflight(id) > 0;
+      if (busy && this.now() < deadline) {
+        setTimeout(waitIdle, 20);
+        return;
+      }
+      st.instances.delete(id);
+      void this.pushDesired();
+    };
+    // The route update has already been pushed; let requests that were just dispatched register.
+    setImmediate(waitIdle);
+  }
+
+  private async pushDesired(): Promise<void> {
+    const byHost = new Map<string, DesiredInstance[]>(this.opts.agents.map((a) => [a.hostId, []]));
+    for (const st of this.apps.values()) for (const m of st.instances.values()) byHost.get(m.host)?.push(m.desired);
+    await Promise.all(this.opts.agents.map((a) => a.setDesired(byHost.get(a.hostId) ?? [])));
+  }
+
+  private async promote(st: AppState, version: number): Promise<void> {
+    const name = st.app.name;
+    const prev = st.app.liveVersion;
+    const now = this.now();
+    if (prev !== null && prev !== version) await this.opts.store.updateRelease(name, prev, { status: 'superseded' }, now);
+    const rel = await this.opts.store.updateRelease(name, version, { status: 'live', reason: null }, now);
+    st.releases.set(version, rel);
+    if (prev !== null && prev !== version) st.releases.delete(prev);
+    st.app = await this.opts.store.updateApp(name, { liveVersion: version, targetVersion: null });
+    void this.opts.events.emit(name, 'release.live', `v${version} is live on ${st.app.desiredCount} instance(s)`, { version, previous: prev });
+    this.settle(st, version, { ok: true });
+  }
+
+  private async failRollout(st: AppState, version: number, reason: string): Promise<void> {
+    const name = st.app.name;
+    for (const inst of st.instances.values()) {
+      if (inst.desired.version === version && !inst.draining) this.drain(st, inst, 0);
+    }
+    await this.opts.store.updateRelease(name, version, { status: 'failed', reason }, this.now());
+    st.app = await this.opts.store.updateApp(name, { targetVersion: null });
+    st.releases.delete(version);
+    void this.opts.events.emit(name, 'release.failed', `v${version} failed: ${reason}${st.app.liveVersion !== null ? `; v${st.app.liveVersion} keeps serving` : ''}`, { version, reason });
+    this.settle(st, version, { ok: false, reason });
+    this.updateRoute(st);
+    st.again = true;
+  }
+
+  private settle(st: AppState, version: number, r: RolloutResult): void {
+    this.settleKey(`${st.app.name}@${version}`, r);
+  }
+
+  private settleKey(key: string, r: RolloutResult): void {
+    const w = this.waiters.get(key);
+    this.waiters.delete(key);
+    for (const f of w ?? []) f(r);
+  }
+
+  private tick(): void {
+    const now = this.now();
+    const sample = now - this.lastSampleAt >= 1000;
+    const dt = sample ? (this.lastSampleAt ? (now - this.lastSampleAt) / 1000 : 0) : 0;
+    if (sample) this.lastSampleAt = now;
+    for (const st of this.apps.values()) {
+      const policy = this.policy(st);
+      const stats = this.opts.router.appStats(st.app.name);
+      if (stats.lastRequestAt !== null && stats.lastRequestAt > st.lastActivityAt) st.lastActivityAt = stats.lastRequestAt;
+      if (stats.held > 0 || stats.inflight > 0) st.lastActivityAt = now;
+      if (st.app.targetVersion === null && shouldIdle(policy, st.app.desiredCount, st.lastActivityAt, stats.inflight, now)) {
+        void this.setDesired(st, 0, 'idle', { idleMs: now - st.lastActivityAt }, `no request for ${Math.round((now - st.lastActivityAt) / 1000)}s: scaled ${st.app.name} to zero`);
+        continue;
+      }
+      if (!sample) {
+        // Crash-loop deadlines and restarts are time-driven, not only event-driven.
+        continue;
+      }
+      const running = [...st.instances.values()].filter((m) => m.status.state === 'healthy' && !m.draining);
+      const live = [...st.instances.values()].filter((m) => m.status.pid !== null);
+      st.usageSeconds += live.length * dt;
+      if (running.length) {
+        const avg = running.reduce((a, m) => a + (m.status.cpu ?? 0), 0) / running.length;
+        st.samples.push({ at: now, avgCpu: avg, instances: running.length });
+        const keep = now - this.opts.autoscale.inMs - 5000;
+        while (st.samples.length && st.samples[0].at < keep) st.samples.shift();
+      }
+      if (st.app.targetVersion === null && st.restartBefore === null) {
+        const d = planAutoscale({ policy, desired: st.app.desiredCount, samples: st.samples, lastScaleAt: st.lastScaleAt, now, windows: this.opts.autoscale });
+        if (d) {
+          st.lastScaleAt = now;
+          void this.setDesired(st, d.desired, `autoscale ${d.direction}`, d.figures, `autoscale ${d.direction}: ${d.desired} instance(s): ${d.reason}`);
+          if (d.direction === 'out' && d.desired === policy.max) {
+            void this.opts.events.emit(st.app.name, 'scale.max', `${st.app.name} reached its hard maximum of ${policy.max} instances`, d.figures);
+          }
+        }
+      }
+      void this.reconcile(st.app.name);
+    }
+    if (now - this.lastUsageFlushAt > 10_000) {
+      this.lastUsageFlushAt = now;
+      void this.flushUsage();
+    }
+  }
+
+  private async flushUsage(): Promise<void> {
+    const day = new Date(this.now()).toISOString().slice(0, 10);
+    for (const st of this.apps.values()) {
+      const add = st.usageSeconds - st.usageFlushed;
+      if (add <= 0) continue;
+      st.usageFlushed = st.usageSeconds;
+      await this.opts.store.addUsage(st.app.name, day, add).catch(() => undefined);
+    }
+  }
+}
