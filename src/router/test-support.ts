@@ -1,0 +1,170 @@
+// Shared pieces for the router tests: real node:http upstreams on loopback and a
+// small client. Not imported by production code.
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Readable } from 'node:stream';
+
+export interface TestUpstream {
+  id: string;
+  port: number;
+  server: http.Server;
+  /** Requests received, in order. */
+  seen: { method: string; url: string; headers: http.IncomingHttpHeaders; rawHeaders: string[] }[];
+  /** Open TCP connections from the router. */
+  sockets: Set<Socket>;
+  /** Releases a request parked on /hang/<key>. */
+  release(key: string): void;
+  /** Stops the server and destroys every connection, in flight or not. */
+  kill(): Promise<void>;
+  upstream(): { id: string; address: string; port: number };
+}
+
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, up: TestUpstream) => void;
+
+/** Default behaviour: /hang/<key> waits for release(key); /echo returns the body; else "<id> <method> <url>". */
+export async function startUpstream(id: string, handler?: Handler): Promise<TestUpstream> {
+  const parked = new Map<string, () => void>();
+  const early = new Set<string>();
+  const seen: TestUpstream['seen'] = [];
+  const sockets = new Set<Socket>();
+  const up = {} as TestUpstream;
+  const server = http.createServer((req, res) => {
+    seen.push({ method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders });
+    if (handler) return handler(req, res, up);
+    defaultHandler(id, parked, early, req, res);
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  Object.assign(up, {
+    id,
+    port,
+    server,
+    seen,
+    sockets,
+    release(key: string) {
+      const f = parked.get(key);
+      if (f) {
+        parked.delete(key);
+        f();
+      } else early.add(key);
+    },
+    async kill() {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    upstream() {
+      return { id, address: '127.0.0.1', port };
+    },
+  });
+  return up;
+}
+
+function defaultHandler(
+  id: string,
+  parked: Map<string, () => void>,
+  early: Set<string>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): void {
+  const url = req.url ?? '/';
+  if (url.startsWith('/hang/')) {
+    const key = url.slice(6);
+    const answer = () => {
+      req.resume();
+      res.end(`${id} released ${key}`);
+    };
+    if (early.delete(key)) answer();
+    else parked.set(key, answer);
+    return;
+  }
+  if (url === '/echo') {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => res.end(Buffer.concat(chunks)));
+    return;
+  }
+  req.resume();
+  res.setHeader('X-Upstream', id);
+  res.end(`${id} ${req.method} ${url}`);
+}
+
+/** A port nothing listens on (bound, then closed). */
+export async function deadPort(): Promise<number> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export interface RequestOpts {
+  port: number;
+  host: string;
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer | Readable;
+  agent?: http.Agent | false;
+  /** Gets the ClientRequest so a test can abort it. */
+  onRequest?: (r: http.ClientRequest) => void;
+}
+
+export function request(o: RequestOpts): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const r = http.request(
+      {
+        host: '127.0.0.1',
+        port: o.port,
+        method: o.method ?? 'GET',
+        path: o.path ?? '/',
+        headers: { host: o.host, ...o.headers },
+        agent: o.agent ?? false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
+    r.on('error', reject);
+    o.onRequest?.(r);
+    if (o.body instanceof Readable) o.body.pipe(r);
+    else r.end(o.body);
+  });
+}
+
+/** Polls `cond` until it holds or `ms` pass; throws naming `what` on timeout. */
+export async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms}ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A stream of `total` bytes made from one reused chunk, so the producer itself holds no memory. */
+export function bigStream(total: number, chunkSize = 64 * 1024): Readable {
+  const chunk = Buffer.alloc(chunkSize, 97);
+  let left = total;
+  return new Readable({
+    read() {
+      if (left <= 0) return void this.push(null);
+      const n = Math.min(left, chunkSize);
+      left -= n;
+      this.push(n === chunkSize ? chunk : chunk.subarray(0, n));
+    },
+  });
+}
