@@ -12,11 +12,14 @@ import { createSqliteStore } from './sqlite.js';
 
 const WRITER = fileURLToPath(new URL('./sqlite-crash-writer.js', import.meta.url));
 
-/** Runs the writer until it reports `atLeast` more committed versions, then SIGKILLs it. */
-function writeThenKill(file: string, atLeast: number, deadlineMs: number): Promise<number> {
+/**
+ * Runs the writer until it has reported `atLeast` committed iterations, then SIGKILLs it.
+ * Resolves with the last version it reported and how many iterations it reported.
+ */
+function writeThenKill(file: string, atLeast: number, deadlineMs: number): Promise<{ last: number; count: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WRITER, file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let first: number | undefined;
+    let count = 0;
     let last = 0;
     let buf = '';
     let stderr = '';
@@ -32,9 +35,9 @@ function writeThenKill(file: string, atLeast: number, deadlineMs: number): Promi
       buf = lines.pop() ?? '';
       for (const l of lines) {
         last = Number(l);
-        first ??= last;
+        count++;
       }
-      if (!killed && first !== undefined && last - first + 1 >= atLeast) {
+      if (!killed && count >= atLeast) {
         killed = true;
         child.kill('SIGKILL');
       }
@@ -43,7 +46,7 @@ function writeThenKill(file: string, atLeast: number, deadlineMs: number): Promi
       clearTimeout(timer);
       if (!killed) reject(new Error(`writer exited by itself (code ${code}, signal ${signal}): ${stderr}`));
       else if (signal !== 'SIGKILL') reject(new Error(`writer ended with ${signal ?? code}, expected SIGKILL`));
-      else resolve(last);
+      else resolve({ last, count });
     });
   });
 }
@@ -54,7 +57,7 @@ test('SQLite file is intact with every reported write after kill -9 mid-write', 
   try {
     // Two rounds: the second starts by recovering the WAL the first one left behind.
     for (let round = 0; round < 2; round++) {
-      const last = await writeThenKill(file, 1500, 60_000);
+      const { last } = await writeThenKill(file, 1500, 60_000);
 
       const raw = new Database(file);
       try {
@@ -82,6 +85,33 @@ test('SQLite file is intact with every reported write after kill -9 mid-write', 
       } finally {
         await store.close();
       }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two processes writing one SQLite file at once get distinct consecutive versions', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'summon-crash-'));
+  const file = join(dir, 'summon.db');
+  try {
+    // Create the schema and the app first, as `summon up` would before other processes join.
+    const setup = await createSqliteStore(file);
+    await setup.createApp('crash', Date.now());
+    await setup.close();
+
+    const [a, b] = await Promise.all([writeThenKill(file, 400, 60_000), writeThenKill(file, 400, 60_000)]);
+    const store = await createSqliteStore(file);
+    try {
+      const versions = (await store.listReleases('crash')).map((r) => r.version);
+      assert.ok(versions.length >= a.count + b.count, `expected at least ${a.count + b.count} releases, found ${versions.length}`);
+      assert.ok(versions.length >= Math.max(a.last, b.last));
+      assert.deepEqual(versions, Array.from({ length: versions.length }, (_, i) => versions.length - i));
+      const events = await store.listEvents({ app: 'crash' });
+      assert.ok(events.length >= a.count + b.count);
+      assert.equal(new Set(events.map((e) => e.id)).size, events.length);
+    } finally {
+      await store.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

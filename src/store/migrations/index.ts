@@ -30,8 +30,12 @@ export async function migrateToLatest(db: Kysely<any>, kind: StoreKind): Promise
   });
   const result: MigrationResultSet = await migrator.migrateToLatest();
   if (result.error) {
-    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName;
     const msg = result.error instanceof Error ? result.error.message : String(result.error);
+    if (!failed) {
+      // Nothing ran: usually the database cannot be reached or the user lacks rights.
+      throw new SummonError('internal', `cannot open the store: ${msg} (check the store URL, that the database is up and that the user may create tables)`);
+    }
     throw new SummonError(
       'internal',
       `store migration ${failed} failed: ${msg} (the schema was left at the last good migration; fix the cause and restart)`,
