@@ -541,8 +541,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
     });
 
     test('many instance writes stay fast', () =>
-      withStore(async (s, subject) => {
-        void subject;
+      withStore(async (s) => {
         const n = 1000;
         const start = performance.now();
         for (let i = 0; i < n; i++) {
