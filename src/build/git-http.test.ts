@@ -25,6 +25,7 @@ let gitPort: number;
 let hookPort: number;
 let hookUrl: () => string;
 let hookCalls: PushRequest[] = [];
+const contentEncodings: string[] = [];
 /** What the stub API does with a push; each test sets it. */
 let onPush: (req: PushRequest, out: (l: string) => void) => Promise<PushResult>;
 
@@ -77,6 +78,7 @@ before(async () => {
     hookEnv: (app) => ({ SUMMON_HOOK_URL: hookUrl(), SUMMON_HOOK_TOKEN: TOKEN, SUMMON_APP: app }),
   });
   gitServer = createServer((req, res) => {
+    if (req.headers['content-encoding']) contentEncodings.push(String(req.headers['content-encoding']));
     const m = /^\/([^/]+)\.git(\/[^?]*)/.exec(req.url ?? '');
     if (!m) {
       res.writeHead(404).end();
@@ -335,4 +337,23 @@ test('only the smart endpoints of existing apps are served', async () => {
   assert.equal(await get('/paths.git/config'), 404);
   assert.equal(await get('/paths.git/info/refs'), 403, 'dumb protocol is not served');
   assert.equal(await get('/paths.git/git-receive-pack', 'GET'), 405);
+});
+
+test('gzip-compressed fetch requests are understood', async () => {
+  await repos.create('gzipped');
+  const dir = await workTree('gzipped', { 'f.txt': 'base\n' });
+  onPush = async () => ({ ok: true });
+  assert.equal(await push(dir, ['main']).code, 0);
+  const clone = join(root, 'clone-gz');
+  await git(root, ['clone', '--quiet', remote('gzipped'), clone]);
+  // Many refs to fetch make the client's request long, and git gzips bodies over 1 KB.
+  // (Tags are made in the repository directly: pushes accept only main.)
+  const next = await commitFiles(dir, { 'f.txt': 'new\n' });
+  assert.equal(await push(dir, ['main']).code, 0);
+  for (let i = 0; i < 40; i++) await git(repos.path('gzipped'), ['tag', '-a', '-m', `t${i}`, `v${i}`, 'main']);
+  contentEncodings.length = 0;
+  await git(clone, ['-c', 'protocol.version=0', 'fetch', '--quiet', '--tags', 'origin']);
+  assert.ok(contentEncodings.includes('gzip'), `the client sent gzip (saw ${JSON.stringify(contentEncodings)})`);
+  assert.equal(await git(clone, ['rev-parse', 'origin/main']), next);
+  assert.equal(await git(clone, ['rev-parse', 'v39^{commit}']), next);
 });
