@@ -88,3 +88,30 @@ test('servePushStream turns a thrown error into a failed trailer', async (t) => 
   t.after(() => server.close());
   assert.deepEqual(new PushStreamParser().push(await body()), [{ done: true, ok: false, message: 'bad push' }]);
 });
+
+test('servePushStream aborts the run when the hook goes away', async (t) => {
+  let aborted!: Promise<void>;
+  const server = createServer((_req, res) => {
+    void servePushStream(res, async (out, signal) => {
+      aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      out('started');
+      await aborted;
+      return { ok: false, message: 'cancelled' };
+    });
+  });
+  t.after(() => server.close());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port, path: '/' }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => {});
+    setTimeout(() => reject(new Error('no first line')), 5000).unref();
+  });
+  const deadline = new Promise((_, reject) => setTimeout(() => reject(new Error('run was never aborted')), 5000).unref());
+  await Promise.race([aborted, deadline]);
+});

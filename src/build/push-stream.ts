@@ -35,6 +35,7 @@ export interface PushResult {
 export type PushStreamFrame = { line: string } | { done: true; ok: boolean; message?: string };
 
 export const PUSH_STREAM_CONTENT_TYPE = 'application/x-ndjson';
+const HEARTBEAT_MS = 15_000;
 
 /** Variables the hook may forward from its environment; nothing else is accepted. */
 export const QUARANTINE_VARS = ['GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_QUARANTINE_PATH'] as const;
@@ -131,11 +132,18 @@ export async function servePushStream(
     // One frame per line, so the hook (and git) never see a partial or merged line.
     for (const l of String(line).split(/\r?\n/)) write({ line: l });
   };
+  // A silent build step (a long compile) must not look like a dead connection to proxies
+  // or load balancers in between: blank lines are ignored by the parser.
+  const heartbeat = setInterval(() => {
+    if (!res.writableEnded && !res.destroyed) res.write('\n');
+  }, HEARTBEAT_MS);
   let result: PushResult;
   try {
     result = await run(out, ac.signal);
   } catch (e) {
     result = { ok: false, message: toSummonError(e).message };
+  } finally {
+    clearInterval(heartbeat);
   }
   finished = true;
   res.off('close', onClose);
