@@ -1,0 +1,359 @@
+// The qemu target: each instance is one qemu-system-x86_64 process booting the artifact
+// (a Linux kernel + initrd, or a bootable raw disk), with user-mode networking forwarding
+// 127.0.0.1:<hostPort> to the guest port, the serial console in a file we follow, and a
+// QMP socket through which stop() asks the guest to power down.
+//
+//   start ─► launched (QMP answered) ─► stop(): system_powerdown ─► [graceMs] ─► quit ─► [quitMs] ─► SIGKILL
+//                    └──────────── exits on its own (poweroff, panic, kill) ─► onExit
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { ConflictError, InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
+import type { RuntimeCapability } from '../../core/types.js';
+import type {
+  ConsoleSink, ExitListener, InstanceSpec, InstanceStats, InstanceStatus, Runtime, RuntimeHandle,
+} from '../runtime.js';
+import { CpuMeter, isSameProcess, readProcSample } from '../proc-stats.js';
+import { forEachLine } from '../line-splitter.js';
+import { AccelProbe, qemuVersion, type AccelResult } from './accel-probe.js';
+import { ConsoleTail } from './console-tail.js';
+import { detectImageKind } from './image-kind.js';
+import { buildKernelCmdline, MAX_CMDLINE } from './kernel-cmdline.js';
+import {
+  buildQemuArgs, CONSOLE_LOG, escapeOptionValue, instanceTag, PID_FILE, QMP_SOCKET, type Accel,
+} from './qemu-args.js';
+import { QmpClient } from './qmp.js';
+
+export interface QemuRuntimeOptions {
+  /** Instance records (for recover()) and the acceleration probe's cache live under <stateDir>/qemu. */
+  stateDir: string;
+  qemuBinary?: string;
+  /** auto: probe KVM once and fall back to TCG; kvm / tcg: use that without probing. */
+  accel?: 'auto' | 'kvm' | 'tcg';
+  /** Kernels the KVM probe may boot (default: /boot/vmlinuz-*, then the vm-hello build cache). */
+  probeKernels?: string[];
+  probeTimeoutMs?: number;
+  /** stop() without graceMs waits this long after system_powerdown. */
+  defaultGraceMs?: number;
+  /** After `quit`, how long before SIGKILL. */
+  quitTimeoutMs?: number;
+  /** How long start() waits for QEMU to open its QMP socket. */
+  launchTimeoutMs?: number;
+}
+
+interface Running {
+  child: ChildProcess;
+  status: InstanceStatus;
+  exited: Promise<void>;
+  qmp: QmpClient | undefined;
+  qmpPath: string;
+  stopping: boolean;
+}
+
+interface InstanceRecord {
+  id: string;
+  pid: number;
+  startTicks: number | null;
+  workDir: string;
+  tag: string;
+}
+
+const DEFAULT_QEMU = 'qemu-system-x86_64';
+const INSTALL_HINT = 'install it with `apt-get install qemu-system-x86`';
+
+export class QemuRuntime implements Runtime {
+  readonly target = 'qemu' as const;
+  private readonly running = new Map<string, Running>();
+  private readonly listeners: ExitListener[] = [];
+  private readonly meter = new CpuMeter();
+  private readonly stateDir: string;
+  private readonly qemuBinary: string;
+  private readonly accel: 'auto' | 'kvm' | 'tcg';
+  private readonly probe: AccelProbe;
+  private readonly defaultGraceMs: number;
+  private readonly quitTimeoutMs: number;
+  private readonly launchTimeoutMs: number;
+  private version: Promise<string | undefined> | undefined;
+
+  constructor(opts: QemuRuntimeOptions) {
+    if (!opts?.stateDir) throw new Error('QemuRuntime: stateDir is required');
+    const accel = opts.accel ?? 'auto';
+    if (!['auto', 'kvm', 'tcg'].includes(accel)) {
+      throw new Error(`QemuRuntime: accel must be "auto", "kvm" or "tcg", got ${JSON.stringify(accel)}`);
+    }
+    for (const k of ['defaultGraceMs', 'quitTimeoutMs', 'launchTimeoutMs', 'probeTimeoutMs'] as const) {
+      const v = opts[k];
+      if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new Error(`QemuRuntime: ${k} must be a number >= 0`);
+    }
+    this.stateDir = join(opts.stateDir, 'qemu');
+    this.qemuBinary = opts.qemuBinary ?? DEFAULT_QEMU;
+    this.accel = accel;
+    this.defaultGraceMs = opts.defaultGraceMs ?? 10_000;
+    this.quitTimeoutMs = opts.quitTimeoutMs ?? 3000;
+    this.launchTimeoutMs = opts.launchTimeoutMs ?? 10_000;
+    this.probe = new AccelProbe({
+      stateDir: this.stateDir,
+      qemuBinary: this.qemuBinary,
+      ...(opts.probeKernels ? { kernels: opts.probeKernels } : {}),
+      ...(opts.probeTimeoutMs !== undefined ? { timeoutMs: opts.probeTimeoutMs } : {}),
+    });
+  }
+
+  private qemuVersion(): Promise<string | undefined> {
+    this.version ??= qemuVersion(this.qemuBinary);
+    return this.version;
+  }
+
+  /** The acceleration decision with its reason; undefined when QEMU is missing. */
+  async accelResult(): Promise<AccelResult | undefined> {
+    const ver = await this.qemuVersion();
+    if (!ver) return undefined;
+    if (this.accel === 'auto') return this.probe.result(ver);
+    const forced = this.accel;
+    return {
+      accel: forced, kvm: forced === 'kvm', qemuVersion: ver, kernel: null, probedAt: Date.now(), cached: false,
+      reason: forced === 'kvm' ? 'kvm: forced by configuration (accel=kvm, not probed)' : 'kvm: not used — tcg forced by configuration (accel=tcg)',
+    };
+  }
+
+  async capability(): Promise<RuntimeCapability> {
+    const r = await this.accelResult();
+    if (!r) {
+      return { target: 'qemu', available: false, reason: `${this.qemuBinary} not found or not runnable: ${INSTALL_HINT}` };
+    }
+    return { target: 'qemu', available: true, accel: r.accel, kvm: r.kvm, reason: `qemu ${r.qemuVersion}; ${r.reason}` };
+  }
+
+  async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
+    if (this.running.has(spec.id)) throw new ConflictError(`instance ${spec.id} is already running; stop it first`);
+    const accel = await this.accelResult();
+    if (!accel) throw new RuntimeUnavailableError('qemu', `${this.qemuBinary} not found: ${INSTALL_HINT}`);
+    const kind = await detectImageKind(spec.artifactPath);
+    const guestPort = String(spec.guestPort);
+    const env: Record<string, string> = {
+      ...spec.env,
+      PORT: guestPort,
+      SUMMON_APP: spec.app,
+      SUMMON_RELEASE: `v${spec.version}`,
+      SUMMON_INSTANCE: spec.id,
+    };
+    let cmdline = buildKernelCmdline({ base: ['console=ttyS0', 'panic=1'], extra: spec.cmdline, env });
+    if (spec.args.length > 0) {
+      // Words after "--" become init's argv; they obey the same quoting limits as values.
+      const words = spec.args.map((a) => a.replaceAll('{port}', guestPort));
+      for (const w of words) {
+        if (!/^[!#-&(-[\]-~]+$/.test(w)) {
+          throw new InvalidInputError(
+            `[run].args word ${JSON.stringify(w)} cannot be passed on a kernel command line: no spaces, quotes or backslashes`,
+          );
+        }
+      }
+      cmdline = `${cmdline} -- ${words.join(' ')}`;
+      if (cmdline.length > MAX_CMDLINE) {
+        throw new InvalidInputError(`the kernel command line would be ${cmdline.length} bytes, more than Linux accepts (${MAX_CMDLINE}): shorten [run].args`);
+      }
+    }
+    const args = buildQemuArgs({
+      id: spec.id, accel: accel.accel as Accel, kind, artifactPath: spec.artifactPath,
+      ...(spec.initrdPath ? { initrdPath: spec.initrdPath } : {}),
+      cmdline, memoryBytes: spec.memoryBytes, hostPort: spec.hostPort, guestPort: spec.guestPort,
+    });
+    if (kind === 'disk') {
+      // A disk boots with the command line its own boot loader holds; the variables are
+      // offered through fw_cfg (/sys/firmware/qemu_fw_cfg/by_name/opt/summon/cmdline/raw).
+      args.push('-fw_cfg', `name=opt/summon/cmdline,string=${escapeOptionValue(cmdline)}`);
+    }
+
+    await mkdir(this.stateDir, { recursive: true });
+    await Promise.all([CONSOLE_LOG, QMP_SOCKET, PID_FILE].map((f) => rm(join(spec.workDir, f), { force: true })));
+    const qmpPath = await reachableSocketPath(spec.workDir, QMP_SOCKET);
+
+    const child = spawn(this.qemuBinary, args, {
+      cwd: spec.workDir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
+      detached: true, // Ctrl-C on Summon's terminal must not take the VMs down with it; recover() cleans up
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
+    let resolveExit!: () => void;
+    const exited = new Promise<void>((r) => (resolveExit = r));
+    const r: Running = { child, status, exited, qmp: undefined, qmpPath, stopping: false };
+    this.running.set(spec.id, r);
+
+    const stderrTail: string[] = [];
+    forEachLine(child.stdout!, (l) => sink(l, 'stdout'));
+    forEachLine(child.stderr!, (l) => {
+      stderrTail.push(l);
+      if (stderrTail.length > 20) stderrTail.shift();
+      sink(l, 'stderr');
+    });
+    const tail = new ConsoleTail(join(spec.workDir, CONSOLE_LOG), (l) => sink(l, 'console'));
+    tail.start();
+
+    const spawnError = new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', (e) => resolve(e));
+    });
+    child.once('exit', (code, signal) => {
+      status.running = false;
+      status.exitCode = code;
+      status.signal = signal;
+      this.meter.forget(spec.id);
+      r.qmp?.close();
+      void (async () => {
+        await tail.stop(); // the last console lines arrive before listeners hear of the exit
+        await rm(join(this.stateDir, `${spec.id}.json`), { force: true });
+        if (qmpPath !== join(spec.workDir, QMP_SOCKET)) await rm(join(qmpPath, '..'), { force: true });
+        resolveExit();
+        for (const l of this.listeners) l(spec.id, { ...status });
+      })();
+    });
+
+    const err = await spawnError;
+    if (err) {
+      this.running.delete(spec.id);
+      await tail.stop();
+      throw new RuntimeUnavailableError('qemu', `could not run ${this.qemuBinary}: ${err.message}; ${INSTALL_HINT}`);
+    }
+    const sample = await readProcSample(child.pid!);
+    const record: InstanceRecord = {
+      id: spec.id, pid: child.pid!, startTicks: sample?.startTicks ?? null, workDir: spec.workDir, tag: instanceTag(spec.id),
+    };
+    await writeFile(join(this.stateDir, `${spec.id}.json`), JSON.stringify(record));
+
+    // Launched means QEMU parsed its options and opened QMP; a bad option or a host port
+    // already taken makes it exit first, and start() reports QEMU's own words.
+    const giveUp = new AbortController();
+    void exited.then(() => giveUp.abort('qemu exited'));
+    const launched = await Promise.race([
+      QmpClient.connect(qmpPath, { timeoutMs: this.launchTimeoutMs, signal: giveUp.signal }).then((q) => q, (e: Error) => e),
+      exited.then(() => null),
+    ]);
+    if (launched instanceof QmpClient) {
+      if (!status.running) launched.close();
+      else r.qmp = launched;
+    }
+    if (!status.running || !(launched instanceof QmpClient)) {
+      if (status.running) {
+        kill(child.pid!, 'SIGKILL');
+      }
+      await exited;
+      this.running.delete(spec.id);
+      const why = stderrTail.filter((l) => l.trim()).slice(-3).join(' / ') ||
+        (launched instanceof Error ? launched.message : `exit ${status.signal ?? status.exitCode}`);
+      throw new RuntimeUnavailableError('qemu', `qemu exited while starting ${spec.id}: ${why}`);
+    }
+    return { pid: child.pid ?? null, address: '127.0.0.1', port: spec.hostPort };
+  }
+
+  async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
+    const r = this.running.get(id);
+    if (!r) return;
+    if (r.status.running && !r.stopping) {
+      r.stopping = true;
+      const grace = opts.graceMs ?? this.defaultGraceMs;
+      const exitedWithin = (ms: number): Promise<boolean> =>
+        Promise.race([r.exited.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), ms).unref())]);
+      const qmp = await this.qmpFor(r);
+      let done = false;
+      if (qmp) {
+        await qmp.execute('system_powerdown', undefined, 1000).catch(() => {});
+        done = await exitedWithin(grace);
+        if (!done) {
+          await qmp.execute('quit', undefined, 1000).catch(() => {});
+          done = await exitedWithin(this.quitTimeoutMs);
+        }
+      }
+      if (!done) kill(r.child.pid!, 'SIGKILL');
+    }
+    await r.exited;
+    this.running.delete(id);
+  }
+
+  private async qmpFor(r: Running): Promise<QmpClient | undefined> {
+    if (r.qmp && !r.qmp.isClosed) return r.qmp;
+    try {
+      r.qmp = await QmpClient.connect(r.qmpPath, { timeoutMs: 2000 });
+      return r.qmp;
+    } catch {
+      return undefined;
+    }
+  }
+
+  inspect(id: string): InstanceStatus | undefined {
+    const r = this.running.get(id);
+    return r ? { ...r.status } : undefined;
+  }
+
+  async stats(id: string): Promise<InstanceStats | undefined> {
+    const r = this.running.get(id);
+    if (!r?.status.running || !r.child.pid) return undefined;
+    return this.meter.sample(id, r.child.pid);
+  }
+
+  onExit(listener: ExitListener): void {
+    this.listeners.push(listener);
+  }
+
+  async recover(stateDir?: string): Promise<string[]> {
+    const dir = stateDir ? join(stateDir, 'qemu') : this.stateDir;
+    const stopped: string[] = [];
+    let files: string[];
+    try {
+      files = await readdir(dir);
+    } catch {
+      return stopped;
+    }
+    for (const f of files.filter((x) => x.endsWith('.json') && x !== 'accel-probe.json')) {
+      const path = join(dir, f);
+      try {
+        const rec = JSON.parse(await readFile(path, 'utf8')) as InstanceRecord;
+        if (await isLeftoverQemu(rec)) {
+          kill(rec.pid, 'SIGKILL');
+          stopped.push(rec.id);
+        }
+      } catch {
+        // A record we cannot read names no process we could safely kill.
+      }
+      await rm(path, { force: true });
+    }
+    return stopped;
+  }
+}
+
+/** The recorded pid is still the QEMU we started: same start time, a qemu binary, our -name tag. */
+async function isLeftoverQemu(rec: InstanceRecord): Promise<boolean> {
+  if (!Number.isInteger(rec.pid) || rec.pid <= 1 || rec.startTicks === null) return false;
+  if (!(await isSameProcess(rec.pid, rec.startTicks))) return false;
+  let argv: string[];
+  try {
+    argv = (await readFile(`/proc/${rec.pid}/cmdline`, 'utf8')).split('\0');
+  } catch {
+    return false;
+  }
+  const nameAt = argv.indexOf('-name');
+  return basename(argv[0] ?? '').includes('qemu') && nameAt >= 0 && argv[nameAt + 1] === rec.tag;
+}
+
+/**
+ * A path Node can connect() to for `<dir>/<name>`: unix socket paths are limited to 107
+ * bytes, so a deep workDir is reached through a short symlink in the temp directory.
+ */
+async function reachableSocketPath(dir: string, name: string): Promise<string> {
+  const direct = join(dir, name);
+  if (Buffer.byteLength(direct) <= 100) return direct;
+  const link = join(tmpdir(), `summon-q-${createHash('sha256').update(dir).digest('hex').slice(0, 16)}`);
+  await rm(link, { force: true });
+  await symlink(dir, link);
+  return join(link, name);
+}
+
+function kill(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
