@@ -1,11 +1,12 @@
 // Lists the compiled test files explicitly (Node 20's test runner does not glob) and runs them.
 // Usage: node scripts/run-tests.mjs [unit|e2e] [filter]
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const [kind = 'all', filter = ''] = process.argv.slice(2);
 function walk(dir, out = []) {
+  if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) walk(p, out);

@@ -232,8 +232,10 @@ export class Controller {
     return s.app.scalePolicy ?? live?.manifest?.scale ?? DEFAULT_POLICY;
   }
 
-  usageSeconds(name: string): number {
-    return this.apps.get(name)?.usageSeconds ?? 0;
+  /** Instance-seconds metered since the last flush to the store. */
+  unflushedUsage(name: string): number {
+    const st = this.apps.get(name);
+    return st ? st.usageSeconds - st.usageFlushed : 0;
   }
 
   // ---- agent callbacks ------------------------------------------------------------------------

@@ -1,0 +1,359 @@
+// The HTTP API: thin routes over the services. One error mapping (SummonError → status +
+// JSON body), one auth check (Bearer token), SSE for logs and events, git smart HTTP and
+// the pre-receive hook endpoint on the same port.
+import http from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import type { Agent } from '../agent/agent.js';
+import type { GitHttpBackend } from '../build/git-http.js';
+import { parsePushRequest, servePushStream } from '../build/push-stream.js';
+import type { RepoManager } from '../build/repos.js';
+import { InvalidInputError, NotFoundError, SummonError, UnauthorizedError, toSummonError } from '../core/errors.js';
+import { checkAppName } from '../core/names.js';
+import { parseDuration } from '../core/units.js';
+import type { Controller } from '../control/controller.js';
+import type { EventBus } from '../control/event-bus.js';
+import type { LogStore } from '../control/log-store.js';
+import type { ReleaseService } from '../control/release-service.js';
+import type { Secrets } from '../control/secrets.js';
+import type { Store } from '../store/store.js';
+import { isAuthorized } from './auth.js';
+import { appState, type AppView, type ReleaseView } from './views.js';
+import type { Release } from '../core/types.js';
+
+export interface ApiDeps {
+  store: Store;
+  controller: Controller;
+  releases: ReleaseService;
+  repos: RepoManager;
+  git: GitHttpBackend;
+  logs: LogStore;
+  events: EventBus;
+  secrets: Secrets;
+  agents: Agent[];
+  token: string;
+  hookToken: string;
+  appUrl: (app: string) => string;
+  gitUrl: (app: string) => string;
+  /** Prometheus text for GET /metrics. */
+  metricsText: () => Promise<string>;
+  /** Time series for the dashboard charts. */
+  series: (app: string) => unknown;
+  webDir?: string;
+  now?: () => number;
+  onAppDestroyed?: (app: string) => Promise<void>;
+}
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.json': 'application/json',
+};
+
+export function createApiServer(d: ApiDeps): { server: http.Server; fastify: FastifyInstance } {
+  const now = d.now ?? Date.now;
+  let fastifyHandler: http.RequestListener | null = null;
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    const git = /^\/git\/([^/]+)\.git(\/[^?]*)?(\?.*)?$/.exec(url);
+    if (git) {
+      if (!isAuthorized(req, d.token)) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="summon"', 'content-type': 'text/plain' });
+        res.end('Authentication required: use any user name and your Summon API token as the password (summon auth:token).\n');
+        return;
+      }
+      void d.git.handle(git[1], git[2] ?? '/', req, res).catch((e) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`git error: ${toSummonError(e).message}\n`);
+      });
+      return;
+    }
+    fastifyHandler!(req, res);
+  });
+  const fastify = Fastify({
+    serverFactory: (handler) => {
+      fastifyHandler = handler;
+      return server;
+    },
+    bodyLimit: 1024 * 1024,
+  });
+
+  fastify.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    const e = err instanceof SummonError ? err
+      : err.statusCode && err.statusCode < 500 ? new InvalidInputError(err.message)
+        : toSummonError(err);
+    void reply.status(e.httpStatus).send(e.toJSON());
+  });
+  fastify.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send(new NotFoundError('route', `${req.method} ${req.url}`, 'see the API reference in the README').toJSON());
+  });
+
+  const publicPaths = new Set(['/', '/healthz']);
+  fastify.addHook('onRequest', async (req) => {
+    const path = req.url.split('?')[0];
+    if (publicPaths.has(path) || path.startsWith('/assets/') || path === '/favicon.svg') return;
+    if (path === '/internal/push') return; // checked with the hook token below
+    if (!isAuthorized(req.raw, d.token)) throw new UnauthorizedError();
+  });
+
+  // ---- dashboard (static, built with Vite at package build time) ----
+  const serveStatic = async (file: string, reply: FastifyReply) => {
+    if (!d.webDir || !existsSync(join(d.webDir, file))) {
+      return reply.status(404).type('text/plain').send('The dashboard is not built: run `npm run build`.\n');
+    }
+    return reply.type(MIME[extname(file)] ?? 'application/octet-stream').send(await readFile(join(d.webDir, file)));
+  };
+  fastify.get('/', async (_req, reply) => serveStatic('index.html', reply));
+  fastify.get('/assets/*', async (req, reply) => {
+    const rest = (req.params as { '*': string })['*'];
+    if (rest.includes('..')) throw new InvalidInputError('bad asset path');
+    return serveStatic(join('assets', rest), reply);
+  });
+  fastify.get('/healthz', async () => ({ ok: true }));
+
+  // ---- apps ----
+  const view = async (name: string): Promise<AppView> => {
+    const app = d.controller.app(name) ?? (await d.store.getApp(name));
+    if (!app) throw new NotFoundError('app', name, 'see `summon apps`');
+    const instances = d.controller.instances(name);
+    const day = new Date(now()).toISOString().slice(0, 10);
+    const stored = await d.store.getUsage(name, day);
+    return {
+      name, url: d.appUrl(name), gitUrl: d.gitUrl(name), state: appState(app, instances),
+      liveVersion: app.liveVersion, targetVersion: app.targetVersion, desiredCount: app.desiredCount,
+      instances: { total: instances.length, healthy: instances.filter((i) => i.state === 'healthy').length },
+      scale: d.controller.policy(name),
+      scalePolicySource: app.scalePolicy ? 'autoscale' : app.liveVersion !== null ? 'manifest' : 'default',
+      usageSecondsToday: Math.round(stored + d.controller.unflushedUsage(name)),
+      createdAt: app.createdAt,
+    };
+  };
+  const appParam = (req: FastifyRequest): string => checkAppName((req.params as { app: string }).app);
+
+  fastify.get('/api/apps', async () => Promise.all((await d.store.listApps()).map((a) => view(a.name))));
+  fastify.post('/api/apps', async (req, reply) => {
+    const name = checkAppName((req.body as { name?: unknown } | undefined)?.name);
+    const app = await d.store.createApp(name, now());
+    try {
+      await d.repos.create(name);
+    } catch (e) {
+      await d.store.deleteApp(name);
+      throw e;
+    }
+    await d.controller.appCreated(app);
+    void d.events.emit(name, 'app.created', `app ${name} created`);
+    return reply.status(201).send(await view(name));
+  });
+  fastify.get('/api/apps/:app', async (req) => view(appParam(req)));
+  fastify.delete('/api/apps/:app', async (req) => {
+    const name = appParam(req);
+    if (!(await d.store.getApp(name))) throw new NotFoundError('app', name, 'see `summon apps`');
+    await d.controller.appRemoved(name);
+    await d.store.deleteApp(name);
+    await d.repos.remove(name);
+    await d.logs.remove(name);
+    await d.onAppDestroyed?.(name);
+    void d.events.emit(null, 'app.destroyed', `app ${name} destroyed`, { app: name });
+    return { ok: true };
+  });
+
+  // ---- releases ----
+  const releaseView = (r: Release): ReleaseView => {
+    const { configCipher, ...rest } = r;
+    return { ...rest, configKeys: Object.keys(d.secrets.decrypt(configCipher)).sort() };
+  };
+  fastify.get('/api/apps/:app/releases', async (req) => {
+    const name = appParam(req);
+    await requireApp(name);
+    return (await d.store.listReleases(name)).map(releaseView);
+  });
+  fastify.get('/api/apps/:app/releases/:version', async (req) => {
+    const name = appParam(req);
+    const v = Number(String((req.params as { version: string }).version).replace(/^v/, ''));
+    if (!Number.isInteger(v) || v < 1) throw new InvalidInputError('release must be written vN or N, e.g. v3');
+    const r = await d.store.getRelease(name, v);
+    if (!r) throw new NotFoundError('release', `v${v}`, `see \`summon releases -a ${name}\``);
+    return releaseView(r);
+  });
+  const streamed = async (reply: FastifyReply, run: (out: (l: string) => void) => Promise<Record<string, unknown>>) => {
+    // Long operations stream NDJSON progress lines, then a final result frame.
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    const out = (line: string) => res.write(`${JSON.stringify({ line })}\n`);
+    try {
+      res.end(`${JSON.stringify({ done: true, ...(await run(out)) })}\n`);
+    } catch (e) {
+      res.end(`${JSON.stringify({ done: true, ok: false, error: toSummonError(e).toJSON().error })}\n`);
+    }
+  };
+  fastify.post('/api/apps/:app/rollback', async (req, reply) => {
+    const name = appParam(req);
+    const body = (req.body ?? {}) as { version?: unknown };
+    const version = body.version === undefined || body.version === null ? null : Number(String(body.version).replace(/^v/, ''));
+    if (version !== null && (!Number.isInteger(version) || version < 1)) throw new InvalidInputError('version must be written vN or N');
+    await requireApp(name);
+    return streamed(reply, async (out) => {
+      const r = await d.releases.rollback(name, version, out);
+      return { ok: r.ok, message: r.message, version: r.version };
+    });
+  });
+
+  // ---- config ----
+  fastify.get('/api/apps/:app/config', async (req) => {
+    const name = appParam(req);
+    await requireApp(name);
+    return d.secrets.decrypt(await d.store.getConfig(name));
+  });
+  fastify.patch('/api/apps/:app/config', async (req, reply) => {
+    const name = appParam(req);
+    const body = (req.body ?? {}) as { set?: Record<string, unknown>; unset?: unknown };
+    const set: Record<string, string> = {};
+    for (const [k, v] of Object.entries(body.set ?? {})) {
+      if (typeof v !== 'string') throw new InvalidInputError(`config var ${k} must be a string`);
+      set[k] = v;
+    }
+    const unset = Array.isArray(body.unset) ? body.unset.map(String) : [];
+    if (!Object.keys(set).length && !unset.length) throw new InvalidInputError('nothing to change: give KEY=VALUE pairs to set or KEYs to unset');
+    await requireApp(name);
+    return streamed(reply, async (out) => {
+      const r = await d.releases.setConfig(name, set, unset, out);
+      return { ok: r.result.ok, message: r.result.message, release: r.release, keys: Object.keys(r.config).sort() };
+    });
+  });
+
+  // ---- instances and scale ----
+  fastify.get('/api/apps/:app/instances', async (req) => {
+    const name = appParam(req);
+    await requireApp(name);
+    return d.controller.instances(name);
+  });
+  fastify.post('/api/apps/:app/scale', async (req) => {
+    const name = appParam(req);
+    const count = Number((req.body as { count?: unknown } | undefined)?.count);
+    if (!Number.isInteger(count) || count < 0) throw new InvalidInputError('count must be a whole number ≥ 0');
+    await d.controller.scale(name, count);
+    return view(name);
+  });
+  fastify.put('/api/apps/:app/autoscale', async (req) => {
+    const name = appParam(req);
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const cur = d.controller.policy(name);
+    const num = (k: string, v: unknown, fallback: number, lo: number, hi: number): number => {
+      if (v === undefined) return fallback;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < lo || n > hi) throw new InvalidInputError(`${k} must be a number between ${lo} and ${hi}, got ${String(v)}`);
+      return n;
+    };
+    let targetCpu = num('target-cpu', b.targetCpu, cur.targetCpu, 0.01, 100);
+    if (targetCpu > 1) targetCpu /= 100; // "80" means 80 %
+    let idle = cur.idleTimeoutMs;
+    if (b.idleTimeout !== undefined) {
+      const ms = typeof b.idleTimeout === 'number' ? b.idleTimeout : parseDuration(String(b.idleTimeout));
+      if (ms === undefined || ms < 0) throw new InvalidInputError(`idle-timeout must be a duration like "30s" or "5m", got ${String(b.idleTimeout)}`);
+      idle = ms;
+    }
+    const policy = {
+      min: Math.trunc(num('min', b.min, cur.min, 0, 1000)),
+      max: Math.trunc(num('max', b.max, cur.max, 1, 1000)),
+      targetCpu, idleTimeoutMs: idle,
+    };
+    await d.controller.setPolicy(name, policy);
+    return view(name);
+  });
+  fastify.post('/api/apps/:app/restart', async (req, reply) => {
+    const name = appParam(req);
+    await requireApp(name);
+    return streamed(reply, async (out) => {
+      out(`-----> Restarting ${name}`);
+      const r = await d.controller.restart(name);
+      return r.ok ? { ok: true, message: 'restarted' } : { ok: false, message: r.reason };
+    });
+  });
+
+  // ---- logs and events ----
+  fastify.get('/api/apps/:app/logs', async (req) => {
+    const name = appParam(req);
+    await requireApp(name);
+    return d.logs.query(name, logQuery(req.query as Record<string, string>, now));
+  });
+  fastify.get('/api/apps/:app/logs/stream', async (req, reply) => {
+    const name = appParam(req);
+    await requireApp(name);
+    const q = logQuery(req.query as Record<string, string>, now);
+    sse(reply, (send) => {
+      for (const l of d.logs.query(name, { ...q, limit: q.limit ?? 100 })) send('log', l);
+      return d.logs.subscribe(name, (l) => {
+        if (d.logs.matches(l, q)) send('log', l);
+      });
+    });
+  });
+  fastify.get('/api/apps/:app/events', async (req) => {
+    const name = appParam(req);
+    await requireApp(name);
+    const q = req.query as Record<string, string>;
+    return d.store.listEvents({ app: name, limit: q.limit ? Number(q.limit) : 200, ...(q.after ? { afterId: Number(q.after) } : {}) });
+  });
+  fastify.get('/api/events/stream', async (req, reply) => {
+    const app = (req.query as Record<string, string>).app;
+    sse(reply, (send) => d.events.subscribe((e) => {
+      if (!app || e.app === app) send('event', e);
+    }));
+  });
+  fastify.get('/api/apps/:app/metrics', async (req) => {
+    const name = appParam(req);
+    await requireApp(name);
+    return d.series(name);
+  });
+
+  // ---- hosts and metrics ----
+  fastify.get('/api/hosts', async () => Promise.all(d.agents.map(async (a) => ({
+    id: a.hostId, address: '127.0.0.1', runtimes: await a.capabilities(), instances: a.instances().length,
+  }))));
+  fastify.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await d.metricsText()));
+
+  // ---- the pre-receive hook ----
+  fastify.post('/internal/push', async (req, reply) => {
+    const given = req.headers.authorization?.startsWith('Bearer ') ? req.headers.authorization.slice(7) : '';
+    if (given !== d.hookToken) throw new UnauthorizedError('the push hook token is not valid');
+    const push = await parsePushRequest(req.body, { gitDirFor: (app) => d.repos.path(app) });
+    reply.hijack();
+    await servePushStream(reply.raw, (out, signal) => d.releases.push(push, out, signal));
+  });
+
+  async function requireApp(name: string): Promise<void> {
+    if (!d.controller.app(name) && !(await d.store.getApp(name))) throw new NotFoundError('app', name, 'see `summon apps`');
+  }
+  return { server, fastify };
+}
+
+function logQuery(q: Record<string, string>, now: () => number) {
+  const out: { since?: number; instance?: string; source?: 'app' | 'summon'; limit?: number } = {};
+  if (q.since) {
+    const ms = parseDuration(q.since);
+    if (ms === undefined) throw new InvalidInputError(`--since must be a duration like "10m", got ${q.since}`);
+    out.since = now() - ms;
+  }
+  if (q.instance) out.instance = q.instance;
+  if (q.source) {
+    if (q.source !== 'app' && q.source !== 'summon') throw new InvalidInputError('--source must be "app" or "summon"');
+    out.source = q.source;
+  }
+  if (q.limit) out.limit = Math.max(1, Math.min(10_000, Number(q.limit) || 100));
+  return out;
+}
+
+function sse(reply: FastifyReply, start: (send: (event: string, data: unknown) => void) => () => void): void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.socket?.setNoDelay(true);
+  res.write(': connected\n\n');
+  const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  const stop = start(send);
+  const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+  res.on('close', () => {
+    clearInterval(ping);
+    stop();
+  });
+}

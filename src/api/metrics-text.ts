@@ -1,0 +1,64 @@
+// GET /metrics: the Prometheus text format, rendered from the router's counters and the
+// controller's view of instances.
+import type { Instance } from '../core/types.js';
+import type { RouterMetrics } from '../router/router.js';
+
+function esc(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+export function renderMetrics(router: RouterMetrics, instances: Instance[], extra: string[] = []): string {
+  const out: string[] = [];
+  const metric = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+
+  metric('summon_http_requests_total', 'counter', 'Requests through the router by app and status class.');
+  for (const [app, m] of Object.entries(router.apps)) {
+    for (const [cls, n] of Object.entries(m.requests)) out.push(`summon_http_requests_total{app="${esc(app)}",status="${cls}"} ${n}`);
+  }
+  metric('summon_http_request_duration_seconds', 'histogram', 'Router request latency by app.');
+  for (const [app, m] of Object.entries(router.apps)) {
+    let cum = 0;
+    m.latency.bounds.forEach((le: number, i: number) => {
+      cum += m.latency.counts[i];
+      out.push(`summon_http_request_duration_seconds_bucket{app="${esc(app)}",le="${le}"} ${cum}`);
+    });
+    out.push(`summon_http_request_duration_seconds_bucket{app="${esc(app)}",le="+Inf"} ${m.latency.count}`);
+    out.push(`summon_http_request_duration_seconds_sum{app="${esc(app)}"} ${m.latency.sum}`);
+    out.push(`summon_http_request_duration_seconds_count{app="${esc(app)}"} ${m.latency.count}`);
+  }
+  const counters: [string, string, (m: RouterMetrics['apps'][string]) => number][] = [
+    ['summon_router_retries_total', 'Requests retried on another instance.', (m) => m.retries],
+    ['summon_router_upstream_errors_total', 'Upstream connection failures.', (m) => m.upstreamErrors],
+    ['summon_router_held_total', 'Requests held while an instance was woken or replaced.', (m) => m.held],
+    ['summon_router_rejected_total', 'Requests refused because the hold queue was full.', (m) => m.rejected],
+    ['summon_cold_starts_total', 'Wake-ups of an app with no instance.', (m) => m.wakes],
+  ];
+  for (const [name, help, get] of counters) {
+    metric(name, 'counter', help);
+    for (const [app, m] of Object.entries(router.apps)) out.push(`${name}{app="${esc(app)}"} ${get(m)}`);
+  }
+  metric('summon_wake_latency_seconds', 'histogram', 'Time from a held request to a healthy instance.');
+  for (const [app, m] of Object.entries(router.apps)) {
+    let cum = 0;
+    m.wakeLatency.bounds.forEach((le: number, i: number) => {
+      cum += m.wakeLatency.counts[i];
+      out.push(`summon_wake_latency_seconds_bucket{app="${esc(app)}",le="${le}"} ${cum}`);
+    });
+    out.push(`summon_wake_latency_seconds_bucket{app="${esc(app)}",le="+Inf"} ${m.wakeLatency.count}`);
+    out.push(`summon_wake_latency_seconds_sum{app="${esc(app)}"} ${m.wakeLatency.sum}`);
+    out.push(`summon_wake_latency_seconds_count{app="${esc(app)}"} ${m.wakeLatency.count}`);
+  }
+  metric('summon_instances', 'gauge', 'Instances by app and state.');
+  const byState = new Map<string, number>();
+  for (const i of instances) byState.set(`${i.app}\u0000${i.state}`, (byState.get(`${i.app}\u0000${i.state}`) ?? 0) + 1);
+  for (const [k, n] of byState) {
+    const [app, state] = k.split('\u0000');
+    out.push(`summon_instances{app="${esc(app)}",state="${state}"} ${n}`);
+  }
+  metric('summon_instance_cpu_cores', 'gauge', 'CPU of each instance, in cores.');
+  for (const i of instances) if (i.cpu !== null) out.push(`summon_instance_cpu_cores{app="${esc(i.app)}",instance="${esc(i.id)}"} ${i.cpu}`);
+  metric('summon_instance_memory_bytes', 'gauge', 'Resident memory of each instance.');
+  for (const i of instances) if (i.memoryBytes !== null) out.push(`summon_instance_memory_bytes{app="${esc(i.app)}",instance="${esc(i.id)}"} ${i.memoryBytes}`);
+  out.push(...extra);
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { SummonError } from '../../../core/errors.js';
+import { parseDuration } from '../../../core/units.js';
+import { startSummon, type SummonOptions } from '../../../server.js';
+import type { Io } from '../../context.js';
+import { saveLogin } from '../../login-file.js';
+import { vmRuntimes } from '../../../runtimes/vm-runtimes.js';
+
+function port(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SummonError('invalid_input', `--${name} must be a port number 0-65535, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function registerUp(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
+  program.command('up').description('start Summon on this machine: API, git endpoint, router, control plane and a local agent')
+    .option('--data <dir>', 'state directory', '.summon')
+    .option('--api-port <n>', 'API and git port', '7070')
+    .option('--router-port <n>', 'router (app traffic) port', '8080')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--domain <d>', 'also serve apps at NAME.<domain>')
+    .option('--dns-port <n>', 'run the summoning DNS server on this port')
+    .option('--store <url>', 'sqlite:PATH (default DATA/summon.db) or postgres://…')
+    .option('--hold-max <n>', 'requests held per app while it wakes', '100')
+    .option('--hold-timeout <d>', 'longest a request is held', '30s')
+    .option('--scale-in-window <d>', 'CPU must stay low this long before scaling in', '60s')
+    .option('--no-vm', 'do not probe or offer the qemu and solo5 runtimes')
+    .action((o: Record<string, string | boolean | undefined>) => run(async () => {
+      const holdWait = parseDuration(String(o.holdTimeout));
+      const inMs = parseDuration(String(o.scaleInWindow));
+      if (holdWait === undefined) throw new SummonError('invalid_input', `--hold-timeout must be a duration like 30s, got ${String(o.holdTimeout)}`);
+      if (inMs === undefined) throw new SummonError('invalid_input', `--scale-in-window must be a duration like 60s, got ${String(o.scaleInWindow)}`);
+      const holdMax = Number(o.holdMax);
+      if (!Number.isInteger(holdMax) || holdMax < 0) throw new SummonError('invalid_input', `--hold-max must be a whole number, got ${String(o.holdMax)}`);
+      const opts: SummonOptions = {
+        dataDir: String(o.data),
+        apiPort: port('api-port', o.apiPort as string),
+        routerPort: port('router-port', o.routerPort as string),
+        host: String(o.host),
+        ...(o.domain ? { domain: String(o.domain) } : {}),
+        ...(o.dnsPort !== undefined ? { dnsPort: port('dns-port', o.dnsPort as string) } : {}),
+        ...(o.store ? { storeUrl: String(o.store) } : {}),
+        hold: { maxRequests: holdMax, maxWaitMs: holdWait },
+        autoscale: { inMs },
+        ...(o.vm !== false ? { extraRuntimes: vmRuntimes } : {}),
+      };
+      const s = await startSummon(opts);
+      const file = await saveLogin({ api: s.apiUrl, token: s.token, router: s.routerUrl }, io.env);
+      io.out(`Summon is up.`);
+      io.out(`  API:     ${s.apiUrl}   (dashboard at ${s.apiUrl}/)`);
+      io.out(`  Router:  ${s.routerUrl}   (apps at http://NAME.localhost:${new URL(s.routerUrl).port})`);
+      if (s.dnsPort !== null) io.out(`  DNS:     udp+tcp ${opts.host}:${s.dnsPort}`);
+      io.out(`  Token:   ${s.token}`);
+      io.out(`  Data:    ${s.dataDir}`);
+      io.out(`Logged in: \`summon\` commands in another shell use this instance (${file}).`);
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          io.out(`${sig}: stopping…`);
+          void s.stop().then(() => {
+            io.out('Stopped.');
+            resolve();
+          });
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    }));
+}

@@ -1,0 +1,47 @@
+// `summon`: parse → sdk → print. Errors print what went wrong and what to do, and exit with
+// the error's code (see core/errors.ts).
+import { Command, CommanderError } from 'commander';
+import { SummonError, toSummonError } from '../core/errors.js';
+import type { Io } from './context.js';
+import { registerApps } from './commands/apps/index.js';
+import { registerAuth } from './commands/auth/index.js';
+import { registerConfig } from './commands/config/index.js';
+import { registerHosts } from './commands/hosts/index.js';
+import { registerLogs } from './commands/logs/index.js';
+import { registerPs } from './commands/ps/index.js';
+import { registerReleases } from './commands/releases/index.js';
+import { registerUp } from './commands/up/index.js';
+
+export async function main(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s), env: process.env }): Promise<number> {
+  let code = 0;
+  const run = async (f: () => Promise<void>): Promise<void> => {
+    try {
+      await f();
+    } catch (e) {
+      const err = e instanceof SummonError ? e : (e as { exitCode?: number }).exitCode ? e as Error & { exitCode: number } : toSummonError(e);
+      io.err(`error: ${err.message}`);
+      code = (err as { exitCode: number }).exitCode || 1;
+    }
+  };
+  const program = new Command('summon')
+    .description('Summon: git push your unikernels to production')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .showHelpAfterError('(run `summon --help` for the commands)');
+  registerUp(program, io, run);
+  registerAuth(program, io, run);
+  registerApps(program, io, run);
+  registerReleases(program, io, run);
+  registerConfig(program, io, run);
+  registerPs(program, io, run);
+  registerLogs(program, io, run);
+  registerHosts(program, io, run);
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    throw e;
+  }
+  return code;
+}

@@ -1,0 +1,171 @@
+// Releases: a push builds one, a rollback or a config change copies one, and each is rolled
+// out through the controller. Every step streams lines to the caller (the git push, or the
+// CLI) and is recorded as an event. A failure at any step leaves the live release serving.
+import type { BuildPipeline } from '../build/pipeline.js';
+import type { PushRequest, PushResult } from '../build/push-stream.js';
+import { ConflictError, DeployError, NotFoundError, RuntimeUnavailableError, toSummonError } from '../core/errors.js';
+import { checkConfigKey } from '../core/names.js';
+import type { Release, SummonEvent } from '../core/types.js';
+import type { Agent } from '../agent/agent.js';
+import type { Store, NewRelease } from '../store/store.js';
+import type { Controller } from './controller.js';
+import type { EventBus } from './event-bus.js';
+import type { Secrets } from './secrets.js';
+
+export interface ReleaseServiceOptions {
+  store: Store;
+  controller: Controller;
+  pipeline: BuildPipeline;
+  events: EventBus;
+  secrets: Secrets;
+  agents: Agent[];
+  appUrl: (app: string) => string;
+  now?: () => number;
+}
+
+type Out = (line: string) => void;
+
+const DEPLOY_EVENTS = new Set([
+  'deploy.started', 'instance.started', 'instance.healthy', 'instance.crashed', 'instance.unhealthy',
+  'instance.draining', 'instance.stopped', 'release.live', 'release.failed',
+]);
+
+export class ReleaseService {
+  private readonly now: () => number;
+  constructor(private readonly o: ReleaseServiceOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Called by the pre-receive hook: build, test, store, release, roll out. */
+  async push(req: PushRequest, out: Out, signal: AbortSignal): Promise<PushResult> {
+    const { store, events } = this.o;
+    const app = await store.getApp(req.app);
+    if (!app) return { ok: false, message: `no app named ${req.app}` };
+    const short = req.newRev.slice(0, 7);
+    const config = this.o.secrets.decrypt(await store.getConfig(req.app));
+    const release = await store.createRelease(req.app, this.blankRelease(`Deploy ${short}`, req.newRev, 'building'), this.now());
+    void events.emit(req.app, 'build.started', `build of ${short} started for v${release.version}`, { version: release.version, commit: req.newRev });
+    out(`-----> Summon: building ${req.app} v${release.version} from ${short}`);
+    const t0 = this.now();
+    let outcome;
+    try {
+      outcome = await this.o.pipeline.run({ ...req, configEnv: config }, out, signal);
+    } catch (e) {
+      const err = toSummonError(e);
+      await store.updateRelease(req.app, release.version, { status: 'failed', reason: err.message }, this.now());
+      void events.emit(req.app, 'build.failed', `build of v${release.version} failed: ${err.message}`, { version: release.version, code: err.code, durationMs: this.now() - t0 });
+      return { ok: false, message: `v${release.version} was not released: ${err.message}${app.liveVersion !== null ? ` (v${app.liveVersion} keeps serving)` : ''}` };
+    }
+    const target = outcome.manifest.run.target;
+    const capability = await this.capabilityOf(target);
+    if (!capability.available) {
+      const err = new RuntimeUnavailableError(target, capability.reason);
+      await store.updateRelease(req.app, release.version, { status: 'failed', reason: err.message }, this.now());
+      return { ok: false, message: err.message };
+    }
+    const ready = await store.updateRelease(req.app, release.version, {
+      status: 'ready', manifest: outcome.manifest, buildManifest: outcome.buildManifest,
+      artifactSha256: outcome.artifactSha256, initrdSha256: outcome.initrdSha256,
+      configCipher: this.o.secrets.encrypt(config),
+    }, this.now());
+    void events.emit(req.app, 'build.succeeded', `built v${release.version} in ${((this.now() - t0) / 1000).toFixed(1)}s (artifact ${outcome.artifactSha256.slice(0, 12)})`, { version: release.version, durationMs: this.now() - t0 });
+    return this.rollOut(ready, out);
+  }
+
+  async rollback(appName: string, version: number | null, out: Out): Promise<PushResult & { version?: number }> {
+    const { store } = this.o;
+    const app = await this.requireApp(appName);
+    const releases = await store.listReleases(appName);
+    let from: Release | undefined;
+    if (version === null) {
+      if (app.liveVersion === null) throw new ConflictError(`${appName} has no live release to roll back from`);
+      from = releases.find((r) => r.version < app.liveVersion! && r.artifactSha256 && r.status !== 'failed');
+      if (!from) throw new ConflictError(`${appName} has no release before v${app.liveVersion} to roll back to`);
+    } else {
+      from = releases.find((r) => r.version === version);
+      if (!from) throw new NotFoundError('release', `v${version}`, `see \`summon releases -a ${appName}\``);
+      if (!from.artifactSha256 || !from.manifest) throw new ConflictError(`v${version} never built an artifact (status ${from.status}); pick another release`);
+    }
+    const rel = await store.createRelease(appName, {
+      ...this.blankRelease(`Rollback to v${from.version}`, from.commit, 'ready'),
+      manifest: from.manifest, buildManifest: from.buildManifest, artifactSha256: from.artifactSha256,
+      initrdSha256: from.initrdSha256, configCipher: from.configCipher,
+    }, this.now());
+    // The app's current config becomes the rolled-back one, so a later config:set starts from it.
+    if (from.configCipher) await store.setConfig(appName, from.configCipher);
+    void this.o.events.emit(appName, 'release.created', `v${rel.version}: rollback to v${from.version}`, { version: rel.version, from: from.version });
+    out(`-----> Rolling back ${appName} to v${from.version} as v${rel.version}`);
+    return { ...(await this.rollOut(rel, out)), version: rel.version };
+  }
+
+  /** Sets and unsets config vars; with a live release, rolls out a new release carrying them. */
+  async setConfig(appName: string, set: Record<string, string>, unset: string[], out: Out): Promise<{ config: Record<string, string>; release: number | null; result: PushResult }> {
+    const { store } = this.o;
+    const app = await this.requireApp(appName);
+    for (const k of [...Object.keys(set), ...unset]) checkConfigKey(k);
+    const config = { ...this.o.secrets.decrypt(await store.getConfig(appName)), ...set };
+    for (const k of unset) delete config[k];
+    const cipher = this.o.secrets.encrypt(config);
+    await store.setConfig(appName, cipher);
+    const what = [...Object.keys(set).map((k) => `set ${k}`), ...unset.map((k) => `unset ${k}`)].join(', ');
+    if (app.liveVersion === null) {
+      void this.o.events.emit(appName, 'config.changed', `config: ${what} (no release yet)`, { set: Object.keys(set), unset });
+      return { config, release: null, result: { ok: true } };
+    }
+    const live = await store.getRelease(appName, app.liveVersion);
+    const rel = await store.createRelease(appName, {
+      ...this.blankRelease(what.charAt(0).toUpperCase() + what.slice(1), live!.commit, 'ready'),
+      manifest: live!.manifest, buildManifest: live!.buildManifest, artifactSha256: live!.artifactSha256,
+      initrdSha256: live!.initrdSha256, configCipher: cipher,
+    }, this.now());
+    void this.o.events.emit(appName, 'config.changed', `config: ${what} → v${rel.version}`, { set: Object.keys(set), unset, version: rel.version });
+    return { config, release: rel.version, result: await this.rollOut(rel, out) };
+  }
+
+  private async rollOut(release: Release, out: Out): Promise<PushResult> {
+    const name = release.app;
+    const unsubscribe = this.o.events.subscribe((e: SummonEvent) => {
+      if (e.app === name && DEPLOY_EVENTS.has(e.type)) out(`       ${e.message}`);
+    });
+    out(`-----> Releasing v${release.version}`);
+    try {
+      const r = await this.o.controller.deploy(release);
+      await this.o.events.drained();
+      if (!r.ok) {
+        const app = await this.o.store.getApp(name);
+        throw new DeployError(`v${release.version} failed: ${r.reason}${app?.liveVersion != null ? ` — v${app.liveVersion} keeps serving` : ''}`);
+      }
+      out(`-----> Released v${release.version} … ${this.o.appUrl(name)}`);
+      return { ok: true, message: `Released v${release.version} … ${this.o.appUrl(name)}` };
+    } catch (e) {
+      return { ok: false, message: toSummonError(e).message };
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  private async capabilityOf(target: Release['manifest'] extends infer M ? M extends { run: { target: infer T } } ? T : never : never) {
+    for (const a of this.o.agents) {
+      const r = a.runtimeFor(target);
+      if (r) {
+        const c = await r.capability();
+        if (c.available) return c;
+      }
+    }
+    const reasons = await Promise.all(this.o.agents.map(async (a) => (await a.capabilities()).find((c) => c.target === target)?.reason));
+    return { target, available: false, reason: reasons.find(Boolean) ?? `no host has a ${target} runtime` };
+  }
+
+  private blankRelease(description: string, commit: string | null, status: Release['status']): NewRelease {
+    return {
+      status, description, reason: null, commit, artifactSha256: null, initrdSha256: null,
+      manifest: null, buildManifest: null, configCipher: null,
+    };
+  }
+
+  private async requireApp(name: string) {
+    const app = await this.o.store.getApp(name);
+    if (!app) throw new NotFoundError('app', name, 'see `summon apps`');
+    return app;
+  }
+}

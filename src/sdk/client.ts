@@ -1,0 +1,158 @@
+// The typed API client. The CLI and the dashboard use only this.
+import type { App, Instance, SummonEvent } from '../core/types.js';
+import type { AppView, ReleaseView } from '../api/views.js';
+import { SummonError, type ErrorCode } from '../core/errors.js';
+import type { LogLine } from '../control/log-store.js';
+
+export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App };
+
+export interface StreamResult {
+  ok: boolean;
+  message?: string;
+  error?: { code: ErrorCode; message: string };
+  [k: string]: unknown;
+}
+
+export interface HostView {
+  id: string;
+  address: string;
+  runtimes: { target: string; available: boolean; accel?: string; kvm?: boolean; reason: string }[];
+  instances: number;
+}
+
+export class SummonClient {
+  constructor(private readonly opts: { api: string; token: string; fetch?: typeof fetch }) {
+    if (!opts.api) throw new SummonError('invalid_input', 'no Summon API URL: run `summon login --api URL --token T` or set SUMMON_API');
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.raw(method, path, body);
+    const text = await res.text();
+    const data = text ? JSON.parse(text) : undefined;
+    if (!res.ok) throw toError(res.status, data);
+    return data as T;
+  }
+
+  private async raw(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    const f = this.opts.fetch ?? fetch;
+    try {
+      return await f(`${this.opts.api}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.opts.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw e;
+      throw new SummonError('internal', `cannot reach the Summon API at ${this.opts.api}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message} — is \`summon up\` running?`);
+    }
+  }
+
+  /** Long operations answer NDJSON progress lines, then a result frame. */
+  private async streamed(method: string, path: string, body: unknown, onLine: (l: string) => void): Promise<StreamResult> {
+    const res = await this.raw(method, path, body);
+    if (!res.ok) throw toError(res.status, await res.json().catch(() => undefined));
+    let result: StreamResult = { ok: false, message: 'the stream ended without a result' };
+    await readLines(res, (line) => {
+      if (!line) return;
+      const f = JSON.parse(line) as { line?: string; done?: boolean } & StreamResult;
+      if (f.done) result = f;
+      else if (f.line !== undefined) onLine(f.line);
+    });
+    if (!result.ok && result.error) throw new SummonError(result.error.code, result.error.message);
+    return result;
+  }
+
+  apps(): Promise<AppView[]> { return this.request('GET', '/api/apps'); }
+  createApp(name: string): Promise<AppView> { return this.request('POST', '/api/apps', { name }); }
+  app(name: string): Promise<AppView> { return this.request('GET', `/api/apps/${enc(name)}`); }
+  destroyApp(name: string): Promise<{ ok: boolean }> { return this.request('DELETE', `/api/apps/${enc(name)}`); }
+  releases(app: string): Promise<ReleaseView[]> { return this.request('GET', `/api/apps/${enc(app)}/releases`); }
+  release(app: string, version: number): Promise<ReleaseView> { return this.request('GET', `/api/apps/${enc(app)}/releases/${version}`); }
+  rollback(app: string, version: number | null, onLine: (l: string) => void = () => {}): Promise<StreamResult> {
+    return this.streamed('POST', `/api/apps/${enc(app)}/rollback`, { version }, onLine);
+  }
+  config(app: string): Promise<Record<string, string>> { return this.request('GET', `/api/apps/${enc(app)}/config`); }
+  setConfig(app: string, set: Record<string, string>, unset: string[] = [], onLine: (l: string) => void = () => {}): Promise<StreamResult> {
+    return this.streamed('PATCH', `/api/apps/${enc(app)}/config`, { set, unset }, onLine);
+  }
+  instances(app: string): Promise<Instance[]> { return this.request('GET', `/api/apps/${enc(app)}/instances`); }
+  scale(app: string, count: number): Promise<AppView> { return this.request('POST', `/api/apps/${enc(app)}/scale`, { count }); }
+  autoscale(app: string, p: { min?: number; max?: number; targetCpu?: number; idleTimeout?: string }): Promise<AppView> {
+    return this.request('PUT', `/api/apps/${enc(app)}/autoscale`, p);
+  }
+  restart(app: string, onLine: (l: string) => void = () => {}): Promise<StreamResult> {
+    return this.streamed('POST', `/api/apps/${enc(app)}/restart`, {}, onLine);
+  }
+  logs(app: string, q: { since?: string; instance?: string; source?: string; limit?: number } = {}): Promise<LogLine[]> {
+    return this.request('GET', `/api/apps/${enc(app)}/logs${qs(q)}`);
+  }
+  events(app: string, q: { limit?: number } = {}): Promise<SummonEvent[]> {
+    return this.request('GET', `/api/apps/${enc(app)}/events${qs(q)}`);
+  }
+  hosts(): Promise<HostView[]> { return this.request('GET', '/api/hosts'); }
+  series(app: string): Promise<unknown> { return this.request('GET', `/api/apps/${enc(app)}/metrics`); }
+  metricsText(): Promise<string> { return this.raw('GET', '/metrics').then(async (r) => (r.ok ? r.text() : Promise.reject(toError(r.status, await r.json().catch(() => undefined))))); }
+
+  /** Follows the app's log; resolves when `signal` aborts. */
+  async tailLogs(app: string, q: { since?: string; instance?: string; source?: string; limit?: number }, onLine: (l: LogLine) => void, signal: AbortSignal): Promise<void> {
+    await this.sse(`/api/apps/${enc(app)}/logs/stream${qs(q)}`, (ev, data) => { if (ev === 'log') onLine(data as LogLine); }, signal);
+  }
+
+  async tailEvents(app: string | null, onEvent: (e: SummonEvent) => void, signal: AbortSignal): Promise<void> {
+    await this.sse(`/api/events/stream${app ? qs({ app }) : ''}`, (ev, data) => { if (ev === 'event') onEvent(data as SummonEvent); }, signal);
+  }
+
+  private async sse(path: string, on: (event: string, data: unknown) => void, signal: AbortSignal): Promise<void> {
+    let res: Response;
+    try {
+      res = await this.raw('GET', path, undefined, signal);
+    } catch (e) {
+      if (signal.aborted) return;
+      throw e;
+    }
+    if (!res.ok) throw toError(res.status, await res.json().catch(() => undefined));
+    let event = 'message';
+    try {
+      await readLines(res, (line) => {
+        if (line.startsWith('event: ')) event = line.slice(7);
+        else if (line.startsWith('data: ')) {
+          on(event, JSON.parse(line.slice(6)));
+          event = 'message';
+        }
+      });
+    } catch (e) {
+      if (!signal.aborted) throw e;
+    }
+  }
+}
+
+async function readLines(res: Response, onLine: (line: string) => void): Promise<void> {
+  if (!res.body) return;
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      onLine(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  }
+  if (buf) onLine(buf);
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}
+
+function qs(q: Record<string, unknown>): string {
+  const p = Object.entries(q).filter(([, v]) => v !== undefined && v !== null && v !== '');
+  return p.length ? `?${p.map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`).join('&')}` : '';
+}
+
+function toError(status: number, body: unknown): SummonError {
+  const e = (body as { error?: { code?: ErrorCode; message?: string } } | undefined)?.error;
+  if (e?.code && e.message) return new SummonError(e.code, e.message);
+  return new SummonError(status === 401 ? 'unauthorized' : status === 404 ? 'not_found' : 'internal', `the API answered ${status}`);
+}

@@ -1,0 +1,192 @@
+// The one composition root: wires a whole Summon node (API, git endpoint, router, control
+// plane, one local agent, the store) for `summon up`.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent } from './agent/agent.js';
+import { createApiServer } from './api/api.js';
+import { renderMetrics } from './api/metrics-text.js';
+import { BlobStore } from './artifacts/blob-store.js';
+import { GitHttpBackend } from './build/git-http.js';
+import { BuildPipeline } from './build/pipeline.js';
+import { RepoManager } from './build/repos.js';
+import { Controller } from './control/controller.js';
+import { EventBus } from './control/event-bus.js';
+import { LogStore } from './control/log-store.js';
+import { ReleaseService } from './control/release-service.js';
+import { Secrets } from './control/secrets.js';
+import { InvalidInputError } from './core/errors.js';
+import { DnsServer } from './router/dns/dns-server.js';
+import { Router } from './router/router.js';
+import { ProcessRuntime } from './runtimes/process/process-runtime.js';
+import type { Runtime } from './runtimes/runtime.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/store.js';
+
+export const SUMMON_VERSION = '0.1.0';
+const here = dirname(fileURLToPath(import.meta.url));
+
+export interface SummonOptions {
+  dataDir: string;
+  apiPort?: number;
+  routerPort?: number;
+  /** Address the API and router listen on. */
+  host?: string;
+  /** Apps answer at NAME.localhost and NAME.<domain>. */
+  domain?: string;
+  dnsPort?: number;
+  /** sqlite:PATH (default: DATA/summon.db) or postgres://… */
+  storeUrl?: string;
+  hold?: { maxRequests?: number; maxWaitMs?: number };
+  autoscale?: { outMs?: number; inMs?: number; cooldownMs?: number };
+  deployDeadlineMs?: number;
+  logBytesPerApp?: number;
+  /** Extra runtimes (qemu, solo5) beside the process runtime. */
+  extraRuntimes?: (stateDir: string) => Promise<Runtime[]>;
+  /** Keep instances running when Summon stops (default: stop them). */
+  keepInstances?: boolean;
+}
+
+export interface RunningSummon {
+  apiUrl: string;
+  routerUrl: string;
+  dnsPort: number | null;
+  token: string;
+  dataDir: string;
+  store: Store;
+  router: Router;
+  controller: Controller;
+  stop(): Promise<void>;
+}
+
+function checkPort(name: string, v: number | undefined): number {
+  const p = v ?? 0;
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new InvalidInputError(`${name} must be a port number 0-65535, got ${String(v)}`);
+  return p;
+}
+
+async function loadOrCreateToken(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'admin.token');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const token = `sk_${randomBytes(24).toString('base64url')}`;
+    await writeFile(file, `${token}\n`, { mode: 0o600 });
+    return token;
+  }
+}
+
+export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
+  const dataDir = resolve(o.dataDir);
+  const apiPort = checkPort('--api-port', o.apiPort);
+  const routerPort = checkPort('--router-port', o.routerPort);
+  const host = o.host ?? '127.0.0.1';
+  if (o.domain !== undefined && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(o.domain)) {
+    throw new InvalidInputError(`--domain must be a DNS name like apps.example.com, got ${JSON.stringify(o.domain)}`);
+  }
+  await mkdir(dataDir, { recursive: true });
+  const now = Date.now;
+  const store = await openStore(o.storeUrl ?? join(dataDir, 'summon.db'));
+  const cleanup: (() => Promise<unknown>)[] = [() => store.close()];
+  try {
+    const token = await loadOrCreateToken(dataDir);
+    const hookToken = randomBytes(24).toString('base64url');
+    const secrets = await Secrets.open(dataDir);
+    const logs = new LogStore({ dir: join(dataDir, 'logs'), ...(o.logBytesPerApp ? { maxBytesPerApp: o.logBytesPerApp } : {}) });
+    await logs.load((await store.listApps()).map((a) => a.name));
+    const events = new EventBus({ store, logs, now });
+    const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
+    const domains = ['localhost', ...(o.domain ? [o.domain] : [])];
+
+    let controller!: Controller;
+    const router = new Router({
+      port: routerPort, host, domains,
+      wake: (app) => controller.wake(app),
+      ...(o.hold ? { hold: o.hold } : {}),
+      onEvent: (e) => void events.emit(e.app, e.type, e.message, e.data ?? {}),
+      now,
+    });
+    const { port: actualRouterPort } = await router.listen();
+    cleanup.unshift(() => router.close(1000));
+    const routerUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actualRouterPort}`;
+    const appUrl = (app: string) => `http://${app}.${o.domain ?? 'localhost'}:${actualRouterPort}`;
+
+    const stateDir = join(dataDir, 'agent');
+    const runtimes: Runtime[] = [new ProcessRuntime({ stateDir }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir) : [])];
+    const agent = new Agent({
+      hostId: hostname() || 'local', dataDir: stateDir, runtimes,
+      artifactPath: (sha) => blobs.path(sha),
+      onStatus: (i) => controller?.onInstanceStatus(i),
+      onConsole: (app, instance, line) => logs.append(app, 'app', instance, line),
+      onEvent: (e) => void events.emit(e.app, e.type, e.message, { instance: e.instance, ...(e.data ?? {}) }),
+      now,
+    });
+    controller = new Controller({
+      store, agents: [agent], router, events, secrets, now,
+      ...(o.autoscale ? { autoscale: o.autoscale } : {}),
+      ...(o.deployDeadlineMs ? { deployDeadlineMs: o.deployDeadlineMs } : {}),
+    });
+    await agent.start();
+    cleanup.unshift(() => agent.close({ stopInstances: !o.keepInstances }));
+    await controller.start();
+    cleanup.unshift(() => controller.close());
+
+    const repos = new RepoManager({ dir: join(dataDir, 'repos'), hookScript: join(here, 'build', 'hook.js') });
+    let apiUrl = '';
+    const git = new GitHttpBackend({
+      repos,
+      hookEnv: (app) => ({ SUMMON_HOOK_URL: `${apiUrl}/internal/push`, SUMMON_HOOK_TOKEN: hookToken, SUMMON_APP: app }),
+    });
+    const pipeline = new BuildPipeline({ workDir: join(dataDir, 'builds'), blobs, summonVersion: SUMMON_VERSION });
+    const releases = new ReleaseService({ store, controller, pipeline, events, secrets, agents: [agent], appUrl, now });
+    const { server, fastify } = createApiServer({
+      store, controller, releases, repos, git, logs, events, secrets, agents: [agent], token, hookToken,
+      appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
+      metricsText: async () => renderMetrics(router.metrics(), controller.instances()),
+      series: () => [],
+      webDir: join(here, '..', 'web'),
+      now,
+    });
+    await fastify.ready();
+    await new Promise<void>((res, rej) => {
+      server.once('error', rej);
+      server.listen(apiPort, host, () => res());
+    });
+    server.requestTimeout = 0; // pushes stream for as long as the build and rollout take
+    cleanup.unshift(() => new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    }));
+    const addr = server.address() as { port: number };
+    apiUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
+
+    let dnsPort: number | null = null;
+    if (o.dnsPort !== undefined) {
+      const dns = new DnsServer({
+        port: checkPort('--dns-port', o.dnsPort), host, domains,
+        lookup: (app) => (controller.app(app) ? { a: [host === '0.0.0.0' ? '127.0.0.1' : host], aaaa: [] } : null),
+        onLookup: (app) => controller.wake(app),
+      });
+      dnsPort = (await dns.listen()).port;
+      cleanup.unshift(() => dns.close());
+    }
+    cleanup.unshift(() => logs.flush());
+    cleanup.unshift(() => events.drained());
+
+    let stopping: Promise<void> | null = null;
+    return {
+      apiUrl, routerUrl, dnsPort, token, dataDir, store, router, controller,
+      stop: () => {
+        stopping ??= (async () => {
+          for (const c of cleanup) await c().catch(() => undefined);
+        })();
+        return stopping;
+      },
+    };
+  } catch (e) {
+    for (const c of cleanup) await c().catch(() => undefined);
+    throw e;
+  }
+}
