@@ -1,0 +1,79 @@
+// Image detection, kernel command line and QEMU argv: the pure parts of the qemu runtime.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { classifyImageHeader, detectImageKind } from './image-kind.js';
+import { buildKernelCmdline, MAX_CMDLINE } from './kernel-cmdline.js';
+import { buildQemuArgs, escapeOptionValue } from './qemu-args.js';
+
+test('classifyImageHeader tells a bzImage from an MBR disk by content', () => {
+  const kernel = Buffer.alloc(1024);
+  kernel.write('HdrS', 0x202, 'latin1');
+  kernel[510] = 0x55; // bzImages carry a boot-sector signature too: HdrS must win
+  kernel[511] = 0xaa;
+  assert.equal(classifyImageHeader(kernel), 'kernel');
+  const disk = Buffer.alloc(512);
+  disk[510] = 0x55;
+  disk[511] = 0xaa;
+  assert.equal(classifyImageHeader(disk), 'disk');
+  assert.equal(classifyImageHeader(Buffer.from('#!/bin/sh\necho hi\n')), undefined);
+});
+
+test('detectImageKind names what it expected when the artifact is neither', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'summon-kind-'));
+  try {
+    await writeFile(join(dir, 'app'), 'not an image');
+    await assert.rejects(detectImageKind(join(dir, 'app')), /neither a Linux kernel .* nor a bootable raw disk/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('buildKernelCmdline puts config vars after the base words and [run].cmdline', () => {
+  assert.equal(
+    buildKernelCmdline({ base: ['console=ttyS0', 'panic=1'], extra: ' quiet ', env: { A: '1', URL: 'https://x.test/a?b=c&d' } }),
+    'console=ttyS0 panic=1 quiet A=1 URL=https://x.test/a?b=c&d',
+  );
+});
+
+test('buildKernelCmdline refuses what the kernel command line cannot carry', () => {
+  for (const v of ['two words', 'say "hi"', "it's", 'back\\slash', 'tab\there', 'naïve']) {
+    assert.throws(() => buildKernelCmdline({ base: [], env: { K: v } }), (e: Error & { code?: string }) =>
+      e.code === 'invalid_input' && /config var K/.test(e.message), v);
+  }
+  assert.throws(() => buildKernelCmdline({ base: [], env: { 'bad.key': 'x' } }), /names must match/);
+  assert.throws(() => buildKernelCmdline({ base: [], env: { K: 'x'.repeat(MAX_CMDLINE) } }), /more than Linux accepts/);
+});
+
+test('buildQemuArgs: kernel boot, TCG, forwarded port, relative sockets', () => {
+  const args = buildQemuArgs({
+    id: 'web-1', accel: 'tcg', kind: 'kernel', artifactPath: '/blobs/k', initrdPath: '/blobs/i', cmdline: 'console=ttyS0 A=1',
+    memoryBytes: 128 * 1024 * 1024, hostPort: 40001, guestPort: 8080,
+  });
+  const after = (flag: string): string | undefined => args[args.indexOf(flag) + 1];
+  assert.equal(after('-name'), 'summon-web-1');
+  assert.equal(after('-accel'), 'tcg,thread=multi');
+  assert.equal(after('-cpu'), 'max');
+  assert.equal(after('-m'), '128M');
+  assert.equal(after('-kernel'), '/blobs/k');
+  assert.equal(after('-initrd'), '/blobs/i');
+  assert.equal(after('-append'), 'console=ttyS0 A=1');
+  assert.equal(after('-netdev'), 'user,id=n0,hostfwd=tcp:127.0.0.1:40001-:8080');
+  assert.equal(after('-qmp'), 'unix:qmp.sock,server=on,wait=off');
+  assert.ok(args.includes('-nodefaults') && args.includes('-no-user-config') && args.includes('-no-reboot'));
+  assert.ok(!args.includes('-drive'));
+});
+
+test('buildQemuArgs: a disk boots read-only-snapshot under KVM, commas escaped', () => {
+  const args = buildQemuArgs({
+    id: 'd', accel: 'kvm', kind: 'disk', artifactPath: '/blobs/a,b.raw', cmdline: '', memoryBytes: 256 << 20,
+    hostPort: 1, guestPort: 2,
+  });
+  assert.equal(args[args.indexOf('-accel') + 1], 'kvm');
+  assert.equal(args[args.indexOf('-cpu') + 1], 'host');
+  assert.equal(args[args.indexOf('-drive') + 1], 'file=/blobs/a,,b.raw,format=raw,if=virtio,snapshot=on');
+  assert.ok(!args.includes('-kernel'));
+  assert.equal(escapeOptionValue('a,b,,c'), 'a,,b,,,,c');
+});
