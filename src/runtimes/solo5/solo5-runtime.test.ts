@@ -1,0 +1,113 @@
+// Debian ships no solo5 tender, so these tests cover the capability and refusal paths for
+// real, and the lifecycle (argv, tap setup and teardown, console, stop, onExit, recover)
+// against a stand-in tender script with `ip` recorded instead of run.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildTenderArgs, Solo5Runtime, solo5Network } from './solo5-runtime.js';
+import type { InstanceSpec, InstanceStatus } from '../runtime.js';
+import { waitFor } from '../../testing/wait.js';
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'summon-solo5-'));
+  t.after(() => rm(d, { recursive: true, force: true }));
+  return d;
+}
+
+const baseSpec = (workDir: string, over: Partial<InstanceSpec> = {}): InstanceSpec => ({
+  id: 'uk-1', app: 'mirage', version: 3, target: 'solo5-spt', artifactPath: '/blobs/app.spt', args: [],
+  env: {}, guestPort: 8080, memoryBytes: 64 * 1024 * 1024, workDir, hostPort: 40_005, ...over,
+});
+
+test('the constructor validates target and subnet', () => {
+  assert.throws(() => new Solo5Runtime({ target: 'solo5-xyz' as 'solo5-hvt', stateDir: '/tmp' }), /target must be/);
+  assert.throws(() => new Solo5Runtime({ target: 'solo5-spt', stateDir: '' }), /stateDir is required/);
+  assert.throws(() => new Solo5Runtime({ target: 'solo5-spt', stateDir: '/tmp', subnetBase: '10.300.0.0' }), /subnetBase/);
+});
+
+test('no tender: capability says how to install it and start() refuses', async (t) => {
+  const dir = await tempDir(t);
+  for (const target of ['solo5-hvt', 'solo5-spt'] as const) {
+    const rt = new Solo5Runtime({ target, stateDir: dir, searchPath: join(dir, 'empty') });
+    const cap = await rt.capability();
+    assert.equal(cap.target, target);
+    assert.equal(cap.available, false);
+    assert.match(cap.reason, new RegExp(`${target} not found.*Debian has no solo5 package`));
+    await assert.rejects(rt.start(baseSpec(dir, { target }), () => {}), (e: Error & { code?: string }) =>
+      e.code === 'runtime_unavailable' && /not found/.test(e.message));
+  }
+});
+
+test('solo5-hvt needs KVM: a tender without /dev/kvm is not enough', async (t) => {
+  const dir = await tempDir(t);
+  const bin = join(dir, 'bin');
+  await mkdir(bin);
+  await writeFile(join(bin, 'solo5-hvt'), '#!/bin/sh\n');
+  await chmod(join(bin, 'solo5-hvt'), 0o755);
+  const rt = new Solo5Runtime({ target: 'solo5-hvt', stateDir: dir, searchPath: bin, kvmDevice: join(dir, 'nokvm') });
+  const cap = await rt.capability();
+  assert.equal(cap.available, false);
+  assert.match(cap.reason, /needs KVM .* use solo5-spt/);
+});
+
+test('each instance gets its own tap and /30; argv follows the solo5 tender conventions', () => {
+  const a = solo5Network('uk-1', 0);
+  const b = solo5Network('uk-2', 1);
+  assert.match(a.tap, /^smn[0-9a-f]{10}$/);
+  assert.ok(a.tap.length <= 15);
+  assert.notEqual(a.tap, b.tap);
+  assert.deepEqual([a.hostAddress, a.guestAddress, b.hostAddress, b.guestAddress], ['10.201.0.1', '10.201.0.2', '10.201.0.5', '10.201.0.6']);
+  assert.equal(solo5Network('x', 16384 + 70).guestAddress, '10.201.1.26');
+
+  const spec = baseSpec('/w', { args: ['--port={port}'], env: { MAILGUN_KEY: 'k1', DEBUG: 'true' } });
+  assert.deepEqual(buildTenderArgs(spec, a), [
+    '--mem=64', `--net:service=${a.tap}`, '--', '/blobs/app.spt',
+    '--ipv4=10.201.0.2/30', '--ipv4-gateway=10.201.0.1', '--port=8080', '--mailgun-key=k1', '--debug=true',
+  ]);
+  const own = buildTenderArgs(baseSpec('/w', { args: ['--ip={ip}', '--gw={gateway}'] }), a);
+  assert.deepEqual(own.slice(4), ['--ip=10.201.0.2', '--gw=10.201.0.1']);
+});
+
+test('lifecycle against a stand-in tender: tap up, console, stop, onExit, tap down, recover', async (t) => {
+  const dir = await tempDir(t);
+  const bin = join(dir, 'bin');
+  await mkdir(bin);
+  const tender = join(bin, 'solo5-spt');
+  await writeFile(tender, '#!/bin/sh\necho "Solo5: stand-in tender $*"\ntrap "exit 0" TERM\nwhile :; do sleep 0.05; done\n');
+  await chmod(tender, 0o755);
+  const ipCalls: string[] = [];
+  const ip = async (args: string[]): Promise<void> => {
+    ipCalls.push(args.join(' '));
+  };
+  const stateDir = join(dir, 'state');
+  const rt = new Solo5Runtime({ target: 'solo5-spt', stateDir, searchPath: bin, ip });
+  assert.equal((await rt.capability()).available, true);
+  const exits = new Map<string, InstanceStatus>();
+  rt.onExit((id, st) => exits.set(id, st));
+
+  const lines: string[] = [];
+  const spec = baseSpec(dir);
+  const net = solo5Network(spec.id, spec.hostPort);
+  const h = await rt.start(spec, (l, s) => lines.push(`${s}:${l}`));
+  assert.equal(h.address, net.guestAddress);
+  assert.equal(h.port, 8080);
+  assert.ok(ipCalls.includes(`tuntap add dev ${net.tap} mode tap`));
+  assert.ok(ipCalls.includes(`addr add ${net.hostAddress}/30 dev ${net.tap}`));
+  await waitFor(() => lines.find((l) => l.startsWith('console:Solo5: stand-in tender --mem=64')), { timeoutMs: 5000, what: 'console' });
+  const st = await waitFor(() => rt.stats(spec.id), { timeoutMs: 5000, what: 'stats' });
+  assert.ok(st.memoryBytes > 0);
+  await rt.stop(spec.id, { graceMs: 5000 });
+  assert.equal(exits.get(spec.id)?.running, false);
+  assert.equal(ipCalls.at(-1), `link del ${net.tap}`);
+
+  // A leftover from a previous run is killed by a successor on the same stateDir.
+  const left = baseSpec(dir, { id: 'uk-2', hostPort: 40_006 });
+  const hl = await rt.start(left, () => {});
+  const successor = new Solo5Runtime({ target: 'solo5-spt', stateDir, searchPath: bin, ip });
+  assert.deepEqual(await successor.recover(stateDir), ['uk-2']);
+  await waitFor(() => exits.get('uk-2'), { timeoutMs: 5000, what: 'the leftover to exit' });
+  assert.deepEqual(await successor.recover(stateDir), []);
+  assert.ok(hl.pid);
+});

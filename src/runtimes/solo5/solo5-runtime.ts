@@ -1,0 +1,293 @@
+// The solo5 targets: a MirageOS-style unikernel run by a solo5 tender, `solo5-hvt`
+// (a minimal KVM monitor) or `solo5-spt` (a seccomp-sandboxed process). Debian ships no
+// solo5 package, so the tenders are looked up on PATH (or given explicitly) and the
+// capability says how to get them when they are missing.
+//
+// Networking: each instance gets its own tap device and a /30: the host side is .1, the
+// unikernel .2. The router connects to the unikernel's address and guest port directly.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { access, constants, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { delimiter, join } from 'node:path';
+import { ConflictError, InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
+import type { RuntimeCapability } from '../../core/types.js';
+import type {
+  ConsoleSink, ExitListener, InstanceSpec, InstanceStats, InstanceStatus, Runtime, RuntimeHandle,
+} from '../runtime.js';
+import { CpuMeter, isSameProcess, readProcSample } from '../proc-stats.js';
+import { forEachLine } from '../line-splitter.js';
+
+export type Solo5Target = 'solo5-hvt' | 'solo5-spt';
+
+export interface Solo5RuntimeOptions {
+  target: Solo5Target;
+  stateDir: string;
+  /** The tender binary; default: `solo5-hvt` / `solo5-spt` found on searchPath. */
+  tenderPath?: string;
+  /** Where to look for the tender (default: $PATH plus /usr/local/bin and /opt/solo5/bin). */
+  searchPath?: string;
+  /** The /16 from which each instance gets a /30 (default 10.201.0.0). */
+  subnetBase?: string;
+  kvmDevice?: string;
+  defaultGraceMs?: number;
+  /** Runs `ip` (tests substitute a recorder). */
+  ip?: (args: string[]) => Promise<void>;
+}
+
+export interface Solo5Network {
+  tap: string;
+  hostAddress: string;
+  guestAddress: string;
+  prefix: number;
+}
+
+const INSTALL_HINT =
+  'Debian has no solo5 package: build solo5 from source (or `opam install solo5`) and put solo5-hvt / solo5-spt ' +
+  'on PATH, or pass tenderPath';
+
+/** The tap name and /30 of an instance: deterministic, so recover() can find the tap again. */
+export function solo5Network(id: string, slot: number, subnetBase = '10.201.0.0'): Solo5Network {
+  const octets = subnetBase.split('.').map(Number);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) {
+    throw new InvalidInputError(`subnetBase must be an IPv4 address like 10.201.0.0, got ${JSON.stringify(subnetBase)}`);
+  }
+  const block = slot % 16384; // a /16 holds 16384 /30s
+  const third = Math.floor((block * 4) / 256);
+  const fourth = (block * 4) % 256;
+  const net = `${octets[0]}.${octets[1]}.${third}`;
+  return {
+    tap: `smn${createHash('sha256').update(id).digest('hex').slice(0, 10)}`, // <= 15 chars (IFNAMSIZ)
+    hostAddress: `${net}.${fourth + 1}`,
+    guestAddress: `${net}.${fourth + 2}`,
+    prefix: 30,
+  };
+}
+
+/**
+ * The tender's argv. Config vars become unikernel boot arguments the MirageOS way:
+ * FOO_BAR=x is `--foo-bar=x`. `{port}`, `{ip}` and `{gateway}` are substituted in [run].args;
+ * without an explicit `{ip}` the MirageOS network arguments are added.
+ */
+export function buildTenderArgs(spec: InstanceSpec, net: Solo5Network): string[] {
+  const memMiB = Math.max(2, Math.floor(spec.memoryBytes / (1024 * 1024)));
+  const subst = (a: string): string =>
+    a.replaceAll('{port}', String(spec.guestPort)).replaceAll('{ip}', net.guestAddress).replaceAll('{gateway}', net.hostAddress);
+  const args = [`--mem=${memMiB}`, `--net:service=${net.tap}`, '--', spec.artifactPath];
+  const user = spec.args.map(subst);
+  if (!spec.args.some((a) => a.includes('{ip}'))) {
+    args.push(`--ipv4=${net.guestAddress}/${net.prefix}`, `--ipv4-gateway=${net.hostAddress}`);
+  }
+  args.push(...user);
+  for (const [k, v] of Object.entries(spec.env)) {
+    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(k)) throw new InvalidInputError(`config var ${JSON.stringify(k)} cannot be a unikernel boot argument`);
+    args.push(`--${k.toLowerCase().replaceAll('_', '-')}=${v}`);
+  }
+  return args;
+}
+
+/** Finds an executable `name` on a PATH-style list. */
+export async function findOnPath(name: string, searchPath: string): Promise<string | undefined> {
+  for (const dir of searchPath.split(delimiter).filter(Boolean)) {
+    const p = join(dir, name);
+    try {
+      await access(p, constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+interface Running {
+  child: ChildProcess;
+  status: InstanceStatus;
+  exited: Promise<void>;
+  net: Solo5Network;
+}
+
+export class Solo5Runtime implements Runtime {
+  readonly target: Solo5Target;
+  private readonly stateDir: string;
+  private readonly tenderPath: string | undefined;
+  private readonly searchPath: string;
+  private readonly subnetBase: string;
+  private readonly kvmDevice: string;
+  private readonly defaultGraceMs: number;
+  private readonly ip: (args: string[]) => Promise<void>;
+  private readonly running = new Map<string, Running>();
+  private readonly listeners: ExitListener[] = [];
+  private readonly meter = new CpuMeter();
+
+  constructor(opts: Solo5RuntimeOptions) {
+    if (opts?.target !== 'solo5-hvt' && opts?.target !== 'solo5-spt') {
+      throw new Error(`Solo5Runtime: target must be "solo5-hvt" or "solo5-spt", got ${JSON.stringify(opts?.target)}`);
+    }
+    if (!opts.stateDir) throw new Error('Solo5Runtime: stateDir is required');
+    this.target = opts.target;
+    this.stateDir = join(opts.stateDir, opts.target);
+    this.tenderPath = opts.tenderPath;
+    this.searchPath = opts.searchPath ?? [process.env.PATH ?? '', '/usr/local/bin', '/opt/solo5/bin'].join(delimiter);
+    this.subnetBase = opts.subnetBase ?? '10.201.0.0';
+    solo5Network('check', 0, this.subnetBase); // validates subnetBase now, not at the first start
+    this.kvmDevice = opts.kvmDevice ?? '/dev/kvm';
+    this.defaultGraceMs = opts.defaultGraceMs ?? 10_000;
+    this.ip = opts.ip ?? runIp;
+  }
+
+  private async tender(): Promise<string | undefined> {
+    if (this.tenderPath) {
+      try {
+        await access(this.tenderPath, constants.X_OK);
+        return this.tenderPath;
+      } catch {
+        return undefined;
+      }
+    }
+    return findOnPath(this.target, this.searchPath);
+  }
+
+  async capability(): Promise<RuntimeCapability> {
+    const tender = await this.tender();
+    if (!tender) {
+      return { target: this.target, available: false, reason: `${this.tenderPath ?? this.target} not found. ${INSTALL_HINT}` };
+    }
+    if (this.target === 'solo5-hvt') {
+      try {
+        await access(this.kvmDevice, constants.R_OK | constants.W_OK);
+      } catch {
+        return {
+          target: this.target, available: false, kvm: false,
+          reason: `${tender} found, but solo5-hvt needs KVM and ${this.kvmDevice} is missing or not accessible; use solo5-spt`,
+        };
+      }
+      return { target: this.target, available: true, kvm: true, reason: `${tender} (hvt: KVM via ${this.kvmDevice})` };
+    }
+    return { target: this.target, available: true, reason: `${tender} (spt: seccomp sandbox, no KVM needed)` };
+  }
+
+  async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
+    if (this.running.has(spec.id)) throw new ConflictError(`instance ${spec.id} is already running; stop it first`);
+    const cap = await this.capability();
+    if (!cap.available) throw new RuntimeUnavailableError(this.target, cap.reason);
+    const tender = (await this.tender())!;
+    const net = solo5Network(spec.id, spec.hostPort, this.subnetBase);
+    const args = buildTenderArgs(spec, net);
+    await mkdir(this.stateDir, { recursive: true });
+    await this.ip(['link', 'del', net.tap]).catch(() => {}); // left over from a crash
+    try {
+      await this.ip(['tuntap', 'add', 'dev', net.tap, 'mode', 'tap']);
+      await this.ip(['addr', 'add', `${net.hostAddress}/${net.prefix}`, 'dev', net.tap]);
+      await this.ip(['link', 'set', net.tap, 'up']);
+    } catch (e) {
+      await this.ip(['link', 'del', net.tap]).catch(() => {});
+      throw new RuntimeUnavailableError(this.target, `cannot create tap ${net.tap}: ${(e as Error).message} (needs root or CAP_NET_ADMIN)`);
+    }
+    const child = spawn(tender, args, { cwd: spec.workDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
+    let resolveExit!: () => void;
+    const exited = new Promise<void>((r) => (resolveExit = r));
+    this.running.set(spec.id, { child, status, exited, net });
+    // The unikernel's console is the tender's stdout.
+    forEachLine(child.stdout!, (l) => sink(l, 'console'));
+    forEachLine(child.stderr!, (l) => sink(l, 'stderr'));
+    const spawnError = new Promise<Error | null>((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', (e) => resolve(e));
+    });
+    child.once('exit', (code, signal) => {
+      Object.assign(status, { running: false, exitCode: code, signal });
+      this.meter.forget(spec.id);
+      void (async () => {
+        await this.ip(['link', 'del', net.tap]).catch(() => {});
+        await rm(join(this.stateDir, `${spec.id}.json`), { force: true });
+        resolveExit();
+        for (const l of this.listeners) l(spec.id, { ...status });
+      })();
+    });
+    const err = await spawnError;
+    if (err) {
+      this.running.delete(spec.id);
+      await this.ip(['link', 'del', net.tap]).catch(() => {});
+      throw new RuntimeUnavailableError(this.target, `could not run ${tender}: ${err.message}`);
+    }
+    const sample = await readProcSample(child.pid!);
+    await writeFile(join(this.stateDir, `${spec.id}.json`), JSON.stringify({
+      id: spec.id, pid: child.pid, startTicks: sample?.startTicks ?? null, tap: net.tap, tender,
+    }));
+    return { pid: child.pid ?? null, address: net.guestAddress, port: spec.guestPort };
+  }
+
+  async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
+    const r = this.running.get(id);
+    if (!r) return;
+    if (r.status.running && r.child.pid) {
+      // Tenders exit on SIGTERM; unikernels have no shutdown hook to wait for.
+      signal(r.child.pid, 'SIGTERM');
+      const timer = setTimeout(() => signal(r.child.pid!, 'SIGKILL'), opts.graceMs ?? this.defaultGraceMs);
+      await r.exited;
+      clearTimeout(timer);
+    }
+    await r.exited;
+    this.running.delete(id);
+  }
+
+  inspect(id: string): InstanceStatus | undefined {
+    const r = this.running.get(id);
+    return r ? { ...r.status } : undefined;
+  }
+
+  async stats(id: string): Promise<InstanceStats | undefined> {
+    const r = this.running.get(id);
+    if (!r?.status.running || !r.child.pid) return undefined;
+    return this.meter.sample(id, r.child.pid);
+  }
+
+  onExit(listener: ExitListener): void {
+    this.listeners.push(listener);
+  }
+
+  async recover(stateDir?: string): Promise<string[]> {
+    const dir = stateDir ? join(stateDir, this.target) : this.stateDir;
+    const stopped: string[] = [];
+    let files: string[];
+    try {
+      files = await readdir(dir);
+    } catch {
+      return stopped;
+    }
+    for (const f of files.filter((x) => x.endsWith('.json'))) {
+      const path = join(dir, f);
+      try {
+        const rec = JSON.parse(await readFile(path, 'utf8')) as { id: string; pid: number; startTicks: number | null; tap: string; tender: string };
+        if (rec.startTicks !== null && (await isSameProcess(rec.pid, rec.startTicks))) {
+          // argv[1] when the tender is a script run by its interpreter.
+          const argv = (await readFile(`/proc/${rec.pid}/cmdline`, 'utf8')).split('\0');
+          if (argv[0] === rec.tender || argv[1] === rec.tender) {
+            signal(rec.pid, 'SIGKILL');
+            stopped.push(rec.id);
+          }
+        }
+        if (/^smn[0-9a-f]{10}$/.test(rec.tap)) await this.ip(['link', 'del', rec.tap]).catch(() => {});
+      } catch {
+        // A record we cannot read names nothing we could safely kill.
+      }
+      await rm(path, { force: true });
+    }
+    return stopped;
+  }
+}
+
+function runIp(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('ip', args, { timeout: 10_000 }, (err, _out, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve()));
+  });
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
