@@ -1,0 +1,191 @@
+// Summon Router vs nginx as reverse proxies to the same backend, driven by wrk.
+//
+//   npx tsc -p tsconfig.json && node dist/bench/router.js
+//
+// Processes: backend (nginx, `return 200`, 1 worker), nginx proxy (1 worker, upstream
+// keepalive), Summon Router (node, own process), wrk. Each proxy gets a warm-up, then
+// the same wrk run; rounds alternate between the two so drift hits both alike.
+// Env: BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (default 32), BENCH_ROUNDS (default 2).
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Children, freePort, machine, parseWrk, run, waitForPort, type WrkResult } from './lib/proc.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+const repo = path.resolve(here, '..', '..');
+const DURATION = Number(process.env.BENCH_DURATION ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const HOST = 'bench.localhost';
+const BODY = 'hello from the backend\n';
+
+function nginxConf(dir: string, inner: string): string {
+  return `worker_processes 1;
+error_log ${dir}/error.log warn;
+pid ${dir}/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 65s;
+${inner}
+}
+`;
+}
+
+async function startNginx(kids: Children, base: string, name: string, inner: string, port: number) {
+  const dir = path.join(base, name);
+  mkdirSync(dir, { recursive: true });
+  const conf = path.join(dir, 'nginx.conf');
+  writeFileSync(conf, nginxConf(dir, inner));
+  const child = kids.spawn('nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;']);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  child.once('exit', (code) => {
+    if (code) process.stderr.write(`nginx ${name} exited ${code}: ${stderr}\n`);
+  });
+  await waitForPort(port, `nginx ${name}`);
+  return child;
+}
+
+async function wrk(port: number, seconds: number): Promise<WrkResult> {
+  const out = await run('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}/`], (seconds + 30) * 1000);
+  return parseWrk(out);
+}
+
+function get(port: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/', headers: { host: HOST }, agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      })
+      .on('error', reject);
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function main(): Promise<void> {
+  const kids = new Children();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'summon-bench-router-'));
+  try {
+    const backendPort = await freePort();
+    const nginxPort = await freePort();
+    const routerPort = await freePort();
+
+    await startNginx(
+      kids,
+      tmp,
+      'backend',
+      `  server {
+    listen 127.0.0.1:${backendPort};
+    location / { default_type text/plain; return 200 "${BODY.trim()}\\n"; }
+  }`,
+      backendPort,
+    );
+    await startNginx(
+      kids,
+      tmp,
+      'proxy',
+      `  upstream backend { server 127.0.0.1:${backendPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${nginxPort};
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+    }
+  }`,
+      nginxPort,
+    );
+
+    const routerChild = kids.spawn(process.execPath, [path.join(here, 'lib', 'router-child.js'), String(routerPort), String(backendPort), 'bench']);
+    let routerErr = '';
+    routerChild.stderr!.on('data', (d: Buffer) => (routerErr += d));
+    routerChild.once('exit', (code) => {
+      if (code) process.stderr.write(`router exited ${code}: ${routerErr}\n`);
+    });
+    await waitForPort(routerPort, 'router');
+
+    // Sanity: both proxies answer with the backend's body.
+    for (const [name, port] of [['nginx', nginxPort], ['router', routerPort]] as const) {
+      const { status, text } = await get(port);
+      if (status !== 200 || text !== BODY) throw new Error(`${name} answered ${status} ${JSON.stringify(text)}`);
+    }
+
+    process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency, ${ROUNDS} round(s) each, warm-up 2s each\n`);
+    const direct = await wrk(backendPort, 2); // context: the backend without any proxy
+    await wrk(nginxPort, 2);
+    await wrk(routerPort, 2);
+    const runs: { nginx: WrkResult[]; router: WrkResult[] } = { nginx: [], router: [] };
+    for (let i = 0; i < ROUNDS; i++) {
+      runs.nginx.push(await wrk(nginxPort, DURATION));
+      runs.router.push(await wrk(routerPort, DURATION));
+    }
+
+    const summary = (rs: WrkResult[]) => ({
+      requestsPerSec: median(rs.map((r) => r.requestsPerSec)),
+      p50Ms: median(rs.map((r) => r.p50Ms)),
+      p99Ms: median(rs.map((r) => r.p99Ms)),
+      errors: rs.reduce((a, r) => a + r.non2xx + r.socketErrors, 0),
+    });
+    const nginx = summary(runs.nginx);
+    const router = summary(runs.router);
+    const ratio = router.requestsPerSec / nginx.requestsPerSec;
+
+    const row = (name: string, s: { requestsPerSec: number; p50Ms: number; p99Ms: number; errors: number }) =>
+      `${name.padEnd(16)} ${s.requestsPerSec.toFixed(0).padStart(10)} ${s.p50Ms.toFixed(2).padStart(9)} ${s.p99Ms.toFixed(2).padStart(9)} ${String(s.errors).padStart(7)}`;
+    const lines = [
+      `${'proxy'.padEnd(16)} ${'req/s'.padStart(10)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'errors'.padStart(7)}`,
+      row('backend direct', { ...direct, errors: direct.non2xx + direct.socketErrors }),
+      row('nginx', nginx),
+      row('summon router', router),
+      '',
+      `router/nginx throughput: ${ratio.toFixed(2)}×`,
+      `p99: router ${router.p99Ms.toFixed(2)} ms vs nginx ${nginx.p99Ms.toFixed(2)} ms`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+
+    const nginxVersion = (await run('nginx', ['-v'])).trim().replace(/^nginx version:\s*/, '');
+    const result = {
+      benchmark: 'router',
+      at: new Date().toISOString(),
+      machine: { ...machine(), nginx: nginxVersion },
+      settings: { wrk: `-t1 -c${CONNECTIONS} -d${DURATION}s --latency`, rounds: ROUNDS, backend: 'nginx return 200, 1 worker', nginxProxy: '1 worker, upstream keepalive 64' },
+      backendDirect: direct,
+      nginx: { ...nginx, runs: runs.nginx },
+      router: { ...router, runs: runs.router },
+      ratio: { throughput: Number(ratio.toFixed(3)), p99RouterMs: router.p99Ms, p99NginxMs: nginx.p99Ms },
+    };
+    const outDir = path.join(repo, 'bench', 'results');
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(path.join(outDir, 'router.json'), JSON.stringify(result, null, 2) + '\n');
+    process.stdout.write(`wrote ${path.relative(process.cwd(), path.join(outDir, 'router.json'))}\n`);
+  } finally {
+    await kids.stopAll();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`bench/router: ${e.stack ?? e.message}\n`);
+  process.exitCode = 1;
+});
