@@ -1,0 +1,171 @@
+// The backbone: `summon up`, apps:create, a real `git push`, 200 through the router, the
+// build manifest, config, logs, bad input, auth, and recovery after kill -9.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { cli, editFile, exampleRepo, commitAll, push, startSummonProcess, tempDir, viaRouter, type SummonProcess } from './harness.js';
+import { waitFor } from '../../src/testing/wait.js';
+
+test('backbone: git push to a live app, bad pushes, auth, restart after kill -9', async (t) => {
+  const root = await tempDir('backbone');
+  const data = join(root, 'data');
+  let s: SummonProcess = await startSummonProcess(data);
+  t.after(async () => {
+    await s.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  await t.test('apps:create prints the git remote and refuses bad names', async () => {
+    const r = await cli(s, 'apps:create', 'blog');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`${s.apiUrl}/git/blog\\.git`));
+    assert.match(r.stdout, /API token as the password/);
+    for (const bad of ['Blog', '-x', 'a..b', 'a/b', '9lives', 'x'.repeat(31)]) {
+      const b = await cli(s, 'apps:create', '--', bad);
+      assert.notEqual(b.code, 0, `${bad} must be refused`);
+      assert.match(b.stderr, /\^\[a-z\]\[a-z0-9-\]\{0,29\}\$/);
+    }
+    const dup = await cli(s, 'apps:create', 'blog');
+    assert.notEqual(dup.code, 0);
+    assert.match(dup.stderr, /already exists/);
+  });
+
+  await t.test('an app with no release answers 503 saying so; an unknown host 404 naming it', async () => {
+    const none = await viaRouter(s, 'blog');
+    assert.equal(none.status, 503);
+    assert.match(none.body, /no release/i);
+    const unknown = await viaRouter(s, 'nosuchapp');
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body, /nosuchapp\.localhost/);
+  });
+
+  const repo = await exampleRepo('hello-node');
+  await t.test('git push builds, tests, releases and serves', async () => {
+    const r = await push(s, repo, 'blog');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /remote: -----> Building: node build\.mjs/);
+    assert.match(r.stderr, /remote: -----> Testing: node test\.mjs/);
+    assert.match(r.stderr, /remote: -----> Released v1 … http:\/\/blog\.localhost:\d+/);
+    const res = await viaRouter(s, 'blog');
+    assert.equal(res.status, 200);
+    assert.match(res.body, /hello from hello-node v1/);
+  });
+
+  await t.test('releases and releases:info show the build manifest', async () => {
+    const list = JSON.parse((await cli(s, 'releases', '-a', 'blog', '--json')).stdout);
+    assert.equal(list.length, 1);
+    assert.equal(list[0].status, 'live');
+    const info = JSON.parse((await cli(s, 'releases:info', '-a', 'blog', 'v1', '--json')).stdout);
+    const b = info.buildManifest;
+    const head = (await (await import('./harness.js')).git(repo, 'rev-parse', 'HEAD')).stdout.trim();
+    assert.equal(b.commit, head);
+    assert.match(b.tree, /^[0-9a-f]{40}$/);
+    assert.match(b.summonTomlSha256, /^[0-9a-f]{64}$/);
+    assert.equal(b.build.command, 'node build.mjs');
+    assert.equal(b.build.test, 'node test.mjs');
+    assert.match(b.platform.os, /linux/i);
+    assert.equal(b.platform.arch, process.arch);
+    assert.equal(b.toolchain[0].command, 'node --version');
+    assert.equal(b.toolchain[0].output.trim(), process.version);
+    assert.ok(b.lockfiles.some((l: { path: string; sha256: string }) => l.path === 'package-lock.json' && /^[0-9a-f]{64}$/.test(l.sha256)));
+    assert.equal(b.artifact.sha256, info.artifactSha256);
+    assert.ok(b.artifact.size > 0);
+    assert.ok(b.finishedAt >= b.startedAt);
+    const text = await cli(s, 'releases:info', '-a', 'blog', 'v1');
+    assert.match(text.stdout, /Lockfile:\s+package-lock\.json sha256:/);
+  });
+
+  await t.test('ps, logs and apps:info', async () => {
+    const ps = JSON.parse((await cli(s, 'ps', '-a', 'blog', '--json')).stdout);
+    assert.equal(ps.length, 1);
+    assert.equal(ps[0].state, 'healthy');
+    assert.ok(ps[0].pid > 0 && ps[0].port > 0);
+    await viaRouter(s, 'blog', '/?from-the-test');
+    await waitFor(async () => (await cli(s, 'logs', '-a', 'blog')).stdout.includes('GET /?from-the-test 200'), { timeoutMs: 5000, what: 'the request in the app log' });
+    const info = JSON.parse((await cli(s, 'apps:info', '-a', 'blog', '--json')).stdout);
+    assert.equal(info.url, `http://blog.localhost:${s.routerPort}`);
+    assert.equal(info.liveVersion, 1);
+  });
+
+  await t.test('config:set makes a release whose instances see the var; config lists it', async () => {
+    const r = await cli(s, 'config:set', '-a', 'blog', 'GREETING=hi there', 'MAILGUN_KEY=secret');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /released v2/);
+    const c = JSON.parse((await cli(s, 'config', '-a', 'blog', '--json')).stdout);
+    assert.deepEqual(c, { GREETING: 'hi there', MAILGUN_KEY: 'secret' });
+    const ps = JSON.parse((await cli(s, 'ps', '-a', 'blog', '--json')).stdout);
+    assert.ok(ps.every((i: { version: number }) => i.version === 2));
+    const env = (await import('node:fs/promises')).readFile(`/proc/${ps[0].pid}/environ`, 'utf8');
+    assert.match(await env, /GREETING=hi there/);
+    const unset = await cli(s, 'config:unset', '-a', 'blog', 'GREETING');
+    assert.equal(unset.code, 0, unset.stderr);
+    assert.deepEqual(JSON.parse((await cli(s, 'config', '-a', 'blog', '--json')).stdout), { MAILGUN_KEY: 'secret' });
+  });
+
+  await t.test('broken pushes are rejected with the reason and the live release keeps serving', async () => {
+    const cases: [string, (dir: string) => Promise<void>, RegExp][] = [
+      ['failing build', (d) => editFile(d, 'summon.toml', (x) => x.replace('command   = "node build.mjs"', 'command   = "echo compiling; exit 3"')), /exit(ed with)? (code )?3/],
+      ['failing test', (d) => editFile(d, 'summon.toml', (x) => x.replace('test      = "node test.mjs"', 'test      = "echo assertion failed >&2; exit 1"')), /assertion failed/],
+      ['invalid summon.toml', (d) => editFile(d, 'summon.toml', (x) => `${x}\n[scale]\nmax = "lots"\n`.replace('[scale]\nmin = 1', '[scaling]\nmin = 1')), /summon\.toml: /],
+      ['artifact outside the checkout', (d) => editFile(d, 'summon.toml', (x) => x.replace('artifact  = "dist/server.mjs"', 'artifact  = "../../etc/passwd"')), /inside the checkout/],
+    ];
+    const h = await import('./harness.js');
+    for (const [what, edit, reason] of cases) {
+      // A new commit on top of the live one, as a developer would push it.
+      await edit(repo);
+      await commitAll(repo, what);
+      const r = await push(s, repo, 'blog');
+      await h.git(repo, 'reset', '-q', '--hard', 'HEAD~1');
+      assert.notEqual(r.code, 0, `${what}: git push must fail`);
+      assert.match(r.stderr, reason, `${what}: the reason is shown`);
+      assert.match(r.stderr, /keeps serving/, what);
+      const res = await viaRouter(s, 'blog');
+      assert.equal(res.status, 200, `${what}: the live release still answers`);
+    }
+    const ls = await (await import('./harness.js')).git(repo, 'ls-remote', `${s.apiUrl.replace('http://', 'http://x:' + s.token + '@')}/git/blog.git`);
+    assert.match(ls.stdout, /refs\/heads\/main/);
+  });
+
+  await t.test('no token, no entry: API and git answer 401', async () => {
+    const api = await fetch(`${s.apiUrl}/api/apps`);
+    assert.equal(api.status, 401);
+    const wrong = await fetch(`${s.apiUrl}/api/apps`, { headers: { authorization: 'Bearer nope' } });
+    assert.equal(wrong.status, 401);
+    const gitRes = await fetch(`${s.apiUrl}/git/blog.git/info/refs?service=git-receive-pack`);
+    assert.equal(gitRes.status, 401);
+    const r = await push({ apiUrl: s.apiUrl, token: 'wrong-token' }, repo, 'blog');
+    assert.notEqual(r.code, 0);
+  });
+
+  await t.test('after kill -9, a restart brings every app back to its live release and scale', async () => {
+    const scale = await cli(s, 'ps:scale', '-a', 'blog', '2');
+    assert.equal(scale.code, 0, scale.stderr);
+    await waitFor(async () => JSON.parse((await cli(s, 'ps', '-a', 'blog', '--json')).stdout).filter((i: { state: string }) => i.state === 'healthy').length === 2, { timeoutMs: 10_000, what: '2 healthy instances' });
+    await s.kill9();
+    s = await startSummonProcess(data);
+    const res = await waitFor(async () => {
+      const r = await viaRouter(s, 'blog');
+      return r.status === 200 ? r : undefined;
+    }, { timeoutMs: 15_000, what: 'the app to serve again after restart' });
+    assert.match(res.body, /v3/);
+    await waitFor(async () => JSON.parse((await cli(s, 'ps', '-a', 'blog', '--json')).stdout).filter((i: { state: string }) => i.state === 'healthy').length === 2, { timeoutMs: 10_000, what: 'scale 2 restored' });
+    const info = JSON.parse((await cli(s, 'apps:info', '-a', 'blog', '--json')).stdout);
+    assert.equal(info.liveVersion, 3);
+    assert.equal(info.desiredCount, 2);
+  });
+
+  await t.test('apps:destroy needs the name confirmed, then stops instances and removes data', async () => {
+    const no = await cli(s, 'apps:destroy', 'blog');
+    assert.notEqual(no.code, 0);
+    assert.match(no.stderr, /--confirm blog/);
+    const ps = JSON.parse((await cli(s, 'ps', '-a', 'blog', '--json')).stdout) as { pid: number }[];
+    const yes = await cli(s, 'apps:destroy', 'blog', '--confirm', 'blog');
+    assert.equal(yes.code, 0, yes.stderr);
+    await waitFor(() => ps.every((i) => { try { process.kill(i.pid, 0); return false; } catch { return true; } }), { timeoutMs: 15_000, what: 'instances to stop' });
+    assert.equal((await viaRouter(s, 'blog')).status, 404);
+    const gone = await cli(s, 'apps:info', '-a', 'blog');
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /not found/);
+  });
+});

@@ -1,0 +1,188 @@
+// End-to-end helpers: Summon as a real child process (`summon up`), the real CLI, the real
+// git client, and a load generator in its own process.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import http from 'node:http';
+import { waitFor } from '../../src/testing/wait.js';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'summon.js');
+export const EXAMPLES = join(ROOT, 'examples');
+
+export interface SummonProcess {
+  proc: ChildProcess;
+  apiUrl: string;
+  routerUrl: string;
+  routerPort: number;
+  dnsPort: number | null;
+  token: string;
+  env: NodeJS.ProcessEnv;
+  output: () => string;
+  /** Stops with SIGTERM and waits for the exit. */
+  stop(): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `summon-${prefix}-`));
+}
+
+/** Starts `summon up` on dataDir with free ports; resolves once it printed its URLs. */
+export async function startSummonProcess(dataDir: string, extraArgs: string[] = [], configDir?: string): Promise<SummonProcess> {
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: configDir ?? join(dataDir, "..", "config") };
+  delete env.SUMMON_API;
+  delete env.SUMMON_TOKEN;
+  const proc = spawn(process.execPath, [BIN, 'up', '--data', dataDir, '--api-port', '0', '--router-port', '0', ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (c) => (out += c));
+  proc.stderr!.on('data', (c) => (out += c));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  let dead = false;
+  void exited.then(() => (dead = true));
+  await waitFor(() => {
+    if (dead) throw new Error(`summon up exited: ${out}`);
+    return /Token:\s+\S+/.test(out);
+  }, { timeoutMs: 30_000, what: `summon up to start (output so far: ${out})` });
+  const apiUrl = /API:\s+(http:\/\/\S+)/.exec(out)![1];
+  const routerUrl = /Router:\s+(http:\/\/\S+)/.exec(out)![1];
+  const dns = /DNS:\s+udp\+tcp \S+:(\d+)/.exec(out);
+  return {
+    proc, apiUrl, routerUrl, routerPort: Number(new URL(routerUrl).port), dnsPort: dns ? Number(dns[1]) : null,
+    token: /Token:\s+(\S+)/.exec(out)![1], env, output: () => out,
+    stop: async () => {
+      if (!dead) proc.kill('SIGTERM');
+      return exited;
+    },
+    kill9: async () => {
+      if (!dead) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function cli(s: { env: NodeJS.ProcessEnv }, ...args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: s.env, timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** Copies an example into a fresh git repo on branch main; `edit` may change files first. */
+export async function exampleRepo(example: string, edit?: (dir: string) => Promise<void>): Promise<string> {
+  const dir = await tempDir(`repo-${example}`);
+  await cp(join(EXAMPLES, example), dir, { recursive: true });
+  await rm(join(dir, 'dist'), { recursive: true, force: true });
+  await rm(join(dir, 'build'), { recursive: true, force: true });
+  if (edit) await edit(dir);
+  await git(dir, 'init', '-q', '-b', 'main');
+  await commitAll(dir, 'initial');
+  return dir;
+}
+
+export async function commitAll(dir: string, message: string): Promise<void> {
+  await git(dir, 'add', '-A');
+  await git(dir, '-c', 'user.email=dev@example.com', '-c', 'user.name=dev', 'commit', '-q', '--allow-empty', '-m', message);
+}
+
+export async function editFile(dir: string, file: string, f: (text: string) => string): Promise<void> {
+  const p = join(dir, file);
+  await writeFile(p, f(await readFile(p, 'utf8')));
+}
+
+export function git(dir: string, ...args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile('git', args, { cwd: dir, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      if (err && args[0] !== 'push') reject(new Error(`git ${args.join(' ')} failed: ${stderr}`));
+      else resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `git push` with the API token as the HTTP Basic password, as a user would. */
+export function push(s: { apiUrl: string; token: string }, dir: string, app: string): Promise<CliResult> {
+  const url = new URL(`${s.apiUrl}/git/${app}.git`);
+  url.username = 'summon';
+  url.password = s.token;
+  return git(dir, 'push', url.toString(), 'main');
+}
+
+export interface Reply {
+  status: number;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/** One request through the router with Host: APP.localhost. */
+export function viaRouter(s: { routerPort: number }, app: string, path = '/', timeoutMs = 30_000): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: s.routerPort, path, headers: { host: `${app}.localhost` }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export interface LoadSummary {
+  sent: number;
+  statuses: Record<string, number>;
+  errors: Record<string, number>;
+  /** [start ms, end ms, release] per 2xx response, in completion order. */
+  samples: [number, number, string][];
+}
+
+export interface LoadRun {
+  stop(): Promise<LoadSummary>;
+  done: Promise<LoadSummary>;
+  /** Requests completed so far (read from the generator's progress lines). */
+  completed(): number;
+}
+
+/** Starts the load generator as a separate process: `rate` requests/s, at most `max`. */
+export function startLoad(s: { routerPort: number }, app: string, opts: { rate: number; max: number; path?: string; concurrency?: number }): LoadRun {
+  const script = join(ROOT, 'dist', 'test', 'e2e', 'load-gen.js');
+  const proc = spawn(process.execPath, [script, String(s.routerPort), `${app}.localhost`, opts.path ?? '/', String(opts.rate), String(opts.max), String(opts.concurrency ?? 16)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let completed = 0;
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (c: string) => {
+    out += c;
+    const m = /progress (\d+)\n(?![\s\S]*progress)/.exec(out);
+    if (m) completed = Number(m[1]);
+  });
+  const done = new Promise<LoadSummary>((resolve, reject) => {
+    proc.once('exit', () => {
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (!line) reject(new Error(`load generator printed no summary: ${out.slice(-500)}`));
+      else resolve(JSON.parse(line) as LoadSummary);
+    });
+  });
+  return {
+    done,
+    completed: () => completed,
+    stop: () => {
+      proc.kill('SIGTERM');
+      return done;
+    },
+  };
+}
+
+export function failures(l: LoadSummary): number {
+  const bad = Object.entries(l.statuses).filter(([s]) => !s.startsWith('2')).reduce((a, [, n]) => a + n, 0);
+  return bad + Object.values(l.errors).reduce((a, n) => a + n, 0);
+}
