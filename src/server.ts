@@ -17,6 +17,9 @@ import { EventBus } from './control/event-bus.js';
 import { LogStore } from './control/log-store.js';
 import { ReleaseService } from './control/release-service.js';
 import { Secrets } from './control/secrets.js';
+import { SeriesRecorder } from './api/series.js';
+import { EmailNotifier, type EmailOptions } from './notify/email.js';
+import { WebhookNotifier } from './notify/webhooks.js';
 import { InvalidInputError } from './core/errors.js';
 import { DnsServer } from './router/dns/dns-server.js';
 import { Router } from './router/router.js';
@@ -47,6 +50,12 @@ export interface SummonOptions {
   extraRuntimes?: (stateDir: string) => Promise<Runtime[]>;
   /** Keep instances running when Summon stops (default: stop them). */
   keepInstances?: boolean;
+  /** Dashboard chart sample interval (default 5 s; one hour is kept). */
+  seriesIntervalMs?: number;
+  /** Webhook retries: first retry after retryBaseMs (default 500), doubling, maxAttempts in all (default 5). */
+  webhooks?: { retryBaseMs?: number; maxAttempts?: number };
+  /** Email operators on failed releases, crash loops and scale.max. */
+  email?: EmailOptions;
 }
 
 export interface RunningSummon {
@@ -97,6 +106,12 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const logs = new LogStore({ dir: join(dataDir, 'logs'), ...(o.logBytesPerApp ? { maxBytesPerApp: o.logBytesPerApp } : {}) });
     await logs.load((await store.listApps()).map((a) => a.name));
     const events = new EventBus({ store, logs, now });
+    const webhooks = new WebhookNotifier({ store, events, now, ...o.webhooks });
+    cleanup.unshift(() => webhooks.close());
+    if (o.email) {
+      const email = new EmailNotifier({ ...o.email, events, now });
+      cleanup.unshift(() => email.close());
+    }
     const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
     const domains = ['localhost', ...(o.domain ? [o.domain] : [])];
 
@@ -132,6 +147,12 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     cleanup.unshift(() => agent.close({ stopInstances: !o.keepInstances }));
     await controller.start();
     cleanup.unshift(() => controller.close());
+    const recorder = new SeriesRecorder({
+      instances: () => controller.instances(), metrics: () => router.metrics(), now,
+      ...(o.seriesIntervalMs ? { intervalMs: o.seriesIntervalMs } : {}),
+    });
+    recorder.start();
+    cleanup.unshift(async () => recorder.stop());
 
     const repos = new RepoManager({ dir: join(dataDir, 'repos'), hookScript: join(here, 'build', 'hook.js') });
     let apiUrl = '';
@@ -145,7 +166,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       store, controller, releases, repos, git, logs, events, secrets, agents: [agent], token, hookToken,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
       metricsText: async () => renderMetrics(router.metrics(), controller.instances()),
-      series: () => [],
+      series: (app) => recorder.get(app),
+      onAppDestroyed: async (app) => recorder.forget(app),
       webDir: join(here, '..', 'web'),
       now,
     });

@@ -22,6 +22,7 @@ import type { Store } from '../store/store.js';
 import { isAuthorized } from './auth.js';
 import { appState, type AppView, type ReleaseView } from './views.js';
 import type { Release } from '../core/types.js';
+import { registerWebhookRoutes } from '../notify/routes.js';
 
 export interface ApiDeps {
   store: Store;
@@ -305,6 +306,8 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     await requireApp(name);
     return d.series(name);
   });
+
+  registerWebhookRoutes(fastify, { store: d.store, now });
 
   // ---- hosts and metrics ----
   fastify.get('/api/hosts', async () => Promise.all(d.agents.map(async (a) => ({

@@ -11,6 +11,7 @@ import { registerLogs } from './commands/logs/index.js';
 import { registerPs } from './commands/ps/index.js';
 import { registerReleases } from './commands/releases/index.js';
 import { registerUp } from './commands/up/index.js';
+import { registerWebhooks } from './commands/webhooks/index.js';
 
 export async function main(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s), env: process.env }): Promise<number> {
   let code = 0;
@@ -37,6 +38,7 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
   registerPs(program, io, run);
   registerLogs(program, io, run);
   registerHosts(program, io, run);
+  registerWebhooks(program, io, run);
   try {
     await program.parseAsync(argv);
   } catch (e) {

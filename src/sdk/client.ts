@@ -3,8 +3,12 @@ import type { App, Instance, SummonEvent } from '../core/types.js';
 import type { AppView, ReleaseView } from '../api/views.js';
 import { SummonError, type ErrorCode } from '../core/errors.js';
 import type { LogLine } from '../control/log-store.js';
+import type { Webhook, WebhookDelivery } from '../store/store.js';
+import type { SeriesPoint } from '../api/series.js';
 
-export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App };
+export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App, Webhook, WebhookDelivery, SeriesPoint };
+/** A webhook as listed (the secret is only in the answer to addWebhook). */
+export type WebhookView = Omit<Webhook, 'secret'>;
 
 export interface StreamResult {
   ok: boolean;
@@ -91,7 +95,16 @@ export class SummonClient {
     return this.request('GET', `/api/apps/${enc(app)}/events${qs(q)}`);
   }
   hosts(): Promise<HostView[]> { return this.request('GET', '/api/hosts'); }
-  series(app: string): Promise<unknown> { return this.request('GET', `/api/apps/${enc(app)}/metrics`); }
+  series(app: string): Promise<SeriesPoint[]> { return this.request('GET', `/api/apps/${enc(app)}/metrics`); }
+  webhooks(app: string): Promise<WebhookView[]> { return this.request('GET', `/api/apps/${enc(app)}/webhooks`); }
+  /** The answer carries the signing secret; it is not shown again. */
+  addWebhook(app: string, url: string, events?: string[]): Promise<Webhook> {
+    return this.request('POST', `/api/apps/${enc(app)}/webhooks`, { url, ...(events ? { events } : {}) });
+  }
+  removeWebhook(app: string, id: string): Promise<{ ok: boolean }> { return this.request('DELETE', `/api/apps/${enc(app)}/webhooks/${enc(id)}`); }
+  webhookDeliveries(app: string, q: { limit?: number } = {}): Promise<WebhookDelivery[]> {
+    return this.request('GET', `/api/apps/${enc(app)}/webhooks/deliveries${qs(q)}`);
+  }
   metricsText(): Promise<string> { return this.raw('GET', '/metrics').then(async (r) => (r.ok ? r.text() : Promise.reject(toError(r.status, await r.json().catch(() => undefined))))); }
 
   /** Follows the app's log; resolves when `signal` aborts. */

@@ -13,6 +13,12 @@ function port(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
+function emailOptions(o: Record<string, string | boolean | undefined>): Pick<SummonOptions, 'email'> {
+  if (!o.smtp && !o.mailFrom && !o.mailTo) return {};
+  if (!o.smtp || !o.mailFrom || !o.mailTo) throw new SummonError('invalid_input', 'email notifications need all of --smtp, --mail-from and --mail-to');
+  return { email: { smtp: String(o.smtp), from: String(o.mailFrom), to: String(o.mailTo).split(',').map((s) => s.trim()).filter(Boolean) } };
+}
+
 export function registerUp(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
   program.command('up').description('start Summon on this machine: API, git endpoint, router, control plane and a local agent')
     .option('--data <dir>', 'state directory', '.summon')
@@ -26,6 +32,9 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--hold-timeout <d>', 'longest a request is held', '30s')
     .option('--scale-in-window <d>', 'CPU must stay low this long before scaling in', '60s')
     .option('--no-vm', 'do not probe or offer the qemu and solo5 runtimes')
+    .option('--smtp <url>', 'email operators through this SMTP relay, e.g. smtp://127.0.0.1:25')
+    .option('--mail-from <addr>', 'sender address of notification emails')
+    .option('--mail-to <list>', 'comma-separated recipients of notification emails')
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
       const holdWait = parseDuration(String(o.holdTimeout));
       const inMs = parseDuration(String(o.scaleInWindow));
@@ -44,6 +53,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         hold: { maxRequests: holdMax, maxWaitMs: holdWait },
         autoscale: { inMs },
         ...(o.vm !== false ? { extraRuntimes: vmRuntimes } : {}),
+        ...emailOptions(o),
       };
       const s = await startSummon(opts);
       const file = await saveLogin({ api: s.apiUrl, token: s.token, router: s.routerUrl }, io.env);

@@ -1,0 +1,145 @@
+// Time series for the dashboard charts, sampled in memory: per app, every `intervalMs`
+// (default 5 s), for `retainMs` (default 1 h): healthy instances, average CPU, requests per
+// second and p95 latency. Rates and the percentile come from deltas of the router's
+// cumulative counters between two samples.
+import type { Instance } from '../core/types.js';
+import type { HistogramSnapshot, RouterMetrics } from '../router/metrics.js';
+
+export interface SeriesPoint {
+  /** Sample time, epoch ms. */
+  at: number;
+  /** Healthy instances. */
+  instances: number;
+  /** All instances, whatever their state. */
+  total: number;
+  /** Average CPU of instances with a sample, in cores (1 = one core busy); null when none. */
+  cpu: number | null;
+  /** Requests per second since the previous sample (null on the first sample). */
+  rps: number | null;
+  /** p95 latency in ms of the requests since the previous sample (null when there were none). */
+  p95Ms: number | null;
+}
+
+export interface SeriesRecorderOptions {
+  instances: () => Instance[];
+  metrics: () => RouterMetrics;
+  intervalMs?: number;
+  retainMs?: number;
+  now?: () => number;
+}
+
+interface AppSeries {
+  points: SeriesPoint[];
+  last: { at: number; requests: number; counts: number[] } | null;
+}
+
+/** The q-quantile (0..1) of a histogram given per-bucket counts, interpolating linearly within the bucket. */
+export function histogramQuantile(q: number, bounds: number[], counts: number[]): number | null {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total <= 0) return null;
+  const rank = q * total;
+  let cum = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const c = counts[i];
+    if (c > 0 && cum + c >= rank) {
+      if (i >= bounds.length) return bounds[bounds.length - 1]; // +Inf bucket: the highest finite bound
+      const lo = i === 0 ? 0 : bounds[i - 1];
+      return lo + (bounds[i] - lo) * ((rank - cum) / c);
+    }
+    cum += c;
+  }
+  return bounds[bounds.length - 1];
+}
+
+function requestsOf(m: RouterMetrics['apps'][string] | undefined): number {
+  if (!m) return 0;
+  const r = m.requests;
+  return r['1xx'] + r['2xx'] + r['3xx'] + r['4xx'] + r['5xx'];
+}
+
+export class SeriesRecorder {
+  private readonly series = new Map<string, AppSeries>();
+  private timer: NodeJS.Timeout | null = null;
+  readonly intervalMs: number;
+  private readonly retainMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly o: SeriesRecorderOptions) {
+    this.intervalMs = o.intervalMs ?? 5000;
+    this.retainMs = o.retainMs ?? 3_600_000;
+    this.now = o.now ?? Date.now;
+    if (!Number.isFinite(this.intervalMs) || this.intervalMs < 10) throw new Error(`series interval must be ≥ 10 ms, got ${String(o.intervalMs)}`);
+    if (!Number.isFinite(this.retainMs) || this.retainMs < this.intervalMs) throw new Error('series retention must be at least one interval');
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Takes one sample of every app that has instances, router traffic, or a series already. */
+  sample(): void {
+    const at = this.now();
+    const instances = this.o.instances();
+    const metrics = this.o.metrics();
+    const byApp = new Map<string, Instance[]>();
+    for (const i of instances) {
+      const list = byApp.get(i.app) ?? [];
+      list.push(i);
+      byApp.set(i.app, list);
+    }
+    const names = new Set([...this.series.keys(), ...byApp.keys(), ...Object.keys(metrics.apps)]);
+    for (const app of names) {
+      const list = byApp.get(app) ?? [];
+      const m = metrics.apps[app];
+      let s = this.series.get(app);
+      if (!s) {
+        s = { points: [], last: null };
+        this.series.set(app, s);
+      }
+      const requests = requestsOf(m);
+      const counts = m ? m.latency.counts.slice() : [];
+      let rps: number | null = null;
+      let p95Ms: number | null = null;
+      if (s.last && requests >= s.last.requests && at > s.last.at) {
+        rps = ((requests - s.last.requests) * 1000) / (at - s.last.at);
+        if (m) p95Ms = quantileOfDelta(m.latency, s.last.counts);
+      }
+      s.last = { at, requests, counts };
+      const withCpu = list.filter((i) => i.cpu !== null && i.state !== 'stopped');
+      s.points.push({
+        at,
+        instances: list.filter((i) => i.state === 'healthy').length,
+        total: list.filter((i) => i.state !== 'stopped').length,
+        cpu: withCpu.length ? withCpu.reduce((a, i) => a + (i.cpu ?? 0), 0) / withCpu.length : null,
+        rps: rps === null ? null : Math.round(rps * 100) / 100,
+        p95Ms: p95Ms === null ? null : Math.round(p95Ms * 1000) / 1000,
+      });
+      const oldest = at - this.retainMs;
+      let drop = 0;
+      while (drop < s.points.length && s.points[drop].at < oldest) drop++;
+      if (drop) s.points.splice(0, drop);
+    }
+  }
+
+  get(app: string): SeriesPoint[] {
+    return this.series.get(app)?.points.slice() ?? [];
+  }
+
+  forget(app: string): void {
+    this.series.delete(app);
+  }
+}
+
+function quantileOfDelta(h: HistogramSnapshot, before: number[]): number | null {
+  const delta = h.counts.map((c, i) => Math.max(0, c - (before[i] ?? 0)));
+  const q = histogramQuantile(0.95, h.bounds, delta);
+  return q === null ? null : q * 1000;
+}

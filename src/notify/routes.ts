@@ -1,0 +1,73 @@
+// API routes for webhooks: list, add (the secret is shown once, in the answer), remove, and
+// the record of delivery attempts.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { InvalidInputError, NotFoundError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import { checkAppName } from '../core/names.js';
+import type { Store, Webhook } from '../store/store.js';
+import { DEFAULT_WEBHOOK_EVENTS, EVENT_PATTERN } from './events.js';
+import { newWebhookSecret } from './webhooks.js';
+
+export type WebhookView = Omit<Webhook, 'secret'>;
+
+export function webhookView(h: Webhook): WebhookView {
+  const { secret: _secret, ...rest } = h;
+  return rest;
+}
+
+export function checkWebhookUrl(raw: unknown): string {
+  if (typeof raw !== 'string' || !raw) throw new InvalidInputError('a webhook needs a URL, e.g. https://hooks.example.com/summon');
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new InvalidInputError(`webhook URL is not a URL: ${JSON.stringify(raw)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidInputError(`webhook URL must be http:// or https://, got ${u.protocol}`);
+  return u.toString();
+}
+
+export function checkWebhookEvents(raw: unknown): string[] {
+  if (raw === undefined || raw === null) return [...DEFAULT_WEBHOOK_EVENTS];
+  const list = (Array.isArray(raw) ? raw : String(raw).split(',')).map((s) => String(s).trim()).filter(Boolean);
+  if (!list.length) throw new InvalidInputError('--events needs at least one event type, e.g. release.live,release.failed');
+  for (const e of list) {
+    if (!EVENT_PATTERN.test(e)) throw new InvalidInputError(`event type must look like release.live, release.* or *, got ${JSON.stringify(e)}`);
+  }
+  return [...new Set(list)];
+}
+
+export function registerWebhookRoutes(fastify: FastifyInstance, d: { store: Store; now: () => number }): void {
+  const appOf = async (req: FastifyRequest): Promise<string> => {
+    const name = checkAppName((req.params as { app: string }).app);
+    if (!(await d.store.getApp(name))) throw new NotFoundError('app', name, 'see `summon apps`');
+    return name;
+  };
+  fastify.get('/api/apps/:app/webhooks', async (req) => (await d.store.listWebhooks(await appOf(req))).map(webhookView));
+  fastify.post('/api/apps/:app/webhooks', async (req, reply) => {
+    const app = await appOf(req);
+    const body = (req.body ?? {}) as { url?: unknown; events?: unknown };
+    const hook: Webhook = {
+      id: newId('wh'), app, url: checkWebhookUrl(body.url), events: checkWebhookEvents(body.events),
+      secret: newWebhookSecret(), createdAt: d.now(),
+    };
+    await d.store.addWebhook(hook);
+    return reply.status(201).send(hook);
+  });
+  fastify.delete('/api/apps/:app/webhooks/:id', async (req) => {
+    const app = await appOf(req);
+    const id = (req.params as { id: string }).id;
+    if (!(await d.store.listWebhooks(app)).some((h) => h.id === id)) {
+      throw new NotFoundError('webhook', id, `see \`summon webhooks -a ${app}\``);
+    }
+    await d.store.deleteWebhook(app, id);
+    return { ok: true };
+  });
+  fastify.get('/api/apps/:app/webhooks/deliveries', async (req) => {
+    const app = await appOf(req);
+    const q = req.query as { limit?: string };
+    const limit = q.limit === undefined ? 50 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidInputError('limit must be a whole number 1-1000');
+    return d.store.listDeliveries(app, limit);
+  });
+}
