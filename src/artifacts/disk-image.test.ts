@@ -3,12 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildBootableDisk, exportGceImage, syslinuxConfig } from './disk-image.js';
 import { buildVmHello, hasQemu } from '../runtimes/qemu/vm-hello-fixture.js';
 import { classifyImageHeader } from '../runtimes/qemu/image-kind.js';
+import { QemuRuntime } from '../runtimes/qemu/qemu-runtime.js';
 import { freePort, httpGet, waitFor } from '../testing/wait.js';
 
 const haveTools = await new Promise<boolean>((r) => execFile('syslinux', ['--version'], (e) => r(!e || (e as { code?: unknown }).code !== 'ENOENT')));
@@ -73,6 +74,25 @@ test('vm-hello as a bootable raw disk and a GCE image', { skip }, async (t) => {
     assert.match(res.body, /release v42/);
     const log = await readFile(consoleLog, 'utf8');
     assert.match(log, /SYSLINUX/, 'booted through syslinux, not -kernel');
+  });
+
+  await t.test('QemuRuntime detects the disk by content and boots it without writing it', async () => {
+    const before = await readFile(raw);
+    const rt = new QemuRuntime({ stateDir: join(dir, 'state') });
+    const workDir = join(dir, 'rt');
+    await mkdir(workDir);
+    const h = await rt.start({
+      id: 'disk-1', app: 'vm-hello', version: 5, target: 'qemu', artifactPath: raw, args: [], env: {},
+      guestPort: 8080, memoryBytes: 128 * 1024 * 1024, workDir, hostPort: await freePort(),
+    }, () => {});
+    try {
+      const res = await waitFor(() => httpGet(`http://127.0.0.1:${h.port}/healthy`, { timeoutMs: 500 }).catch(() => undefined),
+        { timeoutMs: 30_000, what: 'the disk-booted instance' });
+      assert.equal(res.status, 200);
+    } finally {
+      await rt.stop('disk-1', { graceMs: 5000 });
+    }
+    assert.ok(before.equals(await readFile(raw)), 'the disk image was not written');
   });
 
   await t.test('exportGceImage: a tar.gz holding exactly disk.raw, padded to whole GiB, in oldgnu format', async () => {
