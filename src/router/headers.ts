@@ -115,6 +115,11 @@ export function filterResponseHeaders(raw: string[]): string[] {
 
 /** Removes headers named in Connection (RFC 9110 7.6.1), except the usual close/keep-alive tokens. */
 function dropConnectionTokens(headers: string[], connection: string): string[] {
+  // the common values name no other header: skip the split
+  if (connection.length <= 10) {
+    const c = connection.toLowerCase();
+    if (c === 'keep-alive' || c === 'close') return headers;
+  }
   const drop = new Set<string>();
   for (const t of connection.split(',')) {
     const n = t.trim().toLowerCase();

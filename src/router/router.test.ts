@@ -73,6 +73,13 @@ describe('Router: routing and router-made responses', () => {
     assert.equal(router.metrics().unrouted >= 2, true);
   });
 
+  it('passes HEAD through with the upstream length and no body', async () => {
+    const r = await request({ port, host: 'blog.localhost', method: 'HEAD', path: '/h' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body, '');
+    assert.equal(r.headers['content-length'], String('a1 HEAD /h'.length));
+  });
+
   it('keeps client connections alive across requests', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const sockets = new Set<unknown>();
