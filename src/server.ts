@@ -67,6 +67,7 @@ export interface RunningSummon {
   store: Store;
   router: Router;
   controller: Controller;
+  logs: LogStore;
   stop(): Promise<void>;
 }
 
@@ -199,7 +200,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
 
     let stopping: Promise<void> | null = null;
     return {
-      apiUrl, routerUrl, dnsPort, token, dataDir, store, router, controller,
+      apiUrl, routerUrl, dnsPort, token, dataDir, store, router, controller, logs,
       stop: () => {
         stopping ??= (async () => {
           for (const c of cleanup) await c().catch(() => undefined);

@@ -352,7 +352,19 @@ function sse(reply: FastifyReply, start: (send: (event: string, data: unknown) =
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   res.socket?.setNoDelay(true);
   res.write(': connected\n\n');
-  const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  // Cork for the rest of the tick: a burst of log lines goes out in one write, not one per line.
+  let corked = false;
+  const send = (event: string, data: unknown) => {
+    if (!corked) {
+      corked = true;
+      res.cork();
+      process.nextTick(() => {
+        corked = false;
+        res.uncork();
+      });
+    }
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  };
   const stop = start(send);
   const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
   res.on('close', () => {
