@@ -296,3 +296,36 @@ describe('Router: draining', () => {
     }
   });
 });
+
+describe('Router: upgrade pass-through', () => {
+  it('relays an Upgrade handshake and then bytes both ways', async () => {
+    const up = await startUpstream('ws');
+    up.server.on('upgrade', (req: http.IncomingMessage, socket: import('node:net').Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+      socket.on('data', (d: Buffer) => socket.write('echo:' + d.toString()));
+    });
+    const router = new Router({ port: 0, host: '127.0.0.1' });
+    const { port } = await router.listen();
+    router.setRoute('ws', { kind: 'serving', upstreams: [up.upstream()] });
+    try {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const r = http.request({ host: '127.0.0.1', port, headers: { host: 'ws.localhost', connection: 'Upgrade', upgrade: 'echo' } });
+        r.on('upgrade', (res, socket) => {
+          assert.equal(res.statusCode, 101);
+          socket.once('data', (d: Buffer) => {
+            resolve(d.toString());
+            socket.destroy();
+          });
+          socket.write('ping');
+        });
+        r.on('error', reject);
+        r.end();
+      });
+      assert.equal(reply, 'echo:ping');
+      await waitFor('the upgraded connection to end', () => router.inflight('ws') === 0);
+    } finally {
+      await router.close(500);
+      await up.kill();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 // Upgrade (WebSocket) pass-through: the handshake goes to one upstream, then the two
 // sockets are piped together. Not held or retried: a client reconnects on its own.
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { scanRequestHead } from './headers.js';
 import type { UpstreamState } from './upstream-pool.js';
@@ -47,6 +48,10 @@ export function handleUpgrade(hooks: UpgradeHooks, proto: string, req: http.Inco
       usock.destroy();
       end();
     });
+    // Servers here allow half-open sockets, so an end from either side would leave the
+    // pair open forever: finish writing, then close both.
+    usock.on('end', () => (socket as Socket).destroySoon());
+    socket.on('end', () => usock.destroySoon());
     usock.pipe(socket);
     socket.pipe(usock);
   });
