@@ -57,7 +57,7 @@ export class LogStore {
     const a = this.app(app);
     a.lines.push(line);
     a.bytes += text.length + 48;
-    while (a.bytes > this.max && a.lines.length > 1) a.bytes -= a.lines.shift()!.text.length + 48;
+    if (a.bytes > this.max) this.trim(a);
     a.pending += `${JSON.stringify(line)}\n`;
     if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => void this.flush(), 200);
@@ -66,6 +66,18 @@ export class LogStore {
     const ls = this.listeners.get(app);
     if (ls) for (const l of ls) l(line);
     return line;
+  }
+
+  /** Drops the oldest lines down to 90 % of the budget in one splice: shifting one line per
+   *  append would copy the whole array on every line once an app is at its cap. */
+  private trim(a: AppLog): void {
+    const goal = this.max * 0.9;
+    let n = 0;
+    while (a.bytes > goal && n < a.lines.length - 1) {
+      a.bytes -= a.lines[n].text.length + 48;
+      n += 1;
+    }
+    a.lines.splice(0, n);
   }
 
   query(app: string, q: LogQuery = {}): LogLine[] {
@@ -108,7 +120,7 @@ export class LogStore {
             // A torn last line after a crash is skipped.
           }
         }
-        while (a.bytes > this.max && a.lines.length > 1) a.bytes -= a.lines.shift()!.text.length + 48;
+        if (a.bytes > this.max) this.trim(a);
       } catch {
         // No log yet.
       }
