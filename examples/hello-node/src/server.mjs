@@ -70,9 +70,11 @@ const server = http.createServer((req, res) => {
   send(404, 'not found\n');
 });
 
-server.listen(port, () => {
+// STARTUP_DELAY_MS (a config var) makes the app slow to boot, to show requests being held.
+const startupDelay = clampMs(process.env.STARTUP_DELAY_MS, 60_000);
+setTimeout(() => server.listen(port, () => {
   console.log(`hello-node ${release} listening on port ${server.address().port} instance=${instance}`);
-});
+}), startupDelay);
 
 process.on('SIGTERM', () => {
   if (shuttingDown) return;
