@@ -1,6 +1,7 @@
 // Releases: a push builds one, a rollback or a config change copies one, and each is rolled
 // out through the controller. Every step streams lines to the caller (the git push, or the
 // CLI) and is recorded as an event. A failure at any step leaves the live release serving.
+import { execFile } from 'node:child_process';
 import type { BuildPipeline } from '../build/pipeline.js';
 import type { PushRequest, PushResult } from '../build/push-stream.js';
 import { ConflictError, DeployError, NotFoundError, RuntimeUnavailableError, toSummonError } from '../core/errors.js';
@@ -25,6 +26,21 @@ export interface ReleaseServiceOptions {
 
 type Out = (line: string) => void;
 
+const ZERO = '0000000000000000000000000000000000000000';
+
+async function waitForRef(gitDir: string, ref: string, want: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && (await refValue(gitDir, ref)) !== want) await new Promise((r) => setTimeout(r, 20));
+}
+
+function refValue(gitDir: string, ref: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('git', ['--git-dir', gitDir, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`], (err, stdout) => {
+      resolve(err ? ZERO : stdout.trim());
+    });
+  });
+}
+
 const DEPLOY_EVENTS = new Set([
   'deploy.started', 'instance.started', 'instance.healthy', 'instance.crashed', 'instance.unhealthy',
   'instance.draining', 'instance.stopped', 'release.live', 'release.failed',
@@ -32,13 +48,42 @@ const DEPLOY_EVENTS = new Set([
 
 export class ReleaseService {
   private readonly now: () => number;
+  /** One build per app at a time: a second push waits for the first (its output says so). */
+  private readonly building = new Map<string, Promise<{ ok: boolean; newRev: string }>>();
   constructor(private readonly o: ReleaseServiceOptions) {
     this.now = o.now ?? Date.now;
   }
 
   /** Called by the pre-receive hook: build, test, store, release, roll out. */
   async push(req: PushRequest, out: Out, signal: AbortSignal): Promise<PushResult> {
+    const before = this.building.get(req.app);
+    if (before) out(`-----> Waiting for the push before this one to finish`);
+    const run = (async (): Promise<PushResult> => {
+      if (before) {
+        const prev = await before.catch(() => null);
+        // git moves the branch only after the previous hook returned: wait for that, then
+        // refuse this push if the branch is no longer where it started (git would refuse the
+        // ref update anyway, but only after this push had been built and released).
+        if (prev?.ok) await waitForRef(req.gitDir, req.ref, prev.newRev, 10_000);
+        const current = await refValue(req.gitDir, req.ref);
+        if (current !== req.oldRev) {
+          return { ok: false, message: `${req.ref.replace('refs/heads/', '')} moved to ${current.slice(0, 7)} while this push waited; fetch, merge and push again` };
+        }
+      }
+      return this.pushNow(req, out, signal);
+    })();
+    const entry = run.then((r) => ({ ok: r.ok, newRev: req.newRev }));
+    this.building.set(req.app, entry);
+    try {
+      return await run;
+    } finally {
+      if (this.building.get(req.app) === entry) this.building.delete(req.app);
+    }
+  }
+
+  private async pushNow(req: PushRequest, out: Out, signal: AbortSignal): Promise<PushResult> {
     const { store, events } = this.o;
+    if (signal.aborted) return { ok: false, message: 'the git client went away' };
     const app = await store.getApp(req.app);
     if (!app) return { ok: false, message: `no app named ${req.app}` };
     const short = req.newRev.slice(0, 7);

@@ -1,0 +1,116 @@
+// What operators see from the terminal: `logs --tail` across a rolling deploy, events,
+// /metrics behind the token, and two pushes at once being built one after the other.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { BIN, cli, commitAll, exampleRepo, git, push, startSummonProcess, tempDir, viaRouter, type SummonProcess } from './harness.js';
+import { waitFor } from '../../src/testing/wait.js';
+
+test('observability from the CLI and the API', async (t) => {
+  const root = await tempDir('obs');
+  const s: SummonProcess = await startSummonProcess(join(root, 'data'));
+  t.after(async () => {
+    await s.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+  assert.equal((await cli(s, 'apps:create', 'obs')).code, 0);
+  const repo = await exampleRepo('hello-node');
+  assert.equal((await push(s, repo, 'obs')).code, 0);
+
+  await t.test('logs --tail shows an app line within 1 s, across a rolling deploy', async () => {
+    const tail = spawn(process.execPath, [BIN, 'logs', '-a', 'obs', '--tail', '-n', '1'], { env: s.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const seen: { at: number; line: string }[] = [];
+    let buf = '';
+    tail.stdout.setEncoding('utf8');
+    tail.stdout.on('data', (c: string) => {
+      buf += c;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        seen.push({ at: Date.now(), line: buf.slice(0, i) });
+        buf = buf.slice(i + 1);
+      }
+    });
+    const exited = new Promise((r) => tail.once('exit', r));
+    try {
+      await waitFor(() => seen.length >= 1, { timeoutMs: 10_000, what: 'the tail to connect' });
+      const mark = async (name: string): Promise<number> => {
+        const sent = Date.now();
+        const res = await viaRouter(s, 'obs', `/?${name}`);
+        assert.equal(res.status, 200);
+        const got = await waitFor(() => seen.find((l) => l.line.includes(`GET /?${name} 200`)), { timeoutMs: 5000, what: `${name} in the tail` });
+        assert.match(got.line, /^\d{4}-\d\d-\d\dT[\d:.]+Z app\[obs-[0-9a-f]+\]: /);
+        return got.at - sent;
+      };
+      const delays = [await mark('before-deploy')];
+      await commitAll(repo, 'v2');
+      const pushing = push(s, repo, 'obs');
+      await waitFor(() => seen.some((l) => /summon\[deploy\]: deploying v2/.test(l.line)), { timeoutMs: 15_000, what: 'the deploy in the tail' });
+      delays.push(await mark('during-deploy'));
+      assert.equal((await pushing).code, 0);
+      delays.push(await mark('after-deploy'));
+      t.diagnostic(`tail latency ms: ${delays.join(', ')}`);
+      for (const d of delays) assert.ok(d <= 1000, `line shown after ${d} ms`);
+      assert.ok(seen.some((l) => /summon\[release\]: v2 is live/.test(l.line)), 'Summon lines are in the tail too');
+      const after = seen.find((l) => l.line.includes('GET /?after-deploy'))!;
+      const v2ids = JSON.parse((await cli(s, 'ps', '-a', 'obs', '--json')).stdout).map((i: { id: string }) => i.id) as string[];
+      assert.ok(v2ids.some((id) => after.line.includes(`app[${id}]`)), 'served and logged by a v2 instance');
+    } finally {
+      tail.kill('SIGINT');
+      await exited;
+    }
+  });
+
+  await t.test('logs filters: --source, --instance, --since', async () => {
+    const summonOnly = (await cli(s, 'logs', '-a', 'obs', '--source', 'summon', '-n', '500')).stdout.trim().split('\n');
+    assert.ok(summonOnly.length > 3 && summonOnly.every((l) => / summon\[/.test(l)));
+    const id = JSON.parse((await cli(s, 'ps', '-a', 'obs', '--json')).stdout)[0].id as string;
+    const one = (await cli(s, 'logs', '-a', 'obs', '--instance', id)).stdout.trim().split('\n');
+    assert.ok(one.every((l) => l.includes(`[${id}]`)));
+    const bad = await cli(s, 'logs', '-a', 'obs', '--since', 'yesterday');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /duration like "10m"/);
+  });
+
+  await t.test('events tell the story with reasons', async () => {
+    const ev = JSON.parse((await cli(s, 'events', '-a', 'obs', '--json')).stdout) as { type: string; message: string }[];
+    const types = ev.map((e) => e.type);
+    for (const want of ['app.created', 'build.started', 'build.succeeded', 'deploy.started', 'instance.started', 'instance.healthy', 'instance.draining', 'instance.stopped', 'release.live']) {
+      assert.ok(types.includes(want), `event ${want}`);
+    }
+  });
+
+  await t.test('GET /metrics is Prometheus text behind the token', async () => {
+    assert.equal((await fetch(`${s.apiUrl}/metrics`)).status, 401);
+    const res = await fetch(`${s.apiUrl}/metrics`, { headers: { authorization: `Bearer ${s.token}` } });
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.match(text, /^# TYPE summon_http_requests_total counter$/m);
+    const ok = /summon_http_requests_total\{app="obs",status="2xx"\} (\d+)/.exec(text);
+    assert.ok(ok && Number(ok[1]) >= 3, 'counts the requests made above');
+    assert.match(text, /summon_http_request_duration_seconds_bucket\{app="obs",le="\+Inf"\} \d+/);
+    assert.match(text, /summon_instances\{app="obs",state="healthy"\} 1/);
+  });
+
+  await t.test('two pushes at once: the first is released, the second waits and is refused because main moved', async () => {
+    const other = await exampleRepo('hello-node');
+    await git(other, 'fetch', '-q', `${s.apiUrl.replace('http://', `http://x:${s.token}@`)}/git/obs.git`, 'main');
+    await git(other, 'reset', '-q', '--hard', 'FETCH_HEAD');
+    await commitAll(other, 'v3 from another clone');
+    await commitAll(repo, 'v3 from the first clone');
+    const [a, b] = await Promise.all([push(s, repo, 'obs'), push(s, other, 'obs')]);
+    // The first is built and released; the second waits, then is refused because main moved
+    // under it (rather than being built, released, and then refused by git).
+    const outputs = `${a.stderr}\n${b.stderr}`;
+    const [won, lost] = a.code === 0 ? [a, b] : [b, a];
+    assert.equal(won.code, 0, outputs);
+    assert.notEqual(lost.code, 0, outputs);
+    assert.match(lost.stderr, /Waiting for the push before this one to finish/);
+    assert.match(lost.stderr, /main moved to [0-9a-f]{7} while this push waited; fetch, merge and push again/);
+    assert.doesNotMatch(lost.stderr, /Building:/);
+    const rels = JSON.parse((await cli(s, 'releases', '-a', 'obs', '--json')).stdout) as { version: number; status: string }[];
+    assert.equal(rels.filter((r) => r.status === 'live').length, 1);
+    assert.equal((await viaRouter(s, 'obs')).status, 200);
+  });
+});
