@@ -1,10 +1,22 @@
 // GET /metrics: the Prometheus text format, rendered from the router's counters and the
 // controller's view of instances.
 import type { Instance } from '../core/types.js';
-import type { RouterMetrics } from '../router/router.js';
+import type { HistogramSnapshot, RouterMetrics } from '../router/router.js';
 
 function esc(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** Prometheus wants cumulative buckets; the router keeps per-bucket counts. */
+function histogram(out: string[], name: string, app: string, h: HistogramSnapshot): void {
+  let cum = 0;
+  h.bounds.forEach((le, i) => {
+    cum += h.counts[i];
+    out.push(`${name}_bucket{app="${esc(app)}",le="${le}"} ${cum}`);
+  });
+  out.push(`${name}_bucket{app="${esc(app)}",le="+Inf"} ${h.count}`);
+  out.push(`${name}_sum{app="${esc(app)}"} ${h.sum}`);
+  out.push(`${name}_count{app="${esc(app)}"} ${h.count}`);
 }
 
 export function renderMetrics(router: RouterMetrics, instances: Instance[], extra: string[] = []): string {
@@ -16,16 +28,7 @@ export function renderMetrics(router: RouterMetrics, instances: Instance[], extr
     for (const [cls, n] of Object.entries(m.requests)) out.push(`summon_http_requests_total{app="${esc(app)}",status="${cls}"} ${n}`);
   }
   metric('summon_http_request_duration_seconds', 'histogram', 'Router request latency by app.');
-  for (const [app, m] of Object.entries(router.apps)) {
-    let cum = 0;
-    m.latency.bounds.forEach((le: number, i: number) => {
-      cum += m.latency.counts[i];
-      out.push(`summon_http_request_duration_seconds_bucket{app="${esc(app)}",le="${le}"} ${cum}`);
-    });
-    out.push(`summon_http_request_duration_seconds_bucket{app="${esc(app)}",le="+Inf"} ${m.latency.count}`);
-    out.push(`summon_http_request_duration_seconds_sum{app="${esc(app)}"} ${m.latency.sum}`);
-    out.push(`summon_http_request_duration_seconds_count{app="${esc(app)}"} ${m.latency.count}`);
-  }
+  for (const [app, m] of Object.entries(router.apps)) histogram(out, 'summon_http_request_duration_seconds', app, m.latency);
   const counters: [string, string, (m: RouterMetrics['apps'][string]) => number][] = [
     ['summon_router_retries_total', 'Requests retried on another instance.', (m) => m.retries],
     ['summon_router_upstream_errors_total', 'Upstream connection failures.', (m) => m.upstreamErrors],
@@ -38,16 +41,7 @@ export function renderMetrics(router: RouterMetrics, instances: Instance[], extr
     for (const [app, m] of Object.entries(router.apps)) out.push(`${name}{app="${esc(app)}"} ${get(m)}`);
   }
   metric('summon_wake_latency_seconds', 'histogram', 'Time from a held request to a healthy instance.');
-  for (const [app, m] of Object.entries(router.apps)) {
-    let cum = 0;
-    m.wakeLatency.bounds.forEach((le: number, i: number) => {
-      cum += m.wakeLatency.counts[i];
-      out.push(`summon_wake_latency_seconds_bucket{app="${esc(app)}",le="${le}"} ${cum}`);
-    });
-    out.push(`summon_wake_latency_seconds_bucket{app="${esc(app)}",le="+Inf"} ${m.wakeLatency.count}`);
-    out.push(`summon_wake_latency_seconds_sum{app="${esc(app)}"} ${m.wakeLatency.sum}`);
-    out.push(`summon_wake_latency_seconds_count{app="${esc(app)}"} ${m.wakeLatency.count}`);
-  }
+  for (const [app, m] of Object.entries(router.apps)) histogram(out, 'summon_wake_latency_seconds', app, m.wakeLatency);
   metric('summon_instances', 'gauge', 'Instances by app and state.');
   const byState = new Map<string, number>();
   for (const i of instances) byState.set(`${i.app}\u0000${i.state}`, (byState.get(`${i.app}\u0000${i.state}`) ?? 0) + 1);
