@@ -138,6 +138,22 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
     assert.notEqual(r.code, 0);
   });
 
+  await t.test('login saves the API and token for later commands; a wrong token is refused', async () => {
+    const env = { ...s.env, XDG_CONFIG_HOME: join(root, 'other-config') };
+    const before = await cli({ env }, 'apps');
+    assert.notEqual(before.code, 0);
+    assert.match(before.stderr, /not logged in/);
+    const wrong = await cli({ env }, 'login', '--api', s.apiUrl, '--token', 'sk_wrong');
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr, /token/);
+    const ok = await cli({ env }, 'login', '--api', s.apiUrl, '--token', s.token);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match((await cli({ env }, 'apps')).stdout, /blog/);
+    assert.equal((await cli({ env }, 'auth:token')).stdout.trim(), s.token);
+    const viaEnv = await cli({ env: { ...env, SUMMON_TOKEN: 'sk_override' } }, 'apps');
+    assert.notEqual(viaEnv.code, 0, 'SUMMON_TOKEN overrides the saved token');
+  });
+
   await t.test('after kill -9, a restart brings every app back to its live release and scale', async () => {
     const scale = await cli(s, 'ps:scale', '-a', 'blog', '2');
     assert.equal(scale.code, 0, scale.stderr);
@@ -167,5 +183,10 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
     const gone = await cli(s, 'apps:info', '-a', 'blog');
     assert.notEqual(gone.code, 0);
     assert.match(gone.stderr, /not found/);
+  });
+
+  await t.test('SIGTERM stops Summon cleanly', async () => {
+    assert.equal(await s.stop(), 0);
+    assert.match(s.output(), /SIGTERM: stopping…\s+Stopped\./);
   });
 });
