@@ -450,6 +450,9 @@ export class Controller {
     const dt = sample ? (this.lastSampleAt ? (now - this.lastSampleAt) / 1000 : 0) : 0;
     if (sample) this.lastSampleAt = now;
     for (const st of this.apps.values()) {
+      // An app at zero with nothing in flight has nothing to decide: idle apps cost no CPU
+      // (waking is the router's and the DNS server's call).
+      if (st.app.desiredCount === 0 && st.instances.size === 0 && st.app.targetVersion === null && st.restartBefore === null) continue;
       const policy = this.policy(st);
       const stats = this.opts.router.appStats(st.app.name);
       if (stats.lastRequestAt !== null && stats.lastRequestAt > st.lastActivityAt) st.lastActivityAt = stats.lastRequestAt;

@@ -91,6 +91,10 @@ test('observability from the CLI and the API', async (t) => {
     assert.ok(ok && Number(ok[1]) >= 3, 'counts the requests made above');
     assert.match(text, /summon_http_request_duration_seconds_bucket\{app="obs",le="\+Inf"\} \d+/);
     assert.match(text, /summon_instances\{app="obs",state="healthy"\} 1/);
+    assert.match(text, /summon_builds_total\{app="obs",result="succeeded"\} 2/);
+    assert.match(text, /summon_build_duration_seconds_count\{app="obs"\} 2/);
+    assert.match(text, /summon_instance_cpu_cores\{app="obs",instance="obs-[0-9a-f]+"\} [\d.e-]+/);
+    assert.match(text, /summon_instance_memory_bytes\{app="obs",instance="obs-[0-9a-f]+"\} \d+/);
   });
 
   await t.test('two pushes at once: the first is released, the second waits and is refused because main moved', async () => {
