@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent } from './agent/agent.js';
 import { createApiServer } from './api/api.js';
 import { renderMetrics } from './api/metrics-text.js';
+import { BuildMetrics } from './api/build-metrics.js';
 import { BlobStore } from './artifacts/blob-store.js';
 import { GitHttpBackend } from './build/git-http.js';
 import { BuildPipeline } from './build/pipeline.js';
@@ -107,6 +108,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const logs = new LogStore({ dir: join(dataDir, 'logs'), ...(o.logBytesPerApp ? { maxBytesPerApp: o.logBytesPerApp } : {}) });
     await logs.load((await store.listApps()).map((a) => a.name));
     const events = new EventBus({ store, logs, now });
+    const buildMetrics = new BuildMetrics();
+    events.subscribe((e) => buildMetrics.observe(e));
     const webhooks = new WebhookNotifier({ store, events, now, ...o.webhooks });
     cleanup.unshift(() => webhooks.close());
     if (o.email) {
@@ -166,7 +169,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const { server, fastify } = createApiServer({
       store, controller, releases, repos, git, logs, events, secrets, agents: [agent], token, hookToken,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
-      metricsText: async () => renderMetrics(router.metrics(), controller.instances()),
+      metricsText: async () => renderMetrics(router.metrics(), controller.instances(), buildMetrics.lines()),
       series: (app) => recorder.get(app),
       onAppDestroyed: async (app) => recorder.forget(app),
       webDir: join(here, '..', 'web'),
