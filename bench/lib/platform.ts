@@ -39,7 +39,7 @@ export interface ChildOptions {
  * child runs the same composition root as `summon up --no-vm`.
  */
 export async function startSummonChild(o: ChildOptions, timeoutMs = 30_000): Promise<RunningSummonProc> {
-  const proc = spawn(process.execPath, [path.join(here, 'summon-child.js'), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [path.join(here, 'summon-child.js'), JSON.stringify(o)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.setEncoding('utf8');
   proc.stderr!.setEncoding('utf8');
@@ -256,4 +256,55 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
 /** The path of a stored artifact in a Summon data dir (see artifacts/blob-store.ts). */
 export function blobPath(dataDir: string, sha256: string): string {
   return path.join(dataDir, 'blobs', sha256.slice(0, 2), sha256);
+}
+
+// ---------- load ----------
+
+export interface LoadCounts {
+  sent: number;
+  statuses: Record<string, number>;
+  errors: Record<string, number>;
+  releases: Record<string, number>;
+  seconds: number;
+}
+
+export interface CountingLoad {
+  completed(): number;
+  done: Promise<LoadCounts>;
+  stop(): Promise<LoadCounts>;
+}
+
+/** Starts dist/bench/lib/load-child.js: `rate` req/s through the router to APP, at most `max`. */
+export function startCountingLoad(routerPort: number, app: string, o: { rate: number; max: number; path?: string; concurrency?: number }): CountingLoad {
+  const proc = spawn(process.execPath, [path.join(here, 'load-child.js'), String(routerPort), `${app}.localhost`, o.path ?? '/', String(o.rate), String(o.max), String(o.concurrency ?? 16)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let tail = '';
+  let completed = 0;
+  let summary = '';
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (c: string) => {
+    tail += c;
+    const lines = tail.split('\n');
+    tail = lines.pop()!;
+    for (const l of lines) {
+      if (l.startsWith('progress ')) completed = Number(l.slice(9));
+      else if (l.startsWith('{')) summary = l;
+    }
+  });
+  const done = new Promise<LoadCounts>((resolve, reject) => {
+    proc.once('exit', () => (summary ? resolve(JSON.parse(summary) as LoadCounts) : reject(new Error('load generator printed no summary'))));
+  });
+  done.catch(() => undefined);
+  return {
+    done,
+    completed: () => completed,
+    stop: () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return done;
+    },
+  };
+}
+
+export function loadFailures(l: LoadCounts): number {
+  const bad = Object.entries(l.statuses).filter(([k]) => !k.startsWith('2')).reduce((a, [, n]) => a + n, 0);
+  return bad + Object.values(l.errors).reduce((a, n) => a + n, 0);
 }

@@ -1,7 +1,8 @@
 // Runs Summon (the startSummon composition root, process runtime only) in its own process for
 // benchmarks that need options `summon up` has no flag for:
 //   node dist/bench/lib/summon-child.js '{"dataDir":"…","autoscale":{"outMs":1000}}'
-// Prints one JSON line {"apiUrl","routerUrl","token"} once up; stops cleanly on SIGTERM.
+// Prints one JSON line {"apiUrl","routerUrl","token"} once up; stops cleanly on SIGTERM or
+// when its stdin closes (the benchmark exited, however it exited).
 import { startSummon, type SummonOptions } from '../../src/server.js';
 
 const o = JSON.parse(process.argv[2] ?? '{}') as SummonOptions;
@@ -15,3 +16,7 @@ const stop = () => {
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// stdin is a pipe from the benchmark: its end means the benchmark is gone, so stop too.
+process.stdin.on('end', stop);
+process.stdin.on('error', stop);
+process.stdin.resume();

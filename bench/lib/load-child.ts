@@ -1,0 +1,80 @@
+// A load generator in its own process for long benchmark runs: like test/e2e/load-gen.ts (a
+// steady rate through the router, keep-alive, bounded count, SIGTERM stops after in-flight
+// requests finish) but it keeps counts only, not a sample per response, so its summary stays
+// small at 100k+ requests, and it exits only after the summary is flushed.
+// argv: routerPort host path rate max concurrency.
+// Prints "progress N" lines, then one JSON line {sent, statuses, errors, releases}.
+import http from 'node:http';
+
+const [portS, host, path, rateS, maxS, concS] = process.argv.slice(2);
+const port = Number(portS);
+const rate = Number(rateS);
+const max = Number(maxS);
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(concS) || 16 });
+const statuses: Record<string, number> = {};
+const errors: Record<string, number> = {};
+const releases: Record<string, number> = {};
+let sent = 0;
+let inflight = 0;
+let completed = 0;
+let stopping = false;
+let exiting = false;
+const t0 = Date.now();
+
+function one(): void {
+  sent += 1;
+  inflight += 1;
+  const req = http.request({ host: '127.0.0.1', port, path, agent, headers: { host } }, (res) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => (body += c));
+    res.on('end', () => {
+      const k = String(res.statusCode);
+      statuses[k] = (statuses[k] ?? 0) + 1;
+      if (k.startsWith('2')) {
+        const v = /\bv\d+\b/.exec(body)?.[0] ?? '?';
+        releases[v] = (releases[v] ?? 0) + 1;
+      }
+      finish();
+    });
+    res.on('error', (e) => fail(e));
+  });
+  req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+  const fail = (e: Error & { code?: string }) => {
+    const k = e.code ?? e.message;
+    errors[k] = (errors[k] ?? 0) + 1;
+    finish();
+  };
+  req.on('error', fail);
+  req.end();
+}
+
+function finish(): void {
+  inflight -= 1;
+  completed += 1;
+  if (completed % 500 === 0) process.stdout.write(`progress ${completed}\n`);
+  maybeExit();
+}
+
+function maybeExit(): void {
+  if (exiting || !((stopping || sent >= max) && inflight === 0)) return;
+  exiting = true;
+  const summary = JSON.stringify({ sent, statuses, errors, releases, seconds: (Date.now() - t0) / 1000 });
+  process.stdout.write(`progress ${completed}\n${summary}\n`, () => process.exit(0));
+}
+
+const timer = setInterval(() => {
+  if (stopping) return;
+  const due = Math.min(max, Math.floor(((Date.now() - t0) / 1000) * rate));
+  while (sent < due) one();
+  if (sent >= max) {
+    clearInterval(timer);
+    maybeExit();
+  }
+}, 5);
+
+process.on('SIGTERM', () => {
+  stopping = true;
+  clearInterval(timer);
+  maybeExit();
+});
