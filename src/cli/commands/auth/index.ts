@@ -1,28 +1,10 @@
 import type { Command } from 'commander';
-import { SummonError } from '../../../core/errors.js';
-import { SummonClient } from '../../../sdk/client.js';
-import { client, type Io } from '../../context.js';
-import { loadLogin, saveLogin } from '../../login-file.js';
+import type { Io } from '../../context.js';
+import { register as loginVerb } from './login.js';
+import { register as tokenVerb } from './token.js';
 
+/** `auth` commands, one file per verb. */
 export function registerAuth(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
-  program.command('login').description('save the API URL and token for later commands')
-    .requiredOption('--api <url>', 'the Summon API, e.g. http://127.0.0.1:7070').requiredOption('--token <token>', 'an API token')
-    .action((o: { api: string; token: string }) => run(async () => {
-      let url: URL;
-      try {
-        url = new URL(o.api);
-      } catch {
-        throw new SummonError('invalid_input', `--api must be a URL like http://127.0.0.1:7070, got ${JSON.stringify(o.api)}`);
-      }
-      const api = url.toString().replace(/\/$/, '');
-      await new SummonClient({ api, token: o.token }).apps(); // fails with 401 on a bad token
-      const file = await saveLogin({ api, token: o.token }, io.env);
-      io.out(`Logged in to ${api} (saved in ${file}).`);
-    }));
-
-  program.command('auth:token').description('print the API token')
-    .action(() => run(async () => {
-      await client(io);
-      io.out((await loadLogin(io.env)).token!);
-    }));
+  loginVerb(program, io, run);
+  tokenVerb(program, io, run);
 }

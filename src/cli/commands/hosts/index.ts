@@ -1,15 +1,8 @@
 import type { Command } from 'commander';
-import { client, json, table, type Io } from '../../context.js';
+import type { Io } from '../../context.js';
+import { register as listVerb } from './list.js';
 
+/** `hosts` commands, one file per verb. */
 export function registerHosts(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
-  program.command('hosts').description('hosts, their runtimes and capabilities').option('--json', 'machine-readable output')
-    .action((o: { json?: boolean }) => run(async () => {
-      const hosts = await (await client(io)).hosts();
-      if (o.json) return json(io, hosts);
-      const rows = hosts.flatMap((h) => h.runtimes.map((r) => ({
-        host: h.id, address: h.address, instances: h.instances, runtime: r.target,
-        available: r.available ? 'yes' : 'no', accel: r.accel ?? null, detail: r.reason,
-      })));
-      io.out(table(rows, ['host', 'address', 'instances', 'runtime', 'available', 'accel', 'detail']));
-    }));
+  listVerb(program, io, run);
 }

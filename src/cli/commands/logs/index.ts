@@ -1,48 +1,10 @@
 import type { Command } from 'commander';
-import type { LogLine, SummonEvent } from '../../../sdk/client.js';
-import { client, json, type Io } from '../../context.js';
+import type { Io } from '../../context.js';
+import { register as logsVerb } from './logs.js';
+import { register as eventsVerb } from './events.js';
 
-export function formatLogLine(l: LogLine): string {
-  return `${new Date(l.at).toISOString()} ${l.source}[${l.proc}]: ${l.text}`;
-}
-
+/** `logs` commands, one file per verb. */
 export function registerLogs(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
-  program.command('logs').description('show the app\'s logs (instances and Summon)').requiredOption('-a, --app <name>', 'app name')
-    .option('-t, --tail', 'keep streaming new lines').option('--since <d>', 'only lines newer than this, e.g. 10m')
-    .option('--instance <id>', 'only this instance').option('--source <s>', 'app or summon').option('-n, --num <n>', 'number of lines', '100')
-    .option('--json', 'one JSON object per line')
-    .action((o: { app: string; tail?: boolean; since?: string; instance?: string; source?: string; num: string; json?: boolean }) => run(async () => {
-      const c = await client(io);
-      const q = { since: o.since, instance: o.instance, source: o.source, limit: Number(o.num) || 100 };
-      const print = (l: LogLine) => io.out(o.json ? JSON.stringify(l) : formatLogLine(l));
-      if (!o.tail) {
-        for (const l of await c.logs(o.app, q)) print(l);
-        return;
-      }
-      const ac = new AbortController();
-      const stop = () => ac.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      // The stream survives instances coming and going; reconnect if the API restarts.
-      while (!ac.signal.aborted) {
-        await c.tailLogs(o.app, q, print, ac.signal).catch((e) => {
-          if (!ac.signal.aborted) io.err(`log stream interrupted (${(e as Error).message}); reconnecting`);
-        });
-        if (!ac.signal.aborted) await new Promise((r) => setTimeout(r, 1000));
-      }
-    }));
-
-  program.command('events').description('the history of releases, deploys, crashes and scaling').requiredOption('-a, --app <name>', 'app name')
-    .option('-n, --num <n>', 'number of events', '50').option('-t, --tail', 'keep streaming').option('--json', 'machine-readable output')
-    .action((o: { app: string; num: string; tail?: boolean; json?: boolean }) => run(async () => {
-      const c = await client(io);
-      const print = (e: SummonEvent) => io.out(o.json ? JSON.stringify(e) : `${new Date(e.at).toISOString()} ${e.type.padEnd(18)} ${e.message}`);
-      const list = await c.events(o.app, { limit: Number(o.num) || 50 });
-      if (o.json && !o.tail) return json(io, list);
-      for (const e of list) print(e);
-      if (!o.tail) return;
-      const ac = new AbortController();
-      process.once('SIGINT', () => ac.abort());
-      await c.tailEvents(o.app, print, ac.signal);
-    }));
+  logsVerb(program, io, run);
+  eventsVerb(program, io, run);
 }

@@ -1,43 +1,12 @@
 import type { Command } from 'commander';
-import { ago, client, json, parseVersion, table, type Io } from '../../context.js';
+import type { Io } from '../../context.js';
+import { register as listVerb } from './list.js';
+import { register as infoVerb } from './info.js';
+import { register as rollbackVerb } from './rollback.js';
 
+/** `releases` commands, one file per verb. */
 export function registerReleases(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
-  program.command('releases').description('list releases').requiredOption('-a, --app <name>', 'app name').option('--json', 'machine-readable output')
-    .action((o: { app: string; json?: boolean }) => run(async () => {
-      const rs = await (await client(io)).releases(o.app);
-      if (o.json) return json(io, rs);
-      if (!rs.length) return io.out(`${o.app} has no releases yet: git push to deploy.`);
-      io.out(table(rs.map((r) => ({
-        version: `v${r.version}`, status: r.status, description: r.description, commit: r.commit?.slice(0, 7),
-        artifact: r.artifactSha256 ? `sha256:${r.artifactSha256.slice(0, 12)}` : null, created: `${ago(r.createdAt)} ago`,
-        reason: r.reason ? r.reason.slice(0, 80) : null,
-      })), ['version', 'status', 'description', 'commit', 'artifact', 'created', 'reason']));
-    }));
-
-  program.command('releases:info <version>').description('show a release and its build manifest').requiredOption('-a, --app <name>', 'app name').option('--json', 'machine-readable output')
-    .action((version: string, o: { app: string; json?: boolean }) => run(async () => {
-      const r = await (await client(io)).release(o.app, parseVersion(version));
-      if (o.json) return json(io, r);
-      const b = r.buildManifest;
-      io.out(`v${r.version}  ${r.status}  ${r.description}`);
-      if (r.reason) io.out(`Reason:     ${r.reason}`);
-      io.out(`Commit:     ${r.commit ?? '-'}${b ? ` (tree ${b.tree})` : ''}`);
-      io.out(`Artifact:   ${r.artifactSha256 ? `sha256:${r.artifactSha256}` : '-'}${b ? ` ${b.artifact.path}, ${b.artifact.size} bytes, target ${b.artifact.target}` : ''}`);
-      io.out(`Config:     ${r.configKeys.length ? r.configKeys.join(', ') : '(none)'}`);
-      if (!b) return;
-      io.out(`summon.toml sha256:${b.summonTomlSha256}`);
-      io.out(`Build:      ${b.build.command ?? '(none: artifact committed)'}`);
-      io.out(`Test:       ${b.build.test ?? '(none)'}`);
-      io.out(`Platform:   ${b.platform.os}/${b.platform.arch} kernel ${b.platform.kernel}, node ${b.platform.node}, summon ${b.platform.summon}`);
-      for (const t of b.toolchain) io.out(`Toolchain:  ${t.command} → ${t.output.split('\n')[0]}${t.exitCode ? ` (exit ${t.exitCode})` : ''}`);
-      for (const l of b.lockfiles) io.out(`Lockfile:   ${l.path} sha256:${l.sha256}`);
-      for (const s of b.steps) io.out(`Step:       ${s.name.padEnd(10)} ${s.durationMs} ms${s.exitCode !== null ? ` exit ${s.exitCode}` : ''}`);
-      io.out(`Built:      ${new Date(b.startedAt).toISOString()} → ${new Date(b.finishedAt).toISOString()}`);
-    }));
-
-  program.command('rollback [version]').description('roll back to a release (default: the one before the live one)').requiredOption('-a, --app <name>', 'app name')
-    .action((version: string | undefined, o: { app: string }) => run(async () => {
-      const r = await (await client(io)).rollback(o.app, version ? parseVersion(version) : null, (l) => io.out(l));
-      if (!r.ok) throw Object.assign(new Error(r.message ?? 'rollback failed'), { exitCode: 8 });
-    }));
+  listVerb(program, io, run);
+  infoVerb(program, io, run);
+  rollbackVerb(program, io, run);
 }

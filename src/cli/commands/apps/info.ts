@@ -1,0 +1,21 @@
+import type { Command } from 'commander';
+
+import { client, json, type Io } from '../../context.js';
+
+export function register(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
+  program.command('apps:info').description('show an app').requiredOption('-a, --app <name>', 'app name').option('--json', 'machine-readable output')
+    .action((o: { app: string; json?: boolean }) => run(async () => {
+      const a = await (await client(io)).app(o.app);
+      if (o.json) return json(io, a);
+      const rows: [string, string][] = [
+        ['Name', a.name], ['State', a.state], ['URL', a.url], ['Git', a.gitUrl],
+        ['Live release', a.liveVersion ? `v${a.liveVersion}` : 'none (git push to deploy)'],
+        ...(a.targetVersion ? [['Deploying', `v${a.targetVersion}`] as [string, string]] : []),
+        ['Instances', `${a.instances.healthy} healthy of ${a.instances.total} (desired ${a.desiredCount})`],
+        ['Scale', `min ${a.scale.min}, max ${a.scale.max}, target CPU ${Math.round(a.scale.targetCpu * 100)}%, idle timeout ${a.scale.idleTimeoutMs / 1000}s (${a.scalePolicySource})`],
+        ['Usage today', `${a.usageSecondsToday} instance-seconds`],
+        ['Created', new Date(a.createdAt).toISOString()],
+      ];
+      for (const [k, v] of rows) io.out(`${`${k}:`.padEnd(14)}${v}`);
+    }));
+}
