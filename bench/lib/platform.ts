@@ -308,3 +308,9 @@ export function loadFailures(l: LoadCounts): number {
   const bad = Object.entries(l.statuses).filter(([k]) => !k.startsWith('2')).reduce((a, [, n]) => a + n, 0);
   return bad + Object.values(l.errors).reduce((a, n) => a + n, 0);
 }
+
+/** "12× faster" when ours is smaller than the peer's figure, "the peer is 1.5× faster" otherwise. */
+export function faster(peerMs: number, oursMs: number): string {
+  const r = peerMs / oursMs;
+  return r >= 1 ? `Summon ${round(r, r >= 10 ? 0 : 1)}× faster` : `the peer ${round(1 / r, 1)}× faster`;
+}
