@@ -3,7 +3,8 @@
 // requests finish) but it keeps counts only, not a sample per response, so its summary stays
 // small at 100k+ requests, and it exits only after the summary is flushed.
 // argv: routerPort host path rate max concurrency.
-// Prints "progress N" lines, then one JSON line {sent, statuses, errors, releases}.
+// Prints "started EPOCH_MS" at its first request, "progress N" lines, then one JSON line
+// {sent, statuses, errors, releases, seconds}.
 import http from 'node:http';
 
 const [portS, host, path, rateS, maxS, concS] = process.argv.slice(2);
@@ -22,6 +23,7 @@ let exiting = false;
 const t0 = Date.now();
 
 function one(): void {
+  if (sent === 0) process.stdout.write(`started ${Date.now()}\n`);
   sent += 1;
   inflight += 1;
   const req = http.request({ host: '127.0.0.1', port, path, agent, headers: { host } }, (res) => {

@@ -270,6 +270,8 @@ export interface LoadCounts {
 
 export interface CountingLoad {
   completed(): number;
+  /** Epoch ms of the first request sent, once it was. */
+  startedAt(): number | null;
   done: Promise<LoadCounts>;
   stop(): Promise<LoadCounts>;
 }
@@ -280,6 +282,7 @@ export function startCountingLoad(routerPort: number, app: string, o: { rate: nu
   let tail = '';
   let completed = 0;
   let summary = '';
+  let startedAt: number | null = null;
   proc.stdout!.setEncoding('utf8');
   proc.stdout!.on('data', (c: string) => {
     tail += c;
@@ -287,6 +290,7 @@ export function startCountingLoad(routerPort: number, app: string, o: { rate: nu
     tail = lines.pop()!;
     for (const l of lines) {
       if (l.startsWith('progress ')) completed = Number(l.slice(9));
+      else if (l.startsWith('started ')) startedAt = Number(l.slice(8));
       else if (l.startsWith('{')) summary = l;
     }
   });
@@ -297,6 +301,7 @@ export function startCountingLoad(routerPort: number, app: string, o: { rate: nu
   return {
     done,
     completed: () => completed,
+    startedAt: () => startedAt,
     stop: () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       return done;
