@@ -31,6 +31,7 @@ export interface ChildOptions {
   autoscale?: { outMs?: number; inMs?: number; cooldownMs?: number };
   hold?: { maxRequests?: number; maxWaitMs?: number };
   deployDeadlineMs?: number;
+  seriesIntervalMs?: number;
 }
 
 /**
