@@ -2,7 +2,7 @@
 // autoscale, idle density): Summon in its own process, the app's own start-to-ready measured
 // directly, /proc readings, small statistics, a column printer and the result file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -233,9 +233,21 @@ export async function deployHello(s: RunningSummonProc, app: string, toml: (text
     const f = path.join(d, 'summon.toml');
     await writeFile(f, toml(await readFile(f, 'utf8')));
   });
+  removeOnExit(repo);
   const r = await pushH(s, repo, app);
   if (r.code !== 0) throw new Error(`git push ${app} failed: ${r.stderr}`);
   return repo;
+}
+
+const leftovers = new Set<string>();
+/** Removes `dir` when this process exits, however it exits. */
+export function removeOnExit(dir: string): void {
+  if (leftovers.size === 0) {
+    process.once('exit', () => {
+      for (const d of leftovers) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  leftovers.add(dir);
 }
 
 /** Polls until `check` returns a value (every `everyMs`), or throws after `timeoutMs`. */
