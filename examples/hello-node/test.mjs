@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import { fileURLToPath } from 'node:url';
 
-const server = spawn(new URL('./dist/server.mjs', import.meta.url).pathname, ['--port', '0'], {
+const server = spawn(fileURLToPath(new URL('./dist/server.mjs', import.meta.url)), ['--port', '0'], {
   env: { ...process.env, SUMMON_RELEASE: '7', SUMMON_INSTANCE: 'web-test1' },
   stdio: ['ignore', 'pipe', 'inherit'],
 });

@@ -100,6 +100,12 @@ export class SeriesRecorder {
       const list = byApp.get(app) ?? [];
       const m = metrics.apps[app];
       let s = this.series.get(app);
+      // An app at zero with no traffic adds no points (a thousand idle apps must cost nothing):
+      // one zero point marks the start of the quiet, the chart's gap shows the rest.
+      if (list.length === 0 && (s ? s.last !== null && requestsOf(m) === s.last.requests && s.points.at(-1)?.total === 0 : requestsOf(m) === 0)) {
+        if (s) this.prune(s, at);
+        continue;
+      }
       if (!s) {
         s = { points: [], last: null };
         this.series.set(app, s);
@@ -122,11 +128,15 @@ export class SeriesRecorder {
         rps: rps === null ? null : Math.round(rps * 100) / 100,
         p95Ms: p95Ms === null ? null : Math.round(p95Ms * 1000) / 1000,
       });
-      const oldest = at - this.retainMs;
-      let drop = 0;
-      while (drop < s.points.length && s.points[drop].at < oldest) drop++;
-      if (drop) s.points.splice(0, drop);
+      this.prune(s, at);
     }
+  }
+
+  private prune(s: { points: { at: number }[] }, at: number): void {
+    const oldest = at - this.retainMs;
+    let drop = 0;
+    while (drop < s.points.length && s.points[drop].at < oldest) drop++;
+    if (drop) s.points.splice(0, drop);
   }
 
   get(app: string): SeriesPoint[] {

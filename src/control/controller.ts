@@ -73,7 +73,7 @@ export class Controller {
     this.now = opts.now ?? Date.now;
     this.opts = {
       tickMs: 100, deployDeadlineMs: 120_000, crashLoopRestarts: 3, now: this.now, ...opts,
-      autoscale: { outMs: 3000, inMs: 60_000, cooldownMs: 3000, ...opts.autoscale },
+      autoscale: { outMs: 1500, inMs: 60_000, cooldownMs: 3000, ...opts.autoscale },
     };
     if (opts.agents.length === 0) throw new Error('Controller: at least one agent is required');
   }
@@ -396,6 +396,8 @@ export class Controller {
       }
       st.instances.delete(id);
       void this.pushDesired();
+      // The next batch of a rollout may start now, not at the next tick.
+      void this.reconcile(st.app.name);
     };
     // The route update has already been pushed; let requests that were just dispatched register.
     setImmediate(waitIdle);

@@ -50,10 +50,12 @@ function finish(): void {
   maybeExit();
 }
 
+let exiting = false;
 function maybeExit(): void {
-  if ((stopping || sent >= max) && inflight === 0) {
-    process.stdout.write(`progress ${completedN}\n${JSON.stringify({ sent, statuses, errors, samples })}\n`);
-    process.exit(0);
+  if ((stopping || sent >= max) && inflight === 0 && !exiting) {
+    exiting = true;
+    // Exit only once the (possibly large) summary is flushed to the pipe.
+    process.stdout.write(`progress ${completedN}\n${JSON.stringify({ sent, statuses, errors, samples })}\n`, () => process.exit(0));
   }
 }
 

@@ -30,16 +30,25 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--store <url>', 'sqlite:PATH (default DATA/summon.db) or postgres://…')
     .option('--hold-max <n>', 'requests held per app while it wakes', '100')
     .option('--hold-timeout <d>', 'longest a request is held', '30s')
+    .option('--scale-out-window <d>', 'CPU must stay above target this long before scaling out', '1500ms')
     .option('--scale-in-window <d>', 'CPU must stay low this long before scaling in', '60s')
+    .option('--scale-cooldown <d>', 'least time between two scaling decisions', '3s')
     .option('--no-vm', 'do not probe or offer the qemu and solo5 runtimes')
     .option('--smtp <url>', 'email operators through this SMTP relay, e.g. smtp://127.0.0.1:25')
     .option('--mail-from <addr>', 'sender address of notification emails')
     .option('--mail-to <list>', 'comma-separated recipients of notification emails')
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
-      const holdWait = parseDuration(String(o.holdTimeout));
-      const inMs = parseDuration(String(o.scaleInWindow));
-      if (holdWait === undefined) throw new SummonError('invalid_input', `--hold-timeout must be a duration like 30s, got ${String(o.holdTimeout)}`);
-      if (inMs === undefined) throw new SummonError('invalid_input', `--scale-in-window must be a duration like 60s, got ${String(o.scaleInWindow)}`);
+      const duration = (flag: string, v: unknown): number => {
+        const ms = parseDuration(String(v));
+        if (ms === undefined) throw new SummonError('invalid_input', `--${flag} must be a duration like 500ms, 30s or 5m, got ${String(v)}`);
+        return ms;
+      };
+      const holdWait = duration('hold-timeout', o.holdTimeout);
+      const autoscale = {
+        outMs: duration('scale-out-window', o.scaleOutWindow),
+        inMs: duration('scale-in-window', o.scaleInWindow),
+        cooldownMs: duration('scale-cooldown', o.scaleCooldown),
+      };
       const holdMax = Number(o.holdMax);
       if (!Number.isInteger(holdMax) || holdMax < 0) throw new SummonError('invalid_input', `--hold-max must be a whole number, got ${String(o.holdMax)}`);
       const opts: SummonOptions = {
@@ -51,7 +60,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         ...(o.dnsPort !== undefined ? { dnsPort: port('dns-port', o.dnsPort as string) } : {}),
         ...(o.store ? { storeUrl: String(o.store) } : {}),
         hold: { maxRequests: holdMax, maxWaitMs: holdWait },
-        autoscale: { inMs },
+        autoscale,
         ...(o.vm !== false ? { extraRuntimes: vmRuntimes } : {}),
         ...emailOptions(o),
       };
