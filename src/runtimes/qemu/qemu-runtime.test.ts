@@ -132,7 +132,11 @@ test('qemu runtime with the vm-hello guest', { skip }, async (t) => {
     const st = await waitFor(() => exits.get(a.id), { timeoutMs: 5000, what: 'onExit after SIGKILL' });
     assert.equal(st.running, false);
     assert.equal(st.signal, 'SIGKILL');
-    await rt.stop(a.id);
+    // Regression: the agent restarts a crashed instance under the same id without stop() first.
+    const again = await rt.start({ ...a, hostPort: await freePort() }, () => {});
+    assert.ok(again.pid && again.pid !== ha.pid);
+    assert.equal(rt.inspect(a.id)?.running, true);
+    await rt.stop(a.id, { graceMs: 0 });
 
     const successor = new QemuRuntime({ stateDir });
     assert.deepEqual(await successor.recover(stateDir), [b.id]);

@@ -127,7 +127,13 @@ export class QemuRuntime implements Runtime {
   }
 
   async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
-    if (this.running.has(spec.id)) throw new ConflictError(`instance ${spec.id} is already running; stop it first`);
+    const prev = this.running.get(spec.id);
+    if (prev?.status.running) throw new ConflictError(`instance ${spec.id} is already running; stop it first`);
+    if (prev) {
+      // It exited on its own (crash, kill, poweroff): the agent restarts it under the same id.
+      await prev.exited;
+      this.running.delete(spec.id);
+    }
     const accel = await this.accelResult();
     if (!accel) throw new RuntimeUnavailableError('qemu', `${this.qemuBinary} not found: ${INSTALL_HINT}`);
     const kind = await detectImageKind(spec.artifactPath);

@@ -102,6 +102,16 @@ test('lifecycle against a stand-in tender: tap up, console, stop, onExit, tap do
   assert.equal(exits.get(spec.id)?.running, false);
   assert.equal(ipCalls.at(-1), `link del ${net.tap}`);
 
+  // Regression: an instance that died on its own is restarted under the same id, no stop() first.
+  const crashy = baseSpec(dir, { id: 'uk-3', hostPort: 40_010 });
+  const hc = await rt.start(crashy, () => {});
+  process.kill(hc.pid!, 'SIGKILL');
+  await waitFor(() => exits.get('uk-3'), { timeoutMs: 5000, what: 'onExit after SIGKILL' });
+  const hc2 = await rt.start(crashy, () => {});
+  assert.ok(hc2.pid && hc2.pid !== hc.pid);
+  assert.equal(rt.inspect('uk-3')?.running, true);
+  await rt.stop('uk-3', { graceMs: 1000 });
+
   // A leftover from a previous run is killed by a successor on the same stateDir.
   const left = baseSpec(dir, { id: 'uk-2', hostPort: 40_006 });
   const hl = await rt.start(left, () => {});

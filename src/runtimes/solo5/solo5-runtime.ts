@@ -167,7 +167,13 @@ export class Solo5Runtime implements Runtime {
   }
 
   async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
-    if (this.running.has(spec.id)) throw new ConflictError(`instance ${spec.id} is already running; stop it first`);
+    const prev = this.running.get(spec.id);
+    if (prev?.status.running) throw new ConflictError(`instance ${spec.id} is already running; stop it first`);
+    if (prev) {
+      // It exited on its own: the agent restarts it under the same id.
+      await prev.exited;
+      this.running.delete(spec.id);
+    }
     const cap = await this.capability();
     if (!cap.available) throw new RuntimeUnavailableError(this.target, cap.reason);
     const tender = (await this.tender())!;
