@@ -1,21 +1,15 @@
-// The VM runtimes a node offers beside the process runtime. Loaded lazily so a host without
-// QEMU pays nothing for them.
+// The VM runtimes a node offers beside the process runtime: qemu and the two solo5 tenders.
+// Each one reports on its own whether it can run here (capability()), so they are always
+// offered; `summon hosts` says which work and why.
 import type { Runtime } from './runtime.js';
+import { QemuRuntime } from './qemu/qemu-runtime.js';
+import { Solo5Runtime } from './solo5/solo5-runtime.js';
 
 export async function vmRuntimes(stateDir: string): Promise<Runtime[]> {
-  const out: Runtime[] = [];
-  try {
-    const { QemuRuntime } = await import('./qemu/qemu-runtime.js');
-    out.push(new QemuRuntime({ stateDir }));
-  } catch {
-    // Not built in this tree.
-  }
-  try {
-    const path = './solo5/solo5-runtime.js';
-    const { Solo5Runtime } = (await import(path)) as { Solo5Runtime: new (o: { target: string; stateDir: string }) => Runtime };
-    out.push(new Solo5Runtime({ target: 'solo5-hvt', stateDir }), new Solo5Runtime({ target: 'solo5-spt', stateDir }));
-  } catch {
-    // Not built in this tree.
-  }
-  return out;
+  const qemu = new QemuRuntime({ stateDir });
+  // The KVM probe boots a guest (up to ~10 s when KVM hangs) and is cached in stateDir: start
+  // it now in the background so `summon up` does not wait for it and the first push or
+  // `summon hosts` usually finds the answer ready. capability() shares this probe.
+  void qemu.capability().catch(() => undefined);
+  return [qemu, new Solo5Runtime({ target: 'solo5-hvt', stateDir }), new Solo5Runtime({ target: 'solo5-spt', stateDir })];
 }
