@@ -63,6 +63,10 @@ class Worker {
   timer: NodeJS.Timeout | null = null;
   lastExit: string | null = null;
   probing = false;
+  /** Checks in flight while starting (they may overlap, see probe()). */
+  startProbes = 0;
+  /** Bumped on every launch, so a check begun before a restart cannot count after it. */
+  launches = 0;
 
   constructor(desired: DesiredInstance, host: string, now: number) {
     this.desired = desired;
@@ -75,6 +79,12 @@ class Worker {
 }
 
 const CRASH_LINES = 10;
+// While an instance starts, a check that neither connects nor is refused may hang for the
+// whole [health].timeout: QEMU's user-mode network accepts the host side of a connection
+// before the guest listens, and holds it while the guest boots. So a new check begins
+// every timeout/MAX_START_PROBES (at most this many in flight) rather than after the
+// previous one gave up, and the instance is healthy soon after the guest starts listening.
+const MAX_START_PROBES = 8;
 
 export class Agent {
   readonly hostId: string;
@@ -192,6 +202,9 @@ export class Agent {
       w.successes = 0;
       w.failures = 0;
       w.lastProbe = null;
+      w.launches += 1;
+      w.startProbes = 0;
+      w.probing = false;
       w.status.nextRetryAt = null;
       w.status.startedAt = this.opts.now();
       w.status.healthyAt = null;
@@ -233,17 +246,29 @@ export class Agent {
   private async probe(w: Worker): Promise<void> {
     w.timer = null;
     const s = w.status;
-    if (w.removed || w.stopping || this.closed || s.port === null || w.probing) return;
+    if (w.removed || w.stopping || this.closed || s.port === null) return;
     if (s.state !== 'starting' && s.state !== 'healthy' && s.state !== 'unhealthy') return;
     const h = w.desired.health;
-    w.probing = true;
     const startedState = s.state;
+    const starting = startedState === 'starting';
+    // Starting: up to MAX_START_PROBES overlapping checks; a finishing one schedules the next.
+    if (starting ? w.startProbes >= MAX_START_PROBES : w.probing) return;
+    const launch = w.launches;
+    if (starting) {
+      w.startProbes += 1;
+      this.scheduleProbe(w, Math.max(this.opts.startProbeMs, Math.ceil(h.timeoutMs / MAX_START_PROBES)));
+    } else {
+      w.probing = true;
+    }
     const r = h.kind === 'http' && h.path
       ? await probeHttp(s.address, s.port, h.path, h.timeoutMs)
       : await probeTcp(s.address, s.port, h.timeoutMs);
-    w.probing = false;
-    // The instance may have exited or been removed while the probe was in flight.
-    if (w.removed || w.stopping || s.state !== startedState) return;
+    if (launch === w.launches) {
+      if (starting) w.startProbes -= 1;
+      else w.probing = false;
+    }
+    // The instance may have exited, restarted or been removed while the probe was in flight.
+    if (w.removed || w.stopping || launch !== w.launches || s.state !== startedState) return;
     w.lastProbe = r;
     const now = this.opts.now();
     if (r.ok) {
