@@ -172,6 +172,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       metricsText: async () => renderMetrics(router.metrics(), controller.instances(), buildMetrics.lines()),
       series: (app) => recorder.get(app),
       onAppDestroyed: async (app) => recorder.forget(app),
+      artifactPath: (sha) => blobs.path(sha),
       webDir: join(here, '..', 'web'),
       now,
     });

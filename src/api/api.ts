@@ -23,6 +23,7 @@ import { isAuthorized } from './auth.js';
 import { appState, type AppView, type ReleaseView } from './views.js';
 import type { Release } from '../core/types.js';
 import { registerWebhookRoutes } from '../notify/routes.js';
+import { registerImageRoutes } from './images.js';
 
 export interface ApiDeps {
   store: Store;
@@ -45,6 +46,8 @@ export interface ApiDeps {
   webDir?: string;
   now?: () => number;
   onAppDestroyed?: (app: string) => Promise<void>;
+  /** The blob store path of an artifact; enables the disk image export routes. */
+  artifactPath?: (sha256: string) => string;
 }
 
 const MIME: Record<string, string> = {
@@ -308,6 +311,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   });
 
   registerWebhookRoutes(fastify, { store: d.store, now });
+  if (d.artifactPath) registerImageRoutes(fastify, { store: d.store, secrets: d.secrets, artifactPath: d.artifactPath });
 
   // ---- hosts and metrics ----
   fastify.get('/api/hosts', async () => Promise.all(d.agents.map(async (a) => ({

@@ -7,6 +7,7 @@ import { registerApps } from './commands/apps/index.js';
 import { registerAuth } from './commands/auth/index.js';
 import { registerConfig } from './commands/config/index.js';
 import { registerHosts } from './commands/hosts/index.js';
+import { registerImages } from './commands/images/index.js';
 import { registerLogs } from './commands/logs/index.js';
 import { registerPs } from './commands/ps/index.js';
 import { registerReleases } from './commands/releases/index.js';
@@ -38,6 +39,7 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
   registerPs(program, io, run);
   registerLogs(program, io, run);
   registerHosts(program, io, run);
+  registerImages(program, io, run);
   registerWebhooks(program, io, run);
   try {
     await program.parseAsync(argv);

@@ -24,6 +24,15 @@ export interface HostView {
   instances: number;
 }
 
+export interface ImageDownload {
+  /** Bytes in the body, when the server said. */
+  size: number | null;
+  /** "vN": the release the image was made from. */
+  release: string | null;
+  filename: string | null;
+  body: AsyncIterable<Uint8Array>;
+}
+
 export class SummonClient {
   constructor(private readonly opts: { api: string; token: string; fetch?: typeof fetch }) {
     if (!opts.api) throw new SummonError('invalid_input', 'no Summon API URL: run `summon login --api URL --token T` or set SUMMON_API');
@@ -95,6 +104,22 @@ export class SummonClient {
     return this.request('GET', `/api/apps/${enc(app)}/events${qs(q)}`);
   }
   hosts(): Promise<HostView[]> { return this.request('GET', '/api/hosts'); }
+  /**
+   * A qemu release as a bootable disk: `raw`, or `gce` (a tar.gz holding disk.raw). The
+   * server builds it first (seconds), then the body streams; `version` null is the live release.
+   */
+  async exportImage(app: string, version: number | null, format: 'raw' | 'gce'): Promise<ImageDownload> {
+    const path = version === null ? `/api/apps/${enc(app)}/image` : `/api/apps/${enc(app)}/releases/${version}/image`;
+    const res = await this.raw('GET', `${path}${qs({ format })}`);
+    if (!res.ok) throw toError(res.status, await res.json().catch(() => undefined));
+    const len = res.headers.get('content-length');
+    return {
+      size: len === null ? null : Number(len),
+      release: res.headers.get('x-summon-release'),
+      filename: /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? null,
+      body: res.body as unknown as AsyncIterable<Uint8Array>,
+    };
+  }
   series(app: string): Promise<SeriesPoint[]> { return this.request('GET', `/api/apps/${enc(app)}/metrics`); }
   webhooks(app: string): Promise<WebhookView[]> { return this.request('GET', `/api/apps/${enc(app)}/webhooks`); }
   /** The answer carries the signing secret; it is not shown again. */
