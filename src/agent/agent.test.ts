@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Instance } from '../core/types.js';
+import type { InstanceSpec, Runtime } from '../runtimes/runtime.js';
 import { ProcessRuntime } from '../runtimes/process/process-runtime.js';
 import { httpGet, waitFor } from '../testing/wait.js';
 import { Agent, type AgentEvent, type DesiredInstance } from './agent.js';
@@ -97,4 +98,49 @@ test('agent heals, and resumes its desired set after a restart', async (t) => {
     for (const pid of pids) assert.throws(() => process.kill(pid, 0));
     assert.equal(statuses.get('demo-a')?.state, 'stopped');
   });
+});
+
+/** A runtime whose start() waits at a gate, to hold a launch in flight deterministically. */
+class GatedRuntime implements Runtime {
+  readonly target = 'process' as const;
+  readonly running = new Set<string>();
+  private open!: () => void;
+  readonly gate = new Promise<void>((r) => (this.open = r));
+  private entered!: () => void;
+  readonly startEntered = new Promise<void>((r) => (this.entered = r));
+  release(): void { this.open(); }
+  async capability() { return { target: 'process' as const, available: true, reason: 'test' }; }
+  async start(spec: InstanceSpec) {
+    this.entered();
+    await this.gate;
+    this.running.add(spec.id);
+    return { pid: null, address: '127.0.0.1', port: spec.hostPort };
+  }
+  async stop(id: string) { this.running.delete(id); }
+  inspect(id: string) { return { running: this.running.has(id), pid: null, exitCode: null, signal: null }; }
+  async stats() { return undefined; }
+  onExit() {}
+  async recover() { return []; }
+}
+
+test('regression: an instance removed while it is being launched is not left running', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'summon-agent-gate-'));
+  const rt = new GatedRuntime();
+  const agent = new Agent({
+    hostId: 'h1', dataDir: dir, runtimes: [rt], artifactPath: () => tinyApp,
+    onStatus: () => {}, onConsole: () => {}, onEvent: () => {},
+  });
+  try {
+    await agent.start();
+    await agent.setDesired([desired('demo-brief')]);
+    await rt.startEntered; // the launch is now inside runtime.start()
+    const removing = agent.setDesired([]);
+    rt.release();
+    await removing;
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([...rt.running], [], 'the launch that was in flight was stopped');
+  } finally {
+    await agent.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -63,6 +63,10 @@ class Worker {
   timer: NodeJS.Timeout | null = null;
   lastExit: string | null = null;
   probing = false;
+  /** The launch in flight, if any. */
+  launching: Promise<void> | null = null;
+  /** Crashes since the instance was last stable; drives the restart backoff. */
+  crashStreak = 0;
   /** Checks in flight while starting (they may overlap, see probe()). */
   startProbes = 0;
   /** Bumped on every launch, so a check begun before a restart cannot count after it. */
@@ -79,6 +83,8 @@ class Worker {
 }
 
 const CRASH_LINES = 10;
+/** Healthy this long, an instance's next crash is treated as a first one again. */
+const STABLE_MS = 30_000;
 // While an instance starts, a check that neither connects nor is refused may hang for the
 // whole [health].timeout: QEMU's user-mode network accepts the host side of a connection
 // before the guest listens, and holds it while the guest boots. So a new check begins
@@ -160,6 +166,7 @@ export class Agent {
     await this.persistChain;
     const all = [...this.workers.values()];
     for (const w of all) if (w.timer) clearTimeout(w.timer);
+    await Promise.all(all.map((w) => w.launching?.catch(() => undefined)));
     if (opts.stopInstances !== false) {
       await Promise.all(all.map(async (w) => {
         w.stopping = true;
@@ -187,7 +194,15 @@ export class Agent {
     this.report(w);
   }
 
-  private async launch(w: Worker): Promise<void> {
+  /** Starts the instance; remove() and close() wait for a launch in flight, so an instance
+   *  removed while it was being started can never be left running. */
+  private launch(w: Worker): Promise<void> {
+    const p = this.launchNow(w);
+    w.launching = p;
+    return p;
+  }
+
+  private async launchNow(w: Worker): Promise<void> {
     if (w.removed || this.closed) return;
     const d = w.desired;
     const runtime = this.runtimeOf(w);
@@ -199,6 +214,7 @@ export class Agent {
     try {
       await mkdir(workDir, { recursive: true });
       const hostPort = await freePort();
+      if (w.removed || this.closed) return;
       w.successes = 0;
       w.failures = 0;
       w.lastProbe = null;
@@ -225,6 +241,10 @@ export class Agent {
           this.opts.onConsole(d.app, d.id, line, stream);
         },
       );
+      if (w.removed || this.closed) {
+        await runtime.stop(d.id, { graceMs: 1000 });
+        return;
+      }
       w.status.address = handle.address;
       w.status.port = handle.port;
       w.status.pid = handle.pid;
@@ -295,8 +315,15 @@ export class Agent {
         return;
       }
     }
-    const every = s.state === 'starting' ? Math.min(this.opts.startProbeMs, h.intervalMs) : h.intervalMs;
-    this.scheduleProbe(w, every);
+    this.scheduleProbe(w, s.state === 'starting' ? this.startProbeDelay(w, now) : h.intervalMs);
+  }
+
+  /** While an instance starts, check often at first (a process is often ready in a few
+   *  tens of ms, and a refused connect costs microseconds), then back off to startProbeMs. */
+  private startProbeDelay(w: Worker, now: number): number {
+    const since = now - (w.status.startedAt ?? now);
+    const cap = Math.min(this.opts.startProbeMs, w.desired.health.intervalMs);
+    return Math.min(cap, since < 100 ? 2 : since < 1000 ? 10 : cap);
   }
 
   /** Stops an instance that is still running but broken, then treats it like a crash. */
@@ -319,9 +346,14 @@ export class Agent {
     if (w.timer) clearTimeout(w.timer);
     const s = w.status;
     s.restarts += 1;
-    const delay = restartDelayMs(s.restarts);
+    // Backoff grows with crashes in a row; an instance that had been healthy for a while
+    // starts again from an immediate restart.
+    const now = this.opts.now();
+    if (s.healthyAt !== null && now - s.healthyAt >= STABLE_MS) w.crashStreak = 0;
+    w.crashStreak += 1;
+    const delay = restartDelayMs(w.crashStreak);
     s.pid = null;
-    s.nextRetryAt = this.opts.now() + delay;
+    s.nextRetryAt = now + delay;
     const tail = w.lastLines.length ? ` — last output: ${w.lastLines.slice(-3).join(' | ')}` : '';
     const probe = w.lastProbe && !w.lastProbe.ok ? ` — last health check: ${w.lastProbe.detail}` : '';
     w.lastExit = how;
@@ -341,6 +373,7 @@ export class Agent {
     w.removed = true;
     w.stopping = true;
     if (w.timer) clearTimeout(w.timer);
+    await w.launching?.catch(() => undefined);
     await this.runtimeOf(w)?.stop(w.status.id, { graceMs: this.opts.stopGraceMs });
     this.workers.delete(w.status.id);
     w.status.state = 'stopped';

@@ -49,7 +49,8 @@ interface AppState {
   samples: CpuSample[];
   lastScaleAt: number | null;
   lastActivityAt: number;
-  restartBefore: number | null;
+  /** During a restart: the instances that were running when it began (to be replaced). */
+  restarting: Set<string> | null;
   reconciling: boolean;
   again: boolean;
   usageSeconds: number;
@@ -113,7 +114,7 @@ export class Controller {
   private async load(app: App): Promise<AppState> {
     const st: AppState = {
       app, releases: new Map(), instances: new Map(), samples: [], lastScaleAt: null,
-      lastActivityAt: this.now(), restartBefore: null, reconciling: false, again: false, usageSeconds: 0, usageFlushed: 0,
+      lastActivityAt: this.now(), restarting: null, reconciling: false, again: false, usageSeconds: 0, usageFlushed: 0,
     };
     for (const v of [app.liveVersion, app.targetVersion]) {
       if (v === null) continue;
@@ -191,7 +192,7 @@ export class Controller {
     const st = this.state(name);
     if (st.app.liveVersion === null) throw new ConflictError(`${name} has no live release to restart`);
     if (st.app.targetVersion !== null) throw new ConflictError(`${name} is being deployed (v${st.app.targetVersion}); restart after it finishes`);
-    st.restartBefore = this.now() + 1;
+    st.restarting = new Set([...st.instances.values()].filter((i) => !i.draining).map((i) => i.status.id));
     const v = st.app.liveVersion;
     const result = new Promise<RolloutResult>((resolve) => {
       const key = `${name}@restart`;
@@ -313,14 +314,14 @@ export class Controller {
 
   private async reconcileOnce(st: AppState): Promise<void> {
     const app = st.app;
-    const target = app.targetVersion ?? (st.restartBefore !== null ? app.liveVersion : null);
+    const target = app.targetVersion ?? (st.restarting !== null ? app.liveVersion : null);
     const release = target !== null ? st.releases.get(target) : app.liveVersion !== null ? st.releases.get(app.liveVersion) : undefined;
     const m = release?.manifest;
-    const restartBefore = st.restartBefore;
+    const restarting = st.restarting;
     const planned: PlannedInstance[] = [...st.instances.values()].map((i) => ({
       id: i.status.id,
       // During a restart, instances from before it count as another version.
-      version: restartBefore !== null && i.createdAt < restartBefore && app.targetVersion === null ? -1 : i.desired.version,
+      version: restarting !== null && restarting.has(i.status.id) && app.targetVersion === null ? -1 : i.desired.version,
       state: i.status.state, draining: i.draining, restarts: i.status.restarts, everHealthy: i.everHealthy,
       createdAt: i.createdAt, reason: i.status.reason,
     }));
@@ -364,8 +365,8 @@ export class Controller {
       await this.pushDesired();
     }
     if (plan.promote !== null && app.targetVersion === plan.promote) await this.promote(st, plan.promote);
-    else if (plan.promote !== null && restartBefore !== null && app.targetVersion === null) {
-      st.restartBefore = null;
+    else if (plan.promote !== null && restarting !== null && app.targetVersion === null) {
+      st.restarting = null;
       void this.opts.events.emit(app.name, 'deploy.restarted', `all instances of v${plan.promote} restarted`);
       this.settleKey(`${app.name}@restart`, { ok: true });
     }
@@ -454,7 +455,7 @@ export class Controller {
     for (const st of this.apps.values()) {
       // An app at zero with nothing in flight has nothing to decide: idle apps cost no CPU
       // (waking is the router's and the DNS server's call).
-      if (st.app.desiredCount === 0 && st.instances.size === 0 && st.app.targetVersion === null && st.restartBefore === null) continue;
+      if (st.app.desiredCount === 0 && st.instances.size === 0 && st.app.targetVersion === null && st.restarting === null) continue;
       const policy = this.policy(st);
       const stats = this.opts.router.appStats(st.app.name);
       if (stats.lastRequestAt !== null && stats.lastRequestAt > st.lastActivityAt) st.lastActivityAt = stats.lastRequestAt;
@@ -476,7 +477,7 @@ export class Controller {
         const keep = now - this.opts.autoscale.inMs - 5000;
         while (st.samples.length && st.samples[0].at < keep) st.samples.shift();
       }
-      if (st.app.targetVersion === null && st.restartBefore === null) {
+      if (st.app.targetVersion === null && st.restarting === null) {
         const d = planAutoscale({ policy, desired: st.app.desiredCount, samples: st.samples, lastScaleAt: st.lastScaleAt, now, windows: this.opts.autoscale });
         if (d) {
           st.lastScaleAt = now;
