@@ -6,7 +6,11 @@
 // keepalive), Summon Router (node, own process), wrk. Each proxy gets a warm-up, then
 // the same wrk run; rounds alternate between the two so drift hits both alike.
 // Env: BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (default 32), BENCH_ROUNDS (default 2).
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+//
+// Besides wrk's figures, each run reports the proxy's own CPU time per request (user +
+// sys from /proc, in µs): on 2 shared cores throughput swings with whatever else runs,
+// while CPU per request is what a proxy costs and moves far less between runs.
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,9 +59,28 @@ async function startNginx(kids: Children, base: string, name: string, inner: str
   return child;
 }
 
-async function wrk(port: number, seconds: number): Promise<WrkResult> {
+type Run = WrkResult & { cpuUsPerReq: number };
+
+/** CPU seconds (user + sys) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3 (state)
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ ticks
+}
+
+/** nginx does the work in its one worker, the child of the master we started. */
+function nginxWorker(masterPid: number): number {
+  const kids = readFileSync(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8').trim().split(/\s+/);
+  if (kids.length !== 1 || kids[0] === '') throw new Error(`nginx ${masterPid}: expected one worker, found ${JSON.stringify(kids)}`);
+  return Number(kids[0]);
+}
+
+async function wrk(port: number, seconds: number, pid: number): Promise<Run> {
+  const c0 = cpuSeconds(pid);
   const out = await run('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}/`], (seconds + 30) * 1000);
-  return parseWrk(out);
+  const r = parseWrk(out);
+  const cpuUsPerReq = Number((((cpuSeconds(pid) - c0) * 1e6) / Math.max(1, r.requests)).toFixed(2));
+  return { ...r, cpuUsPerReq };
 }
 
 function get(port: number): Promise<{ status: number; text: string }> {
@@ -87,7 +110,7 @@ async function main(): Promise<void> {
     const nginxPort = await freePort();
     const routerPort = await freePort();
 
-    await startNginx(
+    const backend = await startNginx(
       kids,
       tmp,
       'backend',
@@ -97,7 +120,7 @@ async function main(): Promise<void> {
   }`,
       backendPort,
     );
-    await startNginx(
+    const proxy = await startNginx(
       kids,
       tmp,
       'proxy',
@@ -132,35 +155,40 @@ async function main(): Promise<void> {
     }
 
     process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency, ${ROUNDS} round(s) each, warm-up 2s each\n`);
-    const direct = await wrk(backendPort, 2); // context: the backend without any proxy
-    await wrk(nginxPort, 2);
-    await wrk(routerPort, 2);
-    const runs: { nginx: WrkResult[]; router: WrkResult[] } = { nginx: [], router: [] };
+    const backendPid = nginxWorker(backend.pid!);
+    const nginxPid = nginxWorker(proxy.pid!);
+    const routerPid = routerChild.pid!;
+    const direct = await wrk(backendPort, 2, backendPid); // context: the backend without any proxy
+    await wrk(nginxPort, 2, nginxPid);
+    await wrk(routerPort, 2, routerPid);
+    const runs: { nginx: Run[]; router: Run[] } = { nginx: [], router: [] };
     for (let i = 0; i < ROUNDS; i++) {
-      runs.nginx.push(await wrk(nginxPort, DURATION));
-      runs.router.push(await wrk(routerPort, DURATION));
+      runs.nginx.push(await wrk(nginxPort, DURATION, nginxPid));
+      runs.router.push(await wrk(routerPort, DURATION, routerPid));
     }
 
-    const summary = (rs: WrkResult[]) => ({
+    const summary = (rs: Run[]) => ({
       requestsPerSec: median(rs.map((r) => r.requestsPerSec)),
       p50Ms: median(rs.map((r) => r.p50Ms)),
       p99Ms: median(rs.map((r) => r.p99Ms)),
+      cpuUsPerReq: median(rs.map((r) => r.cpuUsPerReq)),
       errors: rs.reduce((a, r) => a + r.non2xx + r.socketErrors, 0),
     });
     const nginx = summary(runs.nginx);
     const router = summary(runs.router);
     const ratio = router.requestsPerSec / nginx.requestsPerSec;
 
-    const row = (name: string, s: { requestsPerSec: number; p50Ms: number; p99Ms: number; errors: number }) =>
-      `${name.padEnd(16)} ${s.requestsPerSec.toFixed(0).padStart(10)} ${s.p50Ms.toFixed(2).padStart(9)} ${s.p99Ms.toFixed(2).padStart(9)} ${String(s.errors).padStart(7)}`;
+    const row = (name: string, s: { requestsPerSec: number; p50Ms: number; p99Ms: number; cpuUsPerReq: number; errors: number }) =>
+      `${name.padEnd(16)} ${s.requestsPerSec.toFixed(0).padStart(10)} ${s.p50Ms.toFixed(2).padStart(9)} ${s.p99Ms.toFixed(2).padStart(9)} ${s.cpuUsPerReq.toFixed(2).padStart(10)} ${String(s.errors).padStart(7)}`;
     const lines = [
-      `${'proxy'.padEnd(16)} ${'req/s'.padStart(10)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'errors'.padStart(7)}`,
+      `${'proxy'.padEnd(16)} ${'req/s'.padStart(10)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'cpu µs/req'.padStart(10)} ${'errors'.padStart(7)}`,
       row('backend direct', { ...direct, errors: direct.non2xx + direct.socketErrors }),
       row('nginx', nginx),
       row('summon router', router),
       '',
-      `router/nginx throughput: ${ratio.toFixed(2)}×`,
+      `router/nginx throughput: ${ratio.toFixed(2)}×; proxy CPU per request: router ${(router.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(2)}× nginx`,
       `p99: router ${router.p99Ms.toFixed(2)} ms vs nginx ${nginx.p99Ms.toFixed(2)} ms`,
+      `each run (req/s, cpu µs/req): nginx ${runs.nginx.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}; router ${runs.router.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
 
@@ -169,11 +197,23 @@ async function main(): Promise<void> {
       benchmark: 'router',
       at: new Date().toISOString(),
       machine: { ...machine(), nginx: nginxVersion },
-      settings: { wrk: `-t1 -c${CONNECTIONS} -d${DURATION}s --latency`, rounds: ROUNDS, backend: 'nginx return 200, 1 worker', nginxProxy: '1 worker, upstream keepalive 64' },
+      settings: {
+        wrk: `-t1 -c${CONNECTIONS} -d${DURATION}s --latency`,
+        rounds: ROUNDS,
+        backend: 'nginx return 200, 1 worker',
+        nginxProxy: '1 worker, upstream keepalive 64',
+        router: 'one node process, keep-alive pool per upstream',
+        pinning: 'none: proxy, backend and wrk share the 2 cores alike for both proxies',
+      },
       backendDirect: direct,
       nginx: { ...nginx, runs: runs.nginx },
       router: { ...router, runs: runs.router },
-      ratio: { throughput: Number(ratio.toFixed(3)), p99RouterMs: router.p99Ms, p99NginxMs: nginx.p99Ms },
+      ratio: {
+        throughput: Number(ratio.toFixed(3)),
+        cpuPerRequest: Number((router.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(3)),
+        p99RouterMs: router.p99Ms,
+        p99NginxMs: nginx.p99Ms,
+      },
     };
     const outDir = path.join(repo, 'bench', 'results');
     mkdirSync(outDir, { recursive: true });

@@ -132,3 +132,12 @@ function dropConnectionTokens(headers: string[], connection: string): string[] {
   }
   return out;
 }
+
+/** The Content-Length of a raw header list, or -1 when there is none; reads no other header. */
+export function contentLengthOf(raw: string[]): number {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === 14 && name.toLowerCase() === 'content-length') return Number(raw[i + 1]);
+  }
+  return -1;
+}

@@ -82,6 +82,13 @@ describe('Router: routing and router-made responses', () => {
     assert.equal(r.headers['x-upstream'], 'a1');
   });
 
+  it('finishes a response with Content-Length: 0 (regression: the client waited forever)', async () => {
+    const r = await request({ port, host: 'blog.localhost', path: '/echo' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-length'], '0');
+    assert.equal(r.body, '');
+  });
+
   it('keeps client connections alive across requests', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const sockets = new Set<unknown>();

@@ -1,7 +1,7 @@
 // The HTTP router: Host header → app → least-loaded upstream, on node:http with one
-// keep-alive agent per upstream. Requests for an app with no upstream are held
-// (body unread) while the control plane wakes it; failed connects and idempotent
-// requests whose upstream died before answering are retried elsewhere or held.
+// keep-alive socket pool per upstream (upstream-pool.ts). Requests for an app with no
+// upstream are held (body unread) while the control plane wakes it; failed connects and
+// idempotent requests whose upstream died before answering are retried elsewhere or held.
 //
 // Per-request state lives on one Exchange object. Event handlers are module-level
 // functions that find it through a symbol on the emitter, so the hot path allocates
@@ -21,7 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { InvalidInputError } from '../core/errors.js';
 import { checkAppName } from '../core/names.js';
-import { scanRequestHead, filterResponseHeaders, type RequestHead } from './headers.js';
+import { scanRequestHead, filterResponseHeaders, contentLengthOf, type RequestHead } from './headers.js';
 import { HostParser } from './host-parser.js';
 import * as msg from './messages.js';
 import { AppMetrics, type RouterMetrics } from './metrics.js';
@@ -236,8 +236,8 @@ export class Router {
     clearTimeout(timer);
     this.server.closeAllConnections();
     await done;
-    for (const u of this.live.values()) u.agent.destroy();
-    for (const u of this.draining) u.agent.destroy();
+    for (const u of this.live.values()) u.destroy();
+    for (const u of this.draining) u.destroy();
   }
 
   // ── route table ───────────────────────────────────────────────────────────
@@ -384,8 +384,6 @@ export class Router {
     const req = ex.req;
     const ureq = http.request({
       agent: u.agent,
-      host: u.address,
-      port: u.port,
       method: req.method,
       path: req.url,
       headers: ex.head.headers,
@@ -411,7 +409,7 @@ export class Router {
     u.inflight--;
     ex.app.inflight--;
     if (u.draining && u.inflight === 0) {
-      u.agent.destroy();
+      u.destroy();
       this.draining.delete(u);
     }
   }
@@ -634,7 +632,7 @@ export class Router {
           u.inflight--;
           app.inflight--;
           if (u.draining && u.inflight === 0) {
-            u.agent.destroy();
+            u.destroy();
             this.draining.delete(u);
           }
         },
@@ -691,8 +689,7 @@ function onUpResponse(this: WithEx<http.ClientRequest>, ures: WithEx<http.Incomi
   const res = ex.res;
   res.writeHead(ures.statusCode ?? 502, filterResponseHeaders(ures.rawHeaders));
   // Knowing the length lets the last chunk go out with end(): one write instead of two steps.
-  const cl = ures.headers['content-length'];
-  ex.remaining = cl === undefined || ex.req.method === 'HEAD' ? -1 : Number(cl);
+  ex.remaining = ex.req.method === 'HEAD' ? -1 : contentLengthOf(ures.rawHeaders);
   ures.on('data', onUpData);
   ures.on('end', onUpEnd);
   ures.on('error', onUpBodyError);
@@ -721,7 +718,8 @@ function onUpEnd(this: WithEx<http.IncomingMessage>): void {
   const ex = this[kEx]!;
   if (ex.state !== PROXYING) return;
   ex.state = DONE;
-  if (ex.remaining !== 0) ex.res.end();
+  // onUpData ended it when the last counted byte came; a Content-Length: 0 body has no data at all
+  if (!ex.res.writableEnded) ex.res.end();
   ex.router.releaseUpstream(ex);
   ex.app.metrics.status(this.statusCode ?? 502, (performance.now() - ex.start) / 1000);
 }
