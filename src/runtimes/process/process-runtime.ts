@@ -5,9 +5,10 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RuntimeCapability } from '../../core/types.js';
 import type {
-  ConsoleSink, ExitListener, InstanceSpec, InstanceStats, InstanceStatus, Runtime, RuntimeHandle,
+  ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle,
 } from '../runtime.js';
-import { CpuMeter, isSameProcess, readProcSample } from '../proc-stats.js';
+import { isSameProcess, readProcSample } from '../proc-stats.js';
+import { HostProcessRuntime } from '../host-process-runtime.js';
 import { forEachLine } from '../line-splitter.js';
 
 export interface ProcessRuntimeOptions {
@@ -24,15 +25,13 @@ interface Running {
 
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export class ProcessRuntime implements Runtime {
+export class ProcessRuntime extends HostProcessRuntime<Running> implements Runtime {
   readonly target = 'process' as const;
-  private readonly running = new Map<string, Running>();
-  private readonly listeners: ExitListener[] = [];
-  private readonly meter = new CpuMeter();
   private readonly stateDir: string;
   private readonly defaultGraceMs: number;
 
   constructor(opts: ProcessRuntimeOptions) {
+    super();
     if (!opts.stateDir) throw new Error('ProcessRuntime: stateDir is required');
     this.stateDir = join(opts.stateDir, 'process');
     this.defaultGraceMs = opts.defaultGraceMs ?? 10_000;
@@ -80,7 +79,7 @@ export class ProcessRuntime implements Runtime {
       this.meter.forget(spec.id);
       void rm(join(this.stateDir, `${spec.id}.json`), { force: true });
       resolveExit();
-      for (const l of this.listeners) l(spec.id, { ...status });
+      this.notifyExit(spec.id, status);
     });
     const err = await spawnError;
     if (err) {
@@ -110,20 +109,6 @@ export class ProcessRuntime implements Runtime {
     this.running.delete(id);
   }
 
-  inspect(id: string): InstanceStatus | undefined {
-    const r = this.running.get(id);
-    return r ? { ...r.status } : undefined;
-  }
-
-  async stats(id: string): Promise<InstanceStats | undefined> {
-    const r = this.running.get(id);
-    if (!r?.status.running || !r.child.pid) return undefined;
-    return this.meter.sample(id, r.child.pid);
-  }
-
-  onExit(listener: ExitListener): void {
-    this.listeners.push(listener);
-  }
 
   async recover(_stateDir?: string): Promise<string[]> {
     const stopped: string[] = [];

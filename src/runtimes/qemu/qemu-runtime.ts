@@ -13,9 +13,10 @@ import { basename, join } from 'node:path';
 import { ConflictError, InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
 import type { RuntimeCapability } from '../../core/types.js';
 import type {
-  ConsoleSink, ExitListener, InstanceSpec, InstanceStats, InstanceStatus, Runtime, RuntimeHandle,
+  ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle,
 } from '../runtime.js';
-import { CpuMeter, isSameProcess, readProcSample } from '../proc-stats.js';
+import { isSameProcess, readProcSample } from '../proc-stats.js';
+import { HostProcessRuntime } from '../host-process-runtime.js';
 import { forEachLine } from '../line-splitter.js';
 import { AccelProbe, qemuVersion, type AccelResult } from './accel-probe.js';
 import { ConsoleTail } from './console-tail.js';
@@ -63,11 +64,8 @@ interface InstanceRecord {
 const DEFAULT_QEMU = 'qemu-system-x86_64';
 const INSTALL_HINT = 'install it with `apt-get install qemu-system-x86`';
 
-export class QemuRuntime implements Runtime {
+export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime {
   readonly target = 'qemu' as const;
-  private readonly running = new Map<string, Running>();
-  private readonly listeners: ExitListener[] = [];
-  private readonly meter = new CpuMeter();
   private readonly stateDir: string;
   private readonly qemuBinary: string;
   private readonly accel: 'auto' | 'kvm' | 'tcg';
@@ -78,6 +76,7 @@ export class QemuRuntime implements Runtime {
   private version: Promise<string | undefined> | undefined;
 
   constructor(opts: QemuRuntimeOptions) {
+    super();
     if (!opts?.stateDir) throw new Error('QemuRuntime: stateDir is required');
     const accel = opts.accel ?? 'auto';
     if (!['auto', 'kvm', 'tcg'].includes(accel)) {
@@ -213,7 +212,7 @@ export class QemuRuntime implements Runtime {
         await rm(join(this.stateDir, `${spec.id}.json`), { force: true });
         if (qmpPath !== join(spec.workDir, QMP_SOCKET)) await rm(join(qmpPath, '..'), { force: true });
         resolveExit();
-        for (const l of this.listeners) l(spec.id, { ...status });
+        this.notifyExit(spec.id, status);
       })();
     });
 
@@ -288,20 +287,6 @@ export class QemuRuntime implements Runtime {
     }
   }
 
-  inspect(id: string): InstanceStatus | undefined {
-    const r = this.running.get(id);
-    return r ? { ...r.status } : undefined;
-  }
-
-  async stats(id: string): Promise<InstanceStats | undefined> {
-    const r = this.running.get(id);
-    if (!r?.status.running || !r.child.pid) return undefined;
-    return this.meter.sample(id, r.child.pid);
-  }
-
-  onExit(listener: ExitListener): void {
-    this.listeners.push(listener);
-  }
 
   async recover(stateDir?: string): Promise<string[]> {
     const dir = stateDir ? join(stateDir, 'qemu') : this.stateDir;

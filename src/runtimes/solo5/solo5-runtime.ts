@@ -12,9 +12,10 @@ import { delimiter, join } from 'node:path';
 import { ConflictError, InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
 import type { RuntimeCapability } from '../../core/types.js';
 import type {
-  ConsoleSink, ExitListener, InstanceSpec, InstanceStats, InstanceStatus, Runtime, RuntimeHandle,
+  ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle,
 } from '../runtime.js';
-import { CpuMeter, isSameProcess, readProcSample } from '../proc-stats.js';
+import { isSameProcess, readProcSample } from '../proc-stats.js';
+import { HostProcessRuntime } from '../host-process-runtime.js';
 import { forEachLine } from '../line-splitter.js';
 
 export type Solo5Target = 'solo5-hvt' | 'solo5-spt';
@@ -106,7 +107,7 @@ interface Running {
   net: Solo5Network;
 }
 
-export class Solo5Runtime implements Runtime {
+export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime {
   readonly target: Solo5Target;
   private readonly stateDir: string;
   private readonly tenderPath: string | undefined;
@@ -115,11 +116,9 @@ export class Solo5Runtime implements Runtime {
   private readonly kvmDevice: string;
   private readonly defaultGraceMs: number;
   private readonly ip: (args: string[]) => Promise<void>;
-  private readonly running = new Map<string, Running>();
-  private readonly listeners: ExitListener[] = [];
-  private readonly meter = new CpuMeter();
 
   constructor(opts: Solo5RuntimeOptions) {
+    super();
     if (opts?.target !== 'solo5-hvt' && opts?.target !== 'solo5-spt') {
       throw new Error(`Solo5Runtime: target must be "solo5-hvt" or "solo5-spt", got ${JSON.stringify(opts?.target)}`);
     }
@@ -208,7 +207,7 @@ export class Solo5Runtime implements Runtime {
         await this.ip(['link', 'del', net.tap]).catch(() => {});
         await rm(join(this.stateDir, `${spec.id}.json`), { force: true });
         resolveExit();
-        for (const l of this.listeners) l(spec.id, { ...status });
+        this.notifyExit(spec.id, status);
       })();
     });
     const err = await spawnError;
@@ -238,20 +237,6 @@ export class Solo5Runtime implements Runtime {
     this.running.delete(id);
   }
 
-  inspect(id: string): InstanceStatus | undefined {
-    const r = this.running.get(id);
-    return r ? { ...r.status } : undefined;
-  }
-
-  async stats(id: string): Promise<InstanceStats | undefined> {
-    const r = this.running.get(id);
-    if (!r?.status.running || !r.child.pid) return undefined;
-    return this.meter.sample(id, r.child.pid);
-  }
-
-  onExit(listener: ExitListener): void {
-    this.listeners.push(listener);
-  }
 
   async recover(stateDir?: string): Promise<string[]> {
     const dir = stateDir ? join(stateDir, this.target) : this.stateDir;
