@@ -3,14 +3,14 @@
 // the first response through the router from a second instance (GET / names the instance
 // that answered; this benchmark polls it every 20 ms).
 //
-// Two Summon configurations, each its own process: a short scale-out window (outMs 1000,
-// startSummon's autoscale option; `summon up` has no flag for it) and the defaults `summon up`
-// runs with (outMs 3000). CPU is sampled by the agent once a second either way.
+// Summon with the autoscale windows `summon up` runs with (DEFAULT_AUTOSCALE), in its own
+// process. CPU is sampled by the agent once a second.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/autoscale.js
 //
 // Env: BENCH_TRIALS (short window, default 3), BENCH_TRIALS_DEFAULT (default 2).
 // Writes bench/results/autoscale.json.
+import { DEFAULT_AUTOSCALE } from '../src/control/controller.js';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -19,7 +19,6 @@ import {
 } from './lib/platform.js';
 
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 3);
-const TRIALS_DEFAULT = Number(process.env.BENCH_TRIALS_DEFAULT ?? 2);
 const APP = 'busy';
 const GOAL_MS = 3000;
 const CPU_MS = 50;
@@ -84,7 +83,7 @@ async function series(name: string, dir: string, autoscale: { outMs?: number }, 
   try {
     await deployHello(s, APP);
     const out: Trial[] = [];
-    for (let i = 0; i < n; i++) out.push(await trial(s, name, (autoscale.outMs ?? 3000) + 1500));
+    for (let i = 0; i < n; i++) out.push(await trial(s, name, (autoscale.outMs ?? DEFAULT_AUTOSCALE.outMs) + 1500));
     return out;
   } finally {
     await s.stop();
@@ -94,14 +93,14 @@ async function series(name: string, dir: string, autoscale: { outMs?: number }, 
 runBench('autoscale', async () => {
   const root = await tempDir('bench-autoscale');
   try {
-    const short = await series('outMs=1000', 'short', { outMs: 1000 }, TRIALS, root);
-    const dflt = TRIALS_DEFAULT > 0 ? await series('defaults (outMs=3000)', 'defaults', {}, TRIALS_DEFAULT, root) : [];
+    const short = await series(`defaults (outMs=${DEFAULT_AUTOSCALE.outMs})`, 'defaults', {}, TRIALS, root);
+    const dflt: Trial[] = [];
     const cols = ['config', 'scaleOutDecisionMs', 'newHealthyMs', 'secondServingMs'] as const;
     process.stdout.write(`load step: ${RATE} req/s of GET /cpu?ms=${CPU_MS} (1 instance can serve ~${1000 / CPU_MS}/s); times from the step's first request\n`);
     process.stdout.write(`${table([[...cols], ...[...short, ...dflt].map((t) => cols.map((c) => t[c] ?? '-'))])}\n\n`);
     const h = summary(short.map((t) => t.secondServingMs));
     const d = dflt.length ? summary(dflt.map((t) => t.secondServingMs)) : null;
-    const lines = [`load step → second instance serving: median ${h.median} ms with outMs=1000 (goal ≤ ${GOAL_MS} ms: ${h.median <= GOAL_MS ? 'met' : 'NOT met'})${d ? `; ${d.median} ms with the defaults` : ''}`];
+    const lines = [`load step → second instance serving: median ${h.median} ms with the defaults summon up runs with (goal ≤ ${GOAL_MS} ms: ${h.median <= GOAL_MS ? 'met' : 'NOT met'})${d ? `; ${d.median} ms with the defaults` : ''}`];
     for (const p of PEERS) lines.push(`vs ${p.name} (published, not measured here; that period alone): ${faster(p.ms, h.median)}`);
     process.stdout.write(lines.join('\n') + '\n');
     const file = writeResult('autoscale', {
@@ -113,7 +112,7 @@ runBench('autoscale', async () => {
       trials: [...short, ...dflt],
       shortWindow: h,
       defaults: d,
-      headline: { metric: 'load step → second instance serving (median, outMs=1000)', valueMs: h.median, goalMs: GOAL_MS, goalMet: h.median <= GOAL_MS, defaultsMedianMs: d?.median ?? null },
+      headline: { metric: 'load step → second instance serving (median, summon up defaults)', valueMs: h.median, goalMs: GOAL_MS, goalMet: h.median <= GOAL_MS, defaultsMedianMs: d?.median ?? null },
       peers: PEERS.map((p) => ({ ...p, measured: false, ratio: round(p.ms / h.median, 1) })),
       medianScaleOutDecisionMs: median(short.flatMap((t) => (t.scaleOutDecisionMs === null ? [] : [t.scaleOutDecisionMs]))),
     });

@@ -150,6 +150,16 @@ export class Agent {
     await Promise.all(stops);
   }
 
+  /** A free port for the next instance, found ahead of time so a cold start does not wait
+   *  for the kernel to hand one out. */
+  private spare: Promise<number> | null = null;
+
+  private takePort(): Promise<number> {
+    const p = this.spare ?? freePort();
+    this.spare = freePort().catch(() => freePort());
+    return p;
+  }
+
   desiredSet(): DesiredInstance[] {
     return [...this.workers.values()].filter((w) => !w.removed).map((w) => w.desired);
   }
@@ -212,8 +222,7 @@ export class Agent {
     }
     const workDir = join(this.instancesDir, d.id);
     try {
-      await mkdir(workDir, { recursive: true });
-      const hostPort = await freePort();
+      const [, hostPort] = await Promise.all([mkdir(workDir, { recursive: true }), this.takePort()]);
       if (w.removed || this.closed) return;
       w.successes = 0;
       w.failures = 0;
@@ -323,7 +332,7 @@ export class Agent {
   private startProbeDelay(w: Worker, now: number): number {
     const since = now - (w.status.startedAt ?? now);
     const cap = Math.min(this.opts.startProbeMs, w.desired.health.intervalMs);
-    return Math.min(cap, since < 100 ? 2 : since < 1000 ? 10 : cap);
+    return Math.min(cap, since < 100 ? 1 : since < 1000 ? 10 : cap);
   }
 
   /** Stops an instance that is still running but broken, then treats it like a crash. */

@@ -59,6 +59,10 @@ interface AppState {
 
 type RolloutResult = { ok: true } | { ok: false; reason: string };
 
+/** Scale out after one full CPU sample (the agent samples every second) above target; scale in
+ *  only after a minute below it; at most one decision every 3 s. */
+export const DEFAULT_AUTOSCALE = { outMs: 1000, inMs: 60_000, cooldownMs: 3000 };
+
 export const DEFAULT_POLICY: ScalePolicy = { min: 1, max: 10, targetCpu: 0.8, idleTimeoutMs: 300_000 };
 
 export class Controller {
@@ -74,7 +78,7 @@ export class Controller {
     this.now = opts.now ?? Date.now;
     this.opts = {
       tickMs: 100, deployDeadlineMs: 120_000, crashLoopRestarts: 3, now: this.now, ...opts,
-      autoscale: { outMs: 1500, inMs: 60_000, cooldownMs: 3000, ...opts.autoscale },
+      autoscale: { ...DEFAULT_AUTOSCALE, ...opts.autoscale },
     };
     if (opts.agents.length === 0) throw new Error('Controller: at least one agent is required');
   }
@@ -271,10 +275,12 @@ export class Controller {
   private async setDesired(st: AppState, count: number, why: string, figures: Record<string, unknown>, message?: string): Promise<void> {
     if (count === st.app.desiredCount) return;
     const from = st.app.desiredCount;
+    // Act first (a held request is waiting on this), then persist.
+    st.app = { ...st.app, desiredCount: count };
+    void this.reconcile(st.app.name);
     st.app = await this.opts.store.updateApp(st.app.name, { desiredCount: count });
     const type = why === 'wake' ? 'app.wake' : why === 'idle' ? 'scale.idle' : why.startsWith('autoscale') ? `scale.${why.slice(10)}` : 'scale.manual';
     void this.opts.events.emit(st.app.name, type, message ?? `scaled ${st.app.name} from ${from} to ${count} (${why})`, { from, to: count, ...figures });
-    void this.reconcile(st.app.name);
   }
 
   private updateRoute(st: AppState): void {

@@ -21,6 +21,7 @@ interface Running {
   child: ChildProcess;
   status: InstanceStatus;
   exited: Promise<void>;
+  recorded?: Promise<void>;
 }
 
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -65,7 +66,8 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
     const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
     let resolveExit!: () => void;
     const exited = new Promise<void>((r) => (resolveExit = r));
-    this.running.set(spec.id, { child, status, exited });
+    const entry: Running = { child, status, exited };
+    this.running.set(spec.id, entry);
     forEachLine(child.stdout!, (l) => sink(l, 'stdout'));
     forEachLine(child.stderr!, (l) => sink(l, 'stderr'));
     const spawnError = new Promise<Error | null>((resolve) => {
@@ -77,7 +79,8 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
       status.exitCode = code;
       status.signal = signal;
       this.meter.forget(spec.id);
-      void rm(join(this.stateDir, `${spec.id}.json`), { force: true });
+      const record = join(this.stateDir, `${spec.id}.json`);
+      void (entry.recorded ?? Promise.resolve()).then(() => rm(record, { force: true }));
       resolveExit();
       this.notifyExit(spec.id, status);
     });
@@ -86,17 +89,19 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
       this.running.delete(spec.id);
       throw new Error(`could not start ${spec.artifactPath}: ${err.message}`);
     }
-    const sample = await readProcSample(child.pid!);
-    await writeFile(
+    // The record for recover() is written while the app boots, not before start() returns
+    // (a cold start waits on this); stop() waits for it, so it never outlives the instance.
+    entry.recorded = readProcSample(child.pid!).then((sample) => writeFile(
       join(this.stateDir, `${spec.id}.json`),
       JSON.stringify({ id: spec.id, pid: child.pid, startTicks: sample?.startTicks ?? null }),
-    );
+    )).catch(() => undefined);
     return { pid: child.pid ?? null, address: '127.0.0.1', port: spec.hostPort };
   }
 
   async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
     const r = this.running.get(id);
     if (!r) return;
+    await r.recorded;
     if (r.status.running && r.child.pid) {
       killGroup(r.child.pid, 'SIGTERM');
       const grace = opts.graceMs ?? this.defaultGraceMs;

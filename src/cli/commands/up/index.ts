@@ -30,7 +30,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--store <url>', 'sqlite:PATH (default DATA/summon.db) or postgres://…')
     .option('--hold-max <n>', 'requests held per app while it wakes', '100')
     .option('--hold-timeout <d>', 'longest a request is held', '30s')
-    .option('--scale-out-window <d>', 'CPU must stay above target this long before scaling out', '1500ms')
+    .option('--scale-out-window <d>', 'CPU must stay above target this long before scaling out', '1s')
     .option('--scale-in-window <d>', 'CPU must stay low this long before scaling in', '60s')
     .option('--scale-cooldown <d>', 'least time between two scaling decisions', '3s')
     .option('--no-vm', 'do not probe or offer the qemu and solo5 runtimes')
