@@ -134,7 +134,13 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   };
   const appParam = (req: FastifyRequest): string => checkAppName((req.params as { app: string }).app);
 
-  fastify.get('/api/apps', async () => Promise.all((await d.store.listApps()).map((a) => view(a.name))));
+  fastify.get('/api/apps', async () => {
+    // One app after another: with a thousand apps, a thousand concurrent store reads would
+    // only raise the peak memory the process keeps afterwards.
+    const out: AppView[] = [];
+    for (const a of await d.store.listApps()) out.push(await view(a.name));
+    return out;
+  });
   fastify.post('/api/apps', async (req, reply) => {
     const name = checkAppName((req.body as { name?: unknown } | undefined)?.name);
     const app = await d.store.createApp(name, now());

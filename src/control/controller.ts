@@ -63,6 +63,12 @@ type RolloutResult = { ok: true } | { ok: false; reason: string };
  *  only after a minute below it; at most one decision every 3 s. */
 export const DEFAULT_AUTOSCALE = { outMs: 1000, inMs: 60_000, cooldownMs: 3000 };
 
+/** The controller keeps a release only to start instances of it: the build manifest (toolchain
+ *  output, lockfiles, steps) stays in the store, which matters with a thousand idle apps. */
+function forRunning(r: Release): Release {
+  return { ...r, buildManifest: null };
+}
+
 export const DEFAULT_POLICY: ScalePolicy = { min: 1, max: 10, targetCpu: 0.8, idleTimeoutMs: 300_000 };
 
 export class Controller {
@@ -123,7 +129,7 @@ export class Controller {
     for (const v of [app.liveVersion, app.targetVersion]) {
       if (v === null) continue;
       const r = await this.opts.store.getRelease(app.name, v);
-      if (r) st.releases.set(v, r);
+      if (r) st.releases.set(v, forRunning(r));
     }
     this.apps.set(app.name, st);
     return st;
@@ -154,7 +160,7 @@ export class Controller {
       this.settle(st, prev, { ok: false, reason: `superseded by v${release.version} before it went live` });
       await this.opts.store.updateRelease(st.app.name, prev, { status: 'failed', reason: `superseded by v${release.version}` }, this.now());
     }
-    st.releases.set(release.version, release);
+    st.releases.set(release.version, forRunning(release));
     const result = new Promise<RolloutResult>((resolve) => {
       const key = `${release.app}@${release.version}`;
       this.waiters.set(key, [...(this.waiters.get(key) ?? []), resolve]);
@@ -422,7 +428,7 @@ export class Controller {
     const now = this.now();
     if (prev !== null && prev !== version) await this.opts.store.updateRelease(name, prev, { status: 'superseded' }, now);
     const rel = await this.opts.store.updateRelease(name, version, { status: 'live', reason: null }, now);
-    st.releases.set(version, rel);
+    st.releases.set(version, forRunning(rel));
     if (prev !== null && prev !== version) st.releases.delete(prev);
     st.app = await this.opts.store.updateApp(name, { liveVersion: version, targetVersion: null });
     void this.opts.events.emit(name, 'release.live', `v${version} is live on ${st.app.desiredCount} instance(s)`, { version, previous: prev });
