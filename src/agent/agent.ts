@@ -90,7 +90,7 @@ const STABLE_MS = 30_000;
 // before the guest listens, and holds it while the guest boots. So a new check begins
 // every timeout/MAX_START_PROBES (at most this many in flight) rather than after the
 // previous one gave up, and the instance is healthy soon after the guest starts listening.
-const MAX_START_PROBES = 8;
+const MAX_START_PROBES = 16;
 
 export class Agent {
   readonly hostId: string;
@@ -285,7 +285,7 @@ export class Agent {
     const launch = w.launches;
     if (starting) {
       w.startProbes += 1;
-      this.scheduleProbe(w, Math.max(this.opts.startProbeMs, Math.ceil(h.timeoutMs / MAX_START_PROBES)));
+      this.scheduleProbe(w, Math.max(this.startProbeDelay(w, this.opts.now()), Math.ceil(h.timeoutMs / MAX_START_PROBES)));
     } else {
       w.probing = true;
     }
