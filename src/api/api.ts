@@ -293,8 +293,8 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     const q = logQuery(req.query as Record<string, string>, now);
     sse(reply, (send) => {
       for (const l of d.logs.query(name, { ...q, limit: q.limit ?? 100 })) send('log', l);
-      return d.logs.subscribe(name, (l) => {
-        if (d.logs.matches(l, q)) send('log', l);
+      return d.logs.subscribe(name, (l, json) => {
+        if (d.logs.matches(l, q)) send('log', l, json);
       });
     });
   });
@@ -356,7 +356,9 @@ function logQuery(q: Record<string, string>, now: () => number) {
   return out;
 }
 
-function sse(reply: FastifyReply, start: (send: (event: string, data: unknown) => void) => () => void): void {
+type SseSend = (event: string, data: unknown, json?: string) => void;
+
+function sse(reply: FastifyReply, start: (send: SseSend) => () => void): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -364,7 +366,7 @@ function sse(reply: FastifyReply, start: (send: (event: string, data: unknown) =
   res.write(': connected\n\n');
   // Cork for the rest of the tick: a burst of log lines goes out in one write, not one per line.
   let corked = false;
-  const send = (event: string, data: unknown) => {
+  const send: SseSend = (event, data, json) => {
     if (!corked) {
       corked = true;
       res.cork();
@@ -373,7 +375,7 @@ function sse(reply: FastifyReply, start: (send: (event: string, data: unknown) =
         res.uncork();
       });
     }
-    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    res.write(`event: ${event}\ndata: ${json ?? JSON.stringify(data)}\n\n`);
   };
   const stop = start(send);
   const ping = setInterval(() => res.write(': ping\n\n'), 15_000);

@@ -14,7 +14,8 @@ export interface LogLine {
   text: string;
 }
 
-export type LogListener = (line: LogLine) => void;
+/** `json` is the line already serialised (once, for the file): streams reuse it. */
+export type LogListener = (line: LogLine, json: string) => void;
 
 export interface LogQuery {
   since?: number;
@@ -58,13 +59,14 @@ export class LogStore {
     a.lines.push(line);
     a.bytes += text.length + 48;
     if (a.bytes > this.max) this.trim(a);
-    a.pending += `${JSON.stringify(line)}\n`;
+    const json = JSON.stringify(line);
+    a.pending += `${json}\n`;
     if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => void this.flush(), 200);
       this.flushTimer.unref();
     }
     const ls = this.listeners.get(app);
-    if (ls) for (const l of ls) l(line);
+    if (ls) for (const l of ls) l(line, json);
     return line;
   }
 

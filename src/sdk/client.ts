@@ -171,11 +171,14 @@ async function readLines(res: Response, onLine: (line: string) => void): Promise
   let buf = '';
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
     buf += decoder.decode(chunk, { stream: true });
+    // Walk the chunk with an index and cut the remainder once, not once per line.
+    let start = 0;
     let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i));
-      buf = buf.slice(i + 1);
+    while ((i = buf.indexOf('\n', start)) >= 0) {
+      onLine(buf.slice(start, i));
+      start = i + 1;
     }
+    buf = buf.slice(start);
   }
   if (buf) onLine(buf);
 }
