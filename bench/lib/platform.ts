@@ -1,6 +1,7 @@
 // Helpers for the platform benchmarks (push-to-live, crash recovery, rollout, cold start,
 // autoscale, idle density): Summon in its own process, the app's own start-to-ready measured
 // directly, /proc readings, small statistics, a column printer and the result file.
+import { waitFor } from '../../src/testing/wait.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -251,19 +252,8 @@ export function removeOnExit(dir: string): void {
 }
 
 /** Polls until `check` returns a value (every `everyMs`), or throws after `timeoutMs`. */
-export async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 10): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await sleep(everyMs);
-  }
+export function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 10): Promise<T> {
+  return waitFor(check, { timeoutMs, intervalMs: everyMs, what });
 }
 
 /** The path of a stored artifact in a Summon data dir (see artifacts/blob-store.ts). */

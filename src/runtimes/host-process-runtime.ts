@@ -30,6 +30,14 @@ export abstract class HostProcessRuntime<R extends HostProcess> {
     this.listeners.push(listener);
   }
 
+  /** Resolves once the child is running (null) or could not be spawned (the error). */
+  protected spawned(child: ChildProcess): Promise<Error | null> {
+    return new Promise((resolve) => {
+      child.once('spawn', () => resolve(null));
+      child.once('error', (e) => resolve(e));
+    });
+  }
+
   /** Tells every listener that `id` exited. */
   protected notifyExit(id: string, status: InstanceStatus): void {
     for (const l of this.listeners) l(id, { ...status });

@@ -70,10 +70,7 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
     this.running.set(spec.id, entry);
     forEachLine(child.stdout!, (l) => sink(l, 'stdout'));
     forEachLine(child.stderr!, (l) => sink(l, 'stderr'));
-    const spawnError = new Promise<Error | null>((resolve) => {
-      child.once('spawn', () => resolve(null));
-      child.once('error', (e) => resolve(e));
-    });
+    const spawnError = this.spawned(child);
     child.once('exit', (code, signal) => {
       status.running = false;
       status.exitCode = code;

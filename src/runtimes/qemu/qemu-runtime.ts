@@ -197,10 +197,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     const tail = new ConsoleTail(join(spec.workDir, CONSOLE_LOG), (l) => sink(l, 'console'));
     tail.start();
 
-    const spawnError = new Promise<Error | null>((resolve) => {
-      child.once('spawn', () => resolve(null));
-      child.once('error', (e) => resolve(e));
-    });
+    const spawnError = this.spawned(child);
     child.once('exit', (code, signal) => {
       status.running = false;
       status.exitCode = code;

@@ -196,10 +196,7 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     // The unikernel's console is the tender's stdout.
     forEachLine(child.stdout!, (l) => sink(l, 'console'));
     forEachLine(child.stderr!, (l) => sink(l, 'stderr'));
-    const spawnError = new Promise<Error | null>((resolve) => {
-      child.once('spawn', () => resolve(null));
-      child.once('error', (e) => resolve(e));
-    });
+    const spawnError = this.spawned(child);
     child.once('exit', (code, signal) => {
       Object.assign(status, { running: false, exitCode: code, signal });
       this.meter.forget(spec.id);
