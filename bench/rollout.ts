@@ -5,7 +5,7 @@
 //    artifact spawned directly and polled every 1 ms until it answers) plus what the health
 //    thresholds add ((healthy_threshold − 1) × the starting probe period), × 3 batches.
 // 2. Failed requests per 100k during rollouts under load: a load generator in its own process
-//    (dist/bench/lib/load-child.js: test/e2e/load-gen.ts's loop, keeping counts instead of a
+//    (dist/src/testing/load-gen.js without samples, keeping counts instead of a
 //    sample per response) runs while rollouts follow one another, until it has sent
 //    BENCH_REQUESTS or BENCH_LOAD_SECONDS have passed.
 //
@@ -116,7 +116,7 @@ runBench('rollout', async () => {
       settings: {
         instances: INSTANCES, maxSurge: m.deploy.maxSurge, maxUnavailable: m.deploy.maxUnavailable, healthyThreshold: m.health.healthyThreshold,
         app: 'examples/hello-node', trigger: 'config:set (new release, same rollout path as a push, no build)',
-        load: { generator: 'dist/bench/lib/load-child.js (own process, keep-alive, 32 sockets)', rateReqPerSec: RATE, maxRequests: REQUESTS, maxSeconds: LOAD_SECONDS },
+        load: { generator: 'dist/src/testing/load-gen.js (own process, keep-alive, 32 sockets)', rateReqPerSec: RATE, maxRequests: REQUESTS, maxSeconds: LOAD_SECONDS },
       },
       definition: 'durationMs = release.live event − deploy.started event; lowerBoundMs = batches × (direct start-to-ready median + (healthy_threshold − 1) × starting probe period)',
       directStartToReadyMs: { ...directMs, samples: direct.map((x) => round(x, 2)) },

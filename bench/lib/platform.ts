@@ -279,9 +279,9 @@ export interface CountingLoad {
   stop(): Promise<LoadCounts>;
 }
 
-/** Starts dist/bench/lib/load-child.js: `rate` req/s through the router to APP, at most `max`. */
+/** Starts the load generator (dist/src/testing/load-gen.js): `rate` req/s through the router to APP, at most `max`. */
 export function startCountingLoad(routerPort: number, app: string, o: { rate: number; max: number; path?: string; concurrency?: number }): CountingLoad {
-  const proc = spawn(process.execPath, [path.join(here, 'load-child.js'), String(routerPort), `${app}.localhost`, o.path ?? '/', String(o.rate), String(o.max), String(o.concurrency ?? 16)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [path.join(here, '..', '..', 'src', 'testing', 'load-gen.js'), String(routerPort), `${app}.localhost`, o.path ?? '/', String(o.rate), String(o.max), String(o.concurrency ?? 16)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let tail = '';
   let completed = 0;
   let summary = '';

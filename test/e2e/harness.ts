@@ -155,8 +155,8 @@ export interface LoadRun {
 
 /** Starts the load generator as a separate process: `rate` requests/s, at most `max`. */
 export function startLoad(s: { routerPort: number }, app: string, opts: { rate: number; max: number; path?: string; concurrency?: number }): LoadRun {
-  const script = join(ROOT, 'dist', 'test', 'e2e', 'load-gen.js');
-  const proc = spawn(process.execPath, [script, String(s.routerPort), `${app}.localhost`, opts.path ?? '/', String(opts.rate), String(opts.max), String(opts.concurrency ?? 16)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const script = join(ROOT, 'dist', 'src', 'testing', 'load-gen.js');
+  const proc = spawn(process.execPath, [script, String(s.routerPort), `${app}.localhost`, opts.path ?? '/', String(opts.rate), String(opts.max), String(opts.concurrency ?? 16), 'samples'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   let completed = 0;
   proc.stdout!.setEncoding('utf8');

@@ -1,13 +1,16 @@
-// A load generator in its own process for long benchmark runs: like test/e2e/load-gen.ts (a
-// steady rate through the router, keep-alive, bounded count, SIGTERM stops after in-flight
-// requests finish) but it keeps counts only, not a sample per response, so its summary stays
-// small at 100k+ requests, and it exits only after the summary is flushed.
-// argv: routerPort host path rate max concurrency.
+// A load generator in its own process, for tests and benchmarks: a steady request rate through
+// the router with keep-alive connections, a bounded count; SIGTERM stops it after in-flight
+// requests finish. It counts statuses, errors and the release named by each 2xx body; with
+// `samples` it also keeps [start, end, release] per 2xx response (for tests that check which
+// release served when; long benchmark runs leave it off so the summary stays small).
+// argv: routerPort host path rate max concurrency [samples]
 // Prints "started EPOCH_MS" at its first request, "progress N" lines, then one JSON line
-// {sent, statuses, errors, releases, seconds}.
+// {sent, statuses, errors, releases, seconds, samples?}; exits once that line is flushed.
 import http from 'node:http';
 
-const [portS, host, path, rateS, maxS, concS] = process.argv.slice(2);
+const [portS, host, path, rateS, maxS, concS, samplesArg] = process.argv.slice(2);
+const keepSamples = samplesArg === 'samples';
+const samples: [number, number, string][] = [];
 const port = Number(portS);
 const rate = Number(rateS);
 const max = Number(maxS);
@@ -26,6 +29,7 @@ function one(): void {
   if (sent === 0) process.stdout.write(`started ${Date.now()}\n`);
   sent += 1;
   inflight += 1;
+  const start = Date.now();
   const req = http.request({ host: '127.0.0.1', port, path, agent, headers: { host } }, (res) => {
     let body = '';
     res.setEncoding('utf8');
@@ -36,6 +40,7 @@ function one(): void {
       if (k.startsWith('2')) {
         const v = /\bv\d+\b/.exec(body)?.[0] ?? '?';
         releases[v] = (releases[v] ?? 0) + 1;
+        if (keepSamples) samples.push([start, Date.now(), v]);
       }
       finish();
     });
@@ -61,7 +66,7 @@ function finish(): void {
 function maybeExit(): void {
   if (exiting || !((stopping || sent >= max) && inflight === 0)) return;
   exiting = true;
-  const summary = JSON.stringify({ sent, statuses, errors, releases, seconds: (Date.now() - t0) / 1000 });
+  const summary = JSON.stringify({ sent, statuses, errors, releases, seconds: (Date.now() - t0) / 1000, ...(keepSamples ? { samples } : {}) });
   process.stdout.write(`progress ${completed}\n${summary}\n`, () => process.exit(0));
 }
 
