@@ -44,7 +44,7 @@ export interface Solo5Network {
 
 const INSTALL_HINT =
   'Debian has no solo5 package: build solo5 from source (or `opam install solo5`) and put solo5-hvt / solo5-spt ' +
-  'on PATH, or pass tenderPath';
+  'on PATH of the Summon process, then restart `summon up`';
 
 /** The tap name and /30 of an instance: deterministic, so recover() can find the tap again. */
 export function solo5Network(id: string, slot: number, subnetBase = '10.201.0.0'): Solo5Network {
