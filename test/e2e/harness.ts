@@ -63,6 +63,18 @@ export async function startSummonProcess(dataDir: string, extraArgs: string[] = 
   };
 }
 
+/** Starts `summon up` in a fresh temporary directory that is removed, with Summon stopped,
+ *  when the test ends. */
+export async function startSummonFor(t: { after(fn: () => Promise<void>): void }, prefix: string, extraArgs: string[] = []): Promise<SummonProcess> {
+  const root = await tempDir(prefix);
+  const s = await startSummonProcess(join(root, 'data'), extraArgs);
+  t.after(async () => {
+    await s.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+  return s;
+}
+
 export interface CliResult {
   code: number;
   stdout: string;

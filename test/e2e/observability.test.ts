@@ -3,18 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
-import { BIN, cli, commitAll, exampleRepo, git, push, startSummonProcess, tempDir, viaRouter, type SummonProcess } from './harness.js';
+import { BIN, cli, commitAll, exampleRepo, git, push, startSummonFor, viaRouter, type SummonProcess } from './harness.js';
 import { waitFor } from '../../src/testing/wait.js';
 
 test('observability from the CLI and the API', async (t) => {
-  const root = await tempDir('obs');
-  const s: SummonProcess = await startSummonProcess(join(root, 'data'));
-  t.after(async () => {
-    await s.stop();
-    await rm(root, { recursive: true, force: true });
-  });
+  const s: SummonProcess = await startSummonFor(t, 'obs');
   assert.equal((await cli(s, 'apps:create', 'obs')).code, 0);
   const repo = await exampleRepo('hello-node');
   assert.equal((await push(s, repo, 'obs')).code, 0);

@@ -2,21 +2,14 @@
 // bounded hold queue, DNS lookups that wake, CPU autoscaling within a hard cap.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
 import { Resolver } from 'node:dns/promises';
-import { cli, editFile, exampleRepo, push, startLoad, startSummonProcess, tempDir, viaRouter, type SummonProcess } from './harness.js';
+import { cli, editFile, exampleRepo, push, startLoad, startSummonFor, viaRouter, type SummonProcess } from './harness.js';
 import { waitFor } from '../../src/testing/wait.js';
 
 interface Inst { id: string; state: string; version: number }
 
 test('summoning and autoscaling', async (t) => {
-  const root = await tempDir('summon');
-  const s: SummonProcess = await startSummonProcess(join(root, 'data'), ['--dns-port', '0', '--hold-max', '60', '--hold-timeout', '8s', '--scale-in-window', '5s']);
-  t.after(async () => {
-    await s.stop();
-    await rm(root, { recursive: true, force: true });
-  });
+  const s: SummonProcess = await startSummonFor(t, 'summon', ['--dns-port', '0', '--hold-max', '60', '--hold-timeout', '8s', '--scale-in-window', '5s']);
   const ps = async (app: string): Promise<Inst[]> => JSON.parse((await cli(s, 'ps', '-a', app, '--json')).stdout) as Inst[];
   const idle = (app: string) => waitFor(async () => (await ps(app)).length === 0, { timeoutMs: 20_000, what: `${app} to scale to zero` });
   const deploy = async (app: string, scale: string, extra?: (d: string) => Promise<void>) => {

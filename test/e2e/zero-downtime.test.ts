@@ -2,10 +2,8 @@
 // rollback, each under a steady load from a separate process: not one failed request.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
 import {
-  cli, commitAll, editFile, exampleRepo, failures, git, push, startLoad, startSummonProcess, tempDir, viaRouter,
+  cli, commitAll, editFile, exampleRepo, failures, git, push, startLoad, startSummonFor, viaRouter,
   type LoadRun, type SummonProcess,
 } from './harness.js';
 import { waitFor } from '../../src/testing/wait.js';
@@ -13,12 +11,7 @@ import { waitFor } from '../../src/testing/wait.js';
 interface Inst { id: string; state: string; version: number; pid: number | null }
 
 test('zero downtime under load', async (t) => {
-  const root = await tempDir('zd');
-  const s: SummonProcess = await startSummonProcess(join(root, 'data'));
-  t.after(async () => {
-    await s.stop();
-    await rm(root, { recursive: true, force: true });
-  });
+  const s: SummonProcess = await startSummonFor(t, 'zd');
   const ps = async (): Promise<Inst[]> => JSON.parse((await cli(s, 'ps', '-a', 'web', '--json')).stdout) as Inst[];
   const healthyOf = async (version: number, n: number) => waitFor(async () => {
     const list = await ps();
