@@ -59,7 +59,7 @@ function one(): void {
 function finish(): void {
   inflight -= 1;
   completed += 1;
-  if (completed % 500 === 0) process.stdout.write(`progress ${completed}\n`);
+
   maybeExit();
 }
 
@@ -79,6 +79,17 @@ const timer = setInterval(() => {
     maybeExit();
   }
 }, 5);
+
+// Progress ten times a second (when it moved), so a caller can wait for "N requests done"
+// at any rate.
+let reported = 0;
+const progress = setInterval(() => {
+  if (completed !== reported && !exiting) {
+    reported = completed;
+    process.stdout.write(`progress ${completed}\n`);
+  }
+}, 100);
+progress.unref();
 
 process.on('SIGTERM', () => {
   stopping = true;

@@ -169,6 +169,11 @@ export interface LoadRun {
 export function startLoad(s: { routerPort: number }, app: string, opts: { rate: number; max: number; path?: string; concurrency?: number }): LoadRun {
   const script = join(ROOT, 'dist', 'src', 'testing', 'load-gen.js');
   const proc = spawn(process.execPath, [script, String(s.routerPort), `${app}.localhost`, opts.path ?? '/', String(opts.rate), String(opts.max), String(opts.concurrency ?? 16), 'samples'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // A test that fails half-way must not be kept alive by its load generator.
+  liveLoads.add(proc);
+  proc.once('exit', () => liveLoads.delete(proc));
+  proc.unref();
+  (proc.stdout as unknown as { unref?: () => void }).unref?.();
   let out = '';
   let completed = 0;
   proc.stdout!.setEncoding('utf8');
@@ -193,6 +198,11 @@ export function startLoad(s: { routerPort: number }, app: string, opts: { rate: 
     },
   };
 }
+
+const liveLoads = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of liveLoads) p.kill('SIGKILL');
+});
 
 export function failures(l: LoadSummary): number {
   const bad = Object.entries(l.statuses).filter(([s]) => !s.startsWith('2')).reduce((a, [, n]) => a + n, 0);
