@@ -293,8 +293,20 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     const q = logQuery(req.query as Record<string, string>, now);
     sse(reply, (send) => {
       for (const l of d.logs.query(name, { ...q, limit: q.limit ?? 100 })) send('log', l);
+      // Lines that arrive in one tick go out as one `logs` event holding a JSON array: one
+      // SSE frame (and one parse on the client) per burst instead of one per line.
+      let batch: string[] = [];
       return d.logs.subscribe(name, (l, json) => {
-        if (d.logs.matches(l, q)) send('log', l, json);
+        if (!d.logs.matches(l, q)) return;
+        if (batch.length === 0) {
+          process.nextTick(() => {
+            const lines = batch;
+            batch = [];
+            if (lines.length === 1) send('log', null, lines[0]);
+            else send('logs', null, `[${lines.join(',')}]`);
+          });
+        }
+        batch.push(json);
       });
     });
   });

@@ -6,11 +6,15 @@ export function forEachLine(stream: Readable, onLine: (line: string) => void, ma
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
     buf += chunk;
+    // Walk with an index and cut the remainder once per chunk, not once per line.
+    let start = 0;
     let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, nl).replace(/\r$/, ''));
-      buf = buf.slice(nl + 1);
+    while ((nl = buf.indexOf('\n', start)) >= 0) {
+      const end = nl > start && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      onLine(buf.slice(start, end));
+      start = nl + 1;
     }
+    buf = buf.slice(start);
     if (buf.length > maxLine) {
       onLine(buf);
       buf = '';

@@ -134,7 +134,10 @@ export class SummonClient {
 
   /** Follows the app's log; resolves when `signal` aborts. */
   async tailLogs(app: string, q: { since?: string; instance?: string; source?: string; limit?: number }, onLine: (l: LogLine) => void, signal: AbortSignal): Promise<void> {
-    await this.sse(`/api/apps/${enc(app)}/logs/stream${qs(q)}`, (ev, data) => { if (ev === 'log') onLine(data as LogLine); }, signal);
+    await this.sse(`/api/apps/${enc(app)}/logs/stream${qs(q)}`, (ev, data) => {
+      if (ev === 'log') onLine(data as LogLine);
+      else if (ev === 'logs') for (const l of data as LogLine[]) onLine(l);
+    }, signal);
   }
 
   async tailEvents(app: string | null, onEvent: (e: SummonEvent) => void, signal: AbortSignal): Promise<void> {
