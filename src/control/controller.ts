@@ -118,6 +118,7 @@ export class Controller {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.flushRows();
     await this.flushUsage();
   }
 
@@ -260,14 +261,38 @@ export class Controller {
     if (inst.state === 'healthy') m.everHealthy = true;
     if (inst.state === 'stopped') {
       st.instances.delete(inst.id);
-      void this.opts.store.deleteInstance(inst.id).catch(() => undefined);
+      this.record(inst.id, null);
     } else {
-      void this.opts.store.putInstance({ ...inst, state: m.draining ? 'draining' : inst.state }).catch(() => undefined);
+      this.record(inst.id, { ...inst, state: m.draining ? 'draining' : inst.state });
     }
     if (before !== inst.state) {
       this.updateRoute(st);
       void this.reconcile(inst.app);
     }
+  }
+
+  /** Instance rows are written after the current turn, the latest state of each instance once:
+   *  a wake-up or a burst of health changes is not slowed by the store, and an instance that
+   *  changes state three times in a turn costs one write. */
+  private readonly pendingRows = new Map<string, Instance | null>();
+
+  private record(id: string, row: Instance | null): void {
+    if (this.pendingRows.size === 0) setImmediate(() => void this.flushRows());
+    this.pendingRows.set(id, row);
+  }
+
+  private rowWrites: Promise<void> = Promise.resolve();
+
+  /** Flushes are chained, so an older row can never land after a newer one. */
+  private flushRows(): Promise<void> {
+    const rows = [...this.pendingRows];
+    this.pendingRows.clear();
+    this.rowWrites = this.rowWrites.then(async () => {
+      for (const [id, row] of rows) {
+        await (row ? this.opts.store.putInstance(row) : this.opts.store.deleteInstance(id)).catch(() => undefined);
+      }
+    });
+    return this.rowWrites;
   }
 
   // ---- the loop ---------------------------------------------------------------------------------
@@ -397,7 +422,7 @@ export class Controller {
   private drain(st: AppState, inst: Managed, timeoutMs: number): void {
     inst.draining = true;
     const id = inst.status.id;
-    void this.opts.store.putInstance({ ...inst.status, state: 'draining' }).catch(() => undefined);
+    this.record(id, { ...inst.status, state: 'draining' });
     void this.opts.events.emit(st.app.name, 'instance.draining', `draining ${id} (v${inst.desired.version})`, { instance: id, version: inst.desired.version });
     const deadline = this.now() + timeoutMs;
     const waitIdle = (): void => {
