@@ -66,6 +66,15 @@ test('observability from the CLI and the API', async (t) => {
     assert.match(bad.stderr, /duration like "10m"/);
   });
 
+  await t.test('bad flags to summon up are refused before anything starts', async () => {
+    const r = await cli(s, 'up', '--log-size', 'lots', '--data', '/nonexistent/never-created');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--log-size must be a size/);
+    const p = await cli(s, 'up', '--api-port', '99999', '--data', '/nonexistent/never-created');
+    assert.equal(p.code, 2);
+    assert.match(p.stderr, /--api-port must be a port number/);
+  });
+
   await t.test('events tell the story with reasons', async () => {
     const ev = JSON.parse((await cli(s, 'events', '-a', 'obs', '--json')).stdout) as { type: string; message: string }[];
     const types = ev.map((e) => e.type);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { SummonError } from '../../../core/errors.js';
-import { parseDuration } from '../../../core/units.js';
+import { parseDuration, parseSize } from '../../../core/units.js';
 import { startSummon, type SummonOptions } from '../../../server.js';
 import type { Io } from '../../context.js';
 import { saveLogin } from '../../login-file.js';
@@ -33,6 +33,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--scale-out-window <d>', 'CPU must stay above target this long before scaling out', '1s')
     .option('--scale-in-window <d>', 'CPU must stay low this long before scaling in', '60s')
     .option('--scale-cooldown <d>', 'least time between two scaling decisions', '3s')
+    .option('--log-size <size>', 'log kept per app (memory and disk), oldest lines dropped first', '4M')
     .option('--no-vm', 'do not probe or offer the qemu and solo5 runtimes')
     .option('--smtp <url>', 'email operators through this SMTP relay, e.g. smtp://127.0.0.1:25')
     .option('--mail-from <addr>', 'sender address of notification emails')
@@ -49,6 +50,8 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         inMs: duration('scale-in-window', o.scaleInWindow),
         cooldownMs: duration('scale-cooldown', o.scaleCooldown),
       };
+      const logBytes = parseSize(String(o.logSize));
+      if (logBytes === undefined || logBytes < 64 * 1024) throw new SummonError('invalid_input', `--log-size must be a size of at least 64K like 512K, 4M or 1G, got ${String(o.logSize)}`);
       const holdMax = Number(o.holdMax);
       if (!Number.isInteger(holdMax) || holdMax < 0) throw new SummonError('invalid_input', `--hold-max must be a whole number, got ${String(o.holdMax)}`);
       const opts: SummonOptions = {
@@ -61,6 +64,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         ...(o.store ? { storeUrl: String(o.store) } : {}),
         hold: { maxRequests: holdMax, maxWaitMs: holdWait },
         autoscale,
+        logBytesPerApp: logBytes,
         ...(o.vm !== false ? { extraRuntimes: vmRuntimes } : {}),
         ...emailOptions(o),
       };
