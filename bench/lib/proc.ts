@@ -5,13 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freePort } from '../../src/agent/ports.js';
 
 /** Tracks children so every one is stopped on exit, error or Ctrl-C. */
 export class Children {

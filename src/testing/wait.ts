@@ -1,5 +1,4 @@
 // Helpers for tests and benchmarks: wait on conditions with deadlines, never fixed sleeps.
-import { createServer } from 'node:net';
 import http from 'node:http';
 
 export async function waitFor<T>(
@@ -22,16 +21,7 @@ export async function waitFor<T>(
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../agent/ports.js';
 
 export interface SimpleResponse {
   status: number;
