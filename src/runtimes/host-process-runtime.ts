@@ -3,6 +3,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { ExitListener, InstanceStats, InstanceStatus } from './runtime.js';
 import { CpuMeter } from './proc-stats.js';
+import { ConflictError } from '../core/errors.js';
 
 export interface HostProcess {
   child: ChildProcess;
@@ -28,6 +29,26 @@ export abstract class HostProcessRuntime<R extends HostProcess> {
 
   onExit(listener: ExitListener): void {
     this.listeners.push(listener);
+  }
+
+  /** Makes `id` free to start: refuses while it runs; after it exited on its own (crash,
+   *  kill, poweroff) waits for that exit to be fully handled, so the agent can restart it
+   *  under the same id. */
+  protected async claim(id: string): Promise<void> {
+    const prev = this.running.get(id);
+    if (prev?.status.running) throw new ConflictError(`instance ${id} is already running; stop it first`);
+    if (prev) {
+      await prev.exited;
+      this.running.delete(id);
+    }
+  }
+
+  /** Records an exit in the instance's status and drops its CPU baseline. */
+  protected exitedWith(id: string, status: InstanceStatus, code: number | null, signal: NodeJS.Signals | null): void {
+    status.running = false;
+    status.exitCode = code;
+    status.signal = signal;
+    this.meter.forget(id);
   }
 
   /** Resolves once the child is running (null) or could not be spawned (the error). */

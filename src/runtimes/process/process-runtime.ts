@@ -43,7 +43,7 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
   }
 
   async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
-    if (this.running.get(spec.id)?.status.running) throw new Error(`instance ${spec.id} is already running`);
+    await this.claim(spec.id);
     await mkdir(this.stateDir, { recursive: true });
     const port = String(spec.hostPort);
     const args = spec.args.map((a) => a.replaceAll('{port}', port));
@@ -72,10 +72,7 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
     forEachLine(child.stderr!, (l) => sink(l, 'stderr'));
     const spawnError = this.spawned(child);
     child.once('exit', (code, signal) => {
-      status.running = false;
-      status.exitCode = code;
-      status.signal = signal;
-      this.meter.forget(spec.id);
+      this.exitedWith(spec.id, status, code, signal);
       const record = join(this.stateDir, `${spec.id}.json`);
       void (entry.recorded ?? Promise.resolve()).then(() => rm(record, { force: true }));
       resolveExit();

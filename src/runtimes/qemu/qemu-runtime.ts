@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { ConflictError, InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
+import { InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
 import type { RuntimeCapability } from '../../core/types.js';
 import type {
   ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle,
@@ -126,13 +126,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
   }
 
   async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
-    const prev = this.running.get(spec.id);
-    if (prev?.status.running) throw new ConflictError(`instance ${spec.id} is already running; stop it first`);
-    if (prev) {
-      // It exited on its own (crash, kill, poweroff): the agent restarts it under the same id.
-      await prev.exited;
-      this.running.delete(spec.id);
-    }
+    await this.claim(spec.id);
     const accel = await this.accelResult();
     if (!accel) throw new RuntimeUnavailableError('qemu', `${this.qemuBinary} not found: ${INSTALL_HINT}`);
     const kind = await detectImageKind(spec.artifactPath);
@@ -199,10 +193,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
 
     const spawnError = this.spawned(child);
     child.once('exit', (code, signal) => {
-      status.running = false;
-      status.exitCode = code;
-      status.signal = signal;
-      this.meter.forget(spec.id);
+      this.exitedWith(spec.id, status, code, signal);
       r.qmp?.close();
       void (async () => {
         await tail.stop(); // the last console lines arrive before listeners hear of the exit

@@ -9,7 +9,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { access, constants, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { delimiter, join } from 'node:path';
-import { ConflictError, InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
+import { InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
 import type { RuntimeCapability } from '../../core/types.js';
 import type {
   ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle,
@@ -166,13 +166,7 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
   }
 
   async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
-    const prev = this.running.get(spec.id);
-    if (prev?.status.running) throw new ConflictError(`instance ${spec.id} is already running; stop it first`);
-    if (prev) {
-      // It exited on its own: the agent restarts it under the same id.
-      await prev.exited;
-      this.running.delete(spec.id);
-    }
+    await this.claim(spec.id);
     const cap = await this.capability();
     if (!cap.available) throw new RuntimeUnavailableError(this.target, cap.reason);
     const tender = (await this.tender())!;
@@ -198,8 +192,7 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     forEachLine(child.stderr!, (l) => sink(l, 'stderr'));
     const spawnError = this.spawned(child);
     child.once('exit', (code, signal) => {
-      Object.assign(status, { running: false, exitCode: code, signal });
-      this.meter.forget(spec.id);
+      this.exitedWith(spec.id, status, code, signal);
       void (async () => {
         await this.ip(['link', 'del', net.tap]).catch(() => {});
         await rm(join(this.stateDir, `${spec.id}.json`), { force: true });
