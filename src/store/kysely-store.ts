@@ -53,6 +53,18 @@ export class KyselyStore implements Store {
     this.onClose = opts.onClose;
   }
 
+  /** A store on `opts.db`, migrated to the latest schema; closed again if migrating fails. */
+  static async open(opts: KyselyStoreOptions): Promise<KyselyStore> {
+    const store = new KyselyStore(opts);
+    try {
+      await store.migrate();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    return store;
+  }
+
   async migrate(): Promise<void> {
     await migrateToLatest(this.db, this.kind);
   }

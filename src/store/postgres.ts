@@ -31,12 +31,5 @@ export async function createPostgresStore(connectionString: string, options: Pos
   // or fails with the real cause, so there is nothing more to do here.
   pool.on('error', () => {});
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  const store = new KyselyStore({ db, kind: 'postgres' });
-  try {
-    await store.migrate();
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
-  return store;
+  return KyselyStore.open({ db, kind: 'postgres' });
 }

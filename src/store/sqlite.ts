@@ -40,12 +40,5 @@ export async function createSqliteStore(file: string, options: SqliteStoreOption
   }
   // Kysely's destroy() closes the better-sqlite3 handle.
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
-  const store = new KyselyStore({ db, kind: 'sqlite' });
-  try {
-    await store.migrate();
-  } catch (e) {
-    await store.close();
-    throw e;
-  }
-  return store;
+  return KyselyStore.open({ db, kind: 'sqlite' });
 }
