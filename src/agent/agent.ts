@@ -61,7 +61,6 @@ class Worker {
   lastProbe: ProbeResult | null = null;
   lastLines: string[] = [];
   timer: NodeJS.Timeout | null = null;
-  lastExit: string | null = null;
   probing = false;
   /** The launch in flight, if any. */
   launching: Promise<void> | null = null;
@@ -365,7 +364,6 @@ export class Agent {
     s.nextRetryAt = now + delay;
     const tail = w.lastLines.length ? ` — last output: ${w.lastLines.slice(-3).join(' | ')}` : '';
     const probe = w.lastProbe && !w.lastProbe.ok ? ` — last health check: ${w.lastProbe.detail}` : '';
-    w.lastExit = how;
     this.setState(w, 'crashed', `${how}${probe}${tail}`);
     this.opts.onEvent({
       type: 'instance.crashed', app: s.app, instance: s.id,

@@ -388,7 +388,7 @@ export class Controller {
       const config = this.opts.secrets.decrypt(release.configCipher);
       for (let k = 0; k < plan.start.count; k++) {
         const d = desiredInstanceFor(release, config);
-        const host = this.placeOn(st, release);
+        const host = this.placeOn(release);
         const now = this.now();
         st.instances.set(d.id, {
           desired: d, host, draining: false, createdAt: now, everHealthy: false,
@@ -410,7 +410,7 @@ export class Controller {
   }
 
   /** Placement: the host with the fewest instances that has the release's runtime. */
-  private placeOn(_st: AppState, release: Release): string {
+  private placeOn(release: Release): string {
     const target = release.manifest!.run.target;
     const counts = new Map<string, number>();
     for (const s of this.apps.values()) for (const i of s.instances.values()) counts.set(i.host, (counts.get(i.host) ?? 0) + 1);

@@ -6,7 +6,7 @@ import type { BuildPipeline } from '../build/pipeline.js';
 import type { PushRequest, PushResult } from '../build/push-stream.js';
 import { ConflictError, DeployError, NotFoundError, RuntimeUnavailableError, toSummonError } from '../core/errors.js';
 import { checkConfigKey } from '../core/names.js';
-import type { Release, SummonEvent } from '../core/types.js';
+import type { Release, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
 import type { Agent } from '../agent/agent.js';
 import type { Store, NewRelease } from '../store/store.js';
 import type { Controller } from './controller.js';
@@ -189,7 +189,7 @@ export class ReleaseService {
     }
   }
 
-  private async capabilityOf(target: Release['manifest'] extends infer M ? M extends { run: { target: infer T } } ? T : never : never) {
+  private async capabilityOf(target: Target): Promise<RuntimeCapability> {
     for (const a of this.o.agents) {
       const r = a.runtimeFor(target);
       if (r) {
