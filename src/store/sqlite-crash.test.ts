@@ -79,7 +79,11 @@ test('SQLite file is intact with every reported write after kill -9 mid-write', 
           Array.from({ length: releases.length }, (_, i) => releases.length - i),
         );
         const events = await store.listEvents({ app: 'crash', types: ['crash.iteration'] });
-        assert.ok(events.length >= last, `expected at least ${last} events, found ${events.length}`);
+        // The last reported iteration wrote its event. Each earlier round's kill may have
+        // landed between an iteration's release and its event, so those rounds can each
+        // leave one release without an event (never a reported one).
+        assert.ok(events.some((e) => e.data.version === last), `the event of reported version ${last} is stored`);
+        assert.ok(events.length >= last - round, `expected at least ${last - round} events, found ${events.length}`);
         const [inst] = await store.listInstances({ app: 'crash' });
         assert.ok(inst && inst.version >= last, `instance row should be at version >= ${last}, is ${inst?.version}`);
       } finally {
