@@ -1,8 +1,10 @@
-// Boots vm-hello through QemuRuntime N times and separates Summon's overhead from the
-// guest's own boot: start() → first 200 on /healthy, against the guest's uptime when its
-// httpd started (printed on the console) and QEMU launch → first console line.
+// Boots vm-hello N times straight through QemuRuntime with a bare checker polling it (the
+// peer), then N times through the agent, and separates Summon's overhead from the guest's
+// own boot: both are timed from the guest's console line "httpd listening", to the bare
+// checker's first 200 and to the agent's instance.healthy.
 // Usage: node dist/bench/vm-boot.js [N]   → bench/results/vm-boot.json
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +15,8 @@ import { freePort, httpGet, waitFor } from '../src/testing/wait.js';
 
 interface Run {
   startCallMs: number;
+  /** Console "httpd listening" → the bare checker's first 200. */
+  bareListeningToAnswerMs: number | null;
   firstConsoleMs: number | null;
   httpdUpMs: number | null;
   guestUptimeAtHttpdMs: number | null;
@@ -24,6 +28,44 @@ interface Run {
 }
 
 const n = Math.max(1, Number(process.argv[2] ?? 3));
+
+/**
+ * The peer: the simplest health checker there is. Every millisecond it opens a connection
+ * to the guest and sends GET /healthy; a connect not established within 20 ms is abandoned
+ * (SYNs a booting guest drops must not hold it up). Resolves at the first 200.
+ */
+function bareChecker(address: string, port: number, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socks = new Set<net.Socket>();
+    const finish = (at: number | Error): void => {
+      clearInterval(timer);
+      clearTimeout(deadline);
+      for (const s of socks) s.destroy();
+      if (at instanceof Error) reject(at);
+      else resolve(at);
+    };
+    const deadline = setTimeout(() => finish(new Error(`no 200 from ${address}:${port} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setInterval(() => {
+      const sock = net.connect({ host: address, port });
+      socks.add(sock);
+      const abandon = setTimeout(() => sock.destroy(), 20);
+      let got = '';
+      sock.once('connect', () => {
+        clearTimeout(abandon);
+        sock.write('GET /healthy HTTP/1.0\r\nHost: vm\r\n\r\n');
+      });
+      sock.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (/^HTTP\/1\.[01] 200 /.test(got)) finish(performance.now());
+      });
+      sock.once('close', () => {
+        clearTimeout(abandon);
+        socks.delete(sock);
+      });
+      sock.once('error', () => {});
+    }, 1);
+  });
+}
 const img = await buildVmHello();
 const root = await mkdtemp(join(tmpdir(), 'summon-bench-vm-'));
 const rt = new QemuRuntime({ stateDir: join(root, 'state') });
@@ -60,13 +102,9 @@ for (let i = 0; i < n; i++) {
     }
   });
   const startCallMs = performance.now() - t0;
-  // Short per-request timeouts: QEMU's user-mode network accepts a connection before the
-  // guest listens and then retries the guest's SYN with a multi-second backoff.
-  await waitFor(async () => {
-    const r = await httpGet(`http://127.0.0.1:${handle.port}/healthy`, { timeoutMs: 300 }).catch(() => undefined);
-    return r?.status === 200;
-  }, { timeoutMs: 60_000, intervalMs: 20, what: '/healthy' });
-  const healthyMs = performance.now() - t0;
+  const firstAnswer = await bareChecker(handle.address, handle.port, 60_000);
+  const healthyMs = firstAnswer - t0;
+  const bareListeningToAnswerMs = httpdUpMs === null ? null : Math.round((healthyMs - httpdUpMs) * 10) / 10;
   const stats = await rt.stats(id);
   const summonHeapDeltaBytes = process.memoryUsage().heapUsed - heapBefore;
   const t1 = performance.now();
@@ -75,6 +113,7 @@ for (let i = 0; i < n; i++) {
   const gU = guestUptimeAtHttpdMs as number | null;
   const run: Run = {
     startCallMs: Math.round(startCallMs),
+    bareListeningToAnswerMs,
     firstConsoleMs: firstConsoleMs === null ? null : Math.round(firstConsoleMs),
     httpdUpMs: httpdUpMs === null ? null : Math.round(httpdUpMs),
     guestUptimeAtHttpdMs: gU,
@@ -85,7 +124,8 @@ for (let i = 0; i < n; i++) {
     stopMs: Math.round(stopMs),
   };
   runs.push(run);
-  console.log(`run ${i + 1}/${n}: healthy ${run.healthyMs} ms after start() (start() itself ${run.startCallMs} ms); ` +
+  console.log(`bare run ${i + 1}/${n}: first 200 ${run.healthyMs} ms after start() (start() itself ${run.startCallMs} ms), ` +
+    `${run.bareListeningToAnswerMs ?? '?'} ms after the console said "httpd listening"; ` +
     `guest uptime at httpd ${gU ?? '?'} ms; overhead ${run.overheadMs ?? '?'} ms; qemu RSS ${(run.qemuRssBytes / 2 ** 20).toFixed(1)} MiB; stop ${run.stopMs} ms`);
 }
 const median = (xs: number[]): number => {
@@ -96,7 +136,7 @@ const median = (xs: number[]): number => {
 // Through Summon's own path (agent → runtime → health checks): how long after the guest
 // says on its console that httpd listens does Summon mark the instance healthy? That is the
 // overhead Summon adds beyond the guest's own boot.
-const agentRuns: { listeningToHealthyMs: number; startToHealthyMs: number; guestAnswerMs: number; summonMs: number }[] = [];
+const agentRuns: { listeningToHealthyMs: number; startToHealthyMs: number; guestAnswerMs: number }[] = [];
 {
   const marks = new Map<string, { listening?: number; healthy?: number; started?: number }>();
   const agent = new Agent({
@@ -127,13 +167,13 @@ const agentRuns: { listeningToHealthyMs: number; startToHealthyMs: number; guest
     const answers: number[] = [];
     for (let k = 0; k < 5; k++) {
       const t = performance.now();
-      await httpGet(`http://127.0.0.1:${inst.port}/healthy`, { timeoutMs: 5000 });
+      await httpGet(`http://${inst.address}:${inst.port}/healthy`, { timeoutMs: 5000 });
       answers.push(performance.now() - t);
     }
     const guestAnswerMs = Math.round(median(answers) * 10) / 10;
     const listeningToHealthyMs = Math.round((m.healthy! - m.listening!) * 10) / 10;
-    agentRuns.push({ listeningToHealthyMs, startToHealthyMs: Math.round(m.healthy! - m.started!), guestAnswerMs, summonMs: Math.round((listeningToHealthyMs - guestAnswerMs) * 10) / 10 });
-    console.log(`agent run ${i + 1}/${n}: guest said "httpd listening" → Summon marked healthy: ${listeningToHealthyMs} ms, of which the guest's own answer to GET /healthy takes ${guestAnswerMs} ms → Summon ${agentRuns.at(-1)!.summonMs} ms`);
+    agentRuns.push({ listeningToHealthyMs, startToHealthyMs: Math.round(m.healthy! - m.started!), guestAnswerMs });
+    console.log(`agent run ${i + 1}/${n}: healthy ${listeningToHealthyMs} ms after the console said "httpd listening" (a warm answer to GET /healthy takes ${guestAnswerMs} ms)`);
     await agent.setDesired([]);
   }
   await agent.close();
@@ -153,13 +193,16 @@ const result = {
     qemuRssMiB: Number((median(runs.map((r) => r.qemuRssBytes)) / 2 ** 20).toFixed(1)),
     summonHeapPerVmKiB: Number((median(runs.map((r) => r.summonHeapDeltaBytes)) / 1024).toFixed(1)),
     stopMs: median(runs.map((r) => r.stopMs)),
-    summonOverheadMs: median(agentRuns.map((r) => r.summonMs)),
+    summonOverheadMs: Math.round((median(agentRuns.map((r) => r.listeningToHealthyMs)) -
+      median(runs.flatMap((r) => (r.bareListeningToAnswerMs === null ? [] : [r.bareListeningToAnswerMs])))) * 10) / 10,
     listeningToHealthyMs: median(agentRuns.map((r) => r.listeningToHealthyMs)),
+    bareListeningToAnswerMs: median(runs.flatMap((r) => (r.bareListeningToAnswerMs === null ? [] : [r.bareListeningToAnswerMs]))),
     guestAnswerMs: median(agentRuns.map((r) => r.guestAnswerMs)),
   },
   agentRuns,
   notes: [
-    'summonOverheadMs = through the agent, (the guest console line "httpd listening" → the instance.healthy event) − the guest\'s own time to answer GET /healthy, measured on the same VM right after: what Summon adds beyond the guest\'s own boot (goal ≤ 10 ms).',
+    'summonOverheadMs = median over the agent runs of (the guest console line "httpd listening" → instance.healthy) − median over the bare runs of (the same line → the first 200 a bare checker gets, opening a connection and sending GET /healthy every millisecond): what Summon adds beyond the guest\'s own boot (goal ≤ 10 ms). The two run on separate boots, so neither slows the other; the console line anchors both to the guest\'s own clock of events.',
+    'Both spans hold the guest\'s own work after the line: httpd binding its port, then answering its first request (a fresh busybox httpd under TCG takes ~20 ms; guestAnswerMs is a warm answer).',
     'overheadMs = healthyMs - guest uptime when httpd started: QEMU start, firmware/kernel loading before the guest clock runs, and the health poll.',
     'summonHeapPerVmKiB is the Node heap growth while one VM runs (noisy without --expose-gc).',
   ],
@@ -169,5 +212,5 @@ await mkdir(outDir, { recursive: true });
 await writeFile(join(outDir, 'vm-boot.json'), JSON.stringify(result, null, 2) + '\n');
 console.log(`median: healthy ${result.median.healthyMs} ms, guest ${result.median.guestUptimeAtHttpdMs} ms, ` +
   `Summon+QEMU overhead ${result.median.overheadMs} ms, qemu RSS ${result.median.qemuRssMiB} MiB (accel ${cap.accel})`);
-console.log(`Summon's overhead beyond the guest's own boot (guest "httpd listening" → healthy through the agent, minus the guest's own answer time): median ${result.median.summonOverheadMs} ms (goal ≤ 10 ms: ${result.median.summonOverheadMs <= 10 ? 'met' : 'NOT met'}); the guest's own boot to httpd: ${result.median.guestUptimeAtHttpdMs} ms`);
+console.log(`Summon's overhead beyond the guest's own boot ("httpd listening" → healthy through the agent ${result.median.listeningToHealthyMs} ms vs → a bare checker's first 200 ${result.median.bareListeningToAnswerMs} ms): median ${result.median.summonOverheadMs} ms (goal ≤ 10 ms: ${result.median.summonOverheadMs <= 10 ? 'met' : 'NOT met'}); the guest's own boot to httpd: ${result.median.guestUptimeAtHttpdMs} ms`);
 console.log(`wrote ${join(outDir, 'vm-boot.json')}`);

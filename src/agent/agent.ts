@@ -2,13 +2,14 @@
 // keeps it on local disk (so it goes on running and healing when the control plane is away),
 // reconciles it through the runtimes, probes health, restarts crashed or unhealthy instances
 // with backoff, samples CPU and memory, and reports every change at once.
+import { setMaxListeners } from 'node:events';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Instance, InstanceState, Manifest, RuntimeCapability, Target } from '../core/types.js';
 import { restartDelayMs } from '../core/backoff.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import { freePort } from './ports.js';
-import { probeHttp, probeTcp, type ProbeResult } from './health-probe.js';
+import { probeHttp, probeTcp, type ProbeOptions, type ProbeResult } from './health-probe.js';
 
 export interface DesiredInstance {
   id: string;
@@ -22,6 +23,7 @@ export interface DesiredInstance {
   guestPort: number;
   memoryBytes: number;
   cmdline?: string;
+  network?: 'tap' | 'user';
   health: Manifest['health'];
 }
 
@@ -68,6 +70,14 @@ class Worker {
   crashStreak = 0;
   /** Checks in flight while starting (they may overlap, see probe()). */
   startProbes = 0;
+  /** Ends the checks still in flight once the instance is healthy, relaunched or removed. */
+  startAbort: AbortController | null = null;
+  /** What the runtime's network does with a check sent before the instance listens. */
+  unanswered: 'refused' | 'dropped' | 'held' = 'refused';
+  /** Checks begun since the launch. */
+  startChecks = 0;
+  /** When a check was first refused since the launch: the network is up, the app about to listen. */
+  firstRefusedAt: number | null = null;
   /** Bumped on every launch, so a check begun before a restart cannot count after it. */
   launches = 0;
 
@@ -84,12 +94,21 @@ class Worker {
 const CRASH_LINES = 10;
 /** Healthy this long, an instance's next crash is treated as a first one again. */
 const STABLE_MS = 30_000;
-// While an instance starts, a check that neither connects nor is refused may hang for the
+// While a VM instance starts, a check that neither connects nor is refused may hang for the
 // whole [health].timeout: QEMU's user-mode network accepts the host side of a connection
-// before the guest listens, and holds it while the guest boots. So a new check begins
-// every timeout/MAX_START_PROBES (at most this many in flight) rather than after the
-// previous one gave up, and the instance is healthy soon after the guest starts listening.
-const MAX_START_PROBES = 16;
+// before the guest listens and holds it while the guest boots; a tap device drops the SYN
+// until the guest's interface is up. So checks overlap rather than wait for the previous
+// one to give up, and the instance is healthy soon after the guest starts listening:
+//  - held: a new check every timeout/16, at most 16 in flight (each held check costs QEMU
+//    work; more measurably slow a TCG guest);
+//  - dropped: a new check every 2 ms, abandoned when not connected within 20 ms, like a
+//    SYN lost on the way; every 16th waits the whole timeout, so a guest too slow to answer
+//    a SYN in 20 ms still becomes healthy.
+const START_CHECKS = {
+  refused: { inFlight: 16, everyMs: undefined, connectTimeoutMs: undefined, fullEvery: 1 },
+  held: { inFlight: 16, everyMs: (timeoutMs: number) => Math.max(2, Math.ceil(timeoutMs / 16)), connectTimeoutMs: undefined, fullEvery: 1 },
+  dropped: { inFlight: 64, everyMs: () => 2, connectTimeoutMs: 20, fullEvery: 16 },
+} as const;
 
 export class Agent {
   readonly hostId: string;
@@ -174,7 +193,10 @@ export class Agent {
     if (this.statsTimer) clearInterval(this.statsTimer);
     await this.persistChain;
     const all = [...this.workers.values()];
-    for (const w of all) if (w.timer) clearTimeout(w.timer);
+    for (const w of all) {
+      if (w.timer) clearTimeout(w.timer);
+      w.startAbort?.abort();
+    }
     await Promise.all(all.map((w) => w.launching?.catch(() => undefined)));
     if (opts.stopInstances !== false) {
       await Promise.all(all.map(async (w) => {
@@ -228,6 +250,11 @@ export class Agent {
       w.lastProbe = null;
       w.launches += 1;
       w.startProbes = 0;
+      w.startAbort?.abort();
+      w.startAbort = new AbortController();
+      w.startChecks = 0;
+      setMaxListeners(START_CHECKS.dropped.inFlight * 2, w.startAbort.signal); // one listener per check in flight
+      w.firstRefusedAt = null;
       w.probing = false;
       w.status.nextRetryAt = null;
       w.status.startedAt = this.opts.now();
@@ -241,6 +268,7 @@ export class Agent {
           ...(d.initrdSha256 ? { initrdPath: this.opts.artifactPath(d.initrdSha256) } : {}),
           args: d.args, env: d.env, guestPort: d.guestPort, memoryBytes: d.memoryBytes,
           ...(d.cmdline ? { cmdline: d.cmdline } : {}),
+          ...(d.network ? { network: d.network } : {}),
           workDir, hostPort,
         },
         (line, stream) => {
@@ -255,6 +283,7 @@ export class Agent {
       }
       w.status.address = handle.address;
       w.status.port = handle.port;
+      w.unanswered = handle.unanswered ?? 'refused';
       w.status.pid = handle.pid;
       this.report(w);
       this.opts.onEvent({ type: 'instance.started', app: d.app, instance: d.id, message: `started ${d.id} (v${d.version}) on port ${handle.port}`, data: { pid: handle.pid, port: handle.port } });
@@ -279,18 +308,23 @@ export class Agent {
     const h = w.desired.health;
     const startedState = s.state;
     const starting = startedState === 'starting';
-    // Starting: up to MAX_START_PROBES overlapping checks; a finishing one schedules the next.
-    if (starting ? w.startProbes >= MAX_START_PROBES : w.probing) return;
+    // Starting: overlapping checks (see START_CHECKS); a finishing one may schedule the next.
+    const plan = START_CHECKS[w.unanswered];
+    if (starting ? w.startProbes >= plan.inFlight : w.probing) return;
     const launch = w.launches;
+    const overlap = plan.everyMs?.(h.timeoutMs);
+    const opts: ProbeOptions = { timeoutMs: h.timeoutMs };
     if (starting) {
       w.startProbes += 1;
-      this.scheduleProbe(w, Math.max(this.startProbeDelay(w, this.opts.now()), Math.ceil(h.timeoutMs / MAX_START_PROBES)));
+      if (overlap !== undefined) this.scheduleProbe(w, Math.max(this.startProbeDelay(w, this.opts.now()), overlap));
+      if (w.startAbort) opts.signal = w.startAbort.signal;
+      if (plan.connectTimeoutMs !== undefined && w.startChecks++ % plan.fullEvery !== 0) opts.connectTimeoutMs = plan.connectTimeoutMs;
     } else {
       w.probing = true;
     }
     const r = h.kind === 'http' && h.path
-      ? await probeHttp(s.address, s.port, h.path, h.timeoutMs)
-      : await probeTcp(s.address, s.port, h.timeoutMs);
+      ? await probeHttp(s.address, s.port, h.path, opts)
+      : await probeTcp(s.address, s.port, opts);
     if (launch === w.launches) {
       if (starting) w.startProbes -= 1;
       else w.probing = false;
@@ -299,12 +333,15 @@ export class Agent {
     if (w.removed || w.stopping || launch !== w.launches || s.state !== startedState) return;
     w.lastProbe = r;
     const now = this.opts.now();
+    if (r.refused && starting) w.firstRefusedAt ??= now;
     if (r.ok) {
       w.failures = 0;
       w.successes += 1;
       if (s.state !== 'healthy' && w.successes >= h.healthyThreshold) {
         w.everHealthy = true;
         s.healthyAt = now;
+        w.startAbort?.abort();
+        w.startAbort = null;
         this.setState(w, 'healthy', r.detail);
         this.opts.onEvent({ type: 'instance.healthy', app: s.app, instance: s.id, message: `${s.id} is healthy (${r.detail})`, data: { bootMs: now - (s.startedAt ?? now) } });
       }
@@ -323,16 +360,21 @@ export class Agent {
         return;
       }
     }
-    this.scheduleProbe(w, s.state === 'starting' ? this.startProbeDelay(w, now) : h.intervalMs);
+    if (s.state !== 'starting') this.scheduleProbe(w, h.intervalMs);
+    // Refused: the next check at once. Otherwise, when checks overlap, the timer set as this
+    // one began already holds the next.
+    else if (r.refused || overlap === undefined || w.timer === null) this.scheduleProbe(w, this.startProbeDelay(w, now));
   }
 
-  /** While an instance starts, check often at first (a process is often ready in a few
-   *  tens of ms, and a refused connect costs microseconds), then back off to startProbeMs. */
+  /** While an instance starts, check often (a process is often ready in a few tens of ms,
+   *  a guest soon after its network refuses, and a refused connect costs microseconds), then
+   *  back off to startProbeMs. The clock starts at the first refusal when there was one. */
   private startProbeDelay(w: Worker, now: number): number {
-    const since = now - (w.status.startedAt ?? now);
+    const since = now - (w.firstRefusedAt ?? w.status.startedAt ?? now);
     const cap = Math.min(this.opts.startProbeMs, w.desired.health.intervalMs);
-    return Math.min(cap, since < 100 ? 1 : since < 1000 ? 10 : cap);
+    return Math.min(cap, since < 1000 ? 1 : since < 10_000 ? 10 : cap);
   }
+
 
   /** Stops an instance that is still running but broken, then treats it like a crash. */
   private async restart(w: Worker, reason: string): Promise<void> {
@@ -380,6 +422,7 @@ export class Agent {
     w.removed = true;
     w.stopping = true;
     if (w.timer) clearTimeout(w.timer);
+    w.startAbort?.abort();
     await w.launching?.catch(() => undefined);
     await this.runtimeOf(w)?.stop(w.status.id, { graceMs: this.opts.stopGraceMs });
     this.workers.delete(w.status.id);

@@ -18,6 +18,7 @@ export function desiredInstanceFor(release: Release, config: Record<string, stri
     guestPort: m.run.port,
     memoryBytes: m.run.memoryBytes,
     ...(m.run.cmdline ? { cmdline: m.run.cmdline } : {}),
+    ...(m.run.network ? { network: m.run.network } : {}),
     health: m.health,
   };
 }

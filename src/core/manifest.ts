@@ -50,8 +50,13 @@ const runSchema = z
     memory: size.prefault('128M'),
     initrd: relPath('initrd').optional(),
     cmdline: z.string().optional(),
+    network: z.enum(['auto', 'tap', 'user']).optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => !(r.network === 'user' && r.target.startsWith('solo5-')), {
+    message: 'solo5 tenders have no user-mode network: use network = "tap" or leave it out',
+    path: ['network'],
+  });
 
 const healthSchema = z
   .object({
@@ -98,7 +103,11 @@ const manifestSchema = z
 
 export interface Manifest {
   build: { command?: string; artifact: string; test?: string; timeoutMs: number; toolchain: string[] };
-  run: { target: Target; args: string[]; port: number; memoryBytes: number; initrd?: string; cmdline?: string };
+  run: {
+    target: Target; args: string[]; port: number; memoryBytes: number; initrd?: string; cmdline?: string;
+    /** VM targets: how the router reaches the guest; absent = auto (tap where the host can). */
+    network?: 'tap' | 'user';
+  };
   health: {
     kind: 'http' | 'tcp';
     path?: string;
@@ -156,6 +165,7 @@ export function parseManifest(text: string, file = 'summon.toml'): Manifest {
       memoryBytes: m.run.memory,
       ...(m.run.initrd ? { initrd: m.run.initrd } : {}),
       ...(m.run.cmdline ? { cmdline: m.run.cmdline } : {}),
+      ...(m.run.network && m.run.network !== 'auto' ? { network: m.run.network } : {}),
     },
     health: {
       kind: h?.path ? 'http' : 'tcp',

@@ -20,6 +20,9 @@ export interface InstanceSpec {
   memoryBytes: number;
   /** Extra kernel command line for VM targets ([run].cmdline). */
   cmdline?: string;
+  /** VM targets: tap (own device and /30, the router reaches the guest's address) or user
+   *  (QEMU's user-mode network forwarding hostPort). Absent: tap where the host can, else user. */
+  network?: 'tap' | 'user';
   /** A directory owned by this instance (working directory, sockets, pid files). Exists before start. */
   workDir: string;
   /** Host port allocated by the agent; the router connects to address:hostPort. */
@@ -30,6 +33,17 @@ export interface RuntimeHandle {
   pid: number | null;
   address: string;
   port: number;
+  /**
+   * What becomes of a health check sent before the instance listens, which decides how the
+   * agent checks a starting instance:
+   *  - refused: refused at once (a host process on loopback): check again right away;
+   *  - dropped: lost until the guest's network is up, then refused (a tap device): overlap
+   *    many cheap checks, each waiting in SYN-SENT;
+   *  - held: accepted by the host side and held while the guest boots (QEMU's user-mode
+   *    network): overlap a few, since each one held costs the emulator work.
+   * Absent means refused.
+   */
+  unanswered?: 'refused' | 'dropped' | 'held';
 }
 
 export interface InstanceStatus {

@@ -4,12 +4,22 @@
 import type { Runtime } from './runtime.js';
 import { QemuRuntime } from './qemu/qemu-runtime.js';
 import { Solo5Runtime } from './solo5/solo5-runtime.js';
+import { TapPool } from './tap-net.js';
 
-export async function vmRuntimes(stateDir: string): Promise<Runtime[]> {
-  const qemu = new QemuRuntime({ stateDir });
+export interface VmNetworkOptions {
+  /** The /16 tap instances take their /30s from (default 10.201.0.0). */
+  subnetBase?: string;
+  /** The qemu runtime's networking when an app's [run].network does not say (default auto). */
+  network?: 'auto' | 'tap' | 'user';
+}
+
+export async function vmRuntimes(stateDir: string, net: VmNetworkOptions = {}): Promise<Runtime[]> {
+  // One pool of tap slots for every VM runtime of this host.
+  const taps = new TapPool(net.subnetBase ? { subnetBase: net.subnetBase } : {});
+  const qemu = new QemuRuntime({ stateDir, taps, ...(net.network ? { network: net.network } : {}) });
   // The KVM probe boots a guest (up to ~10 s when KVM hangs) and is cached in stateDir: start
   // it now in the background so `summon up` does not wait for it and the first push or
   // `summon hosts` usually finds the answer ready. capability() shares this probe.
   void qemu.capability().catch(() => undefined);
-  return [qemu, new Solo5Runtime({ target: 'solo5-hvt', stateDir }), new Solo5Runtime({ target: 'solo5-spt', stateDir })];
+  return [qemu, new Solo5Runtime({ target: 'solo5-hvt', stateDir, taps }), new Solo5Runtime({ target: 'solo5-spt', stateDir, taps })];
 }

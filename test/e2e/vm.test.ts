@@ -82,6 +82,8 @@ if (!(await hasQemu())) {
       for (const target of ['process', 'solo5-hvt', 'solo5-spt']) assert.ok(rts.some((x) => x.target === target), `${target} offered`);
       const table = await cli(s, 'hosts');
       assert.match(table.stdout, /qemu\s.*\byes\b.*kvm:/);
+      // Root here: each VM instance gets a tap of its own, and hosts says so.
+      if (process.getuid?.() === 0) assert.match(q.reason, /network: tap devices, one \/30 each from 10\.201\.0\.0\/16/);
       t.diagnostic(`qemu: ${q.reason}`);
     });
 
@@ -96,6 +98,9 @@ if (!(await hasQemu())) {
       assert.equal(res.status, 200);
       assert.match(res.body, /hello from vm-hello release v1 instance vmweb-/);
       t.diagnostic(`push to first 200: ${Date.now() - t0} ms`);
+      // On its tap, the instance is reached at the guest's own address and port.
+      const [inst] = JSON.parse((await cli(s, 'ps', '-a', 'vmweb', '--json')).stdout) as (Inst & { address: string; port: number })[];
+      if (process.getuid?.() === 0) assert.deepEqual([/^10\.201\.\d+\.\d+$/.test(inst.address), inst.port], [true, 8080], JSON.stringify(inst));
     });
 
     await t.test('two VM instances under light load, push v2: zero failed requests', async () => {

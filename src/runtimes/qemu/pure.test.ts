@@ -50,7 +50,7 @@ test('buildKernelCmdline refuses what the kernel command line cannot carry', () 
 test('buildQemuArgs: kernel boot, TCG, forwarded port, relative sockets', () => {
   const args = buildQemuArgs({
     id: 'web-1', accel: 'tcg', kind: 'kernel', artifactPath: '/blobs/k', initrdPath: '/blobs/i', cmdline: 'console=ttyS0 A=1',
-    memoryBytes: 128 * 1024 * 1024, hostPort: 40001, guestPort: 8080,
+    memoryBytes: 128 * 1024 * 1024, net: { kind: 'user', hostPort: 40001, guestPort: 8080 },
   });
   const after = (flag: string): string | undefined => args[args.indexOf(flag) + 1];
   assert.equal(after('-name'), 'summon-web-1');
@@ -66,11 +66,13 @@ test('buildQemuArgs: kernel boot, TCG, forwarded port, relative sockets', () => 
   assert.ok(!args.includes('-drive'));
 });
 
-test('buildQemuArgs: a disk boots read-only-snapshot under KVM, commas escaped', () => {
+test('buildQemuArgs: a disk boots read-only-snapshot under KVM, commas escaped, on a tap', () => {
   const args = buildQemuArgs({
     id: 'd', accel: 'kvm', kind: 'disk', artifactPath: '/blobs/a,b.raw', cmdline: '', memoryBytes: 256 << 20,
-    hostPort: 1, guestPort: 2,
+    net: { kind: 'tap', tap: 'smn002a', mac: '02:53:4d:00:00:2a' },
   });
+  assert.equal(args[args.indexOf('-netdev') + 1], 'tap,id=n0,ifname=smn002a,script=no,downscript=no');
+  assert.equal(args[args.indexOf('-device') + 1], 'virtio-net-pci,netdev=n0,mac=02:53:4d:00:00:2a');
   assert.equal(args[args.indexOf('-accel') + 1], 'kvm');
   assert.equal(args[args.indexOf('-cpu') + 1], 'host');
   assert.equal(args[args.indexOf('-drive') + 1], 'file=/blobs/a,,b.raw,format=raw,if=virtio,snapshot=on');

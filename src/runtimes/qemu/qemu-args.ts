@@ -13,9 +13,14 @@ export interface QemuArgsInput {
   initrdPath?: string;
   cmdline: string;
   memoryBytes: number;
-  hostPort: number;
-  guestPort: number;
+  net: QemuNet;
 }
+
+/** user: QEMU's own user-mode network forwards 127.0.0.1:hostPort to the guest port.
+ *  tap: the guest NIC sits on a tap device made by tap-net.ts, with a fixed MAC. */
+export type QemuNet =
+  | { kind: 'user'; hostPort: number; guestPort: number }
+  | { kind: 'tap'; tap: string; mac: string };
 
 export const QMP_SOCKET = 'qmp.sock';
 export const CONSOLE_LOG = 'console.log';
@@ -42,8 +47,7 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
     '-serial', `file:${CONSOLE_LOG}`,
     '-qmp', `unix:${QMP_SOCKET},server=on,wait=off`,
     '-pidfile', PID_FILE,
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${i.hostPort}-:${i.guestPort}`,
-    '-device', 'virtio-net-pci,netdev=n0',
+    ...netArgs(i.net),
   ];
   if (i.kind === 'kernel') {
     args.push('-kernel', i.artifactPath);
@@ -54,6 +58,13 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
     args.push('-drive', `file=${escapeOptionValue(i.artifactPath)},format=raw,if=virtio,snapshot=on`);
   }
   return args;
+}
+
+function netArgs(n: QemuNet): string[] {
+  if (n.kind === 'user') {
+    return ['-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${n.hostPort}-:${n.guestPort}`, '-device', 'virtio-net-pci,netdev=n0'];
+  }
+  return ['-netdev', `tap,id=n0,ifname=${n.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${n.mac}`];
 }
 
 /** QEMU option values split on ","; a literal comma is written ",,". */

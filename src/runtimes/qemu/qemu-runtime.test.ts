@@ -9,8 +9,18 @@ import { QemuRuntime } from './qemu-runtime.js';
 import type { InstanceSpec, InstanceStatus } from '../runtime.js';
 import { buildVmHello, hasQemu, type VmHelloImage } from './vm-hello-fixture.js';
 import { freePort, httpGet, waitFor } from '../../testing/wait.js';
+import { TapPool } from '../tap-net.js';
+import { execFileSync } from 'node:child_process';
 
 const BOOT_MS = 30_000;
+const tapsHere = (await new TapPool().capability()).ok;
+
+/** Whether a host interface still holds the host side (.1) of the /30 a tap guest had (.2). */
+function tapAddressHeld(guestAddress: string): boolean {
+  const o = guestAddress.split('.').map(Number);
+  const host = `${o[0]}.${o[1]}.${o[2]}.${o[3] - 1}`;
+  return execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' }).includes(`inet ${host}/30 `);
+}
 const qemuMissing = !(await hasQemu());
 const skip = qemuMissing ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : false;
 
@@ -82,16 +92,25 @@ test('qemu runtime with the vm-hello guest', { skip }, async (t) => {
     const lines: { line: string; stream: string }[] = [];
     const t0 = performance.now();
     const h = await rt.start(s, (line, stream) => lines.push({ line, stream }));
-    assert.equal(h.address, '127.0.0.1');
-    assert.equal(h.port, s.hostPort);
+    if (tapsHere) {
+      // Its own tap and /30: the router reaches the guest's address and port directly.
+      assert.match(h.address, /^10\.201\.\d+\.\d+$/);
+      assert.equal(h.port, 8080);
+      assert.equal(h.unanswered, 'dropped');
+      assert.ok(tapAddressHeld(h.address));
+    } else {
+      assert.equal(h.address, '127.0.0.1');
+      assert.equal(h.port, s.hostPort);
+    }
+    const base = `http://${h.address}:${h.port}`;
     assert.ok(h.pid && h.pid > 1);
     // qemu wrote its pid file in workDir.
     assert.equal(Number((await readFile(join(s.workDir, 'qemu.pid'), 'utf8')).trim()), h.pid);
-    const health = await waitFor(() => httpGet(`http://127.0.0.1:${h.port}/healthy`, { timeoutMs: 2000 }).catch(() => undefined),
+    const health = await waitFor(() => httpGet(`${base}/healthy`, { timeoutMs: 2000 }).catch(() => undefined),
       { timeoutMs: BOOT_MS, what: 'vm-hello /healthy' });
     assert.equal(health.status, 200);
     t.diagnostic(`healthy ${Math.round(performance.now() - t0)} ms after start()`);
-    const root = await httpGet(`http://127.0.0.1:${h.port}/`);
+    const root = await httpGet(`${base}/`);
     assert.equal(root.status, 200);
     assert.equal(root.body.trim(), `hello from vm-hello release v7 instance ${s.id} hi-there`);
     await waitFor(() => lines.some((l) => l.stream === 'console' && /vm-hello: httpd listening/.test(l.line)),
@@ -117,7 +136,8 @@ test('qemu runtime with the vm-hello guest', { skip }, async (t) => {
     assert.equal(ex.running, false);
     assert.equal(ex.exitCode, 0);
     assert.equal(rt.inspect(s.id), undefined);
-    await assert.rejects(httpGet(`http://127.0.0.1:${h.port}/healthy`, { timeoutMs: 1000 }));
+    if (tapsHere) assert.equal(tapAddressHeld(h.address), false, 'the tap is gone with the instance');
+    else await assert.rejects(httpGet(`${base}/healthy`, { timeoutMs: 1000 }));
     // The instance record for recover() is gone with the instance.
     await assert.rejects(stat(join(stateDir, 'qemu', `${s.id}.json`)));
   });
@@ -144,6 +164,7 @@ test('qemu runtime with the vm-hello guest', { skip }, async (t) => {
     assert.equal(sb.signal, 'SIGKILL');
     assert.deepEqual(await successor.recover(stateDir), []);
     assert.ok(hb.pid);
+    if (tapsHere) assert.equal(tapAddressHeld(hb.address), false, 'recover() deleted the leftover\'s tap');
   });
 
   await t.test('stop() forces a qemu that answers nothing: powerdown, quit, then SIGKILL', async () => {
@@ -161,10 +182,14 @@ test('qemu runtime with the vm-hello guest', { skip }, async (t) => {
     assert.equal(forced.get(s.id)?.signal, 'SIGKILL');
   });
 
-  await t.test('start() reports a host port already taken, in QEMU\'s words', async () => {
-    const first = await spec();
-    await rt.start(first, () => {});
-    const second = await spec({ hostPort: first.hostPort });
+  await t.test('network = "user": QEMU forwards the host port; a port already taken is reported in QEMU\'s words', async () => {
+    const first = await spec({ network: 'user' });
+    const h = await rt.start(first, () => {});
+    assert.deepEqual([h.address, h.port, h.unanswered], ['127.0.0.1', first.hostPort, 'held']);
+    const res = await waitFor(() => httpGet(`http://127.0.0.1:${first.hostPort}/`, { timeoutMs: 2000 }).catch(() => undefined),
+      { timeoutMs: BOOT_MS, what: 'vm-hello on the user-mode network' });
+    assert.match(res.body, new RegExp(`hello from vm-hello release v7 instance ${first.id}`));
+    const second = await spec({ hostPort: first.hostPort, network: 'user' });
     await assert.rejects(rt.start(second, () => {}), /qemu exited while starting .*(hostfwd|forward)/i);
     assert.equal(rt.inspect(second.id), undefined);
     await rt.stop(first.id, { graceMs: 0 });

@@ -1,7 +1,11 @@
 // The qemu target: each instance is one qemu-system-x86_64 process booting the artifact
-// (a Linux kernel + initrd, or a bootable raw disk), with user-mode networking forwarding
-// 127.0.0.1:<hostPort> to the guest port, the serial console in a file we follow, and a
-// QMP socket through which stop() asks the guest to power down.
+// (a Linux kernel + initrd, or a bootable raw disk), the serial console in a file we follow,
+// and a QMP socket through which stop() asks the guest to power down.
+//
+// Networking: a tap device and /30 of its own (tap-net.ts; the router reaches the guest's
+// address directly, and a guest that does not listen yet refuses at once) where the host
+// can make taps, else QEMU's user-mode network forwarding 127.0.0.1:<hostPort> to the guest
+// port. Either way the guest learns its address as SUMMON_ADDR (CIDR) and SUMMON_GATEWAY.
 //
 //   start ─► launched (QMP answered) ─► stop(): system_powerdown ─► [graceMs] ─► quit ─► [quitMs] ─► SIGKILL
 //                    └──────────── exits on its own (poweroff, panic, kill) ─► onExit
@@ -23,9 +27,10 @@ import { ConsoleTail } from './console-tail.js';
 import { detectImageKind } from './image-kind.js';
 import { buildKernelCmdline, MAX_CMDLINE } from './kernel-cmdline.js';
 import {
-  buildQemuArgs, CONSOLE_LOG, escapeOptionValue, instanceTag, PID_FILE, QMP_SOCKET, type Accel,
+  buildQemuArgs, CONSOLE_LOG, escapeOptionValue, instanceTag, PID_FILE, QMP_SOCKET, type Accel, type QemuNet,
 } from './qemu-args.js';
 import { QmpClient } from './qmp.js';
+import { TAP_NAME_RE, TapPool, type TapNetwork } from '../tap-net.js';
 
 export interface QemuRuntimeOptions {
   /** Instance records (for recover()) and the acceleration probe's cache live under <stateDir>/qemu. */
@@ -42,6 +47,11 @@ export interface QemuRuntimeOptions {
   quitTimeoutMs?: number;
   /** How long start() waits for QEMU to open its QMP socket. */
   launchTimeoutMs?: number;
+  /** Tap devices and addresses, shared with the other VM runtimes of this host. */
+  taps?: TapPool;
+  /** auto (default): tap where the host can make taps and the artifact is a kernel, else user.
+   *  An instance's [run].network overrides it. */
+  network?: 'auto' | 'tap' | 'user';
 }
 
 interface Running {
@@ -51,6 +61,7 @@ interface Running {
   qmp: QmpClient | undefined;
   qmpPath: string;
   stopping: boolean;
+  tap: TapNetwork | undefined;
 }
 
 interface InstanceRecord {
@@ -59,9 +70,12 @@ interface InstanceRecord {
   startTicks: number | null;
   workDir: string;
   tag: string;
+  tap?: string;
 }
 
 const DEFAULT_QEMU = 'qemu-system-x86_64';
+/** QEMU's user-mode network: the guest is 10.0.2.15/24 behind the gateway 10.0.2.2. */
+const USER_NET = { cidr: '10.0.2.15/24', ip: '10.0.2.15', gateway: '10.0.2.2' };
 const INSTALL_HINT = 'install it with `apt-get install qemu-system-x86`';
 
 export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime {
@@ -73,6 +87,8 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
   private readonly defaultGraceMs: number;
   private readonly quitTimeoutMs: number;
   private readonly launchTimeoutMs: number;
+  private readonly taps: TapPool;
+  private readonly network: 'auto' | 'tap' | 'user';
   private version: Promise<string | undefined> | undefined;
 
   constructor(opts: QemuRuntimeOptions) {
@@ -92,6 +108,11 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     this.defaultGraceMs = opts.defaultGraceMs ?? 10_000;
     this.quitTimeoutMs = opts.quitTimeoutMs ?? 3000;
     this.launchTimeoutMs = opts.launchTimeoutMs ?? 10_000;
+    this.taps = opts.taps ?? new TapPool();
+    this.network = opts.network ?? 'auto';
+    if (!['auto', 'tap', 'user'].includes(this.network)) {
+      throw new Error(`QemuRuntime: network must be "auto", "tap" or "user", got ${JSON.stringify(opts.network)}`);
+    }
     this.probe = new AccelProbe({
       stateDir: this.stateDir,
       qemuBinary: this.qemuBinary,
@@ -122,7 +143,28 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     if (!r) {
       return { target: 'qemu', available: false, reason: `${this.qemuBinary} not found or not runnable: ${INSTALL_HINT}` };
     }
-    return { target: 'qemu', available: true, accel: r.accel, kvm: r.kvm, reason: `qemu ${r.qemuVersion}; ${r.reason}` };
+    return { target: 'qemu', available: true, accel: r.accel, kvm: r.kvm, reason: `qemu ${r.qemuVersion}; ${r.reason}; ${await this.networkReason()}` };
+  }
+
+  private async networkReason(): Promise<string> {
+    if (this.network === 'user') return 'network: user-mode (configured)';
+    const taps = await this.taps.capability();
+    if (taps.ok) return `network: ${taps.reason}`;
+    return `network: user-mode, no taps (${taps.reason})`;
+  }
+
+  /** The network an instance gets: its own [run].network, else this host's policy. */
+  private async chooseNetwork(spec: InstanceSpec, kind: 'kernel' | 'disk'): Promise<'tap' | 'user'> {
+    const wanted = spec.network ?? (this.network === 'auto' ? undefined : this.network);
+    if (wanted === 'user') return 'user';
+    const taps = await this.taps.capability();
+    if (wanted === 'tap') {
+      if (!taps.ok) throw new RuntimeUnavailableError('qemu', `[run].network = "tap" needs tap devices, and this host cannot make them: ${taps.reason}`);
+      return 'tap';
+    }
+    // A disk boots with its own boot loader's command line; only a guest that reads fw_cfg
+    // would learn a tap address, so disks keep the user-mode network unless asked.
+    return taps.ok && kind === 'kernel' ? 'tap' : 'user';
   }
 
   async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
@@ -131,9 +173,32 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     if (!accel) throw new RuntimeUnavailableError('qemu', `${this.qemuBinary} not found: ${INSTALL_HINT}`);
     const kind = await detectImageKind(spec.artifactPath);
     const guestPort = String(spec.guestPort);
+    const mode = await this.chooseNetwork(spec, kind);
+    const tap = mode === 'tap' ? await this.acquireTap() : undefined;
+    try {
+      return await this.launch(spec, sink, accel.accel as Accel, kind, tap);
+    } catch (e) {
+      if (tap) await this.taps.release(tap);
+      throw e;
+    }
+  }
+
+  private async acquireTap(): Promise<TapNetwork> {
+    try {
+      return await this.taps.acquire();
+    } catch (e) {
+      throw new RuntimeUnavailableError('qemu', (e as Error).message);
+    }
+  }
+
+  private async launch(spec: InstanceSpec, sink: ConsoleSink, accel: Accel, kind: 'kernel' | 'disk', tap: TapNetwork | undefined): Promise<RuntimeHandle> {
+    const guestPort = String(spec.guestPort);
+    const addr = tap ? { cidr: `${tap.guestAddress}/${tap.prefix}`, ip: tap.guestAddress, gateway: tap.hostAddress } : USER_NET;
     const env: Record<string, string> = {
       ...spec.env,
       PORT: guestPort,
+      SUMMON_ADDR: addr.cidr,
+      SUMMON_GATEWAY: addr.gateway,
       SUMMON_APP: spec.app,
       SUMMON_RELEASE: `v${spec.version}`,
       SUMMON_INSTANCE: spec.id,
@@ -141,7 +206,8 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     let cmdline = buildKernelCmdline({ base: ['console=ttyS0', 'panic=1'], extra: spec.cmdline, env });
     if (spec.args.length > 0) {
       // Words after "--" become init's argv; they obey the same quoting limits as values.
-      const words = spec.args.map((a) => a.replaceAll('{port}', guestPort));
+      const words = spec.args.map((a) =>
+        a.replaceAll('{port}', guestPort).replaceAll('{ip}', addr.ip).replaceAll('{gateway}', addr.gateway));
       for (const w of words) {
         if (!/^[!#-&(-[\]-~]+$/.test(w)) {
           throw new InvalidInputError(
@@ -154,10 +220,13 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
         throw new InvalidInputError(`the kernel command line would be ${cmdline.length} bytes, more than Linux accepts (${MAX_CMDLINE}): shorten [run].args`);
       }
     }
+    const net: QemuNet = tap
+      ? { kind: 'tap', tap: tap.tap, mac: tap.mac }
+      : { kind: 'user', hostPort: spec.hostPort, guestPort: spec.guestPort };
     const args = buildQemuArgs({
-      id: spec.id, accel: accel.accel as Accel, kind, artifactPath: spec.artifactPath,
+      id: spec.id, accel, kind, artifactPath: spec.artifactPath,
       ...(spec.initrdPath ? { initrdPath: spec.initrdPath } : {}),
-      cmdline, memoryBytes: spec.memoryBytes, hostPort: spec.hostPort, guestPort: spec.guestPort,
+      cmdline, memoryBytes: spec.memoryBytes, net,
     });
     if (kind === 'disk') {
       // A disk boots with the command line its own boot loader holds; the variables are
@@ -178,7 +247,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
     let resolveExit!: () => void;
     const exited = new Promise<void>((r) => (resolveExit = r));
-    const r: Running = { child, status, exited, qmp: undefined, qmpPath, stopping: false };
+    const r: Running = { child, status, exited, qmp: undefined, qmpPath, stopping: false, tap };
     this.running.set(spec.id, r);
 
     const stderrTail: string[] = [];
@@ -197,6 +266,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
       r.qmp?.close();
       void (async () => {
         await tail.stop(); // the last console lines arrive before listeners hear of the exit
+        if (tap) await this.taps.release(tap);
         await rm(join(this.stateDir, `${spec.id}.json`), { force: true });
         if (qmpPath !== join(spec.workDir, QMP_SOCKET)) await rm(join(qmpPath, '..'), { force: true });
         resolveExit();
@@ -213,6 +283,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     const sample = await readProcSample(child.pid!);
     const record: InstanceRecord = {
       id: spec.id, pid: child.pid!, startTicks: sample?.startTicks ?? null, workDir: spec.workDir, tag: instanceTag(spec.id),
+      ...(tap ? { tap: tap.tap } : {}),
     };
     await writeFile(join(this.stateDir, `${spec.id}.json`), JSON.stringify(record));
 
@@ -238,7 +309,9 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
         (launched instanceof Error ? launched.message : `exit ${status.signal ?? status.exitCode}`);
       throw new RuntimeUnavailableError('qemu', `qemu exited while starting ${spec.id}: ${why}`);
     }
-    return { pid: child.pid ?? null, address: '127.0.0.1', port: spec.hostPort };
+    return tap
+      ? { pid: child.pid ?? null, address: tap.guestAddress, port: spec.guestPort, unanswered: 'dropped' }
+      : { pid: child.pid ?? null, address: '127.0.0.1', port: spec.hostPort, unanswered: 'held' };
   }
 
   async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
@@ -293,6 +366,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
           kill(rec.pid, 'SIGKILL');
           stopped.push(rec.id);
         }
+        if (rec.tap && TAP_NAME_RE.test(rec.tap)) await this.taps.release({ tap: rec.tap });
       } catch {
         // A record we cannot read names no process we could safely kill.
       }

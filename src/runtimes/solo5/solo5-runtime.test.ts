@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildTenderArgs, Solo5Runtime, solo5Network } from './solo5-runtime.js';
+import { buildTenderArgs, Solo5Runtime } from './solo5-runtime.js';
+import { tapNetwork } from '../tap-net.js';
 import type { InstanceSpec, InstanceStatus } from '../runtime.js';
 import { waitFor } from '../../testing/wait.js';
 
@@ -25,6 +26,7 @@ test('the constructor validates target and subnet', () => {
   assert.throws(() => new Solo5Runtime({ target: 'solo5-xyz' as 'solo5-hvt', stateDir: '/tmp' }), /target must be/);
   assert.throws(() => new Solo5Runtime({ target: 'solo5-spt', stateDir: '' }), /stateDir is required/);
   assert.throws(() => new Solo5Runtime({ target: 'solo5-spt', stateDir: '/tmp', subnetBase: '10.300.0.0' }), /subnetBase/);
+  assert.throws(() => new Solo5Runtime({ target: 'solo5-spt', stateDir: '/tmp', subnetBase: '10.1.2.0' }), /first address of a \/16/);
 });
 
 test('no tender: capability says how to install it and start() refuses', async (t) => {
@@ -53,13 +55,7 @@ test('solo5-hvt needs KVM: a tender without /dev/kvm is not enough', async (t) =
 });
 
 test('each instance gets its own tap and /30; argv follows the solo5 tender conventions', () => {
-  const a = solo5Network('uk-1', 0);
-  const b = solo5Network('uk-2', 1);
-  assert.match(a.tap, /^smn[0-9a-f]{10}$/);
-  assert.ok(a.tap.length <= 15);
-  assert.notEqual(a.tap, b.tap);
-  assert.deepEqual([a.hostAddress, a.guestAddress, b.hostAddress, b.guestAddress], ['10.201.0.1', '10.201.0.2', '10.201.0.5', '10.201.0.6']);
-  assert.equal(solo5Network('x', 16384 + 70).guestAddress, '10.201.1.26');
+  const a = tapNetwork(0);
 
   const spec = baseSpec('/w', { args: ['--port={port}'], env: { MAILGUN_KEY: 'k1', DEBUG: 'true' } });
   assert.deepEqual(buildTenderArgs(spec, a), [
@@ -78,8 +74,8 @@ test('lifecycle against a stand-in tender: tap up, console, stop, onExit, tap do
   await writeFile(tender, '#!/bin/sh\necho "Solo5: stand-in tender $*"\ntrap "exit 0" TERM\nwhile :; do sleep 0.05; done\n');
   await chmod(tender, 0o755);
   const ipCalls: string[] = [];
-  const ip = async (args: string[]): Promise<void> => {
-    ipCalls.push(args.join(' '));
+  const ip = async (args: string[], input?: string): Promise<void> => {
+    ipCalls.push(...(input ? input.trim().split('\n') : [args.join(' ')]));
   };
   const stateDir = join(dir, 'state');
   const rt = new Solo5Runtime({ target: 'solo5-spt', stateDir, searchPath: bin, ip });
@@ -89,12 +85,14 @@ test('lifecycle against a stand-in tender: tap up, console, stop, onExit, tap do
 
   const lines: string[] = [];
   const spec = baseSpec(dir);
-  const net = solo5Network(spec.id, spec.hostPort);
   const h = await rt.start(spec, (l, s) => lines.push(`${s}:${l}`));
+  const tap = /^tuntap add dev (\S+) mode tap$/.exec(ipCalls.find((c) => c.startsWith('tuntap add')) ?? '')?.[1];
+  const net = tapNetwork(parseInt(tap!.slice(3), 16));
   assert.equal(h.address, net.guestAddress);
   assert.equal(h.port, 8080);
   assert.ok(ipCalls.includes(`tuntap add dev ${net.tap} mode tap`));
   assert.ok(ipCalls.includes(`addr add ${net.hostAddress}/30 dev ${net.tap}`));
+  assert.ok(ipCalls.includes(`neigh replace ${net.guestAddress} lladdr ${net.mac} dev ${net.tap} nud permanent`));
   await waitFor(() => lines.find((l) => l.startsWith('console:Solo5: stand-in tender --mem=64')), { timeoutMs: 5000, what: 'console' });
   const st = await waitFor(() => rt.stats(spec.id), { timeoutMs: 5000, what: 'stats' });
   assert.ok(st.memoryBytes > 0);

@@ -3,11 +3,10 @@
 // solo5 package, so the tenders are looked up on PATH (or given explicitly) and the
 // capability says how to get them when they are missing.
 //
-// Networking: each instance gets its own tap device and a /30: the host side is .1, the
-// unikernel .2. The router connects to the unikernel's address and guest port directly.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+// Networking: each instance gets its own tap device and a /30 (tap-net.ts): the host side is
+// .1, the unikernel .2. The router connects to the unikernel's address and guest port directly.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { access, constants, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { delimiter, join } from 'node:path';
 import { InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
 import type { RuntimeCapability } from '../../core/types.js';
@@ -17,6 +16,7 @@ import type {
 import { isSameProcess, readProcSample } from '../proc-stats.js';
 import { HostProcessRuntime } from '../host-process-runtime.js';
 import { forEachLine } from '../line-splitter.js';
+import { TAP_NAME_RE, TapPool, type IpRunner, type TapNetwork } from '../tap-net.js';
 
 export type Solo5Target = 'solo5-hvt' | 'solo5-spt';
 
@@ -27,49 +27,26 @@ export interface Solo5RuntimeOptions {
   tenderPath?: string;
   /** Where to look for the tender (default: $PATH plus /usr/local/bin and /opt/solo5/bin). */
   searchPath?: string;
-  /** The /16 from which each instance gets a /30 (default 10.201.0.0). */
+  /** Tap devices and addresses, shared with the other VM runtimes of this host. */
+  taps?: TapPool;
+  /** Without `taps`: the /16 from which each instance gets a /30 (default 10.201.0.0). */
   subnetBase?: string;
   kvmDevice?: string;
   defaultGraceMs?: number;
-  /** Runs `ip` (tests substitute a recorder). */
-  ip?: (args: string[]) => Promise<void>;
-}
-
-export interface Solo5Network {
-  tap: string;
-  hostAddress: string;
-  guestAddress: string;
-  prefix: number;
+  /** Without `taps`: runs `ip` (tests substitute a recorder). */
+  ip?: IpRunner;
 }
 
 const INSTALL_HINT =
   'Debian has no solo5 package: build solo5 from source (or `opam install solo5`) and put solo5-hvt / solo5-spt ' +
   'on PATH of the Summon process, then restart `summon up`';
 
-/** The tap name and /30 of an instance: deterministic, so recover() can find the tap again. */
-export function solo5Network(id: string, slot: number, subnetBase = '10.201.0.0'): Solo5Network {
-  const octets = subnetBase.split('.').map(Number);
-  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) {
-    throw new InvalidInputError(`subnetBase must be an IPv4 address like 10.201.0.0, got ${JSON.stringify(subnetBase)}`);
-  }
-  const block = slot % 16384; // a /16 holds 16384 /30s
-  const third = Math.floor((block * 4) / 256);
-  const fourth = (block * 4) % 256;
-  const net = `${octets[0]}.${octets[1]}.${third}`;
-  return {
-    tap: `smn${createHash('sha256').update(id).digest('hex').slice(0, 10)}`, // <= 15 chars (IFNAMSIZ)
-    hostAddress: `${net}.${fourth + 1}`,
-    guestAddress: `${net}.${fourth + 2}`,
-    prefix: 30,
-  };
-}
-
 /**
  * The tender's argv. Config vars become unikernel boot arguments the MirageOS way:
  * FOO_BAR=x is `--foo-bar=x`. `{port}`, `{ip}` and `{gateway}` are substituted in [run].args;
  * without an explicit `{ip}` the MirageOS network arguments are added.
  */
-export function buildTenderArgs(spec: InstanceSpec, net: Solo5Network): string[] {
+export function buildTenderArgs(spec: InstanceSpec, net: TapNetwork): string[] {
   const memMiB = Math.max(2, Math.floor(spec.memoryBytes / (1024 * 1024)));
   const subst = (a: string): string =>
     a.replaceAll('{port}', String(spec.guestPort)).replaceAll('{ip}', net.guestAddress).replaceAll('{gateway}', net.hostAddress);
@@ -104,7 +81,7 @@ interface Running {
   child: ChildProcess;
   status: InstanceStatus;
   exited: Promise<void>;
-  net: Solo5Network;
+  net: TapNetwork;
 }
 
 export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime {
@@ -112,10 +89,9 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
   private readonly stateDir: string;
   private readonly tenderPath: string | undefined;
   private readonly searchPath: string;
-  private readonly subnetBase: string;
+  private readonly taps: TapPool;
   private readonly kvmDevice: string;
   private readonly defaultGraceMs: number;
-  private readonly ip: (args: string[]) => Promise<void>;
 
   constructor(opts: Solo5RuntimeOptions) {
     super();
@@ -127,11 +103,9 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     this.stateDir = join(opts.stateDir, opts.target);
     this.tenderPath = opts.tenderPath;
     this.searchPath = opts.searchPath ?? [process.env.PATH ?? '', '/usr/local/bin', '/opt/solo5/bin'].join(delimiter);
-    this.subnetBase = opts.subnetBase ?? '10.201.0.0';
-    solo5Network('check', 0, this.subnetBase); // validates subnetBase now, not at the first start
+    this.taps = opts.taps ?? new TapPool({ ...(opts.subnetBase ? { subnetBase: opts.subnetBase } : {}), ...(opts.ip ? { ip: opts.ip } : {}) });
     this.kvmDevice = opts.kvmDevice ?? '/dev/kvm';
     this.defaultGraceMs = opts.defaultGraceMs ?? 10_000;
-    this.ip = opts.ip ?? runIp;
   }
 
   private async tender(): Promise<string | undefined> {
@@ -150,6 +124,10 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     const tender = await this.tender();
     if (!tender) {
       return { target: this.target, available: false, reason: `${this.tenderPath ?? this.target} not found. ${INSTALL_HINT}` };
+    }
+    const taps = await this.taps.capability();
+    if (!taps.ok) {
+      return { target: this.target, available: false, reason: `${tender} found, but solo5 networking needs tap devices: ${taps.reason}` };
     }
     if (this.target === 'solo5-hvt') {
       try {
@@ -170,18 +148,14 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     const cap = await this.capability();
     if (!cap.available) throw new RuntimeUnavailableError(this.target, cap.reason);
     const tender = (await this.tender())!;
-    const net = solo5Network(spec.id, spec.hostPort, this.subnetBase);
-    const args = buildTenderArgs(spec, net);
     await mkdir(this.stateDir, { recursive: true });
-    await this.ip(['link', 'del', net.tap]).catch(() => {}); // left over from a crash
+    let net: TapNetwork;
     try {
-      await this.ip(['tuntap', 'add', 'dev', net.tap, 'mode', 'tap']);
-      await this.ip(['addr', 'add', `${net.hostAddress}/${net.prefix}`, 'dev', net.tap]);
-      await this.ip(['link', 'set', net.tap, 'up']);
+      net = await this.taps.acquire();
     } catch (e) {
-      await this.ip(['link', 'del', net.tap]).catch(() => {});
-      throw new RuntimeUnavailableError(this.target, `cannot create tap ${net.tap}: ${(e as Error).message} (needs root or CAP_NET_ADMIN)`);
+      throw new RuntimeUnavailableError(this.target, (e as Error).message);
     }
+    const args = buildTenderArgs(spec, net);
     const child = spawn(tender, args, { cwd: spec.workDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
     let resolveExit!: () => void;
@@ -194,7 +168,7 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     child.once('exit', (code, signal) => {
       this.exitedWith(spec.id, status, code, signal);
       void (async () => {
-        await this.ip(['link', 'del', net.tap]).catch(() => {});
+        await this.taps.release(net);
         await rm(join(this.stateDir, `${spec.id}.json`), { force: true });
         resolveExit();
         this.notifyExit(spec.id, status);
@@ -203,14 +177,14 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     const err = await spawnError;
     if (err) {
       this.running.delete(spec.id);
-      await this.ip(['link', 'del', net.tap]).catch(() => {});
+      await this.taps.release(net);
       throw new RuntimeUnavailableError(this.target, `could not run ${tender}: ${err.message}`);
     }
     const sample = await readProcSample(child.pid!);
     await writeFile(join(this.stateDir, `${spec.id}.json`), JSON.stringify({
       id: spec.id, pid: child.pid, startTicks: sample?.startTicks ?? null, tap: net.tap, tender,
     }));
-    return { pid: child.pid ?? null, address: net.guestAddress, port: spec.guestPort };
+    return { pid: child.pid ?? null, address: net.guestAddress, port: spec.guestPort, unanswered: 'dropped' };
   }
 
   async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
@@ -249,7 +223,7 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
             stopped.push(rec.id);
           }
         }
-        if (/^smn[0-9a-f]{10}$/.test(rec.tap)) await this.ip(['link', 'del', rec.tap]).catch(() => {});
+        if (TAP_NAME_RE.test(rec.tap)) await this.taps.release({ tap: rec.tap });
       } catch {
         // A record we cannot read names nothing we could safely kill.
       }
@@ -257,12 +231,6 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     }
     return stopped;
   }
-}
-
-function runIp(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('ip', args, { timeout: 10_000 }, (err, _out, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve()));
-  });
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

@@ -5,6 +5,8 @@ import { startSummon, type SummonOptions } from '../../../server.js';
 import type { Io } from '../../context.js';
 import { saveLogin } from '../../login-file.js';
 import { vmRuntimes } from '../../../runtimes/vm-runtimes.js';
+import { parseSubnetBase } from '../../../runtimes/tap-net.js';
+import type { Runtime } from '../../../runtimes/runtime.js';
 
 function port(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -17,6 +19,18 @@ function emailOptions(o: Record<string, string | boolean | undefined>): Pick<Sum
   if (!o.smtp && !o.mailFrom && !o.mailTo) return {};
   if (!o.smtp || !o.mailFrom || !o.mailTo) throw new SummonError('invalid_input', 'email notifications need all of --smtp, --mail-from and --mail-to');
   return { email: { smtp: String(o.smtp), from: String(o.mailFrom), to: String(o.mailTo).split(',').map((s) => s.trim()).filter(Boolean) } };
+}
+
+function vmRuntimesFor(subnetBase: string, network: string): (stateDir: string) => Promise<Runtime[]> {
+  if (network !== 'auto' && network !== 'tap' && network !== 'user') {
+    throw new SummonError('invalid_input', `--vm-network must be auto, tap or user, got ${network}`);
+  }
+  try {
+    parseSubnetBase(subnetBase);
+  } catch {
+    throw new SummonError('invalid_input', `--vm-subnet must be the first address of a /16 like 10.201.0.0, got ${JSON.stringify(subnetBase)}`);
+  }
+  return (stateDir) => vmRuntimes(stateDir, { subnetBase, network });
 }
 
 export function registerUp(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
@@ -35,6 +49,8 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--scale-cooldown <d>', 'least time between two scaling decisions', '3s')
     .option('--log-size <size>', 'log kept per app (memory and disk), oldest lines dropped first', '4M')
     .option('--no-vm', 'do not probe or offer the qemu and solo5 runtimes')
+    .option('--vm-subnet <a.b.0.0>', 'the /16 from which each VM instance on a tap device gets a /30', '10.201.0.0')
+    .option('--vm-network <mode>', 'VM networking when [run].network does not say: auto (tap where possible), tap or user', 'auto')
     .option('--smtp <url>', 'email operators through this SMTP relay, e.g. smtp://127.0.0.1:25')
     .option('--mail-from <addr>', 'sender address of notification emails')
     .option('--mail-to <list>', 'comma-separated recipients of notification emails')
@@ -65,7 +81,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         hold: { maxRequests: holdMax, maxWaitMs: holdWait },
         autoscale,
         logBytesPerApp: logBytes,
-        ...(o.vm !== false ? { extraRuntimes: vmRuntimes } : {}),
+        ...(o.vm !== false ? { extraRuntimes: vmRuntimesFor(String(o.vmSubnet), String(o.vmNetwork)) } : {}),
         ...emailOptions(o),
       };
       const s = await startSummon(opts);

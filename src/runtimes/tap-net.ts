@@ -1,0 +1,181 @@
+// Tap networking for VM instances (qemu, solo5). Each instance gets its own tap device and
+// its own /30 out of one /16: the host side is .1, the guest .2, so guests cannot reach
+// each other and the router connects straight to the guest's address and port.
+//
+// The host is told the guest's MAC address up front (a permanent neighbour entry), so the
+// first packet to a booting guest never waits on ARP: once the guest's interface is up, a
+// connection to a port nobody listens on yet is refused at once, and the agent can check
+// every millisecond until the app listens.
+import { spawn } from 'node:child_process';
+import { access, constants, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { InvalidInputError } from '../core/errors.js';
+
+export interface TapNetwork {
+  tap: string;
+  hostAddress: string;
+  guestAddress: string;
+  prefix: number;
+  /** The guest NIC's MAC address (locally administered), fixed so the host knows it ahead. */
+  mac: string;
+  slot: number;
+}
+
+/** Runs `ip` with args, feeding `input` on stdin (for `ip -batch -`); rejects with ip's words. */
+export type IpRunner = (args: string[], input?: string) => Promise<void>;
+
+export const DEFAULT_SUBNET_BASE = '10.201.0.0';
+/** A /16 holds this many /30s. */
+const SLOTS = 16384;
+const TAP_PREFIX = 'smn';
+/** The names this module gives taps (and, for recover(), the older hashed names). */
+export const TAP_NAME_RE = /^smn(?:[0-9a-f]{4}|[0-9a-f]{10})$/;
+
+export function parseSubnetBase(subnetBase: string): [number, number] {
+  const o = subnetBase.split('.').map(Number);
+  if (o.length !== 4 || o.some((x) => !Number.isInteger(x) || x < 0 || x > 255) || o[2] !== 0 || o[3] !== 0) {
+    throw new InvalidInputError(
+      `subnetBase must be the first address of a /16 like ${DEFAULT_SUBNET_BASE}, got ${JSON.stringify(subnetBase)}`,
+    );
+  }
+  return [o[0], o[1]];
+}
+
+/** The tap name, addresses and MAC of one slot: a pure function, so they are never stored twice. */
+export function tapNetwork(slot: number, subnetBase = DEFAULT_SUBNET_BASE): TapNetwork {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= SLOTS) throw new InvalidInputError(`tap slot must be 0..${SLOTS - 1}, got ${slot}`);
+  const [a, b] = parseSubnetBase(subnetBase);
+  const third = Math.floor((slot * 4) / 256);
+  const fourth = (slot * 4) % 256;
+  const hex = slot.toString(16).padStart(4, '0');
+  return {
+    tap: `${TAP_PREFIX}${hex}`,
+    hostAddress: `${a}.${b}.${third}.${fourth + 1}`,
+    guestAddress: `${a}.${b}.${third}.${fourth + 2}`,
+    prefix: 30,
+    mac: `02:53:4d:00:${hex.slice(0, 2)}:${hex.slice(2)}`,
+    slot,
+  };
+}
+
+export interface TapPoolOptions {
+  subnetBase?: string;
+  ip?: IpRunner;
+  /** Whether a network interface of this name exists on the host (tests substitute). */
+  interfaceExists?: (name: string) => boolean;
+  tunDevice?: string;
+}
+
+/**
+ * Hands out tap slots. Within a process the pool remembers what it gave; across processes
+ * on one host (several Summons, tests in parallel) a slot whose tap already exists is
+ * skipped, and the search starts at a random slot so two processes rarely meet.
+ */
+export class TapPool {
+  private readonly subnetBase: string;
+  private readonly ip: IpRunner;
+  private readonly interfaceExists: (name: string) => boolean;
+  private readonly tunDevice: string;
+  private readonly used = new Set<number>();
+  private readonly released = new WeakSet<object>();
+  private next = Math.floor(Math.random() * SLOTS);
+  private cap: Promise<{ ok: boolean; reason: string }> | undefined;
+  private blackhole: Promise<void> | undefined;
+
+  constructor(opts: TapPoolOptions = {}) {
+    this.subnetBase = opts.subnetBase ?? DEFAULT_SUBNET_BASE;
+    parseSubnetBase(this.subnetBase); // refuse a bad subnet now, not at the first start
+    this.ip = opts.ip ?? runIp;
+    this.interfaceExists = opts.interfaceExists ?? ((name) => existsSync(`/sys/class/net/${name}`));
+    this.tunDevice = opts.tunDevice ?? '/dev/net/tun';
+  }
+
+  /** Whether this host can make taps: the tun device, CAP_NET_ADMIN and `ip` (checked once). */
+  capability(): Promise<{ ok: boolean; reason: string }> {
+    this.cap ??= (async () => {
+      try {
+        await access(this.tunDevice, constants.R_OK | constants.W_OK);
+      } catch {
+        return { ok: false, reason: `${this.tunDevice} is missing or not accessible` };
+      }
+      if (!(await hasNetAdmin())) return { ok: false, reason: 'Summon runs without CAP_NET_ADMIN (run it as root or grant the capability)' };
+      try {
+        await this.ip(['-V']);
+      } catch (e) {
+        return { ok: false, reason: `\`ip\` does not run (${(e as Error).message}): install iproute2` };
+      }
+      return { ok: true, reason: `tap devices, one /30 each from ${this.subnetBase}/16` };
+    })();
+    return this.cap;
+  }
+
+  /** Creates a tap with its host address and the guest's neighbour entry, up and ready for the VMM. */
+  async acquire(): Promise<TapNetwork> {
+    // Addresses of the /16 without a live tap go nowhere, never out of the default route.
+    this.blackhole ??= this.ip(['route', 'add', 'blackhole', `${this.subnetBase}/16`]).catch(() => {});
+    await this.blackhole;
+    for (let tries = 0; tries < SLOTS; tries++) {
+      const slot = this.next;
+      this.next = (this.next + 1) % SLOTS;
+      if (this.used.has(slot)) continue;
+      const net = tapNetwork(slot, this.subnetBase);
+      if (this.interfaceExists(net.tap)) continue;
+      this.used.add(slot);
+      try {
+        await this.ip(['-batch', '-'], [
+          `tuntap add dev ${net.tap} mode tap`,
+          `addr add ${net.hostAddress}/${net.prefix} dev ${net.tap}`,
+          `link set ${net.tap} up`,
+          `neigh replace ${net.guestAddress} lladdr ${net.mac} dev ${net.tap} nud permanent`,
+        ].join('\n') + '\n');
+        return net;
+      } catch (e) {
+        this.used.delete(slot);
+        await this.ip(['link', 'del', net.tap]).catch(() => {});
+        throw new Error(`cannot create tap ${net.tap}: ${(e as Error).message} (needs root or CAP_NET_ADMIN)`);
+      }
+    }
+    throw new Error(`no free tap slot in ${this.subnetBase}/16`);
+  }
+
+  /** Deletes the tap (its address and neighbour entry go with it) and frees the slot. */
+  async release(net: Pick<TapNetwork, 'tap'>): Promise<void> {
+    // Twice for one acquire (an exit handler and a failed start both clean up) must not
+    // delete a tap the slot has since been given to.
+    if (this.released.has(net)) return;
+    this.released.add(net);
+    await this.ip(['link', 'del', net.tap]).catch(() => {});
+    const m = /^smn([0-9a-f]{4})$/.exec(net.tap);
+    if (m) this.used.delete(parseInt(m[1], 16));
+  }
+}
+
+/** Effective capabilities of this process include CAP_NET_ADMIN (bit 12). */
+async function hasNetAdmin(): Promise<boolean> {
+  try {
+    const status = await readFile('/proc/self/status', 'utf8');
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+    return m ? (BigInt(`0x${m[1]}`) & (1n << 12n)) !== 0n : false;
+  } catch {
+    return false;
+  }
+}
+
+export function runIp(args: string[], input?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(stderr.trim() || `ip ${args.join(' ')} exited ${code}`));
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
