@@ -47,6 +47,7 @@ port = 80
 memory = "256M"
 initrd = "out/initrd.gz"
 cmdline = "quiet"
+network = "user"
 [health]
 path = "/healthy"
 interval = "500ms"
@@ -70,7 +71,7 @@ drain_timeout = "1h"
   });
   assert.deepEqual(m.run, {
     target: 'qemu', args: ['--port', '{port}'], port: 80, memoryBytes: 256 * 1024 * 1024,
-    initrd: 'out/initrd.gz', cmdline: 'quiet',
+    initrd: 'out/initrd.gz', cmdline: 'quiet', network: 'user',
   });
   assert.deepEqual(m.health, {
     kind: 'http', path: '/healthy', intervalMs: 500, timeoutMs: 250,
@@ -78,6 +79,13 @@ drain_timeout = "1h"
   });
   assert.deepEqual(m.scale, { min: 0, max: 4, targetCpu: 0.5, idleTimeoutMs: 2000 });
   assert.deepEqual(m.deploy, { maxSurge: 2, maxUnavailable: 1, drainTimeoutMs: 3_600_000 });
+});
+
+test('[run].network: auto is the same as leaving it out; tap and user are kept', () => {
+  const base2 = '[build]\nartifact = "a"\n[run]\ntarget = "qemu"\n';
+  assert.equal(parseManifest(base2).run.network, undefined);
+  assert.equal(parseManifest(`${base2}network = "auto"\n`).run.network, undefined);
+  assert.equal(parseManifest(`${base2}network = "tap"\n`).run.network, 'tap');
 });
 
 test('bad values name the key and the reason', () => {
@@ -95,6 +103,8 @@ test('bad values name the key and the reason', () => {
   rejects(`${base}[run]\nmemory = "lots"\n`, 'run.memory', /size/);
   rejects(`${base}[run]\nmemory = "1M"\n`, 'run.memory', /at least 16M/);
   rejects(`${base}[run]\nargs = "--port"\n`, 'run.args', /array/);
+  rejects(`${base}[run]\nnetwork = "bridge"\n`, 'run.network', /auto.*tap.*user/);
+  rejects(`${base}[run]\ntarget = "solo5-spt"\nnetwork = "user"\n`, 'run.network', /solo5 tenders have no user-mode network/);
   rejects(`${base}[health]\npath = "healthy"\n`, 'health.path', /start with "\/"/);
   rejects(`${base}[health]\nunhealthy_threshold = 0\n`, 'health.unhealthy_threshold', /./);
   rejects(`${base}[scale]\nmin = 3\nmax = 2\n`, 'scale.min', /greater than max/);
