@@ -3,6 +3,7 @@
 // reconciles it through the runtimes, probes health, restarts crashed or unhealthy instances
 // with backoff, samples CPU and memory, and reports every change at once.
 import { setMaxListeners } from 'node:events';
+import { mkdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Instance, InstanceState, Manifest, RuntimeCapability, Target } from '../core/types.js';
@@ -243,7 +244,10 @@ export class Agent {
     }
     const workDir = join(this.instancesDir, d.id);
     try {
-      const [, hostPort] = await Promise.all([mkdir(workDir, { recursive: true }), this.takePort()]);
+      // Synchronous on purpose: from a wake-up to the spawn nothing yields to the event loop,
+      // so store writes and other I/O callbacks queued meanwhile run after the app is started.
+      mkdirSync(workDir, { recursive: true });
+      const hostPort = await this.takePort();
       if (w.removed || this.closed) return;
       w.successes = 0;
       w.failures = 0;
@@ -260,7 +264,14 @@ export class Agent {
       w.status.startedAt = this.opts.now();
       w.status.healthyAt = null;
       w.status.cpu = null;
-      this.setState(w, 'starting', null);
+      w.status.state = 'starting';
+      w.status.reason = null;
+      // Reported a turn later, once the runtime below has spawned: what the controller does
+      // on 'starting' (route table, planner, store row) must not delay a cold start.
+      const launch = w.launches;
+      setImmediate(() => {
+        if (launch === w.launches && w.status.state === 'starting') this.report(w);
+      });
       const handle = await runtime.start(
         {
           id: d.id, app: d.app, version: d.version, target: d.target,
@@ -448,8 +459,9 @@ export class Agent {
   private persist(list: DesiredInstance[]): void {
     const file = join(this.opts.dataDir, 'desired.json');
     const body = JSON.stringify({ hostId: this.hostId, instances: list });
-    // Writes are chained so an older set can never land after a newer one.
-    this.persistChain = this.persistChain.then(async () => {
+    // Chained so an older set can never land after a newer one, and begun a turn later so the
+    // file system work does not compete with a spawn this set asks for.
+    this.persistChain = this.persistChain.then(() => new Promise<void>((r) => setImmediate(r))).then(async () => {
       await mkdir(this.opts.dataDir, { recursive: true });
       await writeFile(`${file}.tmp`, body);
       await rename(`${file}.tmp`, file);

@@ -306,9 +306,11 @@ export class Controller {
   private async setDesired(st: AppState, count: number, why: string, figures: Record<string, unknown>, message?: string): Promise<void> {
     if (count === st.app.desiredCount) return;
     const from = st.app.desiredCount;
-    // Act first (a held request is waiting on this), then persist.
+    // Act first (a held request is waiting on this), then persist: the write waits for the
+    // next turn, so the store does not run before the new instance is spawned.
     st.app = { ...st.app, desiredCount: count };
     void this.reconcile(st.app.name);
+    await new Promise<void>((r) => setImmediate(r));
     st.app = await this.opts.store.updateApp(st.app.name, { desiredCount: count });
     const type = why === 'wake' ? 'app.wake' : why === 'idle' ? 'scale.idle' : why.startsWith('autoscale') ? `scale.${why.slice(10)}` : 'scale.manual';
     void this.opts.events.emit(st.app.name, type, message ?? `scaled ${st.app.name} from ${from} to ${count} (${why})`, { from, to: count, ...figures });

@@ -30,6 +30,7 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
   readonly target = 'process' as const;
   private readonly stateDir: string;
   private readonly defaultGraceMs: number;
+  private stateDirMade: Promise<void> | undefined;
 
   constructor(opts: ProcessRuntimeOptions) {
     super();
@@ -44,7 +45,8 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
 
   async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
     await this.claim(spec.id);
-    await mkdir(this.stateDir, { recursive: true });
+    this.stateDirMade ??= mkdir(this.stateDir, { recursive: true }).then(() => undefined);
+    await this.stateDirMade;
     const port = String(spec.hostPort);
     const args = spec.args.map((a) => a.replaceAll('{port}', port));
     const env: Record<string, string> = {
