@@ -25,7 +25,8 @@ const names = asked.length ? asked : all;
 function run(name) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, [join(dir, `${name}.js`)], { cwd: root, stdio: 'inherit' });
+    // --expose-gc: benchmarks that report memory collect garbage before they measure.
+    const child = spawn(process.execPath, ['--expose-gc', join(dir, `${name}.js`)], { cwd: root, stdio: 'inherit' });
     const forward = (sig) => child.kill(sig);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
