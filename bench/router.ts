@@ -3,8 +3,9 @@
 //   npx tsc -p tsconfig.json && node dist/bench/router.js
 //
 // Processes: backend (nginx, `return 200`, 1 worker), nginx proxy (1 worker, upstream
-// keepalive), Summon Router (node, own process), wrk. Each proxy gets a warm-up, then
-// the same wrk run; rounds alternate between the two so drift hits both alike.
+// keepalive), Summon Router (node, own process), a Node byte pipe (lib/pipe-child.ts: the
+// ceiling for any proxy written for Node), wrk. Each proxy gets a warm-up, then the same
+// wrk run; rounds alternate between them so drift hits all alike.
 // Env: BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (default 32), BENCH_ROUNDS (default 2).
 //
 // Besides wrk's figures, each run reports the proxy's own CPU time per request (user +
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
     const backendPort = await freePort();
     const nginxPort = await freePort();
     const routerPort = await freePort();
+    const pipePort = await freePort();
 
     const backend = await startNginx(
       kids,
@@ -147,9 +149,11 @@ async function main(): Promise<void> {
       if (code) process.stderr.write(`router exited ${code}: ${routerErr}\n`);
     });
     await waitForPort(routerPort, 'router');
+    const pipeChild = kids.spawn(process.execPath, [path.join(here, 'lib', 'pipe-child.js'), String(pipePort), String(backendPort)]);
+    await waitForPort(pipePort, 'node byte pipe');
 
     // Sanity: both proxies answer with the backend's body.
-    for (const [name, port] of [['nginx', nginxPort], ['router', routerPort]] as const) {
+    for (const [name, port] of [['nginx', nginxPort], ['router', routerPort], ['node byte pipe', pipePort]] as const) {
       const { status, text } = await get(port);
       if (status !== 200 || text !== BODY) throw new Error(`${name} answered ${status} ${JSON.stringify(text)}`);
     }
@@ -158,13 +162,16 @@ async function main(): Promise<void> {
     const backendPid = nginxWorker(backend.pid!);
     const nginxPid = nginxWorker(proxy.pid!);
     const routerPid = routerChild.pid!;
+    const pipePid = pipeChild.pid!;
     const direct = await wrk(backendPort, 2, backendPid); // context: the backend without any proxy
     await wrk(nginxPort, 2, nginxPid);
     await wrk(routerPort, 2, routerPid);
-    const runs: { nginx: Run[]; router: Run[] } = { nginx: [], router: [] };
+    await wrk(pipePort, 2, pipePid);
+    const runs: { nginx: Run[]; router: Run[]; pipe: Run[] } = { nginx: [], router: [], pipe: [] };
     for (let i = 0; i < ROUNDS; i++) {
       runs.nginx.push(await wrk(nginxPort, DURATION, nginxPid));
       runs.router.push(await wrk(routerPort, DURATION, routerPid));
+      runs.pipe.push(await wrk(pipePort, DURATION, pipePid));
     }
 
     const summary = (rs: Run[]) => ({
@@ -176,7 +183,9 @@ async function main(): Promise<void> {
     });
     const nginx = summary(runs.nginx);
     const router = summary(runs.router);
+    const pipe = summary(runs.pipe);
     const ratio = router.requestsPerSec / nginx.requestsPerSec;
+    const pipeRatio = pipe.requestsPerSec / nginx.requestsPerSec;
 
     const row = (name: string, s: { requestsPerSec: number; p50Ms: number; p99Ms: number; cpuUsPerReq: number; errors: number }) =>
       `${name.padEnd(16)} ${s.requestsPerSec.toFixed(0).padStart(10)} ${s.p50Ms.toFixed(2).padStart(9)} ${s.p99Ms.toFixed(2).padStart(9)} ${s.cpuUsPerReq.toFixed(2).padStart(10)} ${String(s.errors).padStart(7)}`;
@@ -185,10 +194,12 @@ async function main(): Promise<void> {
       row('backend direct', { ...direct, errors: direct.non2xx + direct.socketErrors }),
       row('nginx', nginx),
       row('summon router', router),
+      row('node byte pipe', pipe),
       '',
       `router/nginx throughput: ${ratio.toFixed(2)}×; proxy CPU per request: router ${(router.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(2)}× nginx`,
       `p99: router ${router.p99Ms.toFixed(2)} ms vs nginx ${nginx.p99Ms.toFixed(2)} ms`,
-      `each run (req/s, cpu µs/req): nginx ${runs.nginx.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}; router ${runs.router.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}`,
+      `ceiling for a proxy written for Node (a byte pipe, no HTTP): ${pipeRatio.toFixed(2)}× nginx's throughput, ${(pipe.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(2)}× its CPU per request; the router reaches ${(router.requestsPerSec / pipe.requestsPerSec).toFixed(2)}× the pipe`,
+      `each run (req/s, cpu µs/req): nginx ${runs.nginx.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}; router ${runs.router.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}; pipe ${runs.pipe.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
 
@@ -203,12 +214,16 @@ async function main(): Promise<void> {
         backend: 'nginx return 200, 1 worker',
         nginxProxy: '1 worker, upstream keepalive 64',
         router: 'one node process, keep-alive pool per upstream',
+        pipe: 'one node process copying bytes between each client connection and its own upstream connection (no HTTP): the ceiling for a proxy written for Node',
         pinning: 'none: proxy, backend and wrk share the 2 cores alike for both proxies',
       },
       backendDirect: direct,
       nginx: { ...nginx, runs: runs.nginx },
       router: { ...router, runs: runs.router },
+      nodeBytePipe: { ...pipe, runs: runs.pipe },
       ratio: {
+        pipeThroughput: Number(pipeRatio.toFixed(3)),
+        routerVsPipe: Number((router.requestsPerSec / pipe.requestsPerSec).toFixed(3)),
         throughput: Number(ratio.toFixed(3)),
         cpuPerRequest: Number((router.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(3)),
         p99RouterMs: router.p99Ms,
