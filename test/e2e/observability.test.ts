@@ -73,6 +73,12 @@ test('observability from the CLI and the API', async (t) => {
     const p = await cli(s, 'up', '--api-port', '99999', '--data', '/nonexistent/never-created');
     assert.equal(p.code, 2);
     assert.match(p.stderr, /--api-port must be a port number/);
+    const v = await cli(s, 'up', '--vm-subnet', '10.1.2.3', '--data', '/nonexistent/never-created');
+    assert.equal(v.code, 2);
+    assert.match(v.stderr, /--vm-subnet must be the first address of a \/16 like 10\.201\.0\.0, got "10\.1\.2\.3"/);
+    const n = await cli(s, 'up', '--vm-network', 'bridge', '--data', '/nonexistent/never-created');
+    assert.equal(n.code, 2);
+    assert.match(n.stderr, /--vm-network must be auto, tap or user, got bridge/);
   });
 
   await t.test('events tell the story with reasons', async () => {
