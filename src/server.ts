@@ -5,7 +5,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Agent } from './agent/agent.js';
+import { Agent, type AgentEvent } from './agent/agent.js';
+import { RemoteAgent } from './agent/remote-agent.js';
+import type { Instance } from './core/types.js';
+import type { HostAgent } from './agent/host-agent.js';
 import { createApiServer } from './api/api.js';
 import { renderMetrics } from './api/metrics-text.js';
 import { BuildMetrics } from './api/build-metrics.js';
@@ -57,6 +60,8 @@ export interface SummonOptions {
   webhooks?: { retryBaseMs?: number; maxAttempts?: number };
   /** Email operators on failed releases, crash loops and scale.max. */
   email?: EmailOptions;
+  /** Agents on other hosts (`summon agent`), beside the one in this process. */
+  remoteAgents?: { id: string; url: string }[];
 }
 
 export interface RunningSummon {
@@ -64,6 +69,8 @@ export interface RunningSummon {
   routerUrl: string;
   dnsPort: number | null;
   token: string;
+  /** What remote agents present (`summon agent --token`), kept in DATA/agent.token. */
+  agentToken: string;
   dataDir: string;
   store: Store;
   router: Router;
@@ -78,12 +85,12 @@ function checkPort(name: string, v: number | undefined): number {
   return p;
 }
 
-async function loadOrCreateToken(dataDir: string): Promise<string> {
-  const file = join(dataDir, 'admin.token');
+async function loadOrCreateToken(dataDir: string, name = 'admin.token', prefix = 'sk_'): Promise<string> {
+  const file = join(dataDir, name);
   try {
     return (await readFile(file, 'utf8')).trim();
   } catch {
-    const token = `sk_${randomBytes(24).toString('base64url')}`;
+    const token = `${prefix}${randomBytes(24).toString('base64url')}`;
     await writeFile(file, `${token}\n`, { mode: 0o600 });
     return token;
   }
@@ -103,6 +110,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
   const cleanup: (() => Promise<unknown>)[] = [() => store.close()];
   try {
     const token = await loadOrCreateToken(dataDir);
+    const agentToken = await loadOrCreateToken(dataDir, 'agent.token', 'ak_');
     const hookToken = randomBytes(24).toString('base64url');
     const secrets = await Secrets.open(dataDir);
     const logs = new LogStore({ dir: join(dataDir, 'logs'), ...(o.logBytesPerApp ? { maxBytesPerApp: o.logBytesPerApp } : {}) });
@@ -134,21 +142,32 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
 
     const stateDir = join(dataDir, 'agent');
     const runtimes: Runtime[] = [new ProcessRuntime({ stateDir }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir) : [])];
+    const agentCallbacks = {
+      onStatus: (i: Instance) => controller?.onInstanceStatus(i),
+      onConsole: (app: string, instance: string, line: string) => logs.append(app, 'app', instance, line),
+      onEvent: (e: AgentEvent) => void events.emit(e.app, e.type, e.message, { instance: e.instance, ...(e.data ?? {}) }),
+    };
     const agent = new Agent({
       hostId: hostname() || 'local', dataDir: stateDir, runtimes,
       artifactPath: (sha) => blobs.path(sha),
-      onStatus: (i) => controller?.onInstanceStatus(i),
-      onConsole: (app, instance, line) => logs.append(app, 'app', instance, line),
-      onEvent: (e) => void events.emit(e.app, e.type, e.message, { instance: e.instance, ...(e.data ?? {}) }),
+      ...agentCallbacks,
       now,
     });
+    const remotes = (o.remoteAgents ?? []).map((r) => new RemoteAgent({ hostId: r.id, url: r.url, token: agentToken, ...agentCallbacks }));
+    if (new Set([agent.hostId, ...remotes.map((r) => r.hostId)]).size !== remotes.length + 1) {
+      throw new InvalidInputError(`every host needs its own id: this host is "${agent.hostId}", --agent gave ${remotes.map((r) => r.hostId).join(', ')}`);
+    }
+    cleanup.unshift(async () => remotes.forEach((r) => r.close()));
+    const agents: HostAgent[] = [agent, ...remotes];
     controller = new Controller({
-      store, agents: [agent], router, events, secrets, now,
+      store, agents, router, events, secrets, now,
       ...(o.autoscale ? { autoscale: o.autoscale } : {}),
       ...(o.deployDeadlineMs ? { deployDeadlineMs: o.deployDeadlineMs } : {}),
     });
     await agent.start();
     cleanup.unshift(() => agent.close({ stopInstances: !o.keepInstances }));
+    // Remote hosts that do not answer within a few seconds are adopted when they come back.
+    await Promise.all(remotes.map((r) => r.start()));
     await controller.start();
     cleanup.unshift(() => controller.close());
     const recorder = new SeriesRecorder({
@@ -165,9 +184,9 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       hookEnv: (app) => ({ SUMMON_HOOK_URL: `${apiUrl}/internal/push`, SUMMON_HOOK_TOKEN: hookToken, SUMMON_APP: app }),
     });
     const pipeline = new BuildPipeline({ workDir: join(dataDir, 'builds'), blobs, summonVersion: SUMMON_VERSION });
-    const releases = new ReleaseService({ store, controller, pipeline, events, secrets, agents: [agent], appUrl, now });
+    const releases = new ReleaseService({ store, controller, pipeline, events, secrets, agents, appUrl, now });
     const { server, fastify } = createApiServer({
-      store, controller, releases, repos, git, logs, events, secrets, agents: [agent], token, hookToken,
+      store, controller, releases, repos, git, logs, events, secrets, agents, token, hookToken, agentToken,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
       metricsText: async () => renderMetrics(router.metrics(), controller.instances(), buildMetrics.lines()),
       series: (app) => recorder.get(app),
@@ -204,7 +223,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
 
     let stopping: Promise<void> | null = null;
     return {
-      apiUrl, routerUrl, dnsPort, token, dataDir, store, router, controller, logs,
+      apiUrl, routerUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs,
       stop: () => {
         stopping ??= (async () => {
           for (const c of cleanup) await c().catch(() => undefined);

@@ -10,6 +10,7 @@ import type { Instance, InstanceState, Manifest, RuntimeCapability, Target } fro
 import { restartDelayMs } from '../core/backoff.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import { freePort } from './ports.js';
+import type { HostAgent, HostLink } from './host-agent.js';
 import { probeHttp, probeTcp, type ProbeOptions, type ProbeResult } from './health-probe.js';
 
 export interface DesiredInstance {
@@ -50,6 +51,13 @@ export interface AgentOptions {
   startProbeMs?: number;
   stopGraceMs?: number;
   now?: () => number;
+  /** The address the router reaches this host's instances at, when it is not this host's
+   *  loopback (a remote agent): reported for instances whose runtime listens on all
+   *  addresses of the host (process) instead of 127.0.0.1. */
+  advertise?: string;
+  /** Makes sure what an instance needs is on this host before it starts (a remote agent
+   *  fetches the artifact from the control plane). */
+  prepare?: (d: DesiredInstance) => Promise<void>;
 }
 
 /** The agent's view of one instance. */
@@ -75,6 +83,8 @@ class Worker {
   startAbort: AbortController | null = null;
   /** What the runtime's network does with a check sent before the instance listens. */
   unanswered: 'refused' | 'dropped' | 'held' = 'refused';
+  /** Where this agent checks the instance (the runtime's own address, not the advertised one). */
+  probeAddress = '127.0.0.1';
   /** Checks begun since the launch. */
   startChecks = 0;
   /** When a check was first refused since the launch: the network is up, the app about to listen. */
@@ -111,9 +121,10 @@ const START_CHECKS = {
   dropped: { inFlight: 64, everyMs: () => 2, connectTimeoutMs: 20, fullEvery: 16 },
 } as const;
 
-export class Agent {
+export class Agent implements HostAgent {
   readonly hostId: string;
-  private readonly opts: Required<Omit<AgentOptions, 'now'>> & { now: () => number };
+  private readonly opts: Required<Omit<AgentOptions, 'now' | 'advertise' | 'prepare'>> & Pick<AgentOptions, 'advertise' | 'prepare'> & { now: () => number };
+  private readonly startedAt = Date.now();
   private readonly runtimes = new Map<Target, Runtime>();
   private readonly workers = new Map<string, Worker>();
   private statsTimer: NodeJS.Timeout | null = null;
@@ -147,6 +158,14 @@ export class Agent {
 
   runtimeFor(target: Target): Runtime | undefined {
     return this.runtimes.get(target);
+  }
+
+  offers(target: Target): boolean {
+    return this.runtimes.has(target);
+  }
+
+  link(): HostLink {
+    return { state: 'local', address: this.opts.advertise ?? '127.0.0.1', since: this.startedAt };
   }
 
   /** Replaces the desired set: starts what is new, stops what is gone. */
@@ -244,6 +263,10 @@ export class Agent {
     }
     const workDir = join(this.instancesDir, d.id);
     try {
+      if (this.opts.prepare) {
+        await this.opts.prepare(d);
+        if (w.removed || this.closed) return;
+      }
       // Synchronous on purpose: from a wake-up to the spawn nothing yields to the event loop,
       // so store writes and other I/O callbacks queued meanwhile run after the app is started.
       mkdirSync(workDir, { recursive: true });
@@ -292,7 +315,10 @@ export class Agent {
         await runtime.stop(d.id, { graceMs: 1000 });
         return;
       }
-      w.status.address = handle.address;
+      // A runtime that listens on loopback (the process target) is reached from other hosts at
+      // the advertised address; a tap guest's own address stays as it is.
+      w.status.address = this.opts.advertise && handle.address === '127.0.0.1' ? this.opts.advertise : handle.address;
+      w.probeAddress = handle.address;
       w.status.port = handle.port;
       w.unanswered = handle.unanswered ?? 'refused';
       w.status.pid = handle.pid;
@@ -334,8 +360,8 @@ export class Agent {
       w.probing = true;
     }
     const r = h.kind === 'http' && h.path
-      ? await probeHttp(s.address, s.port, h.path, opts)
-      : await probeTcp(s.address, s.port, opts);
+      ? await probeHttp(w.probeAddress, s.port, h.path, opts)
+      : await probeTcp(w.probeAddress, s.port, opts);
     if (launch === w.launches) {
       if (starting) w.startProbes -= 1;
       else w.probing = false;

@@ -3,10 +3,10 @@
 // the pre-receive hook endpoint on the same port.
 import http from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import type { Agent } from '../agent/agent.js';
+import type { HostAgent } from '../agent/host-agent.js';
 import type { GitHttpBackend } from '../build/git-http.js';
 import { parsePushRequest, servePushStream } from '../build/push-stream.js';
 import type { RepoManager } from '../build/repos.js';
@@ -34,7 +34,9 @@ export interface ApiDeps {
   logs: LogStore;
   events: EventBus;
   secrets: Secrets;
-  agents: Agent[];
+  agents: HostAgent[];
+  /** What remote agents present to fetch artifacts (GET /internal/blobs/:sha256). */
+  agentToken?: string;
   token: string;
   hookToken: string;
   appUrl: (app: string) => string;
@@ -97,6 +99,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     const path = req.url.split('?')[0];
     if (publicPaths.has(path) || path.startsWith('/assets/') || path === '/favicon.svg') return;
     if (path === '/internal/push') return; // checked with the hook token below
+    if (path.startsWith('/internal/blobs/')) return; // checked with the agent token below
     if (!isAuthorized(req.raw, d.token)) throw new UnauthorizedError();
   });
 
@@ -332,10 +335,26 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   if (d.artifactPath) registerImageRoutes(fastify, { store: d.store, secrets: d.secrets, artifactPath: d.artifactPath });
 
   // ---- hosts and metrics ----
-  fastify.get('/api/hosts', async () => Promise.all(d.agents.map(async (a) => ({
-    id: a.hostId, address: '127.0.0.1', runtimes: await a.capabilities(), instances: a.instances().length,
-  }))));
+  fastify.get('/api/hosts', async () => Promise.all(d.agents.map(async (a) => {
+    const link = a.link();
+    return {
+      id: a.hostId, address: link.address, link: link.state, ...(link.url ? { url: link.url } : {}), since: link.since,
+      ...(link.error ? { error: link.error } : {}),
+      runtimes: await a.capabilities().catch(() => []), instances: a.instances().length,
+    };
+  })));
   fastify.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await d.metricsText()));
+
+  // ---- artifacts for remote agents ----
+  fastify.get('/internal/blobs/:sha', async (req, reply) => {
+    if (!d.agentToken || !d.artifactPath || !isAuthorized(req.raw, d.agentToken)) throw new UnauthorizedError('the agent token is not valid');
+    const sha = (req.params as { sha: string }).sha;
+    if (!/^[0-9a-f]{64}$/.test(sha)) throw new InvalidInputError(`not a sha256 digest: ${JSON.stringify(sha)}`);
+    const path = d.artifactPath(sha);
+    const size = await stat(path).then((s) => s.size, () => null);
+    if (size === null) throw new NotFoundError('artifact', sha.slice(0, 12), 'it is not in this control plane\'s blob store');
+    return reply.type('application/octet-stream').header('content-length', size).send(createReadStream(path));
+  });
 
   // ---- the pre-receive hook ----
   fastify.post('/internal/push', async (req, reply) => {

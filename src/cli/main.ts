@@ -12,6 +12,7 @@ import { registerLogs } from './commands/logs/index.js';
 import { registerPs } from './commands/ps/index.js';
 import { registerReleases } from './commands/releases/index.js';
 import { registerUp } from './commands/up/index.js';
+import { registerAgent } from './commands/agent/index.js';
 import { registerWebhooks } from './commands/webhooks/index.js';
 
 export async function main(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s), env: process.env }): Promise<number> {
@@ -32,6 +33,7 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError('(run `summon --help` for the commands)');
   registerUp(program, io, run);
+  registerAgent(program, io, run);
   registerAuth(program, io, run);
   registerApps(program, io, run);
   registerReleases(program, io, run);

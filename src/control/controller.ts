@@ -2,7 +2,8 @@
 // the pure planners (rollout, autoscale, idle), hands the resulting desired sets to the
 // agents, keeps the router's table in step with instance health (pushed on every change, no
 // polling gap), and records every decision as an event.
-import type { Agent, DesiredInstance } from '../agent/agent.js';
+import type { DesiredInstance } from '../agent/agent.js';
+import type { HostAgent } from '../agent/host-agent.js';
 import { planAutoscale, shouldIdle, type CpuSample } from '../core/autoscale.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../core/errors.js';
 import { planRollout, type PlannedInstance } from '../core/rollout.js';
@@ -21,7 +22,7 @@ export interface RouterPort {
 
 export interface ControllerOptions {
   store: Store;
-  agents: Agent[];
+  agents: HostAgent[];
   router: RouterPort;
   events: EventBus;
   secrets: Secrets;
@@ -227,9 +228,21 @@ export class Controller {
 
   instances(name?: string): Instance[] {
     const out: Instance[] = [];
+    // An instance on a host whose agent cannot be reached shows its last known state, and why
+    // that may be stale.
+    const down = new Map<string, string>();
+    for (const a of this.opts.agents) {
+      const l = a.link();
+      if (l.state === 'unreachable') down.set(a.hostId, `host ${a.hostId} unreachable since ${new Date(l.since).toISOString()}: ${l.error ?? 'no answer'}; last known state shown`);
+    }
     for (const st of this.apps.values()) {
       if (name && st.app.name !== name) continue;
-      for (const m of st.instances.values()) out.push({ ...m.status, state: m.draining && m.status.state !== 'stopped' ? 'draining' : m.status.state });
+      for (const m of st.instances.values()) {
+        out.push({
+          ...m.status, state: m.draining && m.status.state !== 'stopped' ? 'draining' : m.status.state,
+          ...(down.has(m.host) ? { reason: down.get(m.host)! } : {}),
+        });
+      }
     }
     return out.sort((a, b) => a.app.localeCompare(b.app) || (a.startedAt ?? 0) - (b.startedAt ?? 0));
   }
@@ -416,7 +429,8 @@ export class Controller {
     const target = release.manifest!.run.target;
     const counts = new Map<string, number>();
     for (const s of this.apps.values()) for (const i of s.instances.values()) counts.set(i.host, (counts.get(i.host) ?? 0) + 1);
-    const able = this.opts.agents.filter((a) => a.runtimeFor(target));
+    // A host whose agent cannot be reached now gets no new instances.
+    const able = this.opts.agents.filter((a) => a.offers(target) && a.link().state !== 'unreachable');
     const pool = able.length ? able : this.opts.agents;
     return pool.reduce((best, a) => ((counts.get(a.hostId) ?? 0) < (counts.get(best.hostId) ?? 0) ? a : best), pool[0]).hostId;
   }

@@ -7,7 +7,7 @@ import type { PushRequest, PushResult } from '../build/push-stream.js';
 import { ConflictError, DeployError, NotFoundError, RuntimeUnavailableError, toSummonError } from '../core/errors.js';
 import { checkConfigKey } from '../core/names.js';
 import type { Release, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
-import type { Agent } from '../agent/agent.js';
+import type { HostAgent } from '../agent/host-agent.js';
 import type { Store, NewRelease } from '../store/store.js';
 import type { Controller } from './controller.js';
 import type { EventBus } from './event-bus.js';
@@ -19,7 +19,7 @@ export interface ReleaseServiceOptions {
   pipeline: BuildPipeline;
   events: EventBus;
   secrets: Secrets;
-  agents: Agent[];
+  agents: HostAgent[];
   appUrl: (app: string) => string;
   now?: () => number;
 }
@@ -190,15 +190,10 @@ export class ReleaseService {
   }
 
   private async capabilityOf(target: Target): Promise<RuntimeCapability> {
-    for (const a of this.o.agents) {
-      const r = a.runtimeFor(target);
-      if (r) {
-        const c = await r.capability();
-        if (c.available) return c;
-      }
-    }
-    const reasons = await Promise.all(this.o.agents.map(async (a) => (await a.capabilities()).find((c) => c.target === target)?.reason));
-    return { target, available: false, reason: reasons.find(Boolean) ?? `no host has a ${target} runtime` };
+    const all = await Promise.all(this.o.agents.map((a) => a.capabilities().catch(() => [] as RuntimeCapability[])));
+    const found = all.flat().filter((c) => c.target === target);
+    return found.find((c) => c.available) ??
+      { target, available: false, reason: found.find((c) => c.reason)?.reason ?? `no host has a ${target} runtime` };
   }
 
   private blankRelease(description: string, commit: string | null, status: Release['status']): NewRelease {

@@ -11,6 +11,14 @@ export function checkAppName(name: unknown): string {
   return name;
 }
 
+/** Host ids name agents in `--agent ID=URL`, event data and instance rows. */
+export function checkHostId(id: unknown): string {
+  if (typeof id !== 'string' || !APP_NAME_RE.test(id)) {
+    throw new InvalidNameError('host id', String(id), APP_NAME_RULE);
+  }
+  return id;
+}
+
 export const CONFIG_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 export function checkConfigKey(key: string): string {

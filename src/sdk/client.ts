@@ -20,6 +20,11 @@ export interface StreamResult {
 export interface HostView {
   id: string;
   address: string;
+  /** local: the agent in the Summon process; connected / unreachable: a remote agent's link. */
+  link: 'local' | 'connected' | 'unreachable';
+  url?: string;
+  since: number;
+  error?: string;
   runtimes: { target: string; available: boolean; accel?: string; kvm?: boolean; reason: string }[];
   instances: number;
 }

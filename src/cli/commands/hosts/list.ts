@@ -6,10 +6,14 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
     .action((o: { json?: boolean }) => run(async () => {
       const hosts = await (await client(io)).hosts();
       if (o.json) return json(io, hosts);
-      const rows = hosts.flatMap((h) => h.runtimes.map((r) => ({
-        host: h.id, address: h.address, instances: h.instances, runtime: r.target,
-        available: r.available ? 'yes' : 'no', accel: r.accel ?? null, detail: r.reason,
-      })));
-      io.out(table(rows, ['host', 'address', 'instances', 'runtime', 'available', 'accel', 'detail']));
+      const rows = hosts.flatMap((h): Record<string, unknown>[] => {
+        const link = h.link === 'unreachable' ? `unreachable${h.error ? ` (${h.error})` : ''}` : h.link;
+        if (h.runtimes.length === 0) return [{ host: h.id, address: h.address, link, instances: h.instances, runtime: null, available: null, accel: null, detail: null }];
+        return h.runtimes.map((r) => ({
+          host: h.id, address: h.address, link, instances: h.instances, runtime: r.target,
+          available: r.available ? 'yes' : 'no', accel: r.accel ?? null, detail: r.reason,
+        }));
+      });
+      io.out(table(rows, ['host', 'address', 'link', 'instances', 'runtime', 'available', 'accel', 'detail']));
     }));
 }

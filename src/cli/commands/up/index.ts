@@ -6,6 +6,7 @@ import type { Io } from '../../context.js';
 import { saveLogin } from '../../login-file.js';
 import { vmRuntimes } from '../../../runtimes/vm-runtimes.js';
 import { parseSubnetBase } from '../../../runtimes/tap-net.js';
+import { checkHostId } from '../../../core/names.js';
 import type { Runtime } from '../../../runtimes/runtime.js';
 
 function port(name: string, v: string | undefined): number | undefined {
@@ -19,6 +20,14 @@ function emailOptions(o: Record<string, string | boolean | undefined>): Pick<Sum
   if (!o.smtp && !o.mailFrom && !o.mailTo) return {};
   if (!o.smtp || !o.mailFrom || !o.mailTo) throw new SummonError('invalid_input', 'email notifications need all of --smtp, --mail-from and --mail-to');
   return { email: { smtp: String(o.smtp), from: String(o.mailFrom), to: String(o.mailTo).split(',').map((s) => s.trim()).filter(Boolean) } };
+}
+
+/** `--agent edge1=http://10.0.0.7:7171` */
+function parseAgentFlag(v: string): { id: string; url: string } {
+  const m = /^([^=]+)=(http:\/\/.+)$/.exec(v);
+  if (!m) throw new SummonError('invalid_input', `--agent must be ID=http://HOST:PORT, got ${JSON.stringify(v)}`);
+  checkHostId(m[1]);
+  return { id: m[1], url: m[2] };
 }
 
 function vmRuntimesFor(subnetBase: string, network: string): (stateDir: string) => Promise<Runtime[]> {
@@ -51,6 +60,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--no-vm', 'do not probe or offer the qemu and solo5 runtimes')
     .option('--vm-subnet <a.b.0.0>', 'the /16 from which each VM instance on a tap device gets a /30', '10.201.0.0')
     .option('--vm-network <mode>', 'VM networking when [run].network does not say: auto (tap where possible), tap or user', 'auto')
+    .option('--agent <id=url>', 'an agent on another host (`summon agent`), e.g. edge1=http://10.0.0.7:7171; repeat for more', (v: string, all: string[] = []) => [...all, v])
     .option('--smtp <url>', 'email operators through this SMTP relay, e.g. smtp://127.0.0.1:25')
     .option('--mail-from <addr>', 'sender address of notification emails')
     .option('--mail-to <list>', 'comma-separated recipients of notification emails')
@@ -83,6 +93,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         logBytesPerApp: logBytes,
         ...(o.vm !== false ? { extraRuntimes: vmRuntimesFor(String(o.vmSubnet), String(o.vmNetwork)) } : {}),
         ...emailOptions(o),
+        ...(o.agent ? { remoteAgents: (o.agent as unknown as string[]).map(parseAgentFlag) } : {}),
       };
       const s = await startSummon(opts);
       const file = await saveLogin({ api: s.apiUrl, token: s.token, router: s.routerUrl }, io.env);
@@ -91,6 +102,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
       io.out(`  Router:  ${s.routerUrl}   (apps at http://NAME.localhost:${new URL(s.routerUrl).port})`);
       if (s.dnsPort !== null) io.out(`  DNS:     udp+tcp ${opts.host}:${s.dnsPort}`);
       io.out(`  Token:   ${s.token}`);
+      io.out(`  Agents:  \`summon agent --control ${s.apiUrl} --token-file ${s.dataDir}/agent.token …\` on another host, then --agent ID=URL here`);
       io.out(`  Data:    ${s.dataDir}`);
       io.out(`Logged in: \`summon\` commands in another shell use this instance (${file}).`);
       await new Promise<void>((resolve) => {

@@ -1,0 +1,73 @@
+// The composition root of `summon agent`: one host's agent, serving the agent protocol to a
+// control plane elsewhere (agent/agent-server.ts), fetching artifacts from it, and keeping
+// its desired set running and healing on its own while the control plane is away.
+import { resolve, join } from 'node:path';
+import { hostname } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import { Agent } from './agent/agent.js';
+import { AgentServer } from './agent/agent-server.js';
+import { BlobFetcher } from './agent/blob-fetch.js';
+import { BlobStore } from './artifacts/blob-store.js';
+import { ProcessRuntime } from './runtimes/process/process-runtime.js';
+import { InvalidInputError } from './core/errors.js';
+import { checkHostId } from './core/names.js';
+
+export interface AgentNodeOptions {
+  /** This host's id; the control plane names it the same in `--agent ID=URL`. */
+  id?: string;
+  dataDir: string;
+  listenHost: string;
+  listenPort: number;
+  /** The address the router reaches this host's instances at. */
+  advertise: string;
+  /** The control plane's API, for artifacts. */
+  controlUrl: string;
+  token: string;
+}
+
+export interface RunningAgentNode {
+  hostId: string;
+  url: string;
+  stop(opts?: { stopInstances?: boolean }): Promise<void>;
+}
+
+export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentNode> {
+  const hostId = o.id ?? (hostname() || 'agent');
+  checkHostId(hostId);
+  if (!o.advertise) throw new InvalidInputError('--advertise is required: the address the router reaches this host at');
+  const dataDir = resolve(o.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
+  const fetcher = new BlobFetcher({ controlUrl: o.controlUrl, token: o.token, blobs });
+  const server = new AgentServer({ token: o.token, host: o.listenHost, port: o.listenPort });
+  const stateDir = join(dataDir, 'agent');
+  const agent = new Agent({
+    hostId, dataDir: stateDir, runtimes: [new ProcessRuntime({ stateDir })],
+    artifactPath: (sha) => blobs.path(sha),
+    prepare: async (d) => {
+      await fetcher.ensure(d.artifactSha256);
+      if (d.initrdSha256) await fetcher.ensure(d.initrdSha256);
+    },
+    advertise: o.advertise,
+    onStatus: (instance) => server.publish({ kind: 'status', instance }),
+    onEvent: (event) => server.publish({ kind: 'event', event }),
+    onConsole: (app, instance, line, stream) => server.publish({ kind: 'console', app, instance, line, stream }),
+  });
+  server.attach(agent);
+  await agent.start();
+  let port: number;
+  try {
+    ({ port } = await server.listen());
+  } catch (e) {
+    await agent.close({ stopInstances: false });
+    throw new InvalidInputError(`cannot listen on ${o.listenHost}:${o.listenPort}: ${(e as Error).message}`);
+  }
+  return {
+    hostId,
+    url: `http://${o.listenHost === '0.0.0.0' ? o.advertise : o.listenHost}:${port}`,
+    stop: async (opts = {}) => {
+      await server.close();
+      await agent.close({ stopInstances: opts.stopInstances ?? true });
+    },
+  };
+}

@@ -1,0 +1,137 @@
+// The agent protocol over HTTP: what `summon agent` serves on a host of its own, for the
+// control plane's RemoteAgent. The same calls the in-process Agent takes, nothing more:
+//
+//   GET  /v1/hello    → { hostId, address, capabilities, desired, instances }
+//   PUT  /v1/desired  ← { instances: DesiredInstance[] }            → 204
+//   GET  /v1/stream   → server-sent events `status`, `event`, `console` (JSON), and a
+//                       comment every heartbeatMs so either side notices a dead link
+//
+// Every request needs `Authorization: Bearer <agent token>`. The agent goes on running and
+// healing its desired set (kept on its disk) whether or not anyone is connected.
+import http from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Instance } from '../core/types.js';
+import type { Agent, AgentEvent, DesiredInstance } from './agent.js';
+
+export interface AgentServerOptions {
+  token: string;
+  host: string;
+  port: number;
+  heartbeatMs?: number;
+  /** Largest PUT /v1/desired body accepted. */
+  maxBodyBytes?: number;
+}
+
+export type StreamMessage =
+  | { kind: 'status'; instance: Instance }
+  | { kind: 'event'; event: AgentEvent }
+  | { kind: 'console'; app: string; instance: string; line: string; stream: string };
+
+export class AgentServer {
+  private agent: Agent | undefined;
+  private readonly server: http.Server;
+  private readonly streams = new Set<http.ServerResponse>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly token: Buffer;
+  private readonly maxBody: number;
+
+  constructor(private readonly opts: AgentServerOptions) {
+    if (!opts.token || opts.token.length < 16) throw new Error('AgentServer: the agent token must be at least 16 characters');
+    this.token = Buffer.from(opts.token);
+    this.maxBody = opts.maxBodyBytes ?? 16 * 1024 * 1024;
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.heartbeat = setInterval(() => {
+      for (const res of this.streams) res.write(': heartbeat\n\n');
+    }, opts.heartbeatMs ?? 5000);
+    this.heartbeat.unref();
+  }
+
+  /** The agent is made after the server (its callbacks publish here), then attached. */
+  attach(agent: Agent): void {
+    this.agent = agent;
+  }
+
+  publish(msg: StreamMessage): void {
+    if (this.streams.size === 0) return;
+    const frame = `event: ${msg.kind}\ndata: ${JSON.stringify(msg)}\n\n`;
+    for (const res of this.streams) res.write(frame);
+  }
+
+  async listen(): Promise<{ port: number }> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => resolve());
+    });
+    return { port: (this.server.address() as AddressInfo).port };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const res of this.streams) res.end();
+    this.streams.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+  }
+
+  private authorized(req: http.IncomingMessage): boolean {
+    const h = req.headers.authorization ?? '';
+    const given = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
+    return given.length === this.token.length && timingSafeEqual(given, this.token);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const send = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    if (!this.authorized(req)) return send(401, { error: { code: 'unauthorized', message: 'the agent token is missing or not valid: pass the token `summon up` keeps in DATA/agent.token' } });
+    const agent = this.agent;
+    if (!agent) return send(503, { error: { code: 'starting', message: 'the agent is still starting; try again' } });
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      if (req.method === 'GET' && path === '/v1/hello') {
+        return send(200, {
+          hostId: agent.hostId, address: agent.link().address, capabilities: await agent.capabilities(),
+          desired: agent.desiredSet(), instances: agent.instances(),
+        });
+      }
+      if (req.method === 'PUT' && path === '/v1/desired') {
+        const body = await readBody(req, this.maxBody);
+        const parsed = JSON.parse(body) as { instances?: unknown };
+        if (!Array.isArray(parsed.instances)) return send(400, { error: { code: 'invalid_input', message: 'body must be {"instances": [...]}' } });
+        await agent.setDesired(parsed.instances as DesiredInstance[]);
+        res.writeHead(204).end();
+        return;
+      }
+      if (req.method === 'GET' && path === '/v1/stream') {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+        res.flushHeaders();
+        this.streams.add(res);
+        req.socket.setNoDelay(true);
+        res.on('close', () => this.streams.delete(res));
+        return;
+      }
+      send(404, { error: { code: 'not_found', message: `no ${req.method} ${path} in the agent protocol` } });
+    } catch (e) {
+      send(400, { error: { code: 'invalid_input', message: (e as Error).message } });
+    }
+  }
+}
+
+function readBody(req: http.IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        reject(new Error(`body larger than ${max} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

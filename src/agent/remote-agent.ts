@@ -1,0 +1,243 @@
+// The control plane's side of the agent protocol (agent-server.ts): a HostAgent for an agent
+// on another machine. It holds the link open (hello, then a stream of status, events and
+// console lines), sends the host's whole desired set whenever the controller changes it, and
+// when the link drops it says so (`summon hosts`), keeps the last known state, and reconnects
+// with backoff; on reconnecting it sends the desired set again, so the control plane's view
+// wins. Meanwhile the agent keeps its instances running and healing on its own.
+//
+//   connecting ─► connected ─► (stream ends, a call fails, no heartbeat) ─► unreachable ─► connecting
+import http from 'node:http';
+import type { Instance, RuntimeCapability, Target } from '../core/types.js';
+import type { AgentEvent, DesiredInstance } from './agent.js';
+import type { StreamMessage } from './agent-server.js';
+import type { HostAgent, HostLink } from './host-agent.js';
+
+export interface RemoteAgentOptions {
+  hostId: string;
+  /** The agent's base URL, e.g. http://10.0.0.7:7171 */
+  url: string;
+  token: string;
+  onStatus: (instance: Instance) => void;
+  onConsole: (app: string, instance: string, line: string, stream: string) => void;
+  onEvent: (event: AgentEvent) => void;
+  /** How long start() waits for the first hello before going on with the host unreachable. */
+  connectTimeoutMs?: number;
+  /** Longest pause between reconnection attempts. */
+  maxRetryMs?: number;
+  /** The link counts as dead after this long without a byte on the stream (heartbeats included). */
+  silenceMs?: number;
+}
+
+interface Hello {
+  hostId: string;
+  address: string;
+  capabilities: RuntimeCapability[];
+  desired: DesiredInstance[];
+  instances: Instance[];
+}
+
+export class RemoteAgent implements HostAgent {
+  readonly hostId: string;
+  private readonly url: URL;
+  private caps: RuntimeCapability[] = [];
+  private desired: DesiredInstance[] = [];
+  /** Set once the controller has given a desired set: from then on it is sent on every reconnect. */
+  private ours = false;
+  private readonly known = new Map<string, Instance>();
+  private state: HostLink = { state: 'unreachable', address: '', since: Date.now(), error: 'not connected yet' };
+  private stream: http.ClientRequest | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private silenceTimer: NodeJS.Timeout | null = null;
+  private retryMs = 100;
+  private closed = false;
+  private pushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: RemoteAgentOptions) {
+    if (!opts.hostId) throw new Error('RemoteAgent: hostId is required');
+    if (!opts.token) throw new Error('RemoteAgent: token is required');
+    this.hostId = opts.hostId;
+    this.url = new URL(opts.url);
+    if (this.url.protocol !== 'http:') throw new Error(`RemoteAgent: the agent URL must be http://HOST:PORT, got ${opts.url}`);
+    this.state.address = this.url.hostname;
+    this.state.url = this.url.origin;
+  }
+
+  /** Connects once (waiting up to connectTimeoutMs); an unreachable host is not an error. */
+  async start(): Promise<void> {
+    await Promise.race([
+      this.connect(),
+      new Promise<void>((r) => setTimeout(r, this.opts.connectTimeoutMs ?? 5000).unref()),
+    ]);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    this.stream?.destroy();
+  }
+
+  async setDesired(list: DesiredInstance[]): Promise<void> {
+    this.desired = list;
+    this.ours = true;
+    if (this.state.state !== 'connected') return; // sent when the link is back
+    await this.push();
+  }
+
+  desiredSet(): DesiredInstance[] {
+    return this.desired;
+  }
+
+  instances(): Instance[] {
+    return [...this.known.values()];
+  }
+
+  async capabilities(): Promise<RuntimeCapability[]> {
+    return this.caps;
+  }
+
+  offers(target: Target): boolean {
+    return this.caps.some((c) => c.target === target && c.available);
+  }
+
+  link(): HostLink {
+    return { ...this.state };
+  }
+
+  // ---- the link ----------------------------------------------------------------------------
+
+  private push(): Promise<void> {
+    // One PUT at a time, always the latest set.
+    this.pushing = this.pushing.then(async () => {
+      if (this.state.state !== 'connected') return;
+      try {
+        await this.call('PUT', '/v1/desired', { instances: this.desired });
+      } catch (e) {
+        this.lost(`sending the desired set failed: ${(e as Error).message}`);
+      }
+    });
+    return this.pushing;
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const hello = JSON.parse(await this.call('GET', '/v1/hello')) as Hello;
+      if (hello.hostId !== this.hostId) {
+        throw new Error(`the agent at ${this.url.origin} is host "${hello.hostId}", not "${this.hostId}": check --agent ${this.hostId}=URL`);
+      }
+      this.caps = hello.capabilities;
+      if (!this.ours) this.desired = hello.desired;
+      this.known.clear();
+      for (const i of hello.instances) this.known.set(i.id, i);
+      await this.openStream();
+      this.state = { state: 'connected', address: hello.address, url: this.url.origin, since: Date.now() };
+      this.retryMs = 100;
+      for (const i of hello.instances) this.opts.onStatus(i);
+      if (this.ours) await this.push();
+    } catch (e) {
+      this.lost((e as Error).message);
+    }
+  }
+
+  private openStream(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(this.url.origin + '/v1/stream', {
+        method: 'GET', headers: { authorization: `Bearer ${this.opts.token}`, accept: 'text/event-stream' },
+      }, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reject(new Error(`GET /v1/stream answered ${res.statusCode}`));
+          return;
+        }
+        res.setEncoding('utf8');
+        let buf = '';
+        this.alive();
+        res.on('data', (chunk: string) => {
+          this.alive();
+          buf += chunk;
+          let end: number;
+          while ((end = buf.indexOf('\n\n')) !== -1) {
+            const frame = buf.slice(0, end);
+            buf = buf.slice(end + 2);
+            const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+            if (data) this.deliver(JSON.parse(data) as StreamMessage);
+          }
+        });
+        res.on('end', () => this.lost('the agent closed the stream'));
+        res.on('error', (e) => this.lost(e.message));
+        resolve();
+      });
+      req.on('error', (e) => {
+        reject(e);
+        this.lost(e.message);
+      });
+      req.end();
+      this.stream = req;
+    });
+  }
+
+  private deliver(msg: StreamMessage): void {
+    if (msg.kind === 'status') {
+      if (msg.instance.state === 'stopped') this.known.delete(msg.instance.id);
+      else this.known.set(msg.instance.id, msg.instance);
+      this.opts.onStatus(msg.instance);
+    } else if (msg.kind === 'event') {
+      this.opts.onEvent(msg.event);
+    } else if (msg.kind === 'console') {
+      this.opts.onConsole(msg.app, msg.instance, msg.line, msg.stream);
+    }
+  }
+
+  private alive(): void {
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    this.silenceTimer = setTimeout(() => this.lost('no heartbeat from the agent'), this.opts.silenceMs ?? 15_000);
+    this.silenceTimer.unref();
+  }
+
+  private lost(why: string): void {
+    if (this.closed) return;
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    this.stream?.destroy();
+    this.stream = null;
+    if (this.state.state !== 'unreachable' || this.state.error !== why) {
+      this.state = { state: 'unreachable', address: this.state.address, url: this.url.origin, since: Date.now(), error: why };
+    }
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.connect();
+    }, this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, this.opts.maxRetryMs ?? 2000);
+  }
+
+  private call(method: string, path: string, body?: unknown): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = http.request(this.url.origin + path, {
+        method, agent: false, timeout: 10_000,
+        headers: { authorization: `Bearer ${this.opts.token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          if ((res.statusCode ?? 0) >= 300) {
+            let msg = text;
+            try {
+              msg = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
+            } catch {
+              // not JSON
+            }
+            reject(new Error(`${method} ${path} answered ${res.statusCode}: ${msg}`));
+          } else {
+            resolve(text);
+          }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 10 s`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+}

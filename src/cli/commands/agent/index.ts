@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import type { Io } from '../../context.js';
+import { SummonError } from '../../../core/errors.js';
+import { startAgentNode } from '../../../agent-node.js';
+
+/** `summon agent`: this host's agent, for a control plane on another host (`summon up --agent`). */
+export function registerAgent(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
+  program.command('agent').description('run this host\'s agent for a control plane elsewhere (then `summon up --agent ID=URL` there)')
+    .requiredOption('--control <url>', 'the control plane\'s API URL (artifacts come from there)')
+    .requiredOption('--advertise <addr>', 'the address the control plane\'s router reaches this host at')
+    .option('--id <id>', 'this host\'s id (default: the host name)')
+    .option('--listen <host:port>', 'where the agent protocol listens', '0.0.0.0:7171')
+    .option('--token <t>', 'the control plane\'s agent token (or SUMMON_AGENT_TOKEN)')
+    .option('--token-file <file>', 'read the agent token from this file (the control plane keeps it in DATA/agent.token)')
+    .option('--data <dir>', 'state directory: desired set, artifacts, instance files', '.summon-agent')
+    .action((o: Record<string, string | undefined>) => run(async () => {
+      const token = o.token ?? (o.tokenFile ? (await readFile(o.tokenFile, 'utf8')).trim() : io.env.SUMMON_AGENT_TOKEN);
+      if (!token) throw new SummonError('invalid_input', 'the agent needs the control plane\'s agent token: --token, --token-file or SUMMON_AGENT_TOKEN');
+      const m = /^(.+):(\d+)$/.exec(String(o.listen));
+      if (!m || Number(m[2]) > 65535) throw new SummonError('invalid_input', `--listen must be HOST:PORT, got ${JSON.stringify(o.listen)}`);
+      const node = await startAgentNode({
+        ...(o.id ? { id: o.id } : {}), dataDir: String(o.data), listenHost: m[1], listenPort: Number(m[2]),
+        advertise: String(o.advertise), controlUrl: String(o.control), token,
+      });
+      io.out(`Agent ${node.hostId} is up at ${node.url}`);
+      io.out(`  On the control plane: summon up … --agent ${node.hostId}=${node.url}`);
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          io.out(`${sig}: stopping its instances (the desired set stays on disk: the next start resumes it)…`);
+          void node.stop().then(() => resolve());
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    }));
+}

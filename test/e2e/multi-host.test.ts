@@ -1,0 +1,174 @@
+// Two hosts: the control plane (with its own agent) on this machine, and a second host made
+// of a network namespace of the test's own, joined by a veth pair, running `summon agent`.
+// An app scaled to 2 gets an instance on each host and the router serves both; with the
+// control plane killed (SIGKILL) the remote agent keeps its instance running and heals it
+// when it crashes; the control plane, started again, adopts it and routes to it again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { join } from 'node:path';
+import { BIN, cli, exampleRepo, push, startSummonProcess, tempDir, viaRouter, type SummonProcess } from './harness.js';
+import { waitFor } from '../../src/testing/wait.js';
+
+interface Inst { id: string; host: string; state: string; address: string; port: number; pid: number; restarts: number; reason: string | null }
+
+function sh(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, (e, out, err) => (e ? reject(new Error(`${cmd} ${args.join(' ')}: ${err || e.message}`)) : resolve(out)));
+  });
+}
+
+function getJson(url: string, token: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers: { authorization: `Bearer ${token}` }, agent: false, timeout: 3000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+    }).on('error', reject).on('timeout', function (this: http.ClientRequest) {
+      this.destroy(new Error('timeout'));
+    });
+  });
+}
+
+async function netnsUsable(): Promise<string | false> {
+  if (process.getuid?.() !== 0) return 'needs root to make a network namespace';
+  try {
+    await sh('ip', ['netns', 'list']);
+    return false;
+  } catch (e) {
+    return `ip netns does not work here: ${(e as Error).message}`;
+  }
+}
+
+const why = await netnsUsable();
+
+test('two hosts: a remote agent runs, heals without the control plane, and is adopted again', { skip: why || false }, async (t) => {
+  const tag = randomBytes(3).toString('hex');
+  const ns = `summon-mh-${tag}`;
+  const [vethHost, vethNs] = [`vsm${tag}a`, `vsm${tag}b`];
+  const net = `10.233.${parseInt(tag.slice(0, 2), 16)}`;
+  const [hostAddr, nsAddr] = [`${net}.1`, `${net}.2`];
+  const root = await tempDir('multi-host');
+  let agent: ChildProcess | undefined;
+  let agentOut = '';
+  let s: SummonProcess | undefined;
+  t.after(async () => {
+    await s?.stop();
+    if (agent && agent.exitCode === null) {
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent!.once('exit', r));
+    }
+    await sh('ip', ['netns', 'del', ns]).catch(() => undefined); // takes the veth pair with it
+    await rm(root, { recursive: true, force: true });
+  });
+
+  // The second host: its own network stack, reached over a veth pair.
+  await sh('ip', ['netns', 'add', ns]);
+  await sh('ip', ['link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethNs]);
+  await sh('ip', ['link', 'set', vethNs, 'netns', ns]);
+  await sh('ip', ['addr', 'add', `${hostAddr}/30`, 'dev', vethHost]);
+  await sh('ip', ['link', 'set', vethHost, 'up']);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', `${nsAddr}/30`, 'dev', vethNs]);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', vethNs, 'up']);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
+
+  const dataDir = join(root, 'control');
+  const agentUrl = `http://${nsAddr}:7171`;
+  const upArgs = ['--host', '0.0.0.0', '--no-vm', '--agent', `edge=${agentUrl}`];
+  s = await startSummonProcess(dataDir, upArgs);
+  const control = `http://${hostAddr}:${new URL(s.apiUrl).port}`;
+  const agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
+  const startAgent = (): void => {
+    agent = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'agent', '--id', 'edge', '--listen', `${nsAddr}:7171`,
+      '--advertise', nsAddr, '--control', control, '--token', agentToken, '--data', join(root, 'edge')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    agent.stdout!.on('data', (c) => (agentOut += c));
+    agent.stderr!.on('data', (c) => (agentOut += c));
+  };
+  startAgent();
+  const hostsNow = async () => JSON.parse((await cli(s!, 'hosts', '--json')).stdout) as { id: string; link: string; address: string }[];
+
+  await t.test('summon hosts shows the remote agent connected', async () => {
+    const hosts = await waitFor(async () => {
+      const h = await hostsNow();
+      return h.find((x) => x.id === 'edge')?.link === 'connected' ? h : undefined;
+    }, { timeoutMs: 20_000, what: `the edge agent to connect (agent output: ${agentOut})` });
+    assert.deepEqual(hosts.map((h) => h.link).sort(), ['connected', 'local']);
+    assert.equal(hosts.find((h) => h.id === 'edge')!.address, nsAddr);
+  });
+
+  const ps = async (): Promise<Inst[]> => JSON.parse((await cli(s!, 'ps', '-a', 'duo', '--json')).stdout) as Inst[];
+  let remote!: Inst;
+  await t.test('scaled to 2, the app runs on both hosts and the router serves both', async () => {
+    assert.equal((await cli(s!, 'apps:create', 'duo')).code, 0);
+    const r = await push(s!, await exampleRepo('hello-node'), 'duo');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await cli(s!, 'ps:scale', '-a', 'duo', '2')).code, 0);
+    const list = await waitFor(async () => {
+      const l = await ps();
+      return l.length === 2 && l.every((i) => i.state === 'healthy') ? l : undefined;
+    }, { timeoutMs: 30_000, what: 'two healthy instances' });
+    remote = list.find((i) => i.host === 'edge')!;
+    assert.ok(remote, `one instance on the edge host: ${JSON.stringify(list)}`);
+    assert.equal(remote.address, nsAddr);
+    const seen = new Set<string>();
+    await waitFor(async () => {
+      const res = await viaRouter(s!, 'duo');
+      assert.equal(res.status, 200);
+      seen.add(/instance (\S+)\)/.exec(res.body)![1]);
+      return seen.size === 2;
+    }, { timeoutMs: 10_000, what: 'answers from both instances through the router' });
+    assert.ok(seen.has(remote.id));
+  });
+
+  await t.test('control plane killed: the remote instance keeps serving and the agent heals it', async () => {
+    await s!.kill9();
+    // The instance on the edge host still answers on its own address.
+    const direct = await new Promise<number>((resolve, reject) => {
+      http.get({ host: nsAddr, port: remote.port, path: '/', agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      }).on('error', reject);
+    });
+    assert.equal(direct, 200);
+    // It crashes with nobody to tell: the agent restarts it by itself.
+    process.kill(remote.pid, 'SIGKILL');
+    const healed = await waitFor(async () => {
+      const hello = await getJson(`${agentUrl}/v1/hello`, agentToken);
+      const i = (hello.body as { instances: Inst[] }).instances.find((x) => x.id === remote.id);
+      return i && i.restarts >= 1 && i.state === 'healthy' ? i : undefined;
+    }, { timeoutMs: 15_000, what: 'the edge agent to restart its instance on its own' });
+    assert.notEqual(healed.pid, remote.pid);
+    const unauthorized = await getJson(`${agentUrl}/v1/hello`, 'not-the-token-at-all');
+    assert.equal(unauthorized.status, 401);
+  });
+
+  await t.test('started again, the control plane adopts the healed instance and routes to it', async () => {
+    s = await startSummonProcess(dataDir, upArgs);
+    const list = await waitFor(async () => {
+      const l = await ps();
+      const r = l.find((i) => i.id === remote.id);
+      return l.length === 2 && r?.state === 'healthy' && r.restarts >= 1 ? l : undefined;
+    }, { timeoutMs: 20_000, what: 'the remote instance adopted, healthy, with its restart' });
+    assert.equal(list.filter((i) => i.host === 'edge').length, 1);
+    const seen = new Set<string>();
+    await waitFor(async () => {
+      const res = await viaRouter(s!, 'duo');
+      if (res.status === 200) seen.add(/instance (\S+)\)/.exec(res.body)![1]);
+      return seen.has(remote.id);
+    }, { timeoutMs: 10_000, what: 'the router to reach the remote instance again' });
+  });
+
+  await t.test('the agent stopped: hosts says unreachable, ps says why its instance may be stale', async () => {
+    agent!.kill('SIGTERM');
+    await new Promise((r) => agent!.once('exit', r));
+    const edge = await waitFor(async () => (await hostsNow()).find((h) => h.id === 'edge' && h.link === 'unreachable'),
+      { timeoutMs: 20_000, what: 'the edge host to show as unreachable' });
+    assert.ok(edge);
+    const r = (await ps()).find((i) => i.id === remote.id)!;
+    assert.match(r.reason ?? '', /host edge unreachable since/);
+  });
+});
