@@ -1,0 +1,96 @@
+// The agent protocol end to end on loopback: a real Agent (process runtime, tiny app) behind
+// an AgentServer, driven by a RemoteAgent as the controller would drive it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Instance } from '../core/types.js';
+import { ProcessRuntime } from '../runtimes/process/process-runtime.js';
+import { freePort } from './ports.js';
+import { waitFor } from '../testing/wait.js';
+import { Agent, type AgentEvent, type DesiredInstance } from './agent.js';
+import { AgentServer } from './agent-server.js';
+import { RemoteAgent } from './remote-agent.js';
+
+const tinyApp = fileURLToPath(new URL('../../../test/fixtures/tiny-app.mjs', import.meta.url));
+const TOKEN = 'ak_test-token-of-some-length';
+
+function desired(id: string): DesiredInstance {
+  return {
+    id, app: 'demo', version: 1, target: 'process', artifactSha256: 'x', initrdSha256: null,
+    args: ['--port', '{port}'], env: {}, guestPort: 8080, memoryBytes: 64 << 20,
+    health: { kind: 'http', path: '/healthy', intervalMs: 100, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 2, graceMs: 10_000 },
+  };
+}
+
+async function startHost(dir: string, port: number): Promise<{ agent: Agent; server: AgentServer; stop: () => Promise<void> }> {
+  const server = new AgentServer({ token: TOKEN, host: '127.0.0.1', port, heartbeatMs: 100 });
+  const agent = new Agent({
+    hostId: 'edge', dataDir: dir, runtimes: [new ProcessRuntime({ stateDir: dir })], artifactPath: () => tinyApp,
+    onStatus: (instance) => server.publish({ kind: 'status', instance }),
+    onEvent: (event) => server.publish({ kind: 'event', event }),
+    onConsole: (app, instance, line, stream) => server.publish({ kind: 'console', app, instance, line, stream }),
+  });
+  server.attach(agent);
+  await agent.start();
+  await server.listen();
+  return { agent, server, stop: async () => {
+    await server.close();
+    await agent.close({ stopInstances: false });
+  } };
+}
+
+test('the agent protocol: desired sets, status and events, a dropped link and its return', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'summon-remote-'));
+  const port = await freePort();
+  let host = await startHost(dir, port);
+  const statuses = new Map<string, Instance>();
+  const events: AgentEvent[] = [];
+  const remote = new RemoteAgent({
+    hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, silenceMs: 1000, maxRetryMs: 200,
+    onStatus: (i) => statuses.set(i.id, i), onEvent: (e) => events.push(e), onConsole: () => {},
+  });
+  t.after(async () => {
+    remote.close();
+    await host.agent.close();
+    await host.server.close().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  await remote.start();
+  assert.equal(remote.link().state, 'connected');
+  assert.equal(remote.offers('process'), true);
+  assert.equal(remote.offers('qemu'), false);
+
+  await remote.setDesired([desired('demo-a')]);
+  const a = await waitFor(() => (statuses.get('demo-a')?.state === 'healthy' ? statuses.get('demo-a') : undefined), { timeoutMs: 10_000, what: 'demo-a healthy, told over the stream' });
+  assert.ok(events.some((e) => e.type === 'instance.healthy' && e.instance === 'demo-a'));
+  assert.deepEqual(remote.instances().map((i) => i.id), ['demo-a']);
+
+  await t.test('the link drops: unreachable, and the desired set given meanwhile is sent on return', async () => {
+    await host.stop(); // the agent process goes away; its instance keeps running on the host
+    await waitFor(() => remote.link().state === 'unreachable', { timeoutMs: 5000, what: 'the link to be seen down' });
+    assert.match(remote.link().error ?? '', /./);
+    await remote.setDesired([desired('demo-a'), desired('demo-b')]); // queued, not lost
+    host = await startHost(dir, port);
+    await waitFor(() => remote.link().state === 'connected', { timeoutMs: 5000, what: 'the link back' });
+    await waitFor(() => statuses.get('demo-b')?.state === 'healthy', { timeoutMs: 10_000, what: 'demo-b, sent after the reconnect' });
+    assert.deepEqual(host.agent.desiredSet().map((d) => d.id).sort(), ['demo-a', 'demo-b']);
+    assert.ok(a);
+  });
+
+  await t.test('a wrong token and a wrong host id are refused with what to do', async () => {
+    const bad = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: 'ak_wrong-token-but-long', connectTimeoutMs: 2000, onStatus: () => {}, onEvent: () => {}, onConsole: () => {} });
+    await bad.start();
+    bad.close();
+    assert.equal(bad.link().state, 'unreachable');
+    assert.match(bad.link().error ?? '', /401.*agent token/);
+    const other = new RemoteAgent({ hostId: 'edge2', url: `http://127.0.0.1:${port}`, token: TOKEN, connectTimeoutMs: 2000, onStatus: () => {}, onEvent: () => {}, onConsole: () => {} });
+    await other.start();
+    other.close();
+    assert.match(other.link().error ?? '', /is host "edge", not "edge2"/);
+    assert.throws(() => new AgentServer({ token: 'short', host: '127.0.0.1', port: 0 }), /at least 16 characters/);
+  });
+});
