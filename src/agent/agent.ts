@@ -37,14 +37,18 @@ export interface AgentEvent {
   data?: Record<string, unknown>;
 }
 
-export interface AgentOptions {
+/** What an agent tells whoever drives it, in this process or over the agent protocol. */
+export interface AgentCallbacks {
+  onStatus: (instance: Instance) => void;
+  onConsole: (app: string, instance: string, line: string, stream: string) => void;
+  onEvent: (event: AgentEvent) => void;
+}
+
+export interface AgentOptions extends AgentCallbacks {
   hostId: string;
   dataDir: string;
   runtimes: Runtime[];
   artifactPath: (sha256: string) => string;
-  onStatus: (instance: Instance) => void;
-  onConsole: (app: string, instance: string, line: string, stream: string) => void;
-  onEvent: (event: AgentEvent) => void;
   /** How often CPU and memory are sampled. */
   statsIntervalMs?: number;
   /** Health checks while an instance is starting run this often (never slower than [health].interval). */

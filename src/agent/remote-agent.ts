@@ -8,18 +8,15 @@
 //   connecting ─► connected ─► (stream ends, a call fails, no heartbeat) ─► unreachable ─► connecting
 import http from 'node:http';
 import type { Instance, RuntimeCapability, Target } from '../core/types.js';
-import type { AgentEvent, DesiredInstance } from './agent.js';
+import type { AgentCallbacks, DesiredInstance } from './agent.js';
 import type { StreamMessage } from './agent-server.js';
 import type { HostAgent, HostLink } from './host-agent.js';
 
-export interface RemoteAgentOptions {
+export interface RemoteAgentOptions extends AgentCallbacks {
   hostId: string;
   /** The agent's base URL, e.g. http://10.0.0.7:7171 */
   url: string;
   token: string;
-  onStatus: (instance: Instance) => void;
-  onConsole: (app: string, instance: string, line: string, stream: string) => void;
-  onEvent: (event: AgentEvent) => void;
   /** How long start() waits for the first hello before going on with the host unreachable. */
   connectTimeoutMs?: number;
   /** Longest pause between reconnection attempts. */
