@@ -62,6 +62,8 @@ export interface SummonOptions {
   email?: EmailOptions;
   /** Agents on other hosts (`summon agent`), beside the one in this process. */
   remoteAgents?: { id: string; url: string }[];
+  /** A host unreachable this long has its instances started elsewhere (default 60 s). */
+  hostLostAfterMs?: number;
 }
 
 export interface RunningSummon {
@@ -163,6 +165,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       store, agents, router, events, secrets, now,
       ...(o.autoscale ? { autoscale: o.autoscale } : {}),
       ...(o.deployDeadlineMs ? { deployDeadlineMs: o.deployDeadlineMs } : {}),
+      ...(o.hostLostAfterMs ? { hostLostAfterMs: o.hostLostAfterMs } : {}),
     });
     await agent.start();
     cleanup.unshift(() => agent.close({ stopInstances: !o.keepInstances }));

@@ -32,6 +32,9 @@ export interface ControllerOptions {
   deployDeadlineMs?: number;
   crashLoopRestarts?: number;
   autoscale?: { outMs?: number; inMs?: number; cooldownMs?: number };
+  /** A host whose agent has been unreachable this long loses its instances: they are
+   *  started again on reachable hosts, and stopped on it when its agent is back. */
+  hostLostAfterMs?: number;
 }
 
 interface Managed {
@@ -84,7 +87,7 @@ export class Controller {
   constructor(opts: ControllerOptions) {
     this.now = opts.now ?? Date.now;
     this.opts = {
-      tickMs: 100, deployDeadlineMs: 120_000, crashLoopRestarts: 3, now: this.now, ...opts,
+      tickMs: 100, deployDeadlineMs: 120_000, crashLoopRestarts: 3, hostLostAfterMs: 60_000, now: this.now, ...opts,
       autoscale: { ...DEFAULT_AUTOSCALE, ...opts.autoscale },
     };
     if (opts.agents.length === 0) throw new Error('Controller: at least one agent is required');
@@ -424,6 +427,38 @@ export class Controller {
     }
   }
 
+  /** Instances on a host unreachable for longer than hostLostAfterMs are given up: the planner
+   *  starts their replacements on reachable hosts, and the host's agent, once back, receives a
+   *  desired set without them and stops them. */
+  private dropLostHosts(now: number): void {
+    const lost = new Map<string, string>();
+    for (const a of this.opts.agents) {
+      const l = a.link();
+      if (l.state === 'unreachable' && now - l.since >= this.opts.hostLostAfterMs) lost.set(a.hostId, l.error ?? 'no answer');
+    }
+    if (lost.size === 0) return;
+    let changed = false;
+    for (const st of this.apps.values()) {
+      let appChanged = false;
+      for (const [id, m] of st.instances) {
+        const why = lost.get(m.host);
+        if (why === undefined) continue;
+        st.instances.delete(id);
+        this.record(id, null);
+        appChanged = true;
+        void this.opts.events.emit(st.app.name, 'instance.lost',
+          `${id} given up: host ${m.host} unreachable for over ${Math.round(this.opts.hostLostAfterMs / 1000)}s (${why}); starting a replacement elsewhere`,
+          { instance: id, host: m.host, reason: why });
+      }
+      if (appChanged) {
+        changed = true;
+        this.updateRoute(st);
+        void this.reconcile(st.app.name);
+      }
+    }
+    if (changed) void this.pushDesired();
+  }
+
   /** Placement: the host with the fewest instances that has the release's runtime. */
   private placeOn(release: Release): string {
     const target = release.manifest!.run.target;
@@ -504,7 +539,10 @@ export class Controller {
     const now = this.now();
     const sample = now - this.lastSampleAt >= 1000;
     const dt = sample ? (this.lastSampleAt ? (now - this.lastSampleAt) / 1000 : 0) : 0;
-    if (sample) this.lastSampleAt = now;
+    if (sample) {
+      this.lastSampleAt = now;
+      this.dropLostHosts(now);
+    }
     for (const st of this.apps.values()) {
       // An app at zero with nothing in flight has nothing to decide: idle apps cost no CPU
       // (waking is the router's and the DNS server's call).

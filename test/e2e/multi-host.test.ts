@@ -78,7 +78,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
 
   const dataDir = join(root, 'control');
   const agentUrl = `http://${nsAddr}:7171`;
-  const upArgs = ['--host', '0.0.0.0', '--no-vm', '--agent', `edge=${agentUrl}`];
+  const upArgs = ['--host', '0.0.0.0', '--no-vm', '--agent', `edge=${agentUrl}`, '--host-lost-after', '2s'];
   s = await startSummonProcess(dataDir, upArgs);
   const control = `http://${hostAddr}:${new URL(s.apiUrl).port}`;
   const agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
@@ -168,7 +168,28 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     const edge = await waitFor(async () => (await hostsNow()).find((h) => h.id === 'edge' && h.link === 'unreachable'),
       { timeoutMs: 20_000, what: 'the edge host to show as unreachable' });
     assert.ok(edge);
-    const r = (await ps()).find((i) => i.id === remote.id)!;
-    assert.match(r.reason ?? '', /host edge unreachable since/);
+    const r = (await ps()).find((i) => i.id === remote.id);
+    // Unless it was already given up (--host-lost-after 2s), it says why its state may be stale.
+    if (r) assert.match(r.reason ?? '', /host edge unreachable since/);
+  });
+
+  await t.test('unreachable past --host-lost-after: its instance is replaced on a reachable host', async () => {
+    const list = await waitFor(async () => {
+      const l = await ps();
+      return l.length === 2 && l.every((i) => i.state === 'healthy' && i.host !== 'edge') ? l : undefined;
+    }, { timeoutMs: 20_000, what: 'two healthy instances, none on the lost host' });
+    assert.ok(!list.some((i) => i.id === remote.id));
+    const events = JSON.parse((await cli(s!, 'events', '-a', 'duo', '--json')).stdout) as { type: string; message: string }[];
+    assert.ok(events.some((e) => e.type === 'instance.lost' && e.message.includes(remote.id)), JSON.stringify(events.map((e) => e.type)));
+  });
+
+  await t.test('the lost host comes back: its agent stops the instance that was replaced', async () => {
+    startAgent(); // it resumes its saved desired set first, then hears the control plane's
+    await waitFor(async () => (await hostsNow()).find((h) => h.id === 'edge')?.link === 'connected', { timeoutMs: 20_000, what: 'the edge agent back' });
+    await waitFor(async () => {
+      const hello = await getJson(`${agentUrl}/v1/hello`, agentToken).catch(() => undefined);
+      return hello && (hello.body as { instances: Inst[] }).instances.length === 0;
+    }, { timeoutMs: 20_000, what: 'the edge agent to stop the replaced instance' });
+    assert.equal((await ps()).length, 2);
   });
 });

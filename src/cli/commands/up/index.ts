@@ -60,6 +60,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--no-vm', 'do not probe or offer the qemu and solo5 runtimes')
     .option('--vm-subnet <a.b.0.0>', 'the /16 from which each VM instance on a tap device gets a /30', '10.201.0.0')
     .option('--vm-network <mode>', 'VM networking when [run].network does not say: auto (tap where possible), tap or user', 'auto')
+    .option('--host-lost-after <d>', 'a host unreachable this long has its instances started on other hosts', '60s')
     .option('--agent <id=url>', 'an agent on another host (`summon agent`), e.g. edge1=http://10.0.0.7:7171; repeat for more', (v: string, all: string[] = []) => [...all, v])
     .option('--smtp <url>', 'email operators through this SMTP relay, e.g. smtp://127.0.0.1:25')
     .option('--mail-from <addr>', 'sender address of notification emails')
@@ -93,6 +94,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         logBytesPerApp: logBytes,
         ...(o.vm !== false ? { extraRuntimes: vmRuntimesFor(String(o.vmSubnet), String(o.vmNetwork)) } : {}),
         ...emailOptions(o),
+        hostLostAfterMs: duration('host-lost-after', o.hostLostAfter),
         ...(o.agent ? { remoteAgents: (o.agent as unknown as string[]).map(parseAgentFlag) } : {}),
       };
       const s = await startSummon(opts);
