@@ -135,6 +135,36 @@ function AppList({ client }) {
     </div>`;
 }
 
+// ---------- hosts ----------
+
+const LINK_TONE = { local: 'ok', connected: 'ok', unreachable: 'bad' };
+
+function Hosts({ client }) {
+  const { data: hosts, error } = usePoll(() => client.hosts(), POLL_MS, [client]);
+  const now = Date.now();
+  return html`
+    <h1>Hosts</h1>
+    <p class="sub">Add one with <code>summon agent</code> on it and <code>summon up --agent ID=URL</code> here.</p>
+    ${error && html`<div class="error">${error.message}</div>`}
+    <div class="panel">
+      ${hosts === null ? html`<div class="empty">Loading…</div>` : html`
+        <table data-testid="host-list">
+          <thead><tr><th>Host</th><th>Link</th><th>Address</th><th>Instances</th><th>Runtimes</th></tr></thead>
+          <tbody>
+            ${hosts.map((h) => html`
+              <tr key=${h.id} data-testid="host-row" data-host=${h.id} data-link=${h.link}>
+                <td><b>${h.id}</b>${h.url ? html`<div class="sub mono">${h.url}</div>` : ''}</td>
+                <td><${Badge} tone=${LINK_TONE[h.link]}>${h.link}</${Badge}>
+                  <div class="sub">${h.link === 'unreachable' ? `${h.error ?? ''} (${ago(h.since, now)})` : `since ${ago(h.since, now)}`}</div></td>
+                <td class="mono">${h.address}</td>
+                <td>${h.instances}</td>
+                <td>${h.runtimes.map((r) => html`<div title=${r.reason}>${r.target}: ${r.available ? (r.accel ?? 'yes') : 'no'}</div>`)}</td>
+              </tr>`)}
+          </tbody>
+        </table>`}
+    </div>`;
+}
+
 // ---------- charts ----------
 
 function Chart({ title, testid, points, pick, unit, digits = 1, scale }) {
@@ -444,12 +474,15 @@ function Shell() {
     <header class="top">
       <a class="brand" href="#/">Summon</a>
       <a href="#/">Apps</a>
+      <a href="#/hosts" data-testid="nav-hosts">Hosts</a>
       <span class="spacer"></span>
       <span class="who">${location.host}</span>
       <a href="#/" data-testid="sign-out" onClick=${(e) => { e.preventDefault(); localStorage.removeItem(TOKEN_KEY); setToken(null); }}>Sign out</a>
     </header>
     <main>
-      ${m ? html`<${AppPage} key=${m[1]} client=${client.current.c} name=${m[1]} />` : html`<${AppList} client=${client.current.c} />`}
+      ${m ? html`<${AppPage} key=${m[1]} client=${client.current.c} name=${m[1]} />`
+        : hash === '#/hosts' ? html`<${Hosts} client=${client.current.c} />`
+          : html`<${AppList} client=${client.current.c} />`}
     </main>`;
 }
 

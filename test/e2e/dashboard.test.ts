@@ -119,6 +119,17 @@ test('scale to 2 from the page: the new instance appears in the instance table',
   console.log(`screenshot: ${shot}`);
 });
 
+test('the hosts page lists this host, its link and its runtimes', async () => {
+  await page.getByTestId('nav-hosts').click();
+  const row = page.locator('[data-testid="host-row"]');
+  await row.first().waitFor({ timeout: 5000 });
+  assert.equal(await row.count(), 1);
+  assert.equal(await row.first().getAttribute('data-link'), 'local');
+  const text = await row.first().innerText();
+  assert.match(text, /process: yes/);
+  assert.match(text, /\b2\b/); // the two instances scaled above
+});
+
 test('sign out forgets the token', async () => {
   await page.getByTestId('sign-out').click();
   await page.getByTestId('token-input').waitFor({ timeout: 5000 });
