@@ -9,6 +9,7 @@ import { AgentServer } from './agent/agent-server.js';
 import { BlobFetcher } from './agent/blob-fetch.js';
 import { BlobStore } from './artifacts/blob-store.js';
 import { ProcessRuntime } from './runtimes/process/process-runtime.js';
+import { vmRuntimes } from './runtimes/vm-runtimes.js';
 import { InvalidInputError } from './core/errors.js';
 import { checkHostId } from './core/names.js';
 
@@ -23,6 +24,8 @@ export interface AgentNodeOptions {
   /** The control plane's API, for artifacts. */
   controlUrl: string;
   token: string;
+  /** Offer the qemu runtime too (default true). */
+  vm?: boolean;
 }
 
 export interface RunningAgentNode {
@@ -42,7 +45,12 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
   const server = new AgentServer({ token: o.token, host: o.listenHost, port: o.listenPort });
   const stateDir = join(dataDir, 'agent');
   const agent = new Agent({
-    hostId, dataDir: stateDir, runtimes: [new ProcessRuntime({ stateDir })],
+    hostId, dataDir: stateDir,
+    runtimes: [
+      new ProcessRuntime({ stateDir }),
+      // VMs on QEMU's user-mode network, the port forwarded on every address of this host.
+      ...(o.vm === false ? [] : await vmRuntimes(stateDir, { forwardAddress: '0.0.0.0' })),
+    ],
     artifactPath: (sha) => blobs.path(sha),
     prepare: async (d) => {
       await fetcher.ensure(d.artifactSha256);

@@ -11,15 +11,21 @@ export interface VmNetworkOptions {
   subnetBase?: string;
   /** The qemu runtime's networking when an app's [run].network does not say (default auto). */
   network?: 'auto' | 'tap' | 'user';
+  /** A remote agent's VMs are reached by a router on another host: QEMU forwards each
+   *  instance's port on this address, and only qemu is offered (solo5 guests sit on taps). */
+  forwardAddress?: string;
 }
 
 export async function vmRuntimes(stateDir: string, net: VmNetworkOptions = {}): Promise<Runtime[]> {
   // One pool of tap slots for every VM runtime of this host.
   const taps = new TapPool(net.subnetBase ? { subnetBase: net.subnetBase } : {});
-  const qemu = new QemuRuntime({ stateDir, taps, ...(net.network ? { network: net.network } : {}) });
+  const qemu = new QemuRuntime({
+    stateDir, taps, ...(net.network ? { network: net.network } : {}), ...(net.forwardAddress ? { forwardAddress: net.forwardAddress } : {}),
+  });
   // The KVM probe boots a guest (up to ~10 s when KVM hangs) and is cached in stateDir: start
   // it now in the background so `summon up` does not wait for it and the first push or
   // `summon hosts` usually finds the answer ready. capability() shares this probe.
   void qemu.capability().catch(() => undefined);
+  if (net.forwardAddress) return [qemu];
   return [qemu, new Solo5Runtime({ target: 'solo5-hvt', stateDir, taps }), new Solo5Runtime({ target: 'solo5-spt', stateDir, taps })];
 }

@@ -1,7 +1,7 @@
 // End-to-end helpers: Summon as a real child process (`summon up`), the real CLI, the real
 // git client, and a load generator in its own process.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, constants, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -207,4 +207,16 @@ process.once('exit', () => {
 export function failures(l: LoadSummary): number {
   const bad = Object.entries(l.statuses).filter(([s]) => !s.startsWith('2')).reduce((a, [, n]) => a + n, 0);
   return bad + Object.values(l.errors).reduce((a, n) => a + n, 0);
+}
+
+/** Where vm-hello's build keeps its Debian packages across runs (its build runs with a clean env). */
+export async function vmCache(): Promise<string> {
+  if (process.env.SUMMON_VM_CACHE) return process.env.SUMMON_VM_CACHE;
+  try {
+    await mkdir('/var/cache/summon-vm-hello', { recursive: true });
+    await access('/var/cache/summon-vm-hello', constants.W_OK);
+    return '/var/cache/summon-vm-hello';
+  } catch {
+    return join(tmpdir(), 'summon-vm-hello-cache');
+  }
 }

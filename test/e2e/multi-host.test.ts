@@ -10,8 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
-import { BIN, cli, exampleRepo, push, startSummonProcess, tempDir, viaRouter, type SummonProcess } from './harness.js';
-import { waitFor } from '../../src/testing/wait.js';
+import { BIN, cli, exampleRepo, push, startSummonProcess, tempDir, viaRouter, vmCache, type SummonProcess } from './harness.js';
+import { hasQemu } from '../../src/runtimes/qemu/vm-hello-fixture.js';
+import { freePort, waitFor } from '../../src/testing/wait.js';
 
 interface Inst { id: string; host: string; state: string; address: string; port: number; pid: number; restarts: number; reason: string | null }
 
@@ -78,7 +79,8 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
 
   const dataDir = join(root, 'control');
   const agentUrl = `http://${nsAddr}:7171`;
-  const upArgs = ['--host', '0.0.0.0', '--no-vm', '--agent', `edge=${agentUrl}`, '--host-lost-after', '2s'];
+  // A fixed API port: the agent fetches artifacts from it, also after the control plane restarts.
+  const upArgs = ['--host', '0.0.0.0', '--api-port', String(await freePort()), '--no-vm', '--agent', `edge=${agentUrl}`, '--host-lost-after', '2s'];
   s = await startSummonProcess(dataDir, upArgs);
   const control = `http://${hostAddr}:${new URL(s.apiUrl).port}`;
   const agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
@@ -191,5 +193,25 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
       return hello && (hello.body as { instances: Inst[] }).instances.length === 0;
     }, { timeoutMs: 20_000, what: 'the edge agent to stop the replaced instance' });
     assert.equal((await ps()).length, 2);
+  });
+
+  await t.test('a VM app goes to the host that offers qemu: the edge agent boots it and the router serves it', { skip: (await hasQemu()) ? false : 'qemu-system-x86_64 is not installed' }, async () => {
+    // This control plane runs with --no-vm: only the edge host offers qemu.
+    const edge = (await hostsNow()) as unknown as { id: string; runtimes: { target: string; available: boolean; reason: string }[] }[];
+    const q = edge.find((h) => h.id === 'edge')!.runtimes.find((r) => r.target === 'qemu');
+    assert.equal(q?.available, true, JSON.stringify(q));
+    assert.match(q!.reason, /network: user-mode, forwarded on 0\.0\.0\.0 for a router on another host/);
+    assert.equal((await cli(s!, 'apps:create', 'vmedge')).code, 0);
+    assert.equal((await cli(s!, 'config:set', '-a', 'vmedge', `SUMMON_VM_CACHE=${await vmCache()}`)).code, 0);
+    const r = await push(s!, await exampleRepo('vm-hello'), 'vmedge');
+    assert.equal(r.code, 0, r.stderr);
+    const [inst] = await waitFor(async () => {
+      const l = JSON.parse((await cli(s!, 'ps', '-a', 'vmedge', '--json')).stdout) as Inst[];
+      return l.length === 1 && l[0].state === 'healthy' ? l : undefined;
+    }, { timeoutMs: 60_000, what: 'the VM healthy on the edge host' });
+    assert.deepEqual([inst.host, inst.address], ['edge', nsAddr]);
+    const res = await viaRouter(s!, 'vmedge');
+    assert.equal(res.status, 200);
+    assert.match(res.body, /hello from vm-hello release v1 instance vmedge-/);
   });
 });

@@ -5,11 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { access, constants, mkdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  cli, commitAll, editFile, exampleRepo, failures, push, startLoad, startSummonProcess, tempDir, viaRouter,
+  cli, commitAll, editFile, exampleRepo, failures, push, startLoad, startSummonProcess, tempDir, viaRouter, vmCache,
   type SummonProcess,
 } from './harness.js';
 import { freePort, httpGet, waitFor } from '../../src/testing/wait.js';
@@ -18,18 +17,6 @@ import { TapPool } from '../../src/runtimes/tap-net.js';
 
 interface Inst { id: string; state: string; version: number; pid: number | null }
 interface HostJson { runtimes: { target: string; available: boolean; accel?: string; kvm?: boolean; reason: string }[] }
-
-/** Where vm-hello's build keeps its Debian packages across runs (its build runs with a clean env). */
-async function vmCache(): Promise<string> {
-  if (process.env.SUMMON_VM_CACHE) return process.env.SUMMON_VM_CACHE;
-  try {
-    await mkdir('/var/cache/summon-vm-hello', { recursive: true });
-    await access('/var/cache/summon-vm-hello', constants.W_OK);
-    return '/var/cache/summon-vm-hello';
-  } catch {
-    return join(tmpdir(), 'summon-vm-hello-cache');
-  }
-}
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -19,7 +19,7 @@ export interface QemuArgsInput {
 /** user: QEMU's own user-mode network forwards 127.0.0.1:hostPort to the guest port.
  *  tap: the guest NIC sits on a tap device made by tap-net.ts, with a fixed MAC. */
 export type QemuNet =
-  | { kind: 'user'; hostPort: number; guestPort: number }
+  | { kind: 'user'; hostPort: number; guestPort: number; forwardAddress?: string }
   | { kind: 'tap'; tap: string; mac: string };
 
 export const QMP_SOCKET = 'qmp.sock';
@@ -62,7 +62,7 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
 
 function netArgs(n: QemuNet): string[] {
   if (n.kind === 'user') {
-    return ['-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${n.hostPort}-:${n.guestPort}`, '-device', 'virtio-net-pci,netdev=n0'];
+    return ['-netdev', `user,id=n0,hostfwd=tcp:${n.forwardAddress ?? '127.0.0.1'}:${n.hostPort}-:${n.guestPort}`, '-device', 'virtio-net-pci,netdev=n0'];
   }
   return ['-netdev', `tap,id=n0,ifname=${n.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${n.mac}`];
 }

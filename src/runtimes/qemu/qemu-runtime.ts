@@ -52,6 +52,10 @@ export interface QemuRuntimeOptions {
   /** auto (default): tap where the host can make taps and the artifact is a kernel, else user.
    *  An instance's [run].network overrides it. */
   network?: 'auto' | 'tap' | 'user';
+  /** Where QEMU's user-mode network listens for the forwarded port (default 127.0.0.1). An
+   *  agent whose instances a router on another host reaches sets 0.0.0.0; a tap guest is
+   *  reachable only from its own host, so such an agent runs every VM on the user-mode network. */
+  forwardAddress?: string;
 }
 
 interface Running {
@@ -89,6 +93,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
   private readonly launchTimeoutMs: number;
   private readonly taps: TapPool;
   private readonly network: 'auto' | 'tap' | 'user';
+  private readonly forwardAddress: string;
   private version: Promise<string | undefined> | undefined;
 
   constructor(opts: QemuRuntimeOptions) {
@@ -109,7 +114,8 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     this.quitTimeoutMs = opts.quitTimeoutMs ?? 3000;
     this.launchTimeoutMs = opts.launchTimeoutMs ?? 10_000;
     this.taps = opts.taps ?? new TapPool();
-    this.network = opts.network ?? 'auto';
+    this.forwardAddress = opts.forwardAddress ?? '127.0.0.1';
+    this.network = opts.network ?? (this.forwardsElsewhere ? 'user' : 'auto');
     if (!['auto', 'tap', 'user'].includes(this.network)) {
       throw new Error(`QemuRuntime: network must be "auto", "tap" or "user", got ${JSON.stringify(opts.network)}`);
     }
@@ -146,7 +152,13 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     return { target: 'qemu', available: true, accel: r.accel, kvm: r.kvm, reason: `qemu ${r.qemuVersion}; ${r.reason}; ${await this.networkReason()}` };
   }
 
+  /** The forwarded port is for a router on another host. */
+  private get forwardsElsewhere(): boolean {
+    return this.forwardAddress !== '127.0.0.1';
+  }
+
   private async networkReason(): Promise<string> {
+    if (this.forwardsElsewhere) return `network: user-mode, forwarded on ${this.forwardAddress} for a router on another host`;
     if (this.network === 'user') return 'network: user-mode (configured)';
     const taps = await this.taps.capability();
     if (taps.ok) return `network: ${taps.reason}`;
@@ -156,7 +168,10 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
   /** The network an instance gets: its own [run].network, else this host's policy. */
   private async chooseNetwork(spec: InstanceSpec, kind: 'kernel' | 'disk'): Promise<'tap' | 'user'> {
     const wanted = spec.network ?? (this.network === 'auto' ? undefined : this.network);
-    if (wanted === 'user') return 'user';
+    if (wanted === 'tap' && this.forwardsElsewhere) {
+      throw new RuntimeUnavailableError('qemu', 'a tap guest is reachable only from its own host, and this host\'s instances are reached by a router elsewhere: use [run].network = "user" (or leave it out)');
+    }
+    if (wanted === 'user' || this.forwardsElsewhere) return 'user';
     const taps = await this.taps.capability();
     if (wanted === 'tap') {
       if (!taps.ok) throw new RuntimeUnavailableError('qemu', `[run].network = "tap" needs tap devices, and this host cannot make them: ${taps.reason}`);
@@ -172,7 +187,6 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     const accel = await this.accelResult();
     if (!accel) throw new RuntimeUnavailableError('qemu', `${this.qemuBinary} not found: ${INSTALL_HINT}`);
     const kind = await detectImageKind(spec.artifactPath);
-    const guestPort = String(spec.guestPort);
     const mode = await this.chooseNetwork(spec, kind);
     const tap = mode === 'tap' ? await this.acquireTap() : undefined;
     try {
@@ -222,7 +236,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     }
     const net: QemuNet = tap
       ? { kind: 'tap', tap: tap.tap, mac: tap.mac }
-      : { kind: 'user', hostPort: spec.hostPort, guestPort: spec.guestPort };
+      : { kind: 'user', hostPort: spec.hostPort, guestPort: spec.guestPort, forwardAddress: this.forwardAddress };
     const args = buildQemuArgs({
       id: spec.id, accel, kind, artifactPath: spec.artifactPath,
       ...(spec.initrdPath ? { initrdPath: spec.initrdPath } : {}),

@@ -14,14 +14,15 @@ export function registerAgent(program: Command, io: Io, run: (f: () => Promise<v
     .option('--token <t>', 'the control plane\'s agent token (or SUMMON_AGENT_TOKEN)')
     .option('--token-file <file>', 'read the agent token from this file (the control plane keeps it in DATA/agent.token)')
     .option('--data <dir>', 'state directory: desired set, artifacts, instance files', '.summon-agent')
-    .action((o: Record<string, string | undefined>) => run(async () => {
-      const token = o.token ?? (o.tokenFile ? (await readFile(o.tokenFile, 'utf8')).trim() : io.env.SUMMON_AGENT_TOKEN);
+    .option('--no-vm', 'do not probe or offer the qemu runtime')
+    .action((o: Record<string, string | boolean | undefined>) => run(async () => {
+      const token = (o.token as string | undefined) ?? (o.tokenFile ? (await readFile(String(o.tokenFile), 'utf8')).trim() : io.env.SUMMON_AGENT_TOKEN);
       if (!token) throw new SummonError('invalid_input', 'the agent needs the control plane\'s agent token: --token, --token-file or SUMMON_AGENT_TOKEN');
       const m = /^(.+):(\d+)$/.exec(String(o.listen));
       if (!m || Number(m[2]) > 65535) throw new SummonError('invalid_input', `--listen must be HOST:PORT, got ${JSON.stringify(o.listen)}`);
       const node = await startAgentNode({
-        ...(o.id ? { id: o.id } : {}), dataDir: String(o.data), listenHost: m[1], listenPort: Number(m[2]),
-        advertise: String(o.advertise), controlUrl: String(o.control), token,
+        ...(o.id ? { id: String(o.id) } : {}), dataDir: String(o.data), listenHost: m[1], listenPort: Number(m[2]),
+        advertise: String(o.advertise), controlUrl: String(o.control), token, vm: o.vm !== false,
       });
       io.out(`Agent ${node.hostId} is up at ${node.url}`);
       io.out(`  On the control plane: summon up … --agent ${node.hostId}=${node.url}`);
