@@ -146,8 +146,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const runtimes: Runtime[] = [new ProcessRuntime({ stateDir }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir) : [])];
     const agentCallbacks = {
       onStatus: (i: Instance) => controller?.onInstanceStatus(i),
-      onConsole: (app: string, instance: string, line: string) => logs.append(app, 'app', instance, line),
-      onEvent: (e: AgentEvent) => void events.emit(e.app, e.type, e.message, { instance: e.instance, ...(e.data ?? {}) }),
+      onConsole: (app: string, instance: string, line: string, _stream: string, at?: number) => logs.append(app, 'app', instance, line, at),
+      onEvent: (e: AgentEvent) => void events.emit(e.app, e.type, e.message, { instance: e.instance, ...(e.data ?? {}) }, e.at),
     };
     const agent = new Agent({
       hostId: hostname() || 'local', dataDir: stateDir, runtimes,
@@ -155,7 +155,10 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       ...agentCallbacks,
       now,
     });
-    const remotes = (o.remoteAgents ?? []).map((r) => new RemoteAgent({ hostId: r.id, url: r.url, token: agentToken, ...agentCallbacks }));
+    if (o.remoteAgents?.length) await mkdir(join(dataDir, 'hosts'), { recursive: true });
+    const remotes = (o.remoteAgents ?? []).map((r) => new RemoteAgent({
+      hostId: r.id, url: r.url, token: agentToken, cursorFile: join(dataDir, 'hosts', `${r.id}.cursor`), ...agentCallbacks,
+    }));
     if (new Set([agent.hostId, ...remotes.map((r) => r.hostId)]).size !== remotes.length + 1) {
       throw new InvalidInputError(`every host needs its own id: this host is "${agent.hostId}", --agent gave ${remotes.map((r) => r.hostId).join(', ')}`);
     }

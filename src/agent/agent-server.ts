@@ -4,12 +4,15 @@
 //   GET  /v1/hello    → { hostId, address, capabilities, desired, instances }
 //   PUT  /v1/desired  ← { instances: DesiredInstance[] }            → 204
 //   GET  /v1/stream   → server-sent events `status`, `event`, `console` (JSON), and a
-//                       comment every heartbeatMs so either side notices a dead link
+//       [?after=ID]     comment every heartbeatMs so either side notices a dead link. Each
+//                       message has an id `<boot>:<seq>`; events and console lines are also
+//                       kept in a bounded backlog, and a client that says which id it saw last
+//                       first gets what it missed (statuses need no replay: /v1/hello has them)
 //
 // Every request needs `Authorization: Bearer <agent token>`. The agent goes on running and
 // healing its desired set (kept on its disk) whether or not anyone is connected.
 import http from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Instance } from '../core/types.js';
 import type { Agent, AgentEvent, DesiredInstance } from './agent.js';
@@ -21,12 +24,14 @@ export interface AgentServerOptions {
   heartbeatMs?: number;
   /** Largest PUT /v1/desired body accepted. */
   maxBodyBytes?: number;
+  /** Events and console lines kept for a client that reconnects (default 5000). */
+  backlog?: number;
 }
 
 export type StreamMessage =
   | { kind: 'status'; instance: Instance }
   | { kind: 'event'; event: AgentEvent }
-  | { kind: 'console'; app: string; instance: string; line: string; stream: string };
+  | { kind: 'console'; app: string; instance: string; line: string; stream: string; at?: number };
 
 export class AgentServer {
   private agent: Agent | undefined;
@@ -35,11 +40,17 @@ export class AgentServer {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly token: Buffer;
   private readonly maxBody: number;
+  /** Ids restart with each agent process: a client's cursor from another boot is not ours. */
+  private readonly boot = randomBytes(6).toString('hex');
+  private seq = 0;
+  private readonly backlog: { seq: number; frame: string }[] = [];
+  private readonly backlogMax: number;
 
   constructor(private readonly opts: AgentServerOptions) {
     if (!opts.token || opts.token.length < 16) throw new Error('AgentServer: the agent token must be at least 16 characters');
     this.token = Buffer.from(opts.token);
     this.maxBody = opts.maxBodyBytes ?? 16 * 1024 * 1024;
+    this.backlogMax = opts.backlog ?? 5000;
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.heartbeat = setInterval(() => {
       for (const res of this.streams) res.write(': heartbeat\n\n');
@@ -53,9 +64,26 @@ export class AgentServer {
   }
 
   publish(msg: StreamMessage): void {
-    if (this.streams.size === 0) return;
-    const frame = `event: ${msg.kind}\ndata: ${JSON.stringify(msg)}\n\n`;
+    const seq = ++this.seq;
+    const at = Date.now();
+    const stamped = msg.kind === 'event' ? { ...msg, event: { ...msg.event, at: msg.event.at ?? at } }
+      : msg.kind === 'console' ? { ...msg, at: msg.at ?? at } : msg;
+    const frame = `id: ${this.boot}:${seq}\nevent: ${msg.kind}\ndata: ${JSON.stringify(stamped)}\n\n`;
+    if (msg.kind !== 'status') {
+      this.backlog.push({ seq, frame });
+      // Trimmed in one splice once a tenth over, not one shift per message.
+      if (this.backlog.length > this.backlogMax * 1.1) this.backlog.splice(0, this.backlog.length - this.backlogMax);
+    }
     for (const res of this.streams) res.write(frame);
+  }
+
+  /** What a client that last saw `after` (`<boot>:<seq>`) missed; a cursor from another boot
+   *  of this agent gets the whole backlog. */
+  private missed(after: string | null): string[] {
+    if (after === null) return [];
+    const [boot, seqText] = after.split(':');
+    const since = boot === this.boot ? Number(seqText) : 0;
+    return this.backlog.filter((b) => b.seq > since).map((b) => b.frame);
   }
 
   async listen(): Promise<{ port: number }> {
@@ -87,7 +115,8 @@ export class AgentServer {
     if (!this.authorized(req)) return send(401, { error: { code: 'unauthorized', message: 'the agent token is missing or not valid: pass the token `summon up` keeps in DATA/agent.token' } });
     const agent = this.agent;
     if (!agent) return send(503, { error: { code: 'starting', message: 'the agent is still starting; try again' } });
-    const path = (req.url ?? '/').split('?')[0];
+    const url = new URL(req.url ?? '/', 'http://agent');
+    const path = url.pathname;
     try {
       if (req.method === 'GET' && path === '/v1/hello') {
         return send(200, {
@@ -106,6 +135,7 @@ export class AgentServer {
       if (req.method === 'GET' && path === '/v1/stream') {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
         res.flushHeaders();
+        for (const frame of this.missed(url.searchParams.get('after'))) res.write(frame);
         this.streams.add(res);
         req.socket.setNoDelay(true);
         res.on('close', () => this.streams.delete(res));

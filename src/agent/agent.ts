@@ -35,12 +35,15 @@ export interface AgentEvent {
   instance: string;
   message: string;
   data?: Record<string, unknown>;
+  /** When it happened on the agent's host (ms since the epoch), for events that arrive later. */
+  at?: number;
 }
 
 /** What an agent tells whoever drives it, in this process or over the agent protocol. */
 export interface AgentCallbacks {
   onStatus: (instance: Instance) => void;
-  onConsole: (app: string, instance: string, line: string, stream: string) => void;
+  /** `at`: when the line was written, for lines that arrive later (over the agent protocol). */
+  onConsole: (app: string, instance: string, line: string, stream: string, at?: number) => void;
   onEvent: (event: AgentEvent) => void;
 }
 

@@ -81,6 +81,26 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
     assert.ok(a);
   });
 
+  await t.test('a control plane that was away hears, from its saved cursor, what it missed and only that', async () => {
+    const cursorFile = join(dir, 'edge.cursor');
+    const seen1: AgentEvent[] = [];
+    const first = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, cursorFile, onStatus: () => {}, onEvent: (e) => seen1.push(e), onConsole: () => {} });
+    await first.start();
+    await host.agent.setDesired([desired('demo-a'), desired('demo-b'), desired('demo-c')]);
+    await waitFor(() => seen1.some((e) => e.type === 'instance.healthy' && e.instance === 'demo-c'), { timeoutMs: 10_000, what: 'demo-c healthy' });
+    first.close(); // saves its cursor
+    const away = Date.now();
+    await host.agent.setDesired([desired('demo-a'), desired('demo-b')]); // demo-c stops while nobody listens
+    await waitFor(() => host.agent.instances().length === 2, { timeoutMs: 10_000, what: 'demo-c stopped' });
+    const seen2: AgentEvent[] = [];
+    const second = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, cursorFile, onStatus: () => {}, onEvent: (e) => seen2.push(e), onConsole: () => {} });
+    await second.start();
+    const stopped = await waitFor(() => seen2.find((e) => e.type === 'instance.stopped' && e.instance === 'demo-c'), { timeoutMs: 5000, what: 'the stop replayed' });
+    assert.ok(stopped.at !== undefined && stopped.at >= away, 'replayed with the time it happened');
+    assert.ok(!seen2.some((e) => e.type === 'instance.healthy' && e.instance === 'demo-c'), 'nothing from before the cursor again');
+    second.close();
+  });
+
   await t.test('a wrong token and a wrong host id are refused with what to do', async () => {
     const bad = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: 'ak_wrong-token-but-long', connectTimeoutMs: 2000, onStatus: () => {}, onEvent: () => {}, onConsole: () => {} });
     await bad.start();

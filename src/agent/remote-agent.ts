@@ -7,6 +7,8 @@
 //
 //   connecting ─► connected ─► (stream ends, a call fails, no heartbeat) ─► unreachable ─► connecting
 import http from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { Instance, RuntimeCapability, Target } from '../core/types.js';
 import type { AgentCallbacks, DesiredInstance } from './agent.js';
 import type { StreamMessage } from './agent-server.js';
@@ -23,6 +25,9 @@ export interface RemoteAgentOptions extends AgentCallbacks {
   maxRetryMs?: number;
   /** The link counts as dead after this long without a byte on the stream (heartbeats included). */
   silenceMs?: number;
+  /** Where the id of the last message received is kept, so a restarted control plane asks the
+   *  agent for the events and console lines it missed meanwhile. */
+  cursorFile?: string;
 }
 
 interface Hello {
@@ -48,6 +53,9 @@ export class RemoteAgent implements HostAgent {
   private retryMs = 100;
   private closed = false;
   private pushing: Promise<void> = Promise.resolve();
+  /** The id of the last stream message received (`<boot>:<seq>`). */
+  private cursor: string | null = null;
+  private cursorTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: RemoteAgentOptions) {
     if (!opts.hostId) throw new Error('RemoteAgent: hostId is required');
@@ -61,6 +69,13 @@ export class RemoteAgent implements HostAgent {
 
   /** Connects once (waiting up to connectTimeoutMs); an unreachable host is not an error. */
   async start(): Promise<void> {
+    if (this.opts.cursorFile) {
+      try {
+        this.cursor = (await readFile(this.opts.cursorFile, 'utf8')).trim() || null;
+      } catch {
+        // first start: nothing missed that we could ask for
+      }
+    }
     await Promise.race([
       this.connect(),
       new Promise<void>((r) => setTimeout(r, this.opts.connectTimeoutMs ?? 5000).unref()),
@@ -69,6 +84,10 @@ export class RemoteAgent implements HostAgent {
 
   close(): void {
     this.closed = true;
+    if (this.cursorTimer) {
+      clearTimeout(this.cursorTimer);
+      this.saveCursor();
+    }
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.silenceTimer) clearTimeout(this.silenceTimer);
     this.stream?.destroy();
@@ -139,7 +158,8 @@ export class RemoteAgent implements HostAgent {
 
   private openStream(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const req = http.request(this.url.origin + '/v1/stream', {
+      const after = this.cursor ? `?after=${encodeURIComponent(this.cursor)}` : '';
+      const req = http.request(this.url.origin + '/v1/stream' + after, {
         method: 'GET', headers: { authorization: `Bearer ${this.opts.token}`, accept: 'text/event-stream' },
       }, (res) => {
         if (res.statusCode !== 200) {
@@ -157,8 +177,11 @@ export class RemoteAgent implements HostAgent {
           while ((end = buf.indexOf('\n\n')) !== -1) {
             const frame = buf.slice(0, end);
             buf = buf.slice(end + 2);
-            const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+            const lines = frame.split('\n');
+            const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
             if (data) this.deliver(JSON.parse(data) as StreamMessage);
+            const id = lines.find((l) => l.startsWith('id: '));
+            if (id) this.advance(id.slice(4));
           }
         });
         res.on('end', () => this.lost('the agent closed the stream'));
@@ -174,6 +197,25 @@ export class RemoteAgent implements HostAgent {
     });
   }
 
+  private advance(id: string): void {
+    this.cursor = id;
+    if (!this.opts.cursorFile || this.cursorTimer) return;
+    this.cursorTimer = setTimeout(() => {
+      this.cursorTimer = null;
+      this.saveCursor();
+    }, 200);
+    this.cursorTimer.unref();
+  }
+
+  private saveCursor(): void {
+    if (!this.opts.cursorFile || this.cursor === null) return;
+    try {
+      writeFileSync(this.opts.cursorFile, `${this.cursor}\n`);
+    } catch {
+      // the next message tries again
+    }
+  }
+
   private deliver(msg: StreamMessage): void {
     if (msg.kind === 'status') {
       if (msg.instance.state === 'stopped') this.known.delete(msg.instance.id);
@@ -182,7 +224,7 @@ export class RemoteAgent implements HostAgent {
     } else if (msg.kind === 'event') {
       this.opts.onEvent(msg.event);
     } else if (msg.kind === 'console') {
-      this.opts.onConsole(msg.app, msg.instance, msg.line, msg.stream);
+      this.opts.onConsole(msg.app, msg.instance, msg.line, msg.stream, msg.at);
     }
   }
 

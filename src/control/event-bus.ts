@@ -13,9 +13,9 @@ export class EventBus {
   constructor(private readonly deps: { store: Store; logs: LogStore; now: () => number }) {}
 
   /** Records an event. Returns once it is stored; ordering is preserved. */
-  emit(app: string | null, type: string, message: string, data: Record<string, unknown> = {}): Promise<SummonEvent | undefined> {
-    const at = this.deps.now();
-    if (app) this.deps.logs.append(app, 'summon', type.split('.')[0], message);
+  /** `at`: when it happened, for events reported late (a remote agent's, after a partition). */
+  emit(app: string | null, type: string, message: string, data: Record<string, unknown> = {}, at = this.deps.now()): Promise<SummonEvent | undefined> {
+    if (app) this.deps.logs.append(app, 'summon', type.split('.')[0], message, at);
     const p = this.chain.then(async () => {
       const e = await this.deps.store.appendEvent({ app, type, message, data, at });
       for (const l of this.listeners) {

@@ -53,8 +53,8 @@ export class LogStore {
     return a;
   }
 
-  append(app: string, source: LogLine['source'], proc: string, text: string): LogLine {
-    const line: LogLine = { seq: ++this.seq, at: (this.opts.now ?? Date.now)(), app, source, proc, text };
+  append(app: string, source: LogLine['source'], proc: string, text: string, at = (this.opts.now ?? Date.now)()): LogLine {
+    const line: LogLine = { seq: ++this.seq, at, app, source, proc, text };
     const a = this.app(app);
     a.lines.push(line);
     a.bytes += text.length + 48;

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -126,7 +127,11 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     assert.ok(seen.has(remote.id));
   });
 
+  let downAt = 0;
   await t.test('control plane killed: the remote instance keeps serving and the agent heals it', async () => {
+    // The control plane has noted where it is in the agent's stream before it dies.
+    await waitFor(() => existsSync(join(dataDir, 'hosts', 'edge.cursor')), { timeoutMs: 5000, what: 'the stream cursor on disk' });
+    downAt = Date.now();
     await s!.kill9();
     // The instance on the edge host still answers on its own address.
     const direct = await new Promise<number>((resolve, reject) => {
@@ -148,7 +153,8 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     assert.equal(unauthorized.status, 401);
   });
 
-  await t.test('started again, the control plane adopts the healed instance and routes to it', async () => {
+  await t.test('started again, the control plane adopts the healed instance, routes to it, and hears what it missed', async () => {
+    const upAt = Date.now();
     s = await startSummonProcess(dataDir, upArgs);
     const list = await waitFor(async () => {
       const l = await ps();
@@ -162,6 +168,13 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
       if (res.status === 200) seen.add(/instance (\S+)\)/.exec(res.body)![1]);
       return seen.has(remote.id);
     }, { timeoutMs: 10_000, what: 'the router to reach the remote instance again' });
+    // The crash and the restart happened while nobody listened; the agent replays them, with
+    // the time they happened.
+    const crash = await waitFor(async () => {
+      const evs = JSON.parse((await cli(s!, 'events', '-a', 'duo', '--json')).stdout) as { type: string; at: number; data: { instance?: string } }[];
+      return evs.find((e) => e.type === 'instance.crashed' && e.data.instance === remote.id);
+    }, { timeoutMs: 10_000, what: 'the crash during the outage in the event log' });
+    assert.ok(crash.at >= downAt && crash.at <= upAt, `crash at ${crash.at}, outage ${downAt}..${upAt}`);
   });
 
   await t.test('the agent stopped: hosts says unreachable, ps says why its instance may be stale', async () => {
