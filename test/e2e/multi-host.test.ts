@@ -183,6 +183,15 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     const edge = await waitFor(async () => (await hostsNow()).find((h) => h.id === 'edge' && h.link === 'unreachable'),
       { timeoutMs: 20_000, what: 'the edge host to show as unreachable' });
     assert.ok(edge);
+    const metrics = await new Promise<string>((resolve, reject) => {
+      http.get(`${s!.apiUrl}/metrics`, { headers: { authorization: `Bearer ${s!.token}` } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    assert.match(metrics, /^summon_host_up\{host="edge"\} 0$/m);
     const r = (await ps()).find((i) => i.id === remote.id);
     // Unless it was already given up (--host-lost-after 2s), it says why its state may be stale.
     if (r) assert.match(r.reason ?? '', /host edge unreachable since/);
