@@ -427,6 +427,25 @@ export class Controller {
     }
   }
 
+  private readonly linkStates = new Map<string, string>();
+
+  /** host.unreachable when a host's agent cannot be reached (also when it could not be at
+   *  start), host.connected when it is back: events of no app, which email notifies. */
+  private noteLinks(): void {
+    for (const a of this.opts.agents) {
+      const l = a.link();
+      const before = this.linkStates.get(a.hostId);
+      if (before === l.state) continue;
+      this.linkStates.set(a.hostId, l.state);
+      if (l.state === 'unreachable') {
+        void this.opts.events.emit(null, 'host.unreachable', `host ${a.hostId} is unreachable: ${l.error ?? 'no answer'}`,
+          { host: a.hostId, url: l.url ?? null, error: l.error ?? null, since: l.since });
+      } else if (before === 'unreachable') {
+        void this.opts.events.emit(null, 'host.connected', `host ${a.hostId} is connected again`, { host: a.hostId, url: l.url ?? null });
+      }
+    }
+  }
+
   /** Instances on a host unreachable for longer than hostLostAfterMs are given up: the planner
    *  starts their replacements on reachable hosts, and the host's agent, once back, receives a
    *  desired set without them and stops them. */
@@ -541,6 +560,7 @@ export class Controller {
     const dt = sample ? (this.lastSampleAt ? (now - this.lastSampleAt) / 1000 : 0) : 0;
     if (sample) {
       this.lastSampleAt = now;
+      this.noteLinks();
       this.dropLostHosts(now);
     }
     for (const st of this.apps.values()) {

@@ -6,7 +6,7 @@ import type { EventBus } from '../control/event-bus.js';
 import { notificationTypes } from './events.js';
 import { checkAddress, parseSmtpUrl, sendMail, type MailMessage, type SmtpTarget } from './smtp-client.js';
 
-export const EMAIL_EVENTS = ['release.failed', 'instance.crashloop', 'scale.max'];
+export const EMAIL_EVENTS = ['release.failed', 'instance.crashloop', 'scale.max', 'host.unreachable'];
 
 export interface EmailOptions {
   /** smtp://host:port */
@@ -43,6 +43,14 @@ export function describe(type: string, e: SummonEvent): { subject: string; text:
     if (last.length) lines.push('', 'last output:', ...last.map((l) => `  ${l}`));
     lines.push('', `See: summon ps -a ${app}   and   summon logs -a ${app}`);
     return { subject: `[summon] ${app}: instance ${String(e.data.instance ?? '')} is crash-looping`, text: lines.join('\n') };
+  }
+  if (type === 'host.unreachable') {
+    const host = String(e.data.host ?? '?');
+    return {
+      subject: `[summon] host ${host} is unreachable`,
+      text: [e.message, '', `host:  ${host}`, `agent: ${String(e.data.url ?? '-')}`, `at:    ${when}`, '',
+        'Its instances keep running on it; past --host-lost-after they are started on other hosts.', 'See: summon hosts'].join('\n'),
+    };
   }
   if (type === 'release.failed') {
     lines.push('', `See: summon releases -a ${app}`);

@@ -8,11 +8,12 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { BIN, cli, exampleRepo, push, startSummonProcess, tempDir, viaRouter, vmCache, type SummonProcess } from './harness.js';
 import { hasQemu } from '../../src/runtimes/qemu/vm-hello-fixture.js';
+import { SMTPServer } from 'smtp-server';
 import { freePort, waitFor } from '../../src/testing/wait.js';
 
 interface Inst { id: string; host: string; state: string; address: string; port: number; pid: number; restarts: number; reason: string | null }
@@ -78,13 +79,36 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
   await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', vethNs, 'up']);
   await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
 
+  // Operators hear of a host that drops off by email.
+  const mails: string[] = [];
+  const smtp = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
+    onData(stream, _session, cb) {
+      let raw = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (c: string) => (raw += c));
+      stream.on('end', () => {
+        mails.push(raw);
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
+  t.after(() => new Promise<void>((r) => smtp.close(() => r())));
+  const smtpPort = (smtp.server.address() as { port: number }).port;
+
   const dataDir = join(root, 'control');
   const agentUrl = `http://${nsAddr}:7171`;
   // A fixed API port: the agent fetches artifacts from it, also after the control plane restarts.
-  const upArgs = ['--host', '0.0.0.0', '--api-port', String(await freePort()), '--no-vm', '--agent', `edge=${agentUrl}`, '--host-lost-after', '2s'];
-  s = await startSummonProcess(dataDir, upArgs);
-  const control = `http://${hostAddr}:${new URL(s.apiUrl).port}`;
-  const agentToken = (await readFile(join(dataDir, 'agent.token'), 'utf8')).trim();
+  const apiPort = await freePort();
+  const upArgs = ['--host', '0.0.0.0', '--api-port', String(apiPort), '--no-vm', '--agent', `edge=${agentUrl}`, '--host-lost-after', '2s',
+    '--smtp', `smtp://127.0.0.1:${smtpPort}`, '--mail-from', 'summon@example.com', '--mail-to', 'ops@example.com'];
+  const control = `http://${hostAddr}:${apiPort}`;
+  // The agent token is made before either side starts (summon up keeps one it finds), so the
+  // agent is up first and the control plane finds it at once.
+  await mkdir(dataDir, { recursive: true });
+  const agentToken = `ak_${randomBytes(24).toString('base64url')}`;
+  await writeFile(join(dataDir, 'agent.token'), `${agentToken}\n`, { mode: 0o600 });
   const startAgent = (): void => {
     agent = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'agent', '--id', 'edge', '--listen', `${nsAddr}:7171`,
       '--advertise', nsAddr, '--control', control, '--token', agentToken, '--data', join(root, 'edge')], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -92,6 +116,8 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     agent.stderr!.on('data', (c) => (agentOut += c));
   };
   startAgent();
+  await waitFor(() => /Agent edge is up/.test(agentOut), { timeoutMs: 20_000, what: `the edge agent to start (output: ${agentOut})` });
+  s = await startSummonProcess(dataDir, upArgs);
   const hostsNow = async () => JSON.parse((await cli(s!, 'hosts', '--json')).stdout) as { id: string; link: string; address: string }[];
 
   await t.test('summon hosts shows the remote agent connected', async () => {
@@ -178,6 +204,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
   });
 
   await t.test('the agent stopped: hosts says unreachable, ps says why its instance may be stale', async () => {
+    assert.deepEqual(mails.filter((m) => /host edge is unreachable/.test(m)), [], 'no host.unreachable mail while it was reachable');
     agent!.kill('SIGTERM');
     await new Promise((r) => agent!.once('exit', r));
     const edge = await waitFor(async () => (await hostsNow()).find((h) => h.id === 'edge' && h.link === 'unreachable'),
@@ -192,6 +219,8 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
       }).on('error', reject);
     });
     assert.match(metrics, /^summon_host_up\{host="edge"\} 0$/m);
+    const mail = await waitFor(() => mails.find((m) => /Subject: \[summon\] host edge is unreachable/.test(m)), { timeoutMs: 10_000, what: 'the host.unreachable email' });
+    assert.match(mail, /See: summon hosts/);
     const r = (await ps()).find((i) => i.id === remote.id);
     // Unless it was already given up (--host-lost-after 2s), it says why its state may be stale.
     if (r) assert.match(r.reason ?? '', /host edge unreachable since/);
@@ -227,10 +256,13 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     assert.equal((await cli(s!, 'config:set', '-a', 'vmedge', `SUMMON_VM_CACHE=${await vmCache()}`)).code, 0);
     const r = await push(s!, await exampleRepo('vm-hello'), 'vmedge');
     assert.equal(r.code, 0, r.stderr);
+    let last: Inst[] = [];
     const [inst] = await waitFor(async () => {
-      const l = JSON.parse((await cli(s!, 'ps', '-a', 'vmedge', '--json')).stdout) as Inst[];
-      return l.length === 1 && l[0].state === 'healthy' ? l : undefined;
-    }, { timeoutMs: 60_000, what: 'the VM healthy on the edge host' });
+      last = JSON.parse((await cli(s!, 'ps', '-a', 'vmedge', '--json')).stdout) as Inst[];
+      return last.length === 1 && last[0].state === 'healthy' ? last : undefined;
+    }, { timeoutMs: 60_000, what: 'the VM healthy on the edge host' }).catch((e: Error) => {
+      throw new Error(`${e.message}; ps: ${JSON.stringify(last)}; push: ${r.stderr.slice(-1500)}`);
+    });
     assert.deepEqual([inst.host, inst.address], ['edge', nsAddr]);
     const res = await viaRouter(s!, 'vmedge');
     assert.equal(res.status, 200);
