@@ -20,6 +20,9 @@ export interface RouterPort {
   appStats(app: string): { inflight: number; held: number; lastRequestAt: number | null };
 }
 
+/** See tick(): how long after becoming healthy an instance's CPU does not count for autoscaling. */
+const CPU_WARMUP_MS = 2000;
+
 export interface ControllerOptions {
   store: Store;
   agents: HostAgent[];
@@ -579,7 +582,11 @@ export class Controller {
         // Crash-loop deadlines and restarts are time-driven, not only event-driven.
         continue;
       }
-      const running = [...st.instances.values()].filter((m) => m.status.state === 'healthy' && !m.draining);
+      // CPU of an instance that has just become healthy still holds its boot (a TCG guest keeps a
+      // core busy while booting): it is left out of the average until one full stats sample
+      // after the boot, or every boot would look like load.
+      const running = [...st.instances.values()].filter((m) => m.status.state === 'healthy' && !m.draining &&
+        (m.status.healthyAt === null || now - m.status.healthyAt >= CPU_WARMUP_MS));
       const live = [...st.instances.values()].filter((m) => m.status.pid !== null);
       st.usageSeconds += live.length * dt;
       if (running.length) {
