@@ -119,6 +119,9 @@ export class Controller {
       this.updateRoute(st);
       void this.reconcile(st.app.name);
     }
+    // Samples (CPU, metering, host links) every second from now on; metering flushed every 10 s.
+    this.lastSampleAt = this.now();
+    this.lastUsageFlushAt = this.now();
     this.timer = setInterval(() => this.tick(), this.opts.tickMs);
   }
 

@@ -1,0 +1,141 @@
+// The controller on its own: a real SQLite store, in-tree fake hosts (HostAgent) whose link and
+// instance statuses the test sets, a fake router port, and a clock the test moves.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DesiredInstance } from '../agent/agent.js';
+import type { HostAgent, HostLink } from '../agent/host-agent.js';
+import type { Instance, Manifest, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
+import { createSqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
+import { waitFor } from '../testing/wait.js';
+import { Controller, type RouterPort } from './controller.js';
+import { EventBus } from './event-bus.js';
+import { LogStore } from './log-store.js';
+import { Secrets } from './secrets.js';
+
+class FakeHost implements HostAgent {
+  desired: DesiredInstance[] = [];
+  state: HostLink;
+  constructor(readonly hostId: string, remote: boolean) {
+    this.state = { state: remote ? 'connected' : 'local', address: '127.0.0.1', since: 0 };
+  }
+  async setDesired(list: DesiredInstance[]): Promise<void> {
+    this.desired = list;
+  }
+  desiredSet(): DesiredInstance[] {
+    return this.desired;
+  }
+  instances(): Instance[] {
+    return [];
+  }
+  async capabilities(): Promise<RuntimeCapability[]> {
+    return [{ target: 'process', available: true, reason: 'fake' }];
+  }
+  offers(target: Target): boolean {
+    return target === 'process';
+  }
+  link(): HostLink {
+    return this.state;
+  }
+}
+
+const router: RouterPort = {
+  setRoute: () => {}, deleteRoute: () => {}, inflight: () => 0,
+  appStats: () => ({ inflight: 1, held: 0, lastRequestAt: null }),
+};
+
+const MANIFEST: Manifest = {
+  build: { artifact: 'app', timeoutMs: 60_000, toolchain: [] },
+  run: { target: 'process', args: [], port: 8080, memoryBytes: 64 << 20 },
+  health: { kind: 'tcp', intervalMs: 1000, timeoutMs: 1000, healthyThreshold: 1, unhealthyThreshold: 3, graceMs: 60_000 },
+  scale: { min: 1, max: 3, targetCpu: 0.5, idleTimeoutMs: 0 },
+  deploy: { maxSurge: 1, maxUnavailable: 0, drainTimeoutMs: 1000 },
+};
+
+async function setUp(t: { after: (fn: () => Promise<void>) => void }, hosts: FakeHost[], desiredCount: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'summon-controller-'));
+  const store: Store = await createSqliteStore(join(dir, 'summon.db'));
+  let clock = 1_800_000_000_000;
+  const now = () => clock;
+  const secrets = await Secrets.open(dir, 'a'.repeat(64));
+  const logs = new LogStore({ dir: join(dir, 'logs') });
+  const events = new EventBus({ store, logs, now });
+  const seen: SummonEvent[] = [];
+  events.subscribe((e) => seen.push(e));
+  await store.createApp('web', clock);
+  const rel = await store.createRelease('web', {
+    status: 'live', description: 'test', reason: null, commit: null, artifactSha256: 'e'.repeat(64), initrdSha256: null,
+    manifest: MANIFEST, buildManifest: null, configCipher: secrets.encrypt({}),
+  }, clock);
+  await store.updateApp('web', { liveVersion: rel.version, desiredCount });
+  const controller = new Controller({ store, agents: hosts, router, events, secrets, now, tickMs: 5, hostLostAfterMs: 5000 });
+  await controller.start();
+  t.after(async () => {
+    await controller.close();
+    await events.drained();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  /** Reports every desired instance of every host as healthy with this CPU. */
+  const report = (cpu: number, healthyAt = clock): void => {
+    for (const h of hosts) {
+      for (const d of h.desired) {
+        controller.onInstanceStatus({
+          id: d.id, app: d.app, version: d.version, host: h.hostId, state: 'healthy', address: '127.0.0.1', port: 40000,
+          pid: 1, startedAt: healthyAt, healthyAt, restarts: 0, reason: null, nextRetryAt: null, cpu, memoryBytes: 1, updatedAt: clock,
+        });
+      }
+    }
+  };
+  return { controller, seen, report, advance: (ms: number) => (clock += ms), now };
+}
+
+test('a host unreachable past hostLostAfterMs loses its instances to reachable hosts', async (t) => {
+  const local = new FakeHost('local', false);
+  const edge = new FakeHost('edge', true);
+  const c = await setUp(t, [local, edge], 2);
+  await waitFor(() => local.desired.length === 1 && edge.desired.length === 1, { timeoutMs: 5000, what: 'one instance on each host' });
+  c.report(0.1);
+  const lostId = edge.desired[0].id;
+
+  edge.state = { state: 'unreachable', address: '127.0.0.1', since: c.now(), error: 'connect ECONNREFUSED' };
+  c.advance(1000);
+  await waitFor(() => c.seen.find((e) => e.type === 'host.unreachable'), { timeoutMs: 5000, what: 'host.unreachable' });
+  assert.equal(c.seen.find((e) => e.type === 'host.unreachable')!.app, null);
+  // Within the grace period nothing moves, and ps says why the state may be stale.
+  assert.equal(edge.desired.length, 1);
+  assert.match(c.controller.instances('web').find((i) => i.id === lostId)!.reason ?? '', /host edge unreachable since/);
+
+  c.advance(5000);
+  await waitFor(() => c.seen.find((e) => e.type === 'instance.lost'), { timeoutMs: 5000, what: 'instance.lost' });
+  await waitFor(() => local.desired.length === 2 && edge.desired.length === 0, { timeoutMs: 5000, what: 'the replacement on the reachable host' });
+  assert.ok(!c.controller.instances('web').some((i) => i.id === lostId));
+
+  edge.state = { state: 'connected', address: '127.0.0.1', since: c.now() };
+  c.advance(1000);
+  await waitFor(() => c.seen.find((e) => e.type === 'host.connected'), { timeoutMs: 5000, what: 'host.connected' });
+  assert.equal(edge.desired.length, 0, 'the host that came back gets nothing back by itself');
+});
+
+test('an instance\'s CPU counts for autoscaling only from 2 s after it is healthy', async (t) => {
+  const local = new FakeHost('local', false);
+  const c = await setUp(t, [local], 1);
+  await waitFor(() => local.desired.length === 1, { timeoutMs: 5000, what: 'the first instance' });
+  // Just healthy, with its boot's CPU in the last sample: a sampling tick (seen by its
+  // metering) decides nothing. One sample above target is enough to scale out otherwise.
+  c.report(1.0);
+  const metered = c.controller.unflushedUsage('web');
+  c.advance(1000);
+  await waitFor(() => c.controller.unflushedUsage('web') > metered, { timeoutMs: 5000, what: `a sampling tick (metered ${metered}, now ${c.controller.unflushedUsage('web')}, instances ${JSON.stringify(c.controller.instances('web').map((i) => [i.state, i.pid]))})` });
+  assert.equal(c.controller.app('web')!.desiredCount, 1);
+  assert.ok(!c.seen.some((e) => e.type === 'scale.out'));
+  // Busy for real, past the warm-up: out.
+  c.advance(1000);
+  c.report(1.0, c.now() - 5000);
+  c.advance(1100);
+  await waitFor(() => c.controller.app('web')!.desiredCount > 1, { timeoutMs: 5000, what: 'a scale-out once the CPU counts' });
+  assert.ok(c.seen.some((e) => e.type === 'scale.out'));
+});
