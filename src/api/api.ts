@@ -343,6 +343,12 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
       runtimes: await a.capabilities().catch(() => []), instances: a.instances().length,
     };
   })));
+  fastify.get('/api/hosts/events', async (req) => {
+    const q = req.query as { limit?: string };
+    const limit = q.limit === undefined ? 200 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidInputError(`limit must be a whole number 1..10000, got ${JSON.stringify(q.limit)}`);
+    return d.store.listEvents({ types: ['host.unreachable', 'host.connected'], limit });
+  });
   fastify.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await d.metricsText()));
 
   // ---- artifacts for remote agents ----

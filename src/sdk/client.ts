@@ -109,6 +109,8 @@ export class SummonClient {
     return this.request('GET', `/api/apps/${enc(app)}/events${qs(q)}`);
   }
   hosts(): Promise<HostView[]> { return this.request('GET', '/api/hosts'); }
+  /** host.unreachable / host.connected, newest last. */
+  hostEvents(q: { limit?: number } = {}): Promise<SummonEvent[]> { return this.request('GET', `/api/hosts/events${qs(q)}`); }
   /**
    * A qemu release as a bootable disk: `raw`, or `gce` (a tar.gz holding disk.raw). The
    * server builds it first (seconds), then the body streams; `version` null is the live release.

@@ -221,6 +221,9 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     assert.match(metrics, /^summon_host_up\{host="edge"\} 0$/m);
     const mail = await waitFor(() => mails.find((m) => /Subject: \[summon\] host edge is unreachable/.test(m)), { timeoutMs: 10_000, what: 'the host.unreachable email' });
     assert.match(mail, /See: summon hosts/);
+    const hostEvents = JSON.parse((await cli(s!, 'hosts:events', '--json')).stdout) as { type: string; data: { host?: string } }[];
+    assert.equal(hostEvents.at(-1)?.type, 'host.unreachable');
+    assert.equal(hostEvents.at(-1)?.data.host, 'edge');
     const r = (await ps()).find((i) => i.id === remote.id);
     // Unless it was already given up (--host-lost-after 2s), it says why its state may be stale.
     if (r) assert.match(r.reason ?? '', /host edge unreachable since/);
@@ -244,6 +247,11 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
       return hello && (hello.body as { instances: Inst[] }).instances.length === 0;
     }, { timeoutMs: 20_000, what: 'the edge agent to stop the replaced instance' });
     assert.equal((await ps()).length, 2);
+    const back = await waitFor(async () => {
+      const list = JSON.parse((await cli(s!, 'hosts:events', '--json')).stdout) as { type: string; message: string }[];
+      return list.at(-1)?.type === 'host.connected' ? list.at(-1) : undefined;
+    }, { timeoutMs: 5000, what: 'host.connected in hosts:events' });
+    assert.match(back.message, /host edge is connected again/);
   });
 
   await t.test('a VM app goes to the host that offers qemu: the edge agent boots it and the router serves it', { skip: (await hasQemu()) ? false : 'qemu-system-x86_64 is not installed' }, async () => {
