@@ -15,7 +15,8 @@ import http from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Instance } from '../core/types.js';
-import type { Agent, AgentEvent, DesiredInstance } from './agent.js';
+import type { Agent, AgentEvent } from './agent.js';
+import { parseDesiredSet } from './desired-schema.js';
 
 export interface AgentServerOptions {
   token: string;
@@ -125,10 +126,9 @@ export class AgentServer {
         });
       }
       if (req.method === 'PUT' && path === '/v1/desired') {
-        const body = await readBody(req, this.maxBody);
-        const parsed = JSON.parse(body) as { instances?: unknown };
-        if (!Array.isArray(parsed.instances)) return send(400, { error: { code: 'invalid_input', message: 'body must be {"instances": [...]}' } });
-        await agent.setDesired(parsed.instances as DesiredInstance[]);
+        const list = parseDesiredSet(JSON.parse(await readBody(req, this.maxBody)));
+        if (list instanceof Error) return send(400, { error: { code: 'invalid_input', message: list.message } });
+        await agent.setDesired(list);
         res.writeHead(204).end();
         return;
       }

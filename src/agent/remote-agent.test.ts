@@ -19,7 +19,7 @@ const TOKEN = 'ak_test-token-of-some-length';
 
 function desired(id: string): DesiredInstance {
   return {
-    id, app: 'demo', version: 1, target: 'process', artifactSha256: 'x', initrdSha256: null,
+    id, app: 'demo', version: 1, target: 'process', artifactSha256: 'a'.repeat(64), initrdSha256: null,
     args: ['--port', '{port}'], env: {}, guestPort: 8080, memoryBytes: 64 << 20,
     health: { kind: 'http', path: '/healthy', intervalMs: 100, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 2, graceMs: 10_000 },
   };
@@ -112,5 +112,14 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
     other.close();
     assert.match(other.link().error ?? '', /is host "edge", not "edge2"/);
     assert.throws(() => new AgentServer({ token: 'short', host: '127.0.0.1', port: 0 }), /at least 16 characters/);
+    // A malformed desired set is refused at the door, naming what is wrong; nothing changes.
+    const before = host.agent.desiredSet().length;
+    const res = await fetch(`http://127.0.0.1:${port}/v1/desired`, {
+      method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: [{ ...desired('demo-z'), artifactSha256: '../../etc/passwd' }] }),
+    });
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: { message: string } }).error.message, /desired set: instances\.0\.artifactSha256/);
+    assert.equal(host.agent.desiredSet().length, before);
   });
 });
