@@ -11,9 +11,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
-import { BIN, cli, exampleRepo, push, startSummonProcess, tempDir, viaRouter, vmCache, type SummonProcess } from './harness.js';
+import { BIN, cli, exampleRepo, push, startMailbox, startSummonProcess, tempDir, viaRouter, vmCache, type SummonProcess } from './harness.js';
 import { hasQemu } from '../../src/runtimes/qemu/vm-hello-fixture.js';
-import { SMTPServer } from 'smtp-server';
 import { freePort, waitFor } from '../../src/testing/wait.js';
 
 interface Inst { id: string; host: string; state: string; address: string; port: number; pid: number; restarts: number; reason: string | null }
@@ -80,22 +79,10 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
   await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up']);
 
   // Operators hear of a host that drops off by email.
-  const mails: string[] = [];
-  const smtp = new SMTPServer({
-    authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
-    onData(stream, _session, cb) {
-      let raw = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (c: string) => (raw += c));
-      stream.on('end', () => {
-        mails.push(raw);
-        cb();
-      });
-    },
-  });
-  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
-  t.after(() => new Promise<void>((r) => smtp.close(() => r())));
-  const smtpPort = (smtp.server.address() as { port: number }).port;
+  const mailbox = await startMailbox();
+  t.after(() => mailbox.close());
+  const mails = mailbox.mails;
+  const smtpPort = mailbox.port;
 
   const dataDir = join(root, 'control');
   const agentUrl = `http://${nsAddr}:7171`;
@@ -204,7 +191,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
   });
 
   await t.test('the agent stopped: hosts says unreachable, ps says why its instance may be stale', async () => {
-    assert.deepEqual(mails.filter((m) => /host edge is unreachable/.test(m)), [], 'no host.unreachable mail while it was reachable');
+    assert.deepEqual(mails.filter((m) => /host edge is unreachable/.test(m.raw)), [], 'no host.unreachable mail while it was reachable');
     agent!.kill('SIGTERM');
     await new Promise((r) => agent!.once('exit', r));
     const edge = await waitFor(async () => (await hostsNow()).find((h) => h.id === 'edge' && h.link === 'unreachable'),
@@ -219,8 +206,8 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
       }).on('error', reject);
     });
     assert.match(metrics, /^summon_host_up\{host="edge"\} 0$/m);
-    const mail = await waitFor(() => mails.find((m) => /Subject: \[summon\] host edge is unreachable/.test(m)), { timeoutMs: 10_000, what: 'the host.unreachable email' });
-    assert.match(mail, /See: summon hosts/);
+    const mail = await waitFor(() => mails.find((m) => /Subject: \[summon\] host edge is unreachable/.test(m.raw)), { timeoutMs: 10_000, what: 'the host.unreachable email' });
+    assert.match(mail.raw, /See: summon hosts/);
     const hostEvents = JSON.parse((await cli(s!, 'hosts:events', '--json')).stdout) as { type: string; data: { host?: string } }[];
     assert.equal(hostEvents.at(-1)?.type, 'host.unreachable');
     assert.equal(hostEvents.at(-1)?.data.host, 'edge');

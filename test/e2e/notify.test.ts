@@ -5,12 +5,11 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { SMTPServer } from 'smtp-server';
 import { main } from '../../src/cli/main.js';
 import { startSummon, type RunningSummon } from '../../src/server.js';
 import { SummonClient } from '../../src/sdk/client.js';
 import { waitFor } from '../../src/testing/wait.js';
-import { commitAll, editFile, exampleRepo, push, tempDir } from './harness.js';
+import { commitAll, editFile, exampleRepo, push, startMailbox, tempDir, type Mailbox } from './harness.js';
 
 interface Received {
   headers: http.IncomingHttpHeaders;
@@ -45,19 +44,8 @@ function verify(secret: string, r: Received): boolean {
   return sig.length === want.length && timingSafeEqual(Buffer.from(sig), Buffer.from(want));
 }
 
-const mails: { to: string[]; raw: string }[] = [];
-const smtp = new SMTPServer({
-  authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
-  onData(stream, session, cb) {
-    let raw = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (c: string) => (raw += c));
-    stream.on('end', () => {
-      mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-      cb();
-    });
-  },
-});
+let mailbox: Mailbox;
+let mails: Mailbox['mails'] = [];
 
 let s: RunningSummon;
 let c: SummonClient;
@@ -68,8 +56,9 @@ let secret = '';
 let repo = '';
 
 before(async () => {
-  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
-  const smtpPort = (smtp.server.address() as { port: number }).port;
+  mailbox = await startMailbox();
+  const smtpPort = mailbox.port;
+  mails = mailbox.mails;
   hook = await receiver();
   flaky = await receiver((n) => (n <= 2 ? 500 : 200));
   dataDir = await tempDir('notify');
@@ -86,7 +75,7 @@ after(async () => {
   await s?.stop();
   await hook?.close();
   await flaky?.close();
-  await new Promise<void>((r) => smtp.close(() => r()));
+  await mailbox.close();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
