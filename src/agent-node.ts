@@ -38,6 +38,7 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
   const hostId = o.id ?? (hostname() || 'agent');
   checkHostId(hostId);
   if (!o.advertise) throw new InvalidInputError('--advertise is required: the address the router reaches this host at');
+  if (o.token.length < 16) throw new InvalidInputError('the agent token is too short to be the control plane\'s: use its DATA/agent.token (--token-file)');
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true });
   const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
