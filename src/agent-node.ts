@@ -43,7 +43,7 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
   await mkdir(dataDir, { recursive: true });
   const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
   const fetcher = new BlobFetcher({ controlUrl: o.controlUrl, token: o.token, blobs });
-  const server = new AgentServer({ token: o.token, host: o.listenHost, port: o.listenPort });
+  const server = new AgentServer({ token: o.token, host: o.listenHost, port: o.listenPort, journal: join(dataDir, 'stream.journal') });
   const stateDir = join(dataDir, 'agent');
   const agent = new Agent({
     hostId, dataDir: stateDir,

@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { Instance } from '../core/types.js';
 import type { Agent, AgentEvent } from './agent.js';
 import { parseDesiredSet } from './desired-schema.js';
+import { StreamJournal, type JournalEntry } from './stream-journal.js';
 
 export interface AgentServerOptions {
   token: string;
@@ -27,6 +28,8 @@ export interface AgentServerOptions {
   maxBodyBytes?: number;
   /** Events and console lines kept for a client that reconnects (default 5000). */
   backlog?: number;
+  /** Keep the backlog on disk too (stream-journal.ts), so it outlives a restart of the agent. */
+  journal?: string;
 }
 
 export type StreamMessage =
@@ -41,17 +44,28 @@ export class AgentServer {
   private readonly heartbeat: NodeJS.Timeout;
   private readonly token: Buffer;
   private readonly maxBody: number;
-  /** Ids restart with each agent process: a client's cursor from another boot is not ours. */
-  private readonly boot = randomBytes(6).toString('hex');
+  /** Message ids are `<boot>:<seq>`; a client's cursor from another boot is not ours. With a
+   *  journal the boot is the journal's id and outlives restarts. */
+  private readonly boot: string;
   private seq = 0;
-  private readonly backlog: { seq: number; frame: string }[] = [];
+  private backlog: JournalEntry[] = [];
   private readonly backlogMax: number;
+  private readonly journal: StreamJournal | undefined;
 
   constructor(private readonly opts: AgentServerOptions) {
     if (!opts.token || opts.token.length < 16) throw new Error('AgentServer: the agent token must be at least 16 characters');
     this.token = Buffer.from(opts.token);
     this.maxBody = opts.maxBodyBytes ?? 16 * 1024 * 1024;
     this.backlogMax = opts.backlog ?? 5000;
+    if (opts.journal) {
+      const j = StreamJournal.open(opts.journal, this.backlogMax);
+      this.journal = j.journal;
+      this.boot = j.id;
+      this.seq = j.seq;
+      this.backlog = j.entries;
+    } else {
+      this.boot = randomBytes(6).toString('hex');
+    }
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.heartbeat = setInterval(() => {
       for (const res of this.streams) res.write(': heartbeat\n\n');
@@ -72,6 +86,7 @@ export class AgentServer {
     const frame = `id: ${this.boot}:${seq}\nevent: ${msg.kind}\ndata: ${JSON.stringify(stamped)}\n\n`;
     if (msg.kind !== 'status') {
       this.backlog.push({ seq, frame });
+      this.journal?.append({ seq, frame }, () => this.backlog);
       // Trimmed in one splice once a tenth over, not one shift per message.
       if (this.backlog.length > this.backlogMax * 1.1) this.backlog.splice(0, this.backlog.length - this.backlogMax);
     }
@@ -97,6 +112,7 @@ export class AgentServer {
 
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
+    await this.journal?.flush();
     for (const res of this.streams) res.end();
     this.streams.clear();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

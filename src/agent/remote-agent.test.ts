@@ -25,8 +25,8 @@ function desired(id: string): DesiredInstance {
   };
 }
 
-async function startHost(dir: string, port: number): Promise<{ agent: Agent; server: AgentServer; stop: () => Promise<void> }> {
-  const server = new AgentServer({ token: TOKEN, host: '127.0.0.1', port, heartbeatMs: 100 });
+async function startHost(dir: string, port: number, journal?: string): Promise<{ agent: Agent; server: AgentServer; stop: () => Promise<void> }> {
+  const server = new AgentServer({ token: TOKEN, host: '127.0.0.1', port, heartbeatMs: 100, ...(journal ? { journal } : {}) });
   const agent = new Agent({
     hostId: 'edge', dataDir: dir, runtimes: [new ProcessRuntime({ stateDir: dir })], artifactPath: () => tinyApp,
     onStatus: (instance) => server.publish({ kind: 'status', instance }),
@@ -98,6 +98,29 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
     const stopped = await waitFor(() => seen2.find((e) => e.type === 'instance.stopped' && e.instance === 'demo-c'), { timeoutMs: 5000, what: 'the stop replayed' });
     assert.ok(stopped.at !== undefined && stopped.at >= away, 'replayed with the time it happened');
     assert.ok(!seen2.some((e) => e.type === 'instance.healthy' && e.instance === 'demo-c'), 'nothing from before the cursor again');
+    second.close();
+  });
+
+  await t.test('with a journal, what was missed outlives a restart of the agent too', async () => {
+    const journal = join(dir, 'stream.journal');
+    const cursorFile = join(dir, 'edge2.cursor');
+    await host.stop();
+    host = await startHost(dir, port, journal);
+    const seen1: AgentEvent[] = [];
+    const first = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, cursorFile, onStatus: () => {}, onEvent: (e) => seen1.push(e), onConsole: () => {} });
+    await first.start();
+    await host.agent.setDesired([desired('demo-a'), desired('demo-b'), desired('demo-d')]);
+    await waitFor(() => seen1.some((e) => e.type === 'instance.healthy' && e.instance === 'demo-d'), { timeoutMs: 10_000, what: 'demo-d healthy' });
+    first.close();
+    await host.agent.setDesired([desired('demo-a'), desired('demo-b')]); // demo-d stops with nobody listening…
+    await waitFor(() => host.agent.instances().length === 2, { timeoutMs: 10_000, what: 'demo-d stopped' });
+    await host.stop(); // …and then the agent itself restarts
+    host = await startHost(dir, port, journal);
+    const seen2: AgentEvent[] = [];
+    const second = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, cursorFile, onStatus: () => {}, onEvent: (e) => seen2.push(e), onConsole: () => {} });
+    await second.start();
+    await waitFor(() => seen2.find((e) => e.type === 'instance.stopped' && e.instance === 'demo-d'), { timeoutMs: 5000, what: 'the stop from before the restart, replayed' });
+    assert.ok(!seen2.some((e) => e.type === 'instance.healthy' && e.instance === 'demo-d'), 'nothing from before the cursor again');
     second.close();
   });
 
