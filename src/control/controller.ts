@@ -489,9 +489,11 @@ export class Controller {
     const target = release.manifest!.run.target;
     const counts = new Map<string, number>();
     for (const s of this.apps.values()) for (const i of s.instances.values()) counts.set(i.host, (counts.get(i.host) ?? 0) + 1);
-    // A host whose agent cannot be reached now gets no new instances.
-    const able = this.opts.agents.filter((a) => a.offers(target) && a.link().state !== 'unreachable');
-    const pool = able.length ? able : this.opts.agents;
+    // A host whose agent cannot be reached now gets no new instances while another can take
+    // them; when only unreachable hosts have the runtime, one of them gets it for when it is back.
+    const offering = this.opts.agents.filter((a) => a.offers(target));
+    const reachable = offering.filter((a) => a.link().state !== 'unreachable');
+    const pool = reachable.length ? reachable : offering.length ? offering : this.opts.agents;
     return pool.reduce((best, a) => ((counts.get(a.hostId) ?? 0) < (counts.get(best.hostId) ?? 0) ? a : best), pool[0]).hostId;
   }
 
