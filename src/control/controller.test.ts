@@ -37,7 +37,10 @@ class FakeHost implements HostAgent {
   offers(target: Target): boolean {
     return target === 'process';
   }
+  /** How often the controller looked at the link: it does on every sampling tick. */
+  looked = 0;
   link(): HostLink {
+    this.looked += 1;
     return this.state;
   }
 }
@@ -138,4 +141,24 @@ test('an instance\'s CPU counts for autoscaling only from 2 s after it is health
   c.advance(1100);
   await waitFor(() => c.controller.app('web')!.desiredCount > 1, { timeoutMs: 5000, what: 'a scale-out once the CPU counts' });
   assert.ok(c.seen.some((e) => e.type === 'scale.out'));
+});
+
+test('an instance no reachable host could run stays on its lost host instead of bouncing', async (t) => {
+  const local = new FakeHost('local', false);
+  const edge = new FakeHost('edge', true);
+  local.offers = () => false; // only the edge host has the app's runtime
+  const c = await setUp(t, [local, edge], 1);
+  await waitFor(() => edge.desired.length === 1, { timeoutMs: 5000, what: 'the instance on the edge host' });
+  c.report(0.1);
+  const id = edge.desired[0].id;
+  edge.state = { state: 'unreachable', address: '127.0.0.1', since: c.now(), error: 'gone' };
+  for (let i = 0; i < 3; i++) {
+    const before = edge.looked;
+    c.advance(6000);
+    await waitFor(() => edge.looked > before, { timeoutMs: 5000, what: 'a sampling tick past the lost-host grace' });
+  }
+  await waitFor(() => c.seen.some((e) => e.type === 'host.unreachable'), { timeoutMs: 5000, what: 'host.unreachable' });
+  assert.ok(!c.seen.some((e) => e.type === 'instance.lost'), 'nothing given up: no other host could run it');
+  assert.deepEqual(edge.desired.map((d) => d.id), [id]);
+  assert.deepEqual(local.desired, []);
 });

@@ -468,6 +468,8 @@ export class Controller {
       for (const [id, m] of st.instances) {
         const why = lost.get(m.host);
         if (why === undefined) continue;
+        // With no reachable host to run it, it is better left where it is, for when that host is back.
+        if (!this.opts.agents.some((a) => a.offers(m.desired.target) && !lost.has(a.hostId) && a.link().state !== 'unreachable')) continue;
         st.instances.delete(id);
         this.record(id, null);
         appChanged = true;
