@@ -192,8 +192,10 @@ export class ReleaseService {
   private async capabilityOf(target: Target): Promise<RuntimeCapability> {
     const all = await Promise.all(this.o.agents.map((a) => a.capabilities().catch(() => [] as RuntimeCapability[])));
     const found = all.flat().filter((c) => c.target === target);
+    const down = this.o.agents.filter((a) => a.link().state === 'unreachable').map((a) => a.hostId);
+    const also = down.length ? ` (unreachable now, so not asked: ${down.join(', ')})` : '';
     return found.find((c) => c.available) ??
-      { target, available: false, reason: found.find((c) => c.reason)?.reason ?? `no host has a ${target} runtime` };
+      { target, available: false, reason: `${found.find((c) => c.reason)?.reason ?? `no host has a ${target} runtime`}${also}` };
   }
 
   private blankRelease(description: string, commit: string | null, status: Release['status']): NewRelease {
