@@ -98,15 +98,6 @@ async function loadOrCreateToken(dataDir: string, name = 'admin.token', prefix =
   }
 }
 
-/** Whether each host's agent can be reached, for alerting on a host that drops off. */
-function hostMetricLines(agents: HostAgent[]): string[] {
-  return [
-    '# HELP summon_host_up Whether the host\'s agent can be reached (1) or not (0); the agent of this process is always 1.',
-    '# TYPE summon_host_up gauge',
-    ...agents.map((a) => `summon_host_up{host="${a.hostId.replace(/["\\\n]/g, '_')}"} ${a.link().state === 'unreachable' ? 0 : 1}`),
-  ];
-}
-
 export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
   const dataDir = resolve(o.dataDir);
   const apiPort = checkPort('--api-port', o.apiPort);
@@ -203,7 +194,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const { server, fastify } = createApiServer({
       store, controller, releases, repos, git, logs, events, secrets, agents, token, hookToken, agentToken,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
-      metricsText: async () => renderMetrics(router.metrics(), controller.instances(), [...buildMetrics.lines(), ...hostMetricLines(agents)]),
+      metricsText: async () => renderMetrics(router.metrics(), controller.instances(), buildMetrics.lines(),
+        agents.map((a) => ({ id: a.hostId, up: a.link().state !== 'unreachable' }))),
       series: (app) => recorder.get(app),
       onAppDestroyed: async (app) => recorder.forget(app),
       artifactPath: (sha) => blobs.path(sha),

@@ -19,7 +19,7 @@ function histogram(out: string[], name: string, app: string, h: HistogramSnapsho
   out.push(`${name}_count{app="${esc(app)}"} ${h.count}`);
 }
 
-export function renderMetrics(router: RouterMetrics, instances: Instance[], extra: string[] = []): string {
+export function renderMetrics(router: RouterMetrics, instances: Instance[], extra: string[] = [], hosts: { id: string; up: boolean }[] = []): string {
   const out: string[] = [];
   const metric = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
 
@@ -53,6 +53,8 @@ export function renderMetrics(router: RouterMetrics, instances: Instance[], extr
   for (const i of instances) if (i.cpu !== null) out.push(`summon_instance_cpu_cores{app="${esc(i.app)}",instance="${esc(i.id)}"} ${i.cpu}`);
   metric('summon_instance_memory_bytes', 'gauge', 'Resident memory of each instance.');
   for (const i of instances) if (i.memoryBytes !== null) out.push(`summon_instance_memory_bytes{app="${esc(i.app)}",instance="${esc(i.id)}"} ${i.memoryBytes}`);
+  metric('summon_host_up', 'gauge', 'Whether the host\'s agent can be reached (1) or not (0); the agent of this process is always 1.');
+  for (const h of hosts) out.push(`summon_host_up{host="${esc(h.id)}"} ${h.up ? 1 : 0}`);
   out.push(...extra);
   return `${out.join('\n')}\n`;
 }
