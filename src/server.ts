@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, type AgentEvent } from './agent/agent.js';
 import { RemoteAgent } from './agent/remote-agent.js';
 import type { Instance } from './core/types.js';
-import type { HostAgent } from './agent/host-agent.js';
+import { isReachable, type HostAgent } from './agent/host-agent.js';
 import { createApiServer } from './api/api.js';
 import { renderMetrics } from './api/metrics-text.js';
 import { BuildMetrics } from './api/build-metrics.js';
@@ -195,7 +195,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       store, controller, releases, repos, git, logs, events, secrets, agents, token, hookToken, agentToken,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
       metricsText: async () => renderMetrics(router.metrics(), controller.instances(), buildMetrics.lines(),
-        agents.map((a) => ({ id: a.hostId, up: a.link().state !== 'unreachable' }))),
+        agents.map((a) => ({ id: a.hostId, up: isReachable(a) }))),
       series: (app) => recorder.get(app),
       onAppDestroyed: async (app) => recorder.forget(app),
       artifactPath: (sha) => blobs.path(sha),

@@ -17,6 +17,11 @@ export interface HostLink {
   error?: string;
 }
 
+/** Whether the host's agent can be reached now (the local one always can). */
+export function isReachable(a: HostAgent): boolean {
+  return a.link().state !== 'unreachable';
+}
+
 export interface HostAgent {
   readonly hostId: string;
   /** Replaces the host's whole desired set; the agent starts what is new and stops what is gone. */

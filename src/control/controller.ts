@@ -3,11 +3,11 @@
 // agents, keeps the router's table in step with instance health (pushed on every change, no
 // polling gap), and records every decision as an event.
 import type { DesiredInstance } from '../agent/agent.js';
-import type { HostAgent } from '../agent/host-agent.js';
+import { isReachable, type HostAgent } from '../agent/host-agent.js';
 import { planAutoscale, shouldIdle, type CpuSample } from '../core/autoscale.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../core/errors.js';
 import { planRollout, type PlannedInstance } from '../core/rollout.js';
-import type { App, Instance, Release, ScalePolicy } from '../core/types.js';
+import type { App, Instance, Release, ScalePolicy, Target } from '../core/types.js';
 import type { Store } from '../store/store.js';
 import type { EventBus } from './event-bus.js';
 import { desiredInstanceFor } from './instance-spec.js';
@@ -469,7 +469,7 @@ export class Controller {
         const why = lost.get(m.host);
         if (why === undefined) continue;
         // With no reachable host to run it, it is better left where it is, for when that host is back.
-        if (!this.opts.agents.some((a) => a.offers(m.desired.target) && !lost.has(a.hostId) && a.link().state !== 'unreachable')) continue;
+        if (this.reachableHostsFor(m.desired.target).length === 0) continue;
         st.instances.delete(id);
         this.record(id, null);
         appChanged = true;
@@ -486,6 +486,11 @@ export class Controller {
     if (changed) void this.pushDesired();
   }
 
+  /** Hosts that have a runtime for target and can be reached now. */
+  private reachableHostsFor(target: Target): HostAgent[] {
+    return this.opts.agents.filter((a) => a.offers(target) && isReachable(a));
+  }
+
   /** Placement: the host with the fewest instances that has the release's runtime. */
   private placeOn(release: Release): string {
     const target = release.manifest!.run.target;
@@ -493,8 +498,8 @@ export class Controller {
     for (const s of this.apps.values()) for (const i of s.instances.values()) counts.set(i.host, (counts.get(i.host) ?? 0) + 1);
     // A host whose agent cannot be reached now gets no new instances while another can take
     // them; when only unreachable hosts have the runtime, one of them gets it for when it is back.
+    const reachable = this.reachableHostsFor(target);
     const offering = this.opts.agents.filter((a) => a.offers(target));
-    const reachable = offering.filter((a) => a.link().state !== 'unreachable');
     const pool = reachable.length ? reachable : offering.length ? offering : this.opts.agents;
     return pool.reduce((best, a) => ((counts.get(a.hostId) ?? 0) < (counts.get(best.hostId) ?? 0) ? a : best), pool[0]).hostId;
   }

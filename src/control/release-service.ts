@@ -7,7 +7,7 @@ import type { PushRequest, PushResult } from '../build/push-stream.js';
 import { ConflictError, DeployError, NotFoundError, RuntimeUnavailableError, toSummonError } from '../core/errors.js';
 import { checkConfigKey } from '../core/names.js';
 import type { Release, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
-import type { HostAgent } from '../agent/host-agent.js';
+import { isReachable, type HostAgent } from '../agent/host-agent.js';
 import type { Store, NewRelease } from '../store/store.js';
 import type { Controller } from './controller.js';
 import type { EventBus } from './event-bus.js';
@@ -192,7 +192,7 @@ export class ReleaseService {
   private async capabilityOf(target: Target): Promise<RuntimeCapability> {
     const all = await Promise.all(this.o.agents.map((a) => a.capabilities().catch(() => [] as RuntimeCapability[])));
     const found = all.flat().filter((c) => c.target === target);
-    const down = this.o.agents.filter((a) => a.link().state === 'unreachable').map((a) => a.hostId);
+    const down = this.o.agents.filter((a) => !isReachable(a)).map((a) => a.hostId);
     const also = down.length ? ` (unreachable now, so not asked: ${down.join(', ')})` : '';
     return found.find((c) => c.available) ??
       { target, available: false, reason: `${found.find((c) => c.reason)?.reason ?? `no host has a ${target} runtime`}${also}` };
