@@ -65,7 +65,6 @@ interface Running {
   qmp: QmpClient | undefined;
   qmpPath: string;
   stopping: boolean;
-  tap: TapNetwork | undefined;
 }
 
 interface InstanceRecord {
@@ -261,7 +260,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
     let resolveExit!: () => void;
     const exited = new Promise<void>((r) => (resolveExit = r));
-    const r: Running = { child, status, exited, qmp: undefined, qmpPath, stopping: false, tap };
+    const r: Running = { child, status, exited, qmp: undefined, qmpPath, stopping: false };
     this.running.set(spec.id, r);
 
     const stderrTail: string[] = [];

@@ -81,7 +81,6 @@ interface Running {
   child: ChildProcess;
   status: InstanceStatus;
   exited: Promise<void>;
-  net: TapNetwork;
 }
 
 export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime {
@@ -160,7 +159,7 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
     let resolveExit!: () => void;
     const exited = new Promise<void>((r) => (resolveExit = r));
-    this.running.set(spec.id, { child, status, exited, net });
+    this.running.set(spec.id, { child, status, exited });
     // The unikernel's console is the tender's stdout.
     forEachLine(child.stdout!, (l) => sink(l, 'console'));
     forEachLine(child.stderr!, (l) => sink(l, 'stderr'));
