@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { Agent } from './agent/agent.js';
 import { AgentServer } from './agent/agent-server.js';
+import { loadOrMakeAgentCert } from './agent/agent-tls.js';
 import { BlobFetcher } from './agent/blob-fetch.js';
 import { BlobStore } from './artifacts/blob-store.js';
 import { ProcessRuntime } from './runtimes/process/process-runtime.js';
@@ -26,6 +27,9 @@ export interface AgentNodeOptions {
   token: string;
   /** Offer the qemu runtime too (default true). */
   vm?: boolean;
+  /** Serve the agent protocol over TLS with a self-signed certificate the control plane pins
+   *  (default true); false serves plain HTTP. */
+  tls?: boolean;
 }
 
 export interface RunningAgentNode {
@@ -43,7 +47,11 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
   await mkdir(dataDir, { recursive: true });
   const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
   const fetcher = new BlobFetcher({ controlUrl: o.controlUrl, token: o.token, blobs });
-  const server = new AgentServer({ token: o.token, host: o.listenHost, port: o.listenPort, journal: join(dataDir, 'stream.journal') });
+  const cert = o.tls === false ? undefined : await loadOrMakeAgentCert(join(dataDir, 'tls'), hostId);
+  const server = new AgentServer({
+    token: o.token, host: o.listenHost, port: o.listenPort, journal: join(dataDir, 'stream.journal'),
+    ...(cert ? { tls: { key: cert.key, cert: cert.cert } } : {}),
+  });
   const stateDir = join(dataDir, 'agent');
   const agent = new Agent({
     hostId, dataDir: stateDir,
@@ -71,9 +79,10 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
     await agent.close({ stopInstances: false });
     throw new InvalidInputError(`cannot listen on ${o.listenHost}:${o.listenPort}: ${(e as Error).message}`);
   }
+  const at = `${o.listenHost === '0.0.0.0' ? o.advertise : o.listenHost}:${port}`;
   return {
     hostId,
-    url: `http://${o.listenHost === '0.0.0.0' ? o.advertise : o.listenHost}:${port}`,
+    url: cert ? `https://${at}#sha256=${cert.fingerprint}` : `http://${at}`,
     stop: async (opts = {}) => {
       await server.close();
       await agent.close({ stopInstances: opts.stopInstances ?? true });

@@ -12,6 +12,7 @@
 // Every request needs `Authorization: Bearer <agent token>`. The agent goes on running and
 // healing its desired set (kept on its disk) whether or not anyone is connected.
 import http from 'node:http';
+import https from 'node:https';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Instance } from '../core/types.js';
@@ -30,6 +31,8 @@ export interface AgentServerOptions {
   backlog?: number;
   /** Keep the backlog on disk too (stream-journal.ts), so it outlives a restart of the agent. */
   journal?: string;
+  /** Serve HTTPS with this key and (self-signed, pinned by the control plane) certificate. */
+  tls?: { key: string; cert: string };
 }
 
 export type StreamMessage =
@@ -66,7 +69,8 @@ export class AgentServer {
     } else {
       this.boot = randomBytes(6).toString('hex');
     }
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.handle(req, res);
+    this.server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : http.createServer(handler);
     this.heartbeat = setInterval(() => {
       for (const res of this.streams) res.write(': heartbeat\n\n');
     }, opts.heartbeatMs ?? 5000);

@@ -13,6 +13,7 @@ import { waitFor } from '../testing/wait.js';
 import { Agent, type AgentEvent, type DesiredInstance } from './agent.js';
 import { AgentServer } from './agent-server.js';
 import { RemoteAgent } from './remote-agent.js';
+import { loadOrMakeAgentCert } from './agent-tls.js';
 
 const tinyApp = fileURLToPath(new URL('../../../test/fixtures/tiny-app.mjs', import.meta.url));
 const TOKEN = 'ak_test-token-of-some-length';
@@ -122,6 +123,33 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
     await waitFor(() => seen2.find((e) => e.type === 'instance.stopped' && e.instance === 'demo-d'), { timeoutMs: 5000, what: 'the stop from before the restart, replayed' });
     assert.ok(!seen2.some((e) => e.type === 'instance.healthy' && e.instance === 'demo-d'), 'nothing from before the cursor again');
     second.close();
+  });
+
+  await t.test('over TLS: the agent\'s own certificate, pinned by its fingerprint, and nothing else', async () => {
+    const cert = await loadOrMakeAgentCert(join(dir, 'tls'), 'edge');
+    assert.match(cert.fingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    assert.equal((await loadOrMakeAgentCert(join(dir, 'tls'), 'edge')).fingerprint, cert.fingerprint, 'made once, then kept');
+    const tlsPort = await freePort();
+    const server = new AgentServer({ token: TOKEN, host: '127.0.0.1', port: tlsPort, tls: { key: cert.key, cert: cert.cert } });
+    server.attach(host.agent);
+    await server.listen();
+    try {
+      const seen: Instance[] = [];
+      const pinned = new RemoteAgent({ hostId: 'edge', url: `https://127.0.0.1:${tlsPort}#sha256=${cert.fingerprint}`, token: TOKEN, connectTimeoutMs: 5000, onStatus: (i) => seen.push(i), onEvent: () => {}, onConsole: () => {} });
+      await pinned.start();
+      assert.equal(pinned.link().state, 'connected', pinned.link().error);
+      assert.ok(pinned.instances().length > 0);
+      pinned.close();
+      const other = cert.fingerprint.replace(/^../, cert.fingerprint.startsWith('00') ? '11' : '00');
+      const impostor = new RemoteAgent({ hostId: 'edge', url: `https://127.0.0.1:${tlsPort}#sha256=${other}`, token: TOKEN, connectTimeoutMs: 5000, onStatus: () => {}, onEvent: () => {}, onConsole: () => {} });
+      await impostor.start();
+      impostor.close();
+      assert.equal(impostor.link().state, 'unreachable');
+      assert.match(impostor.link().error ?? '', /not the pinned .*refusing to send it the token/);
+      assert.throws(() => new RemoteAgent({ hostId: 'edge', url: `https://127.0.0.1:${tlsPort}`, token: TOKEN, onStatus: () => {}, onEvent: () => {}, onConsole: () => {} }), /must pin the agent's certificate/);
+    } finally {
+      await server.close();
+    }
   });
 
   await t.test('a wrong token and a wrong host id are refused with what to do', async () => {

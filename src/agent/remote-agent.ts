@@ -7,6 +7,8 @@
 //
 //   connecting ─► connected ─► (stream ends, a call fails, no heartbeat) ─► unreachable ─► connecting
 import http from 'node:http';
+import https from 'node:https';
+import { fetchPinnedCert, pinnedFingerprint } from './agent-tls.js';
 import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Instance, RuntimeCapability, Target } from '../core/types.js';
@@ -53,6 +55,9 @@ export class RemoteAgent implements HostAgent {
   private retryMs = 100;
   private closed = false;
   private pushing: Promise<void> = Promise.resolve();
+  /** https: the agent's certificate fingerprint, pinned by the URL, and the certificate once seen. */
+  private readonly fingerprint: string | undefined;
+  private pinnedCert: string | undefined;
   /** The id of the last stream message received (`<boot>:<seq>`). */
   private cursor: string | null = null;
   private cursorTimer: NodeJS.Timeout | null = null;
@@ -62,7 +67,10 @@ export class RemoteAgent implements HostAgent {
     if (!opts.token) throw new Error('RemoteAgent: token is required');
     this.hostId = opts.hostId;
     this.url = new URL(opts.url);
-    if (this.url.protocol !== 'http:') throw new Error(`RemoteAgent: the agent URL must be http://HOST:PORT, got ${opts.url}`);
+    if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') {
+      throw new Error(`RemoteAgent: the agent URL must be https://HOST:PORT#sha256=FINGERPRINT or http://HOST:PORT, got ${opts.url}`);
+    }
+    if (this.url.protocol === 'https:') this.fingerprint = pinnedFingerprint(this.url);
     this.state.address = this.url.hostname;
     this.state.url = this.url.origin;
   }
@@ -138,6 +146,9 @@ export class RemoteAgent implements HostAgent {
   private async connect(): Promise<void> {
     if (this.closed) return;
     try {
+      if (this.fingerprint && !this.pinnedCert) {
+        this.pinnedCert = await fetchPinnedCert(this.url.hostname, Number(this.url.port || 443), this.fingerprint);
+      }
       const hello = JSON.parse(await this.call('GET', '/v1/hello')) as Hello;
       if (hello.hostId !== this.hostId) {
         throw new Error(`the agent at ${this.url.origin} is host "${hello.hostId}", not "${this.hostId}": check --agent ${this.hostId}=URL`);
@@ -159,7 +170,7 @@ export class RemoteAgent implements HostAgent {
   private openStream(): Promise<void> {
     return new Promise((resolve, reject) => {
       const after = this.cursor ? `?after=${encodeURIComponent(this.cursor)}` : '';
-      const req = http.request(this.url.origin + '/v1/stream' + after, {
+      const req = this.request('/v1/stream' + after, {
         method: 'GET', headers: { authorization: `Bearer ${this.opts.token}`, accept: 'text/event-stream' },
       }, (res) => {
         if (res.statusCode !== 200) {
@@ -250,10 +261,24 @@ export class RemoteAgent implements HostAgent {
     this.retryMs = Math.min(this.retryMs * 2, this.opts.maxRetryMs ?? 2000);
   }
 
+  /** A request to the agent: over https only to the pinned certificate. */
+  private request(path: string, options: http.RequestOptions, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
+    if (!this.fingerprint) return http.request(this.url.origin + path, options, onResponse);
+    const fingerprint = this.fingerprint;
+    return https.request(this.url.origin + path, {
+      ...options,
+      ...(this.pinnedCert ? { ca: this.pinnedCert } : {}),
+      // The certificate is self-signed and names no address: what identifies the agent is
+      // that it is exactly the pinned certificate.
+      checkServerIdentity: (_host, cert) => (cert.fingerprint256 === fingerprint ? undefined
+        : new Error(`the agent's certificate is ${cert.fingerprint256}, not the pinned ${fingerprint}`)),
+    }, onResponse);
+  }
+
   private call(method: string, path: string, body?: unknown): Promise<string> {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = http.request(this.url.origin + path, {
+      const req = this.request(path, {
         method, agent: false, timeout: 10_000,
         headers: { authorization: `Bearer ${this.opts.token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
       }, (res) => {

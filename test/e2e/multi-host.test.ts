@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import { join } from 'node:path';
 import { BIN, cli, exampleRepo, push, startMailbox, startSummonProcess, tempDir, viaRouter, vmCache, type SummonProcess } from './harness.js';
 import { hasQemu } from '../../src/runtimes/qemu/vm-hello-fixture.js';
@@ -23,9 +24,10 @@ function sh(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-function getJson(url: string, token: string): Promise<{ status: number; body: unknown }> {
+/** A GET to the agent over its TLS, trusting exactly its own certificate. */
+function getJson(url: string, token: string, ca: string): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
-    http.get(url, { headers: { authorization: `Bearer ${token}` }, agent: false, timeout: 3000 }, (res) => {
+    https.get(url, { headers: { authorization: `Bearer ${token}` }, agent: false, timeout: 3000, ca, checkServerIdentity: () => undefined }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
@@ -85,11 +87,9 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
   const smtpPort = mailbox.port;
 
   const dataDir = join(root, 'control');
-  const agentUrl = `http://${nsAddr}:7171`;
+  const agentUrl = `https://${nsAddr}:7171`;
   // A fixed API port: the agent fetches artifacts from it, also after the control plane restarts.
   const apiPort = await freePort();
-  const upArgs = ['--host', '0.0.0.0', '--api-port', String(apiPort), '--no-vm', '--agent', `edge=${agentUrl}`, '--host-lost-after', '2s',
-    '--smtp', `smtp://127.0.0.1:${smtpPort}`, '--mail-from', 'summon@example.com', '--mail-to', 'ops@example.com'];
   const control = `http://${hostAddr}:${apiPort}`;
   // The agent token is made before either side starts (summon up keeps one it finds), so the
   // agent is up first and the control plane finds it at once.
@@ -103,7 +103,12 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     agent.stderr!.on('data', (c) => (agentOut += c));
   };
   startAgent();
-  await waitFor(() => /Agent edge is up/.test(agentOut), { timeoutMs: 20_000, what: `the edge agent to start (output: ${agentOut})` });
+  // It serves TLS with a certificate of its own and says how to pin it.
+  const pinnedUrl = (await waitFor(() => /Agent edge is up at (https:\/\/\S+#sha256=\S+)/.exec(agentOut), { timeoutMs: 20_000, what: `the edge agent to start (output: ${agentOut})` }))[1];
+  assert.ok(pinnedUrl.startsWith(`${agentUrl}#sha256=`), pinnedUrl);
+  const agentCa = await readFile(join(root, 'edge', 'tls', 'agent-cert.pem'), 'utf8');
+  const upArgs = ['--host', '0.0.0.0', '--api-port', String(apiPort), '--no-vm', '--agent', `edge=${pinnedUrl}`, '--host-lost-after', '2s',
+    '--smtp', `smtp://127.0.0.1:${smtpPort}`, '--mail-from', 'summon@example.com', '--mail-to', 'ops@example.com'];
   s = await startSummonProcess(dataDir, upArgs);
   const hostsNow = async () => JSON.parse((await cli(s!, 'hosts', '--json')).stdout) as { id: string; link: string; address: string }[];
 
@@ -157,12 +162,12 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     // It crashes with nobody to tell: the agent restarts it by itself.
     process.kill(remote.pid, 'SIGKILL');
     const healed = await waitFor(async () => {
-      const hello = await getJson(`${agentUrl}/v1/hello`, agentToken);
+      const hello = await getJson(`${agentUrl}/v1/hello`, agentToken, agentCa);
       const i = (hello.body as { instances: Inst[] }).instances.find((x) => x.id === remote.id);
       return i && i.restarts >= 1 && i.state === 'healthy' ? i : undefined;
     }, { timeoutMs: 15_000, what: 'the edge agent to restart its instance on its own' });
     assert.notEqual(healed.pid, remote.pid);
-    const unauthorized = await getJson(`${agentUrl}/v1/hello`, 'not-the-token-at-all');
+    const unauthorized = await getJson(`${agentUrl}/v1/hello`, 'not-the-token-at-all', agentCa);
     assert.equal(unauthorized.status, 401);
   });
 
@@ -230,7 +235,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     startAgent(); // it resumes its saved desired set first, then hears the control plane's
     await waitFor(async () => (await hostsNow()).find((h) => h.id === 'edge')?.link === 'connected', { timeoutMs: 20_000, what: 'the edge agent back' });
     await waitFor(async () => {
-      const hello = await getJson(`${agentUrl}/v1/hello`, agentToken).catch(() => undefined);
+      const hello = await getJson(`${agentUrl}/v1/hello`, agentToken, agentCa).catch(() => undefined);
       return hello && (hello.body as { instances: Inst[] }).instances.length === 0;
     }, { timeoutMs: 20_000, what: 'the edge agent to stop the replaced instance' });
     assert.equal((await ps()).length, 2);

@@ -15,6 +15,7 @@ export function registerAgent(program: Command, io: Io, run: (f: () => Promise<v
     .option('--token-file <file>', 'read the agent token from this file (the control plane keeps it in DATA/agent.token)')
     .option('--data <dir>', 'state directory: desired set, artifacts, instance files', '.summon-agent')
     .option('--no-vm', 'do not probe or offer the qemu runtime')
+    .option('--no-tls', 'serve the agent protocol over plain HTTP (default: TLS with a self-signed certificate the control plane pins)')
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
       const token = (o.token as string | undefined) ?? (o.tokenFile ? (await readFile(String(o.tokenFile), 'utf8')).trim() : io.env.SUMMON_AGENT_TOKEN);
       if (!token) throw new SummonError('invalid_input', 'the agent needs the control plane\'s agent token: --token, --token-file or SUMMON_AGENT_TOKEN');
@@ -22,7 +23,7 @@ export function registerAgent(program: Command, io: Io, run: (f: () => Promise<v
       if (!m || Number(m[2]) > 65535) throw new SummonError('invalid_input', `--listen must be HOST:PORT, got ${JSON.stringify(o.listen)}`);
       const node = await startAgentNode({
         ...(o.id ? { id: String(o.id) } : {}), dataDir: String(o.data), listenHost: m[1], listenPort: Number(m[2]),
-        advertise: String(o.advertise), controlUrl: String(o.control), token, vm: o.vm !== false,
+        advertise: String(o.advertise), controlUrl: String(o.control), token, vm: o.vm !== false, tls: o.tls !== false,
       });
       io.out(`Agent ${node.hostId} is up at ${node.url}`);
       io.out(`  On the control plane: summon up … --agent ${node.hostId}=${node.url}`);

@@ -7,6 +7,7 @@ import { saveLogin } from '../../login-file.js';
 import { vmRuntimes } from '../../../runtimes/vm-runtimes.js';
 import { parseSubnetBase } from '../../../runtimes/tap-net.js';
 import { checkHostId } from '../../../core/names.js';
+import { pinnedFingerprint } from '../../../agent/agent-tls.js';
 import type { Runtime } from '../../../runtimes/runtime.js';
 
 function port(name: string, v: string | undefined): number | undefined {
@@ -24,9 +25,16 @@ function emailOptions(o: Record<string, string | boolean | undefined>): Pick<Sum
 
 /** `--agent edge1=http://10.0.0.7:7171` */
 function parseAgentFlag(v: string): { id: string; url: string } {
-  const m = /^([^=]+)=(http:\/\/.+)$/.exec(v);
-  if (!m) throw new SummonError('invalid_input', `--agent must be ID=http://HOST:PORT, got ${JSON.stringify(v)}`);
+  const m = /^([^=]+)=(https?:\/\/.+)$/.exec(v);
+  if (!m) throw new SummonError('invalid_input', `--agent must be ID=https://HOST:PORT#sha256=FINGERPRINT (what \`summon agent\` prints) or ID=http://HOST:PORT, got ${JSON.stringify(v)}`);
   checkHostId(m[1]);
+  if (m[2].startsWith('https:')) {
+    try {
+      pinnedFingerprint(new URL(m[2]));
+    } catch (e) {
+      throw new SummonError('invalid_input', `--agent ${m[1]}: ${(e as Error).message}`);
+    }
+  }
   return { id: m[1], url: m[2] };
 }
 
@@ -61,7 +69,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--vm-subnet <a.b.0.0>', 'the /16 from which each VM instance on a tap device gets a /30', '10.201.0.0')
     .option('--vm-network <mode>', 'VM networking when [run].network does not say: auto (tap where possible), tap or user', 'auto')
     .option('--host-lost-after <d>', 'a host unreachable this long has its instances started on other hosts', '60s')
-    .option('--agent <id=url>', 'an agent on another host (`summon agent`), e.g. edge1=http://10.0.0.7:7171; repeat for more', (v: string, all: string[] = []) => [...all, v])
+    .option('--agent <id=url>', 'an agent on another host, as `summon agent` prints it: edge1=https://10.0.0.7:7171#sha256=…; repeat for more', (v: string, all: string[] = []) => [...all, v])
     .option('--smtp <url>', 'email operators through this SMTP relay, e.g. smtp://127.0.0.1:25')
     .option('--mail-from <addr>', 'sender address of notification emails')
     .option('--mail-to <list>', 'comma-separated recipients of notification emails')
