@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
+import assert from 'node:assert/strict';
 import { waitFor } from '../../src/testing/wait.js';
 import { SMTPServer } from 'smtp-server';
 
@@ -208,6 +209,21 @@ process.once('exit', () => {
 export function failures(l: LoadSummary): number {
   const bad = Object.entries(l.statuses).filter(([s]) => !s.startsWith('2')).reduce((a, [, n]) => a + n, 0);
   return bad + Object.values(l.errors).reduce((a, n) => a + n, 0);
+}
+
+/** No request of the load failed; the statuses and errors are the message when one did. */
+export function assertNoFailures(l: LoadSummary): void {
+  assert.equal(failures(l), 0, JSON.stringify({ statuses: l.statuses, errors: l.errors }));
+}
+
+/** A push under load switched versions cleanly: nothing failed, v1 answered before `pushedAt`,
+ *  and every one of at least `minAfter` responses sent after it came from v2. */
+export function assertCutOver(l: LoadSummary, pushedAt: number, minAfter: number): void {
+  assertNoFailures(l);
+  const after = l.samples.filter(([start]) => start > pushedAt);
+  assert.ok(after.length > minAfter, `${after.length} responses after the push`);
+  assert.deepEqual([...new Set(after.map(([, , v]) => v))], ['v2']);
+  assert.ok(l.samples.some(([, , v]) => v === 'v1'), 'v1 served before the push');
 }
 
 /** Where vm-hello's build keeps its Debian packages across runs (its build runs with a clean env). */
