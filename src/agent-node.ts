@@ -66,9 +66,7 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
       if (d.initrdSha256) await fetcher.ensure(d.initrdSha256);
     },
     advertise: o.advertise,
-    onStatus: (instance) => server.publish({ kind: 'status', instance }),
-    onEvent: (event) => server.publish({ kind: 'event', event }),
-    onConsole: (app, instance, line, stream) => server.publish({ kind: 'console', app, instance, line, stream }),
+    ...server.callbacks(),
   });
   server.attach(agent);
   await agent.start();

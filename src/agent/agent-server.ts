@@ -16,7 +16,7 @@ import https from 'node:https';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Instance } from '../core/types.js';
-import type { Agent, AgentEvent } from './agent.js';
+import type { Agent, AgentCallbacks, AgentEvent } from './agent.js';
 import { parseDesiredSet } from './desired-schema.js';
 import { StreamJournal, type JournalEntry } from './stream-journal.js';
 
@@ -77,7 +77,16 @@ export class AgentServer {
     this.heartbeat.unref();
   }
 
-  /** The agent is made after the server (its callbacks publish here), then attached. */
+  /** The callbacks for the agent this server serves: everything it reports goes on the stream. */
+  callbacks(): AgentCallbacks {
+    return {
+      onStatus: (instance) => this.publish({ kind: 'status', instance }),
+      onEvent: (event) => this.publish({ kind: 'event', event }),
+      onConsole: (app, instance, line, stream) => this.publish({ kind: 'console', app, instance, line, stream }),
+    };
+  }
+
+  /** The agent is made after the server (with its callbacks()), then attached. */
   attach(agent: Agent): void {
     this.agent = agent;
   }

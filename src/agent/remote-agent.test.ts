@@ -30,9 +30,7 @@ async function startHost(dir: string, port: number, journal?: string): Promise<{
   const server = new AgentServer({ token: TOKEN, host: '127.0.0.1', port, heartbeatMs: 100, ...(journal ? { journal } : {}) });
   const agent = new Agent({
     hostId: 'edge', dataDir: dir, runtimes: [new ProcessRuntime({ stateDir: dir })], artifactPath: () => tinyApp,
-    onStatus: (instance) => server.publish({ kind: 'status', instance }),
-    onEvent: (event) => server.publish({ kind: 'event', event }),
-    onConsole: (app, instance, line, stream) => server.publish({ kind: 'console', app, instance, line, stream }),
+    ...server.callbacks(),
   });
   server.attach(agent);
   await agent.start();
