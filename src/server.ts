@@ -126,6 +126,12 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       const email = new EmailNotifier({ ...o.email, events, now });
       cleanup.unshift(() => email.close());
     }
+    // Run on stop after everything registered below (API, controller, agents, router) has
+    // stopped and said its last: then the events are drained and the logs flushed, before the
+    // notifiers and the store close. Flushed earlier, an instance's last lines and its stop
+    // event were written after stop() returned (into a data directory being removed).
+    cleanup.unshift(() => logs.flush());
+    cleanup.unshift(() => events.drained());
     const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
     const domains = ['localhost', ...(o.domain ? [o.domain] : [])];
 
@@ -225,8 +231,6 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       dnsPort = (await dns.listen()).port;
       cleanup.unshift(() => dns.close());
     }
-    cleanup.unshift(() => logs.flush());
-    cleanup.unshift(() => events.drained());
 
     let stopping: Promise<void> | null = null;
     return {

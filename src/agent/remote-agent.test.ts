@@ -12,7 +12,7 @@ import { freePort } from './ports.js';
 import { waitFor } from '../testing/wait.js';
 import { Agent, type AgentEvent, type DesiredInstance } from './agent.js';
 import { AgentServer } from './agent-server.js';
-import { RemoteAgent } from './remote-agent.js';
+import { RemoteAgent, type RemoteAgentOptions } from './remote-agent.js';
 import { loadOrMakeAgentCert } from './agent-tls.js';
 
 const tinyApp = fileURLToPath(new URL('../../../test/fixtures/tiny-app.mjs', import.meta.url));
@@ -47,12 +47,17 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
   let host = await startHost(dir, port);
   const statuses = new Map<string, Instance>();
   const events: AgentEvent[] = [];
-  const remote = new RemoteAgent({
-    hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, silenceMs: 1000, maxRetryMs: 200,
-    onStatus: (i) => statuses.set(i.id, i), onEvent: (e) => events.push(e), onConsole: () => {},
-  });
+  // Every link this test opens is closed when it ends, on every path: a link left open
+  // reconnects forever once the agent is gone, and the file never exits.
+  const links = new Set<RemoteAgent>();
+  const link = (o: Partial<RemoteAgentOptions>): RemoteAgent => {
+    const r = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, onStatus: () => {}, onEvent: () => {}, onConsole: () => {}, ...o });
+    links.add(r);
+    return r;
+  };
+  const remote = link({ silenceMs: 1000, maxRetryMs: 200, onStatus: (i) => statuses.set(i.id, i), onEvent: (e) => events.push(e) });
   t.after(async () => {
-    remote.close();
+    for (const r of links) r.close();
     await host.agent.close();
     await host.server.close().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
@@ -81,9 +86,14 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
   });
 
   await t.test('a control plane that was away hears, from its saved cursor, what it missed and only that', async () => {
+    // From here on the test plays the control plane itself. The first link must go: on every
+    // reconnect it sends its own desired set (the control plane's view wins), which stopped
+    // demo-d below whenever demo-d took longer to become healthy than that link took to
+    // reconnect after the agent's restart (regression: "timed out waiting for demo-d healthy").
+    remote.close();
     const cursorFile = join(dir, 'edge.cursor');
     const seen1: AgentEvent[] = [];
-    const first = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, cursorFile, onStatus: () => {}, onEvent: (e) => seen1.push(e), onConsole: () => {} });
+    const first = link({ cursorFile, onEvent: (e) => seen1.push(e) });
     await first.start();
     await host.agent.setDesired([desired('demo-a'), desired('demo-b'), desired('demo-c')]);
     await waitFor(() => seen1.some((e) => e.type === 'instance.healthy' && e.instance === 'demo-c'), { timeoutMs: 10_000, what: 'demo-c healthy' });
@@ -92,7 +102,7 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
     await host.agent.setDesired([desired('demo-a'), desired('demo-b')]); // demo-c stops while nobody listens
     await waitFor(() => host.agent.instances().length === 2, { timeoutMs: 10_000, what: 'demo-c stopped' });
     const seen2: AgentEvent[] = [];
-    const second = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, cursorFile, onStatus: () => {}, onEvent: (e) => seen2.push(e), onConsole: () => {} });
+    const second = link({ cursorFile, onEvent: (e) => seen2.push(e) });
     await second.start();
     const stopped = await waitFor(() => seen2.find((e) => e.type === 'instance.stopped' && e.instance === 'demo-c'), { timeoutMs: 5000, what: 'the stop replayed' });
     assert.ok(stopped.at !== undefined && stopped.at >= away, 'replayed with the time it happened');
@@ -106,7 +116,7 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
     await host.stop();
     host = await startHost(dir, port, journal);
     const seen1: AgentEvent[] = [];
-    const first = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, cursorFile, onStatus: () => {}, onEvent: (e) => seen1.push(e), onConsole: () => {} });
+    const first = link({ cursorFile, onEvent: (e) => seen1.push(e) });
     await first.start();
     await host.agent.setDesired([desired('demo-a'), desired('demo-b'), desired('demo-d')]);
     await waitFor(() => seen1.some((e) => e.type === 'instance.healthy' && e.instance === 'demo-d'), { timeoutMs: 10_000, what: 'demo-d healthy' });
@@ -116,7 +126,7 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
     await host.stop(); // …and then the agent itself restarts
     host = await startHost(dir, port, journal);
     const seen2: AgentEvent[] = [];
-    const second = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: TOKEN, cursorFile, onStatus: () => {}, onEvent: (e) => seen2.push(e), onConsole: () => {} });
+    const second = link({ cursorFile, onEvent: (e) => seen2.push(e) });
     await second.start();
     await waitFor(() => seen2.find((e) => e.type === 'instance.stopped' && e.instance === 'demo-d'), { timeoutMs: 5000, what: 'the stop from before the restart, replayed' });
     assert.ok(!seen2.some((e) => e.type === 'instance.healthy' && e.instance === 'demo-d'), 'nothing from before the cursor again');
@@ -133,13 +143,13 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
     await server.listen();
     try {
       const seen: Instance[] = [];
-      const pinned = new RemoteAgent({ hostId: 'edge', url: `https://127.0.0.1:${tlsPort}#sha256=${cert.fingerprint}`, token: TOKEN, connectTimeoutMs: 5000, onStatus: (i) => seen.push(i), onEvent: () => {}, onConsole: () => {} });
+      const pinned = link({ url: `https://127.0.0.1:${tlsPort}#sha256=${cert.fingerprint}`, connectTimeoutMs: 5000, onStatus: (i) => seen.push(i) });
       await pinned.start();
       assert.equal(pinned.link().state, 'connected', pinned.link().error);
       assert.ok(pinned.instances().length > 0);
       pinned.close();
       const other = cert.fingerprint.replace(/^../, cert.fingerprint.startsWith('00') ? '11' : '00');
-      const impostor = new RemoteAgent({ hostId: 'edge', url: `https://127.0.0.1:${tlsPort}#sha256=${other}`, token: TOKEN, connectTimeoutMs: 5000, onStatus: () => {}, onEvent: () => {}, onConsole: () => {} });
+      const impostor = link({ url: `https://127.0.0.1:${tlsPort}#sha256=${other}`, connectTimeoutMs: 5000 });
       await impostor.start();
       impostor.close();
       assert.equal(impostor.link().state, 'unreachable');
@@ -151,12 +161,12 @@ test('the agent protocol: desired sets, status and events, a dropped link and it
   });
 
   await t.test('a wrong token and a wrong host id are refused with what to do', async () => {
-    const bad = new RemoteAgent({ hostId: 'edge', url: `http://127.0.0.1:${port}`, token: 'ak_wrong-token-but-long', connectTimeoutMs: 2000, onStatus: () => {}, onEvent: () => {}, onConsole: () => {} });
+    const bad = link({ token: 'ak_wrong-token-but-long', connectTimeoutMs: 2000 });
     await bad.start();
     bad.close();
     assert.equal(bad.link().state, 'unreachable');
     assert.match(bad.link().error ?? '', /401.*agent token/);
-    const other = new RemoteAgent({ hostId: 'edge2', url: `http://127.0.0.1:${port}`, token: TOKEN, connectTimeoutMs: 2000, onStatus: () => {}, onEvent: () => {}, onConsole: () => {} });
+    const other = link({ hostId: 'edge2', connectTimeoutMs: 2000 });
     await other.start();
     other.close();
     assert.match(other.link().error ?? '', /is host "edge", not "edge2"/);

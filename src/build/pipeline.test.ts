@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { BuildError, ManifestError, SummonError } from '../core/errors.js';
 import { BlobStore } from '../artifacts/blob-store.js';
 import { BuildPipeline, CLEAN_PATH } from './pipeline.js';
+import { scaled, waitFor } from '../testing/wait.js';
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -76,14 +77,6 @@ function collect(): { lines: string[]; out: (l: string) => void } {
 
 async function assertWorkDirEmpty(workDir: string): Promise<void> {
   assert.deepEqual(await readdir(workDir), [], 'the build dir is removed');
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -293,7 +286,7 @@ test('the timeout kills the whole process group', async (t) => {
     assert.match(e.message, /started/);
     return true;
   });
-  assert.ok(Date.now() - t0 < 10_000, 'the build ends soon after the timeout');
+  assert.ok(Date.now() - t0 < scaled(10_000), 'the build ends soon after the timeout');
   const bg = Number((await readFile(pidFile, 'utf8')).trim());
   assert.ok(bg > 0);
   const alive = () => {
@@ -304,7 +297,7 @@ test('the timeout kills the whole process group', async (t) => {
       return false;
     }
   };
-  await waitFor(() => !alive(), 5000, 'the background sleep to die');
+  await waitFor(() => !alive(), { timeoutMs: 5000, intervalMs: 20, what: 'the background sleep to die' });
   await assertWorkDirEmpty(f.workDir);
 });
 

@@ -3,6 +3,7 @@ import type http from 'node:http';
 import { describe, it } from 'node:test';
 import { Router, type RouterEvent, type RouterOptions } from './router.js';
 import { request, startUpstream, waitFor, type TestUpstream } from './test-support.js';
+import { scaled } from '../testing/wait.js';
 
 async function withRouter(opts: Partial<RouterOptions>, fn: (router: Router, port: number) => Promise<void>): Promise<void> {
   const router = new Router({ port: 0, host: '127.0.0.1', ...opts });
@@ -70,7 +71,7 @@ describe('Router: hold and wake', () => {
       assert.equal(r.status, 503);
       assert.ok(r.headers['retry-after'], 'Retry-After present');
       assert.match(r.body, /did not become ready within/);
-      assert.ok(waited >= 140 && waited < 3000, `waited ${waited}ms`);
+      assert.ok(waited >= 140 && waited < scaled(3000), `waited ${waited}ms`);
       assert.equal(router.appStats('slow').held, 0);
       assert.equal(router.metrics().apps['slow'].holdTimeouts, 1);
       assert.ok(events.some((e) => e.type === 'router.hold_timeout' && e.app === 'slow'));

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { waitFor as waitUntil } from '../testing/wait.js';
 
 export interface TestUpstream {
   id: string;
@@ -146,13 +147,9 @@ export function request(o: RequestOpts): Promise<Reply> {
   });
 }
 
-/** Polls `cond` until it holds or `ms` pass; throws naming `what` on timeout. */
+/** Polls `cond` every 5 ms until it holds or `ms` (scaled to the machine) pass. */
 export async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms}ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitUntil(cond, { timeoutMs: ms, intervalMs: 5, what });
 }
 
 /** A stream of `total` bytes made from one reused chunk, so the producer itself holds no memory. */

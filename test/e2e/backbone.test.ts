@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
-import { cli, editFile, exampleRepo, commitAll, push, startSummonProcess, tempDir, viaRouter, type SummonProcess } from './harness.js';
+import { cli, cliJson, editFile, exampleRepo, commitAll, push, startSummonProcess, tempDir, viaRouter, type SummonProcess } from './harness.js';
 import { waitFor } from '../../src/testing/wait.js';
 
 test('backbone: git push to a live app, bad pushes, auth, restart after kill -9', async (t) => {
@@ -53,10 +53,10 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
   });
 
   await t.test('releases and releases:info show the build manifest', async () => {
-    const list = JSON.parse((await cli(s, 'releases', '-a', 'blog', '--json')).stdout);
+    const list = (await cliJson(s, 'releases', '-a', 'blog', '--json'));
     assert.equal(list.length, 1);
     assert.equal(list[0].status, 'live');
-    const info = JSON.parse((await cli(s, 'releases:info', '-a', 'blog', 'v1', '--json')).stdout);
+    const info = (await cliJson(s, 'releases:info', '-a', 'blog', 'v1', '--json'));
     const b = info.buildManifest;
     const head = (await (await import('./harness.js')).git(repo, 'rev-parse', 'HEAD')).stdout.trim();
     assert.equal(b.commit, head);
@@ -77,13 +77,13 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
   });
 
   await t.test('ps, logs and apps:info', async () => {
-    const ps = JSON.parse((await cli(s, 'ps', '-a', 'blog', '--json')).stdout);
+    const ps = (await cliJson(s, 'ps', '-a', 'blog', '--json'));
     assert.equal(ps.length, 1);
     assert.equal(ps[0].state, 'healthy');
     assert.ok(ps[0].pid > 0 && ps[0].port > 0);
     await viaRouter(s, 'blog', '/?from-the-test');
     await waitFor(async () => (await cli(s, 'logs', '-a', 'blog')).stdout.includes('GET /?from-the-test 200'), { timeoutMs: 5000, what: 'the request in the app log' });
-    const info = JSON.parse((await cli(s, 'apps:info', '-a', 'blog', '--json')).stdout);
+    const info = (await cliJson(s, 'apps:info', '-a', 'blog', '--json'));
     assert.equal(info.url, `http://blog.localhost:${s.routerPort}`);
     assert.equal(info.liveVersion, 1);
   });
@@ -92,15 +92,15 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
     const r = await cli(s, 'config:set', '-a', 'blog', 'GREETING=hi there', 'MAILGUN_KEY=secret');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /released v2/);
-    const c = JSON.parse((await cli(s, 'config', '-a', 'blog', '--json')).stdout);
+    const c = (await cliJson(s, 'config', '-a', 'blog', '--json'));
     assert.deepEqual(c, { GREETING: 'hi there', MAILGUN_KEY: 'secret' });
-    const ps = JSON.parse((await cli(s, 'ps', '-a', 'blog', '--json')).stdout);
+    const ps = (await cliJson(s, 'ps', '-a', 'blog', '--json'));
     assert.ok(ps.every((i: { version: number }) => i.version === 2));
     const env = (await import('node:fs/promises')).readFile(`/proc/${ps[0].pid}/environ`, 'utf8');
     assert.match(await env, /GREETING=hi there/);
     const unset = await cli(s, 'config:unset', '-a', 'blog', 'GREETING');
     assert.equal(unset.code, 0, unset.stderr);
-    assert.deepEqual(JSON.parse((await cli(s, 'config', '-a', 'blog', '--json')).stdout), { MAILGUN_KEY: 'secret' });
+    assert.deepEqual((await cliJson(s, 'config', '-a', 'blog', '--json')), { MAILGUN_KEY: 'secret' });
   });
 
   await t.test('broken pushes are rejected with the reason and the live release keeps serving', async () => {
@@ -157,7 +157,7 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
   await t.test('after kill -9, a restart brings every app back to its live release and scale', async () => {
     const scale = await cli(s, 'ps:scale', '-a', 'blog', '2');
     assert.equal(scale.code, 0, scale.stderr);
-    await waitFor(async () => JSON.parse((await cli(s, 'ps', '-a', 'blog', '--json')).stdout).filter((i: { state: string }) => i.state === 'healthy').length === 2, { timeoutMs: 10_000, what: '2 healthy instances' });
+    await waitFor(async () => (await cliJson(s, 'ps', '-a', 'blog', '--json')).filter((i: { state: string }) => i.state === 'healthy').length === 2, { timeoutMs: 10_000, what: '2 healthy instances' });
     await s.kill9();
     s = await startSummonProcess(data);
     const res = await waitFor(async () => {
@@ -165,8 +165,8 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
       return r.status === 200 ? r : undefined;
     }, { timeoutMs: 15_000, what: 'the app to serve again after restart' });
     assert.match(res.body, /v3/);
-    await waitFor(async () => JSON.parse((await cli(s, 'ps', '-a', 'blog', '--json')).stdout).filter((i: { state: string }) => i.state === 'healthy').length === 2, { timeoutMs: 10_000, what: 'scale 2 restored' });
-    const info = JSON.parse((await cli(s, 'apps:info', '-a', 'blog', '--json')).stdout);
+    await waitFor(async () => (await cliJson(s, 'ps', '-a', 'blog', '--json')).filter((i: { state: string }) => i.state === 'healthy').length === 2, { timeoutMs: 10_000, what: 'scale 2 restored' });
+    const info = (await cliJson(s, 'apps:info', '-a', 'blog', '--json'));
     assert.equal(info.liveVersion, 3);
     assert.equal(info.desiredCount, 2);
   });
@@ -175,7 +175,7 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
     const no = await cli(s, 'apps:destroy', 'blog');
     assert.notEqual(no.code, 0);
     assert.match(no.stderr, /--confirm blog/);
-    const ps = JSON.parse((await cli(s, 'ps', '-a', 'blog', '--json')).stdout) as { pid: number }[];
+    const ps = (await cliJson(s, 'ps', '-a', 'blog', '--json')) as { pid: number }[];
     const yes = await cli(s, 'apps:destroy', 'blog', '--confirm', 'blog');
     assert.equal(yes.code, 0, yes.stderr);
     await waitFor(() => ps.every((i) => { try { process.kill(i.pid, 0); return false; } catch { return true; } }), { timeoutMs: 15_000, what: 'instances to stop' });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import assert from 'node:assert/strict';
-import { waitFor } from '../../src/testing/wait.js';
+import { scaled, waitFor } from '../../src/testing/wait.js';
 import { SMTPServer } from 'smtp-server';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -85,10 +85,23 @@ export interface CliResult {
 
 export function cli(s: { env: NodeJS.ProcessEnv }, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: s.env, timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    execFile(process.execPath, [BIN, ...args], { env: s.env, timeout: scaled(120_000) }, (err, stdout, stderr) => {
+      const killed = err && err.killed ? `\n(summon ${args.join(' ')} was killed: ${err.signal ?? 'timeout'})` : '';
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr: stderr + killed });
     });
   });
+}
+
+/** A CLI command that prints JSON: exit 0 and its output parsed, or a failure that says what
+ *  the command printed (regression: an empty stdout became "Unexpected end of JSON input"). */
+export async function cliJson(s: { env: NodeJS.ProcessEnv }, ...args: string[]): Promise<any> {
+  const r = await cli(s, ...args);
+  assert.equal(r.code, 0, `summon ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+  try {
+    return JSON.parse(r.stdout);
+  } catch (e) {
+    throw new Error(`summon ${args.join(' ')} printed no JSON (${(e as Error).message}):\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
 }
 
 /** Copies an example into a fresh git repo on branch main; `edit` may change files first. */
@@ -115,7 +128,7 @@ export async function editFile(dir: string, file: string, f: (text: string) => s
 
 export function git(dir: string, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd: dir, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile('git', args, { cwd: dir, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' }, timeout: scaled(300_000), maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       if (err && args[0] !== 'push') reject(new Error(`git ${args.join(' ')} failed: ${stderr}`));
       else resolve({ code, stdout, stderr });

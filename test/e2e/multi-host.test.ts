@@ -12,7 +12,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
-import { BIN, cli, exampleRepo, push, startMailbox, startSummonProcess, tempDir, viaRouter, vmCache, type SummonProcess } from './harness.js';
+import { BIN, cli, cliJson, exampleRepo, push, startMailbox, startSummonProcess, tempDir, viaRouter, vmCache, type SummonProcess } from './harness.js';
 import { hasQemu } from '../../src/runtimes/qemu/vm-hello-fixture.js';
 import { freePort, waitFor } from '../../src/testing/wait.js';
 
@@ -110,7 +110,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
   const upArgs = ['--host', '0.0.0.0', '--api-port', String(apiPort), '--no-vm', '--agent', `edge=${pinnedUrl}`, '--host-lost-after', '2s',
     '--smtp', `smtp://127.0.0.1:${smtpPort}`, '--mail-from', 'summon@example.com', '--mail-to', 'ops@example.com'];
   s = await startSummonProcess(dataDir, upArgs);
-  const hostsNow = async () => JSON.parse((await cli(s!, 'hosts', '--json')).stdout) as { id: string; link: string; address: string }[];
+  const hostsNow = async () => (await cliJson(s!, 'hosts', '--json')) as { id: string; link: string; address: string }[];
 
   await t.test('summon hosts shows the remote agent connected', async () => {
     const hosts = await waitFor(async () => {
@@ -121,7 +121,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     assert.equal(hosts.find((h) => h.id === 'edge')!.address, nsAddr);
   });
 
-  const ps = async (): Promise<Inst[]> => JSON.parse((await cli(s!, 'ps', '-a', 'duo', '--json')).stdout) as Inst[];
+  const ps = async (): Promise<Inst[]> => (await cliJson(s!, 'ps', '-a', 'duo', '--json')) as Inst[];
   let remote!: Inst;
   await t.test('scaled to 2, the app runs on both hosts and the router serves both', async () => {
     assert.equal((await cli(s!, 'apps:create', 'duo')).code, 0);
@@ -189,7 +189,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     // The crash and the restart happened while nobody listened; the agent replays them, with
     // the time they happened.
     const crash = await waitFor(async () => {
-      const evs = JSON.parse((await cli(s!, 'events', '-a', 'duo', '--json')).stdout) as { type: string; at: number; data: { instance?: string } }[];
+      const evs = (await cliJson(s!, 'events', '-a', 'duo', '--json')) as { type: string; at: number; data: { instance?: string } }[];
       return evs.find((e) => e.type === 'instance.crashed' && e.data.instance === remote.id);
     }, { timeoutMs: 10_000, what: 'the crash during the outage in the event log' });
     assert.ok(crash.at >= downAt && crash.at <= upAt, `crash at ${crash.at}, outage ${downAt}..${upAt}`);
@@ -213,7 +213,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     assert.match(metrics, /^summon_host_up\{host="edge"\} 0$/m);
     const mail = await waitFor(() => mails.find((m) => /Subject: \[summon\] host edge is unreachable/.test(m.raw)), { timeoutMs: 10_000, what: 'the host.unreachable email' });
     assert.match(mail.raw, /See: summon hosts/);
-    const hostEvents = JSON.parse((await cli(s!, 'hosts:events', '--json')).stdout) as { type: string; data: { host?: string } }[];
+    const hostEvents = (await cliJson(s!, 'hosts:events', '--json')) as { type: string; data: { host?: string } }[];
     assert.equal(hostEvents.at(-1)?.type, 'host.unreachable');
     assert.equal(hostEvents.at(-1)?.data.host, 'edge');
     const r = (await ps()).find((i) => i.id === remote.id);
@@ -227,7 +227,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
       return l.length === 2 && l.every((i) => i.state === 'healthy' && i.host !== 'edge') ? l : undefined;
     }, { timeoutMs: 20_000, what: 'two healthy instances, none on the lost host' });
     assert.ok(!list.some((i) => i.id === remote.id));
-    const events = JSON.parse((await cli(s!, 'events', '-a', 'duo', '--json')).stdout) as { type: string; message: string }[];
+    const events = (await cliJson(s!, 'events', '-a', 'duo', '--json')) as { type: string; message: string }[];
     assert.ok(events.some((e) => e.type === 'instance.lost' && e.message.includes(remote.id)), JSON.stringify(events.map((e) => e.type)));
   });
 
@@ -240,7 +240,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     }, { timeoutMs: 20_000, what: 'the edge agent to stop the replaced instance' });
     assert.equal((await ps()).length, 2);
     const back = await waitFor(async () => {
-      const list = JSON.parse((await cli(s!, 'hosts:events', '--json')).stdout) as { type: string; message: string }[];
+      const list = (await cliJson(s!, 'hosts:events', '--json')) as { type: string; message: string }[];
       return list.at(-1)?.type === 'host.connected' ? list.at(-1) : undefined;
     }, { timeoutMs: 5000, what: 'host.connected in hosts:events' });
     assert.match(back.message, /host edge is connected again/);
@@ -260,7 +260,7 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
     // them can only be on the edge host.
     let last: Inst[] = [];
     const inst = await waitFor(async () => {
-      last = JSON.parse((await cli(s!, 'ps', '-a', 'vmedge', '--json')).stdout) as Inst[];
+      last = (await cliJson(s!, 'ps', '-a', 'vmedge', '--json')) as Inst[];
       return last.every((i) => i.host === 'edge') ? last.find((i) => i.state === 'healthy') : undefined;
     }, { timeoutMs: 60_000, what: 'the VM healthy on the edge host' }).catch((e: Error) => {
       throw new Error(`${e.message}; ps: ${JSON.stringify(last)}; push: ${r.stderr.slice(-1500)}`);

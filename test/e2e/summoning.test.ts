@@ -3,14 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
-import { cli, editFile, exampleRepo, push, startLoad, startSummonFor, viaRouter, type SummonProcess } from './harness.js';
+import { cli, cliJson, editFile, exampleRepo, push, startLoad, startSummonFor, viaRouter, type SummonProcess } from './harness.js';
 import { waitFor } from '../../src/testing/wait.js';
+import { SummonClient } from '../../src/sdk/client.js';
 
 interface Inst { id: string; state: string; version: number }
 
 test('summoning and autoscaling', async (t) => {
   const s: SummonProcess = await startSummonFor(t, 'summon', ['--dns-port', '0', '--hold-max', '60', '--hold-timeout', '8s', '--scale-in-window', '5s']);
-  const ps = async (app: string): Promise<Inst[]> => JSON.parse((await cli(s, 'ps', '-a', app, '--json')).stdout) as Inst[];
+  const ps = async (app: string): Promise<Inst[]> => (await cliJson(s, 'ps', '-a', app, '--json')) as Inst[];
   const idle = (app: string) => waitFor(async () => (await ps(app)).length === 0, { timeoutMs: 20_000, what: `${app} to scale to zero` });
   const deploy = async (app: string, scale: string, extra?: (d: string) => Promise<void>) => {
     assert.equal((await cli(s, 'apps:create', app)).code, 0);
@@ -28,14 +29,14 @@ test('summoning and autoscaling', async (t) => {
     const before = await ps('sleepy');
     assert.equal(before.length, 1);
     await idle('sleepy');
-    const info = JSON.parse((await cli(s, 'apps:info', '-a', 'sleepy', '--json')).stdout);
+    const info = (await cliJson(s, 'apps:info', '-a', 'sleepy', '--json'));
     assert.equal(info.state, 'idle');
     assert.match((await cli(s, 'ps', '-a', 'sleepy')).stdout, /idle \(scaled to zero\)/);
     const res = await viaRouter(s, 'sleepy');
     assert.equal(res.status, 200);
     assert.match(res.body, /hello from hello-node v1/);
     assert.ok(!res.body.includes(before[0].id), 'served by a freshly started instance');
-    const events = JSON.parse((await cli(s, 'events', '-a', 'sleepy', '--json')).stdout) as { type: string }[];
+    const events = (await cliJson(s, 'events', '-a', 'sleepy', '--json')) as { type: string }[];
     assert.ok(events.some((e) => e.type === 'scale.idle'));
     assert.ok(events.some((e) => e.type === 'app.wake'));
     assert.ok(info.usageSecondsToday >= 0);
@@ -82,18 +83,30 @@ test('summoning and autoscaling', async (t) => {
 
   await t.test('CPU load scales out above 1 instance and back to min, never above max', async () => {
     await deploy('busy', '[scale]\nmin = 1\nmax = 3\ntarget_cpu = 0.3\n');
+    // The most instances at any time, sampled through the API (not a CLI process every 250 ms,
+    // which loaded the machine it measures); the sampler is awaited before the test ends.
     let most = 0;
-    const watch = setInterval(() => void ps('busy').then((l) => { most = Math.max(most, l.length); }), 250);
+    let watching = true;
+    const api = new SummonClient({ api: s.apiUrl, token: s.token });
+    const watcher = (async () => {
+      while (watching) {
+        most = Math.max(most, (await api.instances('busy')).length);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    const watched = watcher.catch((e: unknown) => e);
     try {
       const load = startLoad(s, 'busy', { rate: 12, max: 600, path: '/cpu?ms=150', concurrency: 6 });
       await waitFor(async () => (await ps('busy')).filter((i) => i.state === 'healthy').length >= 2, { timeoutMs: 30_000, what: 'a scale-out' });
       await load.stop();
       await waitFor(async () => (await ps('busy')).length === 1, { timeoutMs: 40_000, what: 'a scale-in back to min' });
     } finally {
-      clearInterval(watch);
+      watching = false;
+      const failed = await watched;
+      if (failed) throw failed;
     }
     assert.ok(most >= 2 && most <= 3, `most instances seen: ${most}`);
-    const events = JSON.parse((await cli(s, 'events', '-a', 'busy', '--json')).stdout) as { type: string; message: string; data: Record<string, number> }[];
+    const events = (await cliJson(s, 'events', '-a', 'busy', '--json')) as { type: string; message: string; data: Record<string, number> }[];
     const out = events.find((e) => e.type === 'scale.out');
     assert.ok(out, 'the scale-out is an event');
     assert.match(out!.message, /above target 30%/);

@@ -8,7 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  assertCutOver, cli, commitAll, editFile, exampleRepo, push, startLoad, startSummonProcess, tempDir, viaRouter, vmCache,
+  assertCutOver, cli, cliJson, commitAll, editFile, exampleRepo, push, startLoad, startSummonProcess, tempDir, viaRouter, vmCache,
   type SummonProcess,
 } from './harness.js';
 import { freePort, httpGet, waitFor } from '../../src/testing/wait.js';
@@ -88,7 +88,7 @@ if (!(await hasQemu())) {
       assert.match(res.body, /hello from vm-hello release v1 instance vmweb-/);
       t.diagnostic(`push to first 200: ${Date.now() - t0} ms`);
       // On its tap, the instance is reached at the guest's own address and port.
-      const [inst] = JSON.parse((await cli(s, 'ps', '-a', 'vmweb', '--json')).stdout) as (Inst & { address: string; port: number })[];
+      const [inst] = (await cliJson(s, 'ps', '-a', 'vmweb', '--json')) as (Inst & { address: string; port: number })[];
       if (tapsHere) assert.deepEqual([/^10\.201\.\d+\.\d+$/.test(inst.address), inst.port], [true, 8080], JSON.stringify(inst));
     });
 
@@ -122,7 +122,7 @@ if (!(await hasQemu())) {
       const list = await healthyOf('vmweb', 2, 2, (i) => i.pid === victim.pid);
       t.diagnostic(`kill → 2 healthy again: ${Date.now() - killedAt} ms`);
       assert.ok(list.every((i) => i.pid !== victim.pid));
-      const events = JSON.parse((await cli(s, 'events', '-a', 'vmweb', '--json', '-n', '200')).stdout) as { type: string; at: number; data: { instance?: string } }[];
+      const events = (await cliJson(s, 'events', '-a', 'vmweb', '--json', '-n', '200')) as { type: string; at: number; data: { instance?: string } }[];
       assert.ok(events.some((e) => e.type === 'instance.crashed' && e.data.instance === victim.id && e.at >= killedAt - 50), 'the crash is recorded');
       for (let i = 0; i < 4; i++) assert.equal((await viaRouter(s, 'vmweb')).status, 200);
     });
@@ -175,7 +175,7 @@ if (!(await hasQemu())) {
       assert.equal(res.status, 200);
       assert.match(res.body, /hello from vm-hello release v1/);
       t.diagnostic(`wake from zero to 200: ${Date.now() - t0} ms`);
-      const events = JSON.parse((await cli(s, 'events', '-a', 'vmidle', '--json', '-n', '100')).stdout) as { type: string }[];
+      const events = (await cliJson(s, 'events', '-a', 'vmidle', '--json', '-n', '100')) as { type: string }[];
       assert.ok(events.some((e) => e.type === 'scale.idle') && events.some((e) => e.type === 'app.wake'), 'idle and wake are recorded');
     });
 
@@ -189,7 +189,7 @@ if (!(await hasQemu())) {
     });
 
     await t.test('a push to solo5-spt / solo5-hvt without the tender fails saying what to install', async (tt) => {
-      const rts = (JSON.parse((await cli(s, 'hosts', '--json')).stdout) as HostJson[])[0].runtimes;
+      const rts = ((await cliJson(s, 'hosts', '--json')) as HostJson[])[0].runtimes;
       for (const target of ['solo5-spt', 'solo5-hvt']) {
         if (rts.find((x) => x.target === target)?.available) {
           tt.diagnostic(`${target} is installed here: nothing to refuse`);
@@ -202,7 +202,7 @@ if (!(await hasQemu())) {
         assert.match(r.stderr, new RegExp(`runtime ${target} is not available on this host: ${target} not found`));
         assert.match(r.stderr, /opam install solo5|put solo5-hvt \/ solo5-spt on PATH/);
         assert.deepEqual(await ps(app), [], 'no instance, no fallback to another runtime');
-        const rels = JSON.parse((await cli(s, 'releases', '-a', app, '--json')).stdout) as { status: string; reason: string }[];
+        const rels = (await cliJson(s, 'releases', '-a', app, '--json')) as { status: string; reason: string }[];
         assert.equal(rels[0].status, 'failed');
         assert.match(rels[0].reason, /not found/);
       }
