@@ -5,11 +5,11 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
-import { arch, platform, release as kernelRelease } from 'node:os';
+import { arch, platform, release as kernelRelease, totalmem } from 'node:os';
 import { isAbsolute, join, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { BuildError, InvalidInputError, ManifestError } from '../core/errors.js';
-import { parseManifest, type Manifest } from '../core/manifest.js';
+import { checkManifestSize, parseManifest, type Manifest } from '../core/manifest.js';
 import { checkAppName } from '../core/names.js';
 import type { BuildManifest, ToolchainVersion } from '../core/types.js';
 import { formatDuration } from '../core/units.js';
@@ -123,8 +123,10 @@ export class BuildPipeline {
           `not found at the repository root. Add summon.toml at the root of the repository, for example:\n\n${SUMMON_TOML_EXAMPLE}\n`,
         );
       }
+      // The size is checked before the file is read: a huge summon.toml is refused unread.
+      checkManifestSize((await stat(tomlPath)).size);
       const tomlBytes = await readFile(tomlPath);
-      const manifest = parseManifest(tomlBytes.toString('utf8'), 'summon.toml');
+      const manifest = parseManifest(tomlBytes.toString('utf8'), 'summon.toml', { maxMemoryBytes: totalmem() });
       const summonTomlSha256 = sha256(tomlBytes);
       out(`-----> Manifest: target ${manifest.run.target}, artifact ${manifest.build.artifact}`);
 

@@ -93,7 +93,7 @@ async function setUp(t: { after: (fn: () => Promise<void>) => void }, hosts: Fak
       }
     }
   };
-  return { controller, seen, report, advance: (ms: number) => (clock += ms), now };
+  return { controller, store, secrets, seen, report, advance: (ms: number) => (clock += ms), now };
 }
 
 test('a host unreachable past hostLostAfterMs loses its instances to reachable hosts', async (t) => {
@@ -161,4 +161,18 @@ test('an instance no reachable host could run stays on its lost host instead of 
   assert.ok(!c.seen.some((e) => e.type === 'instance.lost'), 'nothing given up: no other host could run it');
   assert.deepEqual(edge.desired.map((d) => d.id), [id]);
   assert.deepEqual(local.desired, []);
+});
+
+test('a release\'s [scale].min applies at its deploy (regression: min = 2 was accepted and the app ran 1)', async (t) => {
+  const host = new FakeHost('local', false);
+  const c = await setUp(t, [host], 1);
+  await waitFor(() => host.desired.length === 1, { timeoutMs: 5000, what: 'the live release on one instance' });
+  const { store } = c;
+  const rel = await store.createRelease('web', {
+    status: 'ready', description: 'v2 with min 2', reason: null, commit: null, artifactSha256: 'f'.repeat(64), initrdSha256: null,
+    manifest: { ...MANIFEST, scale: { ...MANIFEST.scale, min: 2 } }, buildManifest: null, configCipher: c.secrets.encrypt({}),
+  }, c.now());
+  void c.controller.deploy(rel);
+  await waitFor(() => c.controller.app('web')!.desiredCount === 2, { timeoutMs: 5000, what: 'the count raised to the new min' });
+  assert.ok(c.seen.some((e) => e.type === 'deploy.started' && /to 2 instance\(s\)/.test(e.message)), 'the deploy says so');
 });

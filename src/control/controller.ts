@@ -177,8 +177,13 @@ export class Controller {
       this.waiters.set(key, [...(this.waiters.get(key) ?? []), resolve]);
     });
     await this.opts.store.updateRelease(release.app, release.version, { status: 'deploying' }, this.now());
-    if (st.app.desiredCount === 0 && st.app.liveVersion === null) st.app.desiredCount = 1;
-    st.app = await this.opts.store.updateApp(release.app, { targetVersion: release.version, desiredCount: st.app.desiredCount });
+    // The new release's [scale] applies from its deploy: its min and max bound the count (an
+    // explicit `summon autoscale` policy wins over the manifest), and a first release is
+    // verified on at least one instance.
+    const policy = st.app.scalePolicy ?? release.manifest?.scale ?? DEFAULT_POLICY;
+    let desired = Math.min(policy.max, Math.max(policy.min, st.app.desiredCount));
+    if (desired === 0 && st.app.liveVersion === null) desired = 1;
+    st.app = await this.opts.store.updateApp(release.app, { targetVersion: release.version, desiredCount: desired });
     st.lastActivityAt = this.now();
     const m = release.manifest!;
     void this.opts.events.emit(release.app, 'deploy.started',

@@ -112,3 +112,28 @@ test('bad values name the key and the reason', () => {
   rejects(`${base}[scale]\nmin = -1\n`, 'scale.min', /./);
   rejects(`${base}[deploy]\nmax_surge = 0\nmax_unavailable = 0\n`, 'deploy.max_surge', /never progress/);
 });
+
+test('inputs are bounded: durations, health checks, memory and the file itself (regressions from the hardening review)', () => {
+  // `timeout = "1000h"` used to kill the build at once (past Node's ~24.8-day timer limit).
+  rejects(`${base}timeout = "1000h"\n`, 'build.timeout', /from 1\.0s to 12h, got "1000h"/);
+  rejects(`${base}timeout = "0ms"\n`, 'build.timeout', /from 1\.0s to 12h/);
+  // `interval = "0ms"` sent 5,000 probes a second.
+  rejects(`${base}[health]\ninterval = "0ms"\n`, 'health.interval', /from 100ms to 1h, got "0ms"/);
+  rejects(`${base}[health]\ntimeout = "5m"\n`, 'health.timeout', /from 10ms to 1m/);
+  rejects(`${base}[scale]\nidle_timeout = "9000h"\n`, 'scale.idle_timeout', /to 168h/);
+  rejects(`${base}[deploy]\ndrain_timeout = "2h"\n`, 'deploy.drain_timeout', /to 1h/);
+  // A health path with CR/LF was written raw into the probe's request.
+  rejects(`${base}[health]\npath = "/healthy HTTP/1.1\\r\\nHost: evil\\r\\n"\n`, 'health.path', /visible ASCII.*CR or LF/);
+  rejects(`${base}[health]\npath = "/a b"\n`, 'health.path', /no spaces/);
+  rejects(`${base}[health]\npath = "/${'a'.repeat(1024)}"\n`, 'health.path', /at most 1024/);
+  assert.equal(parseManifest(`${base}[health]\npath = "/healthy?full=1&x=%20"\n`).health.path, '/healthy?full=1&x=%20');
+  // `memory = "99999999999999999999G"` was accepted.
+  rejects(`${base}[run]\nmemory = "99999999999999999999G"\n`, 'run.memory', /size/);
+  assert.throws(() => parseManifest(`${base}[run]\nmemory = "2G"\n`, 'summon.toml', { maxMemoryBytes: 1024 ** 3 }),
+    /run\.memory: memory must be at most 1G \(what a host here has\), got "2G"/);
+  assert.equal(parseManifest(`${base}[run]\nmemory = "1G"\n`, 'summon.toml', { maxMemoryBytes: 1024 ** 3 }).run.memoryBytes, 1024 ** 3);
+  // 2,000,000 tiny tables (21 MB) froze every app's traffic while they were parsed.
+  const huge = base + '[x]\n'.repeat(20_000);
+  // Refused by its size, not by the parser (the repeated table would be a TOML error).
+  assert.throws(() => parseManifest(huge), (e: unknown) => e instanceof ManifestError && /is 78\.\dK; the limit is 64K/.test(e.message));
+});

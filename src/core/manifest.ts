@@ -3,29 +3,60 @@
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { ManifestError } from './errors.js';
-import { parseDuration, parseSize } from './units.js';
+import { formatDuration, formatSize, parseDuration, parseSize } from './units.js';
 
 export const TARGETS = ['process', 'qemu', 'solo5-hvt', 'solo5-spt'] as const;
 export type Target = (typeof TARGETS)[number];
 
-const duration = (what: string) =>
-  z.string().transform((s, ctx) => {
+/** summon.toml is refused past this size, before it is parsed. */
+export const MAX_MANIFEST_BYTES = 64 * 1024;
+
+/** Every duration has a stated range (README: "Limits"); a timer past ~24.8 days would fire
+ *  at once in Node, so no range reaches that. */
+export const DURATION_LIMITS = {
+  'build.timeout': { min: 1000, max: 12 * 3_600_000 },
+  'health.interval': { min: 100, max: 3_600_000 },
+  'health.timeout': { min: 10, max: 60_000 },
+  'health.grace': { min: 0, max: 3_600_000 },
+  'scale.idle_timeout': { min: 1000, max: 7 * 24 * 3_600_000 },
+  'deploy.drain_timeout': { min: 0, max: 3_600_000 },
+} as const;
+
+const duration = (key: keyof typeof DURATION_LIMITS) => {
+  const what = key.split('.')[1];
+  const { min, max } = DURATION_LIMITS[key];
+  return z.string().transform((s, ctx) => {
     const ms = parseDuration(s);
     if (ms === undefined) {
       ctx.addIssue({ code: 'custom', message: `${what} must be a duration like "500ms", "10s", "5m" or "1h", got ${JSON.stringify(s)}` });
       return z.NEVER;
     }
+    if (ms < min || ms > max) {
+      ctx.addIssue({ code: 'custom', message: `${what} must be from ${formatDuration(min)} to ${formatDuration(max)}, got ${JSON.stringify(s)}` });
+      return z.NEVER;
+    }
     return ms;
   });
+};
 
-const size = z.string().transform((s, ctx) => {
+export const MIN_MEMORY_BYTES = 16 * 1024 * 1024;
+
+const size = (maxBytes: number) => z.string().transform((s, ctx) => {
   const bytes = parseSize(s);
-  if (bytes === undefined || bytes < 16 * 1024 * 1024) {
+  if (bytes === undefined || bytes < MIN_MEMORY_BYTES) {
     ctx.addIssue({ code: 'custom', message: `memory must be a size of at least 16M like "128M" or "1G", got ${JSON.stringify(s)}` });
+    return z.NEVER;
+  }
+  if (bytes > maxBytes) {
+    ctx.addIssue({ code: 'custom', message: `memory must be at most ${formatSize(maxBytes)} (what a host here has), got ${JSON.stringify(s)}` });
     return z.NEVER;
   }
   return bytes;
 });
+
+/** An HTTP path as the health check sends it: visible ASCII only (no spaces, CR or LF, which
+ *  would be written raw into the probe's request line). */
+const HEALTH_PATH_RE = /^\/[\x21-\x7e]{0,1023}$/;
 
 const relPath = (what: string) =>
   z.string().min(1).refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..'), {
@@ -37,17 +68,17 @@ const buildSchema = z
     command: z.string().min(1).optional(),
     artifact: relPath('artifact'),
     test: z.string().min(1).optional(),
-    timeout: duration('timeout').prefault('10m'),
+    timeout: duration('build.timeout').prefault('10m'),
     toolchain: z.array(z.string().min(1)).default([]),
   })
   .strict();
 
-const runSchema = z
+const runSchema = (maxMemoryBytes: number) => z
   .object({
     target: z.enum(TARGETS).prefault('process'),
     args: z.array(z.string()).default([]),
     port: z.number().int().min(1).max(65535).default(8080),
-    memory: size.prefault('128M'),
+    memory: size(maxMemoryBytes).prefault('128M'),
     initrd: relPath('initrd').optional(),
     cmdline: z.string().optional(),
     network: z.enum(['auto', 'tap', 'user']).optional(),
@@ -60,12 +91,14 @@ const runSchema = z
 
 const healthSchema = z
   .object({
-    path: z.string().startsWith('/', { message: 'path must start with "/"' }).optional(),
-    interval: duration('interval').prefault('1s'),
-    timeout: duration('timeout').prefault('1s'),
+    path: z.string().startsWith('/', { message: 'path must start with "/"' })
+      .regex(HEALTH_PATH_RE, { message: 'path must be at most 1024 visible ASCII characters: no spaces, control characters, CR or LF (percent-encode them)' })
+      .optional(),
+    interval: duration('health.interval').prefault('1s'),
+    timeout: duration('health.timeout').prefault('1s'),
     healthy_threshold: z.number().int().min(1).max(100).default(1),
     unhealthy_threshold: z.number().int().min(1).max(100).default(3),
-    grace: duration('grace').prefault('60s'),
+    grace: duration('health.grace').prefault('60s'),
   })
   .strict();
 
@@ -74,7 +107,7 @@ const scaleSchema = z
     min: z.number().int().min(0).max(1000).default(1),
     max: z.number().int().min(1).max(1000).default(10),
     target_cpu: z.number().gt(0).max(1).default(0.8),
-    idle_timeout: duration('idle_timeout').prefault('5m'),
+    idle_timeout: duration('scale.idle_timeout').prefault('5m'),
   })
   .strict()
   .refine((s) => s.min <= s.max, { message: 'min must not be greater than max', path: ['min'] });
@@ -83,7 +116,7 @@ const deploySchema = z
   .object({
     max_surge: z.number().int().min(0).max(100).default(1),
     max_unavailable: z.number().int().min(0).max(100).default(0),
-    drain_timeout: duration('drain_timeout').prefault('10s'),
+    drain_timeout: duration('deploy.drain_timeout').prefault('10s'),
   })
   .strict()
   .refine((d) => d.max_surge + d.max_unavailable > 0, {
@@ -91,10 +124,10 @@ const deploySchema = z
     path: ['max_surge'],
   });
 
-const manifestSchema = z
+const manifestSchema = (maxMemoryBytes: number) => z
   .object({
     build: buildSchema,
-    run: runSchema.prefault({}),
+    run: runSchema(maxMemoryBytes).prefault({}),
     health: healthSchema.optional(),
     scale: scaleSchema.prefault({}),
     deploy: deploySchema.prefault({}),
@@ -123,8 +156,21 @@ export interface Manifest {
 
 const DEFAULT_HEALTH = { interval: 1000, timeout: 1000, healthy_threshold: 1, unhealthy_threshold: 3, grace: 60_000 };
 
+/** Refuses a manifest of `bytes` past MAX_MANIFEST_BYTES (also before it is read). */
+export function checkManifestSize(bytes: number, file = 'summon.toml'): void {
+  if (bytes > MAX_MANIFEST_BYTES) {
+    throw new ManifestError(file, '', `is ${formatSize(bytes)}; the limit is ${formatSize(MAX_MANIFEST_BYTES)}. A manifest is a few settings: move data out of it`);
+  }
+}
+
+export interface ManifestLimits {
+  /** The most memory an instance may ask for: what the host offers (default 1 TiB). */
+  maxMemoryBytes?: number;
+}
+
 /** Parses and validates summon.toml text. Throws ManifestError naming the file, key and reason. */
-export function parseManifest(text: string, file = 'summon.toml'): Manifest {
+export function parseManifest(text: string, file = 'summon.toml', limits: ManifestLimits = {}): Manifest {
+  checkManifestSize(Buffer.byteLength(text), file);
   let raw: unknown;
   try {
     raw = parseToml(text);
@@ -132,7 +178,7 @@ export function parseManifest(text: string, file = 'summon.toml'): Manifest {
     const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new ManifestError(file, '', `is not valid TOML: ${msg}`);
   }
-  const res = manifestSchema.safeParse(raw);
+  const res = manifestSchema(limits.maxMemoryBytes ?? 1024 ** 4).safeParse(raw);
   if (!res.success) {
     const issue = res.error.issues[0];
     let path = issue.path.map(String);

@@ -469,7 +469,7 @@ function Shell() {
   if (!token) {
     return html`<main><${SignIn} message=${message} onToken=${(t) => { localStorage.setItem(TOKEN_KEY, t); setMessage(null); setToken(t); }} /></main>`;
   }
-  const m = /^#\/apps\/([a-z][a-z0-9-]{0,29})$/.exec(hash);
+  const m = /^#\/apps\/([a-z](?:[a-z0-9-]{0,28}[a-z0-9])?)$/.exec(hash);
   return html`
     <header class="top">
       <a class="brand" href="#/">Summon</a>
