@@ -240,6 +240,28 @@ test('a missing artifact fails naming the path', async (t) => {
   await assertWorkDirEmpty(f.workDir);
 });
 
+test('a lockfile past the limit fails the build before the build command runs, naming file, size and limit', async (t) => {
+  const f = await fixture(t);
+  const pipeline = new BuildPipeline({ workDir: f.workDir, blobs: f.blobs, summonVersion: '0.1.0-test', lockfileLimits: { maxFileBytes: 1024 } });
+  const repo = await makeRepo(f.root, {
+    'summon.toml': '[build]\ncommand = "echo built > app"\nartifact = "app"\n',
+    'sub/yarn.lock': 'x'.repeat(2048),
+  });
+  const { lines, out } = collect();
+  await assert.rejects(pipeline.run(request(repo), out), (e: unknown) => {
+    assert.ok(e instanceof BuildError);
+    assert.equal(e.code, 'build_failed');
+    assert.match(e.message, /^lockfile sub\/yarn\.lock is 2K \(2,048 bytes\), past the 1K \(1,024 bytes\) limit for one lockfile/);
+    return true;
+  });
+  assert.ok(!lines.some((l) => l.startsWith('-----> Building')), lines.join('\n'));
+  await assertWorkDirEmpty(f.workDir);
+  assert.throws(
+    () => new BuildPipeline({ workDir: f.workDir, blobs: f.blobs, summonVersion: 'x', lockfileLimits: { maxTotalBytes: -1 } }),
+    /maxTotalBytes must be a whole number of bytes ≥ 1/,
+  );
+});
+
 test('an artifact that is a directory is refused', async (t) => {
   const f = await fixture(t);
   const repo = await makeRepo(f.root, { 'summon.toml': '[build]\ncommand = "mkdir -p out/app"\nartifact = "out/app"\n' });

@@ -14,7 +14,7 @@ import { checkAppName } from '../core/names.js';
 import type { BuildManifest, ToolchainVersion } from '../core/types.js';
 import { formatDuration } from '../core/units.js';
 import type { BlobStore } from '../artifacts/blob-store.js';
-import { findLockfiles } from './lockfiles.js';
+import { findLockfiles, lockfileLimits, type LockfileLimits } from './lockfiles.js';
 import type { PushRequest } from './push-stream.js';
 import { QUARANTINE_VARS } from './push-stream.js';
 import { runCommand, type CommandResult } from './run-command.js';
@@ -45,6 +45,8 @@ export interface BuildPipelineOptions {
   toolchainTimeoutMs?: number;
   /** Between SIGTERM and SIGKILL when a build times out or is cancelled. */
   killGraceMs?: number;
+  /** Lockfiles are sized before they are read and refused past these (lockfiles.ts has the defaults). */
+  lockfileLimits?: Partial<LockfileLimits>;
   now?: () => number;
 }
 
@@ -66,6 +68,7 @@ export class BuildPipeline {
   private readonly gitPath: string;
   private readonly toolchainTimeoutMs: number;
   private readonly killGraceMs: number;
+  private readonly lockfileLimits: LockfileLimits;
   private readonly now: () => number;
 
   constructor(opts: BuildPipelineOptions) {
@@ -82,6 +85,7 @@ export class BuildPipeline {
     this.gitPath = opts.gitPath ?? 'git';
     this.toolchainTimeoutMs = opts.toolchainTimeoutMs ?? 15_000;
     this.killGraceMs = opts.killGraceMs ?? 3000;
+    this.lockfileLimits = lockfileLimits(opts.lockfileLimits);
     this.now = opts.now ?? Date.now;
   }
 
@@ -156,7 +160,7 @@ export class BuildPipeline {
       }
 
       // Lockfiles
-      const lockfiles = await timed('lockfiles', () => findLockfiles(src));
+      const lockfiles = await timed('lockfiles', () => findLockfiles(src, this.lockfileLimits));
       if (lockfiles.length > 0) {
         out('-----> Lockfiles');
         for (const l of lockfiles) out(`${INDENT}${l.path} sha256 ${l.sha256.slice(0, 12)}`);
