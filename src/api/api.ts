@@ -131,6 +131,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
       instances: { total: instances.length, healthy: instances.filter((i) => i.state === 'healthy').length },
       scale: d.controller.policy(name),
       scalePolicySource: app.scalePolicy ? 'autoscale' : app.liveVersion !== null ? 'manifest' : 'default',
+      manualHoldUntil: d.controller.app(name) ? d.controller.manualHoldUntil(name) : null,
       usageSecondsToday: Math.round(stored + d.controller.unflushedUsage(name)),
       createdAt: app.createdAt,
     };

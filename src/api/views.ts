@@ -12,6 +12,8 @@ export interface AppView {
   instances: { total: number; healthy: number };
   scale: ScalePolicy;
   scalePolicySource: 'autoscale' | 'manifest' | 'default';
+  /** After `ps:scale` on an app that autoscales: the autoscaler does not scale in before this. */
+  manualHoldUntil: number | null;
   usageSecondsToday: number;
   createdAt: number;
 }

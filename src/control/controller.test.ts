@@ -176,3 +176,28 @@ test('a release\'s [scale].min applies at its deploy (regression: min = 2 was ac
   await waitFor(() => c.controller.app('web')!.desiredCount === 2, { timeoutMs: 5000, what: 'the count raised to the new min' });
   assert.ok(c.seen.some((e) => e.type === 'deploy.started' && /to 2 instance\(s\)/.test(e.message)), 'the deploy says so');
 });
+
+test('ps:scale within [min, max] holds against the autoscaler for the scale-in window (regression: undone 0.5 s later)', async (t) => {
+  const host = new FakeHost('local', false);
+  const c = await setUp(t, [host], 1);
+  await waitFor(() => host.desired.length === 1, { timeoutMs: 5000, what: 'the first instance' });
+  /** Moves the clock, reports every instance idle, and waits for the sampling tick. */
+  const quietFor = async (ms: number) => {
+    for (let done = 0; done < ms; done += 1000) {
+      c.report(0, c.now() - 10_000);
+      const looked = host.looked; // the controller looks at every host's link on each sampling tick
+      c.advance(1000);
+      await waitFor(() => host.looked > looked, { timeoutMs: 5000, what: 'a sampling tick' });
+    }
+  };
+  await quietFor(65_000); // a full scale-in window of idle samples at one instance
+  await c.controller.scale('web', 3);
+  const hold = c.controller.manualHoldUntil('web');
+  assert.equal(hold, c.now() + 60_000, 'held for the scale-in window from the change');
+  await quietFor(30_000);
+  assert.equal(c.controller.app('web')!.desiredCount, 3, 'not undone within the window');
+  assert.ok(!c.seen.some((e) => e.type === 'scale.in'));
+  await quietFor(32_000);
+  await waitFor(() => c.controller.app('web')!.desiredCount === 1, { timeoutMs: 5000, what: 'a scale-in once the window after the change is full' });
+  assert.equal(c.controller.manualHoldUntil('web'), null);
+});

@@ -55,6 +55,8 @@ interface AppState {
   instances: Map<string, Managed>;
   samples: CpuSample[];
   lastScaleAt: number | null;
+  /** When `ps:scale` last set the count: the autoscaler's windows start from then. */
+  manualAt: number | null;
   lastActivityAt: number;
   /** During a restart: the instances that were running when it began (to be replaced). */
   restarting: Set<string> | null;
@@ -134,7 +136,7 @@ export class Controller {
 
   private async load(app: App): Promise<AppState> {
     const st: AppState = {
-      app, releases: new Map(), instances: new Map(), samples: [], lastScaleAt: null,
+      app, releases: new Map(), instances: new Map(), samples: [], lastScaleAt: null, manualAt: null,
       lastActivityAt: this.now(), restarting: null, reconciling: false, again: false, usageSeconds: 0, usageFlushed: 0,
     };
     for (const v of [app.liveVersion, app.targetVersion]) {
@@ -199,8 +201,20 @@ export class Controller {
     if (!Number.isInteger(count) || count < 0) throw new InvalidInputError(`instance count must be a whole number ≥ 0, got ${count}`);
     if (count > policy.max) throw new InvalidInputError(`cannot scale ${name} to ${count}: the hard maximum is ${policy.max} (raise it with \`summon autoscale -a ${name} --max N\`)`);
     if (count < policy.min) throw new InvalidInputError(`cannot scale ${name} to ${count}: the minimum is ${policy.min} (lower it with \`summon autoscale -a ${name} --min N\`)`);
+    if (why === 'manual') st.manualAt = this.now();
     await this.setDesired(st, count, why, {});
     return st.app;
+  }
+
+  /** Until when the autoscaler leaves a manually set count alone (it may scale out sooner, on
+   *  a full scale-out window of load measured at the new count); null without a manual change
+   *  or when the policy does not autoscale. */
+  manualHoldUntil(name: string): number | null {
+    const st = this.state(name);
+    const policy = this.policy(st);
+    if (st.manualAt === null || policy.max <= Math.max(policy.min, 1)) return null;
+    const until = st.manualAt + this.opts.autoscale.inMs;
+    return until > this.now() ? until : null;
   }
 
   async setPolicy(name: string, policy: ScalePolicy): Promise<App> {
@@ -613,7 +627,7 @@ export class Controller {
         while (st.samples.length && st.samples[0].at < keep) st.samples.shift();
       }
       if (st.app.targetVersion === null && st.restarting === null) {
-        const d = planAutoscale({ policy, desired: st.app.desiredCount, samples: st.samples, lastScaleAt: st.lastScaleAt, now, windows: this.opts.autoscale });
+        const d = planAutoscale({ policy, desired: st.app.desiredCount, samples: st.samples, lastScaleAt: st.lastScaleAt, manualAt: st.manualAt, now, windows: this.opts.autoscale });
         if (d) {
           st.lastScaleAt = now;
           void this.setDesired(st, d.desired, `autoscale ${d.direction}`, d.figures, `autoscale ${d.direction}: ${d.desired} instance(s): ${d.reason}`);

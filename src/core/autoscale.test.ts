@@ -44,3 +44,24 @@ test('idles only with min 0, no in-flight request and the timeout passed', () =>
   assert.equal(shouldIdle(policy, 1, 0, 0, 99_999), false);
   assert.equal(shouldIdle(p0, 0, 0, 0, 99_999), false);
 });
+
+test('a manual scale is not undone sooner than the scale-in window after it (regression: ps:scale 3 undone 0.5 s later)', () => {
+  // An idle app at 1 for a long time; the user scales to 3 at t = 60 s.
+  const before = series(0, 60_000, 0.0, 1);
+  const manualAt = 60_000;
+  for (const now of [60_500, 65_000, 69_999]) {
+    const after = [...before, ...series(61_000, now, 0.0, 3)];
+    assert.equal(planAutoscale({ policy, desired: 3, samples: after, lastScaleAt: null, manualAt, now, windows }), null, `no scale-in at ${now}`);
+  }
+  // Without the manual mark, the old samples alone would have scaled straight back in.
+  assert.equal(planAutoscale({ policy, desired: 3, samples: before, lastScaleAt: null, now: 60_500, windows })?.direction, 'in');
+  // A full scale-in window after the change, still quiet: now it may scale in, on samples at 3.
+  const later = [...before, ...series(61_000, 71_000, 0.0, 3)];
+  const d = planAutoscale({ policy, desired: 3, samples: later, lastScaleAt: null, manualAt, now: 71_000, windows });
+  assert.equal(d?.direction, 'in');
+  assert.equal(d?.desired, 1);
+  // Load measured after the change still scales out once the (short) out window is covered.
+  const busy = [...before, ...series(61_000, 64_000, 0.99, 3)];
+  assert.equal(planAutoscale({ policy, desired: 3, samples: busy, lastScaleAt: null, manualAt, now: 62_000, windows }), null, 'out window not yet covered');
+  assert.equal(planAutoscale({ policy, desired: 3, samples: busy, lastScaleAt: null, manualAt, now: 64_000, windows })?.direction, 'out');
+});

@@ -15,6 +15,10 @@ export interface AutoscaleInput {
   desired: number;
   samples: CpuSample[];
   lastScaleAt: number | null;
+  /** When the count was last set by hand (`ps:scale`), if ever. CPU sampled before then was
+   *  measured at another count and says nothing about this one, so both windows start here:
+   *  a manual change is never undone sooner than the scale-in window after it. */
+  manualAt?: number | null;
   now: number;
   windows: { outMs: number; inMs: number; cooldownMs: number };
 }
@@ -34,8 +38,12 @@ export function planAutoscale(i: AutoscaleInput): ScaleDecision | null {
   const { policy, desired, now, windows } = i;
   if (desired === 0) return null; // at zero, waking is the request path's job
   if (i.lastScaleAt !== null && now - i.lastScaleAt < windows.cooldownMs) return null;
-  const recent = i.samples.filter((s) => s.at > now - windows.outMs && s.instances > 0);
-  const outWindowFull = i.samples.some((s) => s.at <= now - windows.outMs + 1000);
+  const manualAt = i.manualAt ?? null;
+  const samples = manualAt === null ? i.samples : i.samples.filter((s) => s.at > manualAt);
+  /** The window is covered by samples taken at this count (and after any manual change). */
+  const covered = (ms: number) => samples.some((s) => s.at <= now - ms + 1000) && (manualAt === null || now - manualAt >= ms);
+  const recent = samples.filter((s) => s.at > now - windows.outMs && s.instances > 0);
+  const outWindowFull = covered(windows.outMs);
   if (recent.length && outWindowFull && recent.every((s) => s.avgCpu > policy.targetCpu) && desired < policy.max) {
     const avg = recent.reduce((a, s) => a + s.avgCpu, 0) / recent.length;
     const want = Math.min(policy.max, Math.max(desired + 1, Math.ceil((desired * avg) / policy.targetCpu)));
@@ -47,8 +55,8 @@ export function planAutoscale(i: AutoscaleInput): ScaleDecision | null {
   }
   const floor = Math.max(policy.min, 1);
   if (desired <= floor) return null;
-  const window = i.samples.filter((s) => s.at > now - windows.inMs && s.instances > 0);
-  const inWindowFull = i.samples.some((s) => s.at <= now - windows.inMs + 1000);
+  const window = samples.filter((s) => s.at > now - windows.inMs && s.instances > 0);
+  const inWindowFull = covered(windows.inMs);
   if (!window.length || !inWindowFull) return null;
   const highest = Math.max(...window.map((s) => recommend(s, policy.targetCpu, desired)));
   const want = Math.max(floor, highest);

@@ -9,5 +9,11 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
       if (!Number.isInteger(n) || n < 0) throw new SummonError('invalid_input', `count must be a whole number ≥ 0, got ${JSON.stringify(count)}`);
       const a = await (await client(io)).scale(o.app, n);
       io.out(`Scaling ${o.app} to ${a.desiredCount} instance(s).`);
+      const { min, max, targetCpu } = a.scale;
+      if (max > Math.max(min, 1)) {
+        const hold = a.manualHoldUntil ? `; it will not scale in for ${Math.round((a.manualHoldUntil - Date.now()) / 1000)}s` : '';
+        io.out(`Autoscaling (min ${min}, max ${max}, target CPU ${Math.round(targetCpu * 100)}%) may change this count later${hold}. ` +
+          `To fix the count, \`summon autoscale -a ${o.app} --min ${a.desiredCount} --max ${a.desiredCount}\`.`);
+      }
     }));
 }
