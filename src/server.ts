@@ -15,6 +15,7 @@ import { BuildMetrics } from './api/build-metrics.js';
 import { BlobStore } from './artifacts/blob-store.js';
 import { GitHttpBackend } from './build/git-http.js';
 import { BuildPipeline } from './build/pipeline.js';
+import { recoverBuilds } from './build/build-recovery.js';
 import { RepoManager } from './build/repos.js';
 import { Controller } from './control/controller.js';
 import { EventBus } from './control/event-bus.js';
@@ -78,6 +79,8 @@ export interface RunningSummon {
   router: Router;
   controller: Controller;
   logs: LogStore;
+  /** What a previous run that died (kill -9) left half done, cleaned up at this start. */
+  recovered: { buildProcesses: number; buildDirs: number; releases: number };
   stop(): Promise<void>;
 }
 
@@ -196,7 +199,10 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       hookEnv: (app) => ({ SUMMON_HOOK_URL: `${apiUrl}/internal/push`, SUMMON_HOOK_TOKEN: hookToken, SUMMON_APP: app }),
     });
     const pipeline = new BuildPipeline({ workDir: join(dataDir, 'builds'), blobs, summonVersion: SUMMON_VERSION });
+    // Before the git endpoint takes a push: what a run that died mid-build left behind.
+    const builds = await recoverBuilds(join(dataDir, 'builds'));
     const releases = new ReleaseService({ store, controller, pipeline, events, secrets, agents, appUrl, now });
+    const recovered = { buildProcesses: builds.killed, buildDirs: builds.removed.length, releases: await releases.failInterrupted() };
     const { server, fastify } = createApiServer({
       store, controller, releases, repos, git, logs, events, secrets, agents, token, hookToken, agentToken,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
@@ -234,7 +240,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
 
     let stopping: Promise<void> | null = null;
     return {
-      apiUrl, routerUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs,
+      apiUrl, routerUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, recovered,
       stop: () => {
         stopping ??= (async () => {
           for (const c of cleanup) await c().catch(() => undefined);

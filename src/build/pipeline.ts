@@ -18,6 +18,7 @@ import { findLockfiles, lockfileLimits, type LockfileLimits } from './lockfiles.
 import type { PushRequest } from './push-stream.js';
 import { QUARANTINE_VARS } from './push-stream.js';
 import { runCommand, type CommandResult } from './run-command.js';
+import { recordGroup } from './build-recovery.js';
 
 const execFileP = promisify(execFile);
 
@@ -107,6 +108,10 @@ export class BuildPipeline {
 
     await mkdir(this.workDir, { recursive: true });
     const buildDir = await mkdtemp(join(this.workDir, `${req.app}-`));
+    // Every process group this build starts is noted beside its directory, so a Summon killed
+    // mid-build can kill them at its next start (build-recovery.ts).
+    const groupsFile = `${buildDir}.groups`;
+    const onSpawn = (pgid: number) => recordGroup(groupsFile, pgid);
     try {
       const src = join(buildDir, 'src');
       const home = join(buildDir, 'home');
@@ -150,7 +155,7 @@ export class BuildPipeline {
         out('-----> Toolchain');
         await timed('toolchain', async () => {
           for (const command of manifest.build.toolchain) {
-            const r = await runCommand({ command, cwd: src, env, timeoutMs: this.toolchainTimeoutMs, signal, killGraceMs: 500 });
+            const r = await runCommand({ command, cwd: src, env, timeoutMs: this.toolchainTimeoutMs, signal, killGraceMs: 500, onSpawn });
             const output = r.output.trim().slice(0, 4096);
             toolchain.push({ command, output, exitCode: r.exitCode ?? -1 });
             out(`${INDENT}${command}: ${output.split('\n')[0] || '(no output)'}${r.exitCode === 0 ? '' : ` (exit ${r.exitCode ?? r.signal})`}`);
@@ -170,13 +175,13 @@ export class BuildPipeline {
       const deadline = startedAt + manifest.build.timeoutMs;
       if (manifest.build.command) {
         out(`-----> Building: ${manifest.build.command}`);
-        await this.command('build', manifest.build.command, 'build_failed', { src, env, deadline, timeoutMs: manifest.build.timeoutMs, out, signal, steps });
+        await this.command('build', manifest.build.command, 'build_failed', { src, env, deadline, timeoutMs: manifest.build.timeoutMs, out, signal, steps, onSpawn });
       } else {
         out('-----> No [build].command: using the committed artifact');
       }
       if (manifest.build.test) {
         out(`-----> Testing: ${manifest.build.test}`);
-        await this.command('test', manifest.build.test, 'test_failed', { src, env, deadline, timeoutMs: manifest.build.timeoutMs, out, signal, steps });
+        await this.command('test', manifest.build.test, 'test_failed', { src, env, deadline, timeoutMs: manifest.build.timeoutMs, out, signal, steps, onSpawn });
       }
       checkAbort();
 
@@ -221,6 +226,7 @@ export class BuildPipeline {
       return { manifest, buildManifest, artifactSha256: artifact.sha256, initrdSha256: initrd?.sha256 ?? null };
     } finally {
       await removeTree(buildDir);
+      await rm(groupsFile, { force: true });
     }
   }
 
@@ -267,6 +273,7 @@ export class BuildPipeline {
       out: (l: string) => void;
       signal?: AbortSignal;
       steps: Step[];
+      onSpawn: (pgid: number) => void;
     },
   ): Promise<CommandResult> {
     const remaining = ctx.deadline - this.now();
@@ -283,6 +290,7 @@ export class BuildPipeline {
             signal: ctx.signal,
             killGraceMs: this.killGraceMs,
             onLine: (l) => ctx.out(INDENT + l),
+            onSpawn: ctx.onSpawn,
           });
     ctx.steps.push({ name, startedAt: t0, durationMs: this.now() - t0, exitCode: r.exitCode });
     const lastLines = r.tail.slice(-10);

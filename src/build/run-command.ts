@@ -17,6 +17,8 @@ export interface RunCommandOptions {
   tailLines?: number;
   /** How much output to keep in `output` (the rest is streamed only). */
   captureBytes?: number;
+  /** Told the new process group's id as soon as it exists (build-recovery.ts records it). */
+  onSpawn?: (pgid: number) => void;
 }
 
 export interface CommandResult {
@@ -52,6 +54,7 @@ export function runCommand(opts: RunCommandOptions): Promise<CommandResult> {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let timedOut = false;
     let aborted = false;
     let exitCode: number | null = null;

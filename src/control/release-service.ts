@@ -54,6 +54,28 @@ export class ReleaseService {
     this.now = o.now ?? Date.now;
   }
 
+  /** At start, before the first push: a release that a crash (kill -9, power loss) left half
+   *  made never stays so. Nothing builds or rolls out yet, so a release still building,
+   *  testing or ready is failed with the reason, and so is one deploying that is not its app's
+   *  target (the controller resumes the target's rollout). Returns how many were failed. */
+  async failInterrupted(): Promise<number> {
+    const { store, events } = this.o;
+    let n = 0;
+    for (const app of await store.listApps()) {
+      for (const r of await store.listReleases(app.name)) {
+        const building = r.status === 'building' || r.status === 'testing' || r.status === 'ready';
+        if (!building && !(r.status === 'deploying' && app.targetVersion !== r.version)) continue;
+        const reason = building
+          ? 'interrupted: Summon stopped during the build; push again'
+          : 'interrupted: Summon stopped during the rollout, and a later release took its place';
+        await store.updateRelease(app.name, r.version, { status: 'failed', reason }, this.now());
+        void events.emit(app.name, building ? 'build.failed' : 'release.failed', `v${r.version} ${reason}`, { version: r.version, code: 'interrupted' });
+        n += 1;
+      }
+    }
+    return n;
+  }
+
   /** Called by the pre-receive hook: build, test, store, release, roll out. */
   async push(req: PushRequest, out: Out, signal: AbortSignal): Promise<PushResult> {
     const before = this.building.get(req.app);

@@ -114,6 +114,11 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
       io.out(`  Token:   ${s.token}`);
       io.out(`  Agents:  \`summon agent --control ${s.apiUrl} --token-file ${s.dataDir}/agent.token …\` on another host, then --agent ID=URL here`);
       io.out(`  Data:    ${s.dataDir}`);
+      const r = s.recovered;
+      if (r.buildProcesses + r.buildDirs + r.releases > 0) {
+        io.out(`Recovered from a run that stopped mid-way: ${r.releases} interrupted release(s) marked failed, ` +
+          `${r.buildProcesses} build process(es) killed, ${r.buildDirs} build directory(ies) removed.`);
+      }
       io.out(`Logged in: \`summon\` commands in another shell use this instance (${file}).`);
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {

@@ -1,0 +1,62 @@
+// Crash consistency: Summon killed with SIGKILL in the middle of a build. Measured before the
+// fix: the release stayed `building` forever, its temporary checkout stayed on disk, and the
+// build's processes (a daemon it started included) kept running.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cli, cliJson, editFile, exampleRepo, push, startSummonProcess, tempDir, type SummonProcess } from './harness.js';
+import { waitFor } from '../../src/testing/wait.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('kill -9 during a build: at the next start the release is failed, its processes killed, its directory gone', async (t) => {
+  const root = await tempDir('crash');
+  const data = join(root, 'data');
+  let s: SummonProcess = await startSummonProcess(data);
+  const pids: number[] = [];
+  t.after(async () => {
+    await s.stop();
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await rm(root, { recursive: true, force: true });
+  });
+  assert.equal((await cli(s, 'apps:create', 'crashy')).code, 0);
+  const pidFile = join(root, 'build.pids');
+  const set = await cli(s, 'config:set', '-a', 'crashy', `PIDFILE=${pidFile}`);
+  assert.equal(set.code, 0, set.stderr);
+  // The build starts a daemon in the background (its own session, like a careless build
+  // script), then works for a long time in the foreground.
+  const repo = await exampleRepo('hello-node', (d) => editFile(d, 'summon.toml', (x) => x.replace(
+    /command\s*=\s*".*"/, 'command = "setsid sleep 600 & echo $! > $PIDFILE.tmp; sleep 600 & echo $! >> $PIDFILE.tmp; mv $PIDFILE.tmp $PIDFILE; wait"')));
+  const pushing = push(s, repo, 'crashy');
+  const text = await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() || null, { timeoutMs: 30_000, what: 'the build to start its processes' });
+  pids.push(...text.split('\n').map(Number));
+  assert.equal(pids.length, 2);
+  assert.ok(pids.every(alive), 'the build is running');
+  assert.ok((await readdir(join(data, 'builds'))).length > 0, 'with its directory');
+  await s.kill9();
+  const r = await pushing;
+  assert.notEqual(r.code, 0, 'the push did not succeed');
+  assert.ok(pids.every(alive), 'SIGKILL of Summon alone leaves the build running');
+
+  s = await startSummonProcess(data);
+  assert.match(s.output(), /Recovered from a run that stopped mid-way: 1 interrupted release\(s\) marked failed, [1-9]\d* build process\(es\) killed, 1 build directory\(ies\) removed/);
+  await waitFor(() => pids.every((p) => !alive(p)), { timeoutMs: 5000, what: 'the build processes, the setsid daemon included, to be gone' });
+  assert.deepEqual(await readdir(join(data, 'builds')), []);
+  const [rel] = (await cliJson(s, 'releases', '-a', 'crashy', '--json')) as { version: number; status: string; reason: string }[];
+  assert.equal(rel.status, 'failed');
+  assert.match(rel.reason, /interrupted: Summon stopped during the build; push again/);
+  const events = (await cliJson(s, 'events', '-a', 'crashy', '--json')) as { type: string; message: string }[];
+  assert.ok(events.some((e) => e.type === 'build.failed' && /interrupted/.test(e.message)), 'and an event says so');
+  // A start with nothing to recover says nothing about it.
+  await s.stop();
+  s = await startSummonProcess(data);
+  assert.doesNotMatch(s.output(), /Recovered/);
+});
