@@ -57,8 +57,9 @@ export interface SummonOptions {
   keepInstances?: boolean;
   /** Dashboard chart sample interval (default 5 s; one hour is kept). */
   seriesIntervalMs?: number;
-  /** Webhook retries: first retry after retryBaseMs (default 500), doubling, maxAttempts in all (default 5). */
-  webhooks?: { retryBaseMs?: number; maxAttempts?: number };
+  /** Webhook retries: first retry after retryBaseMs (default 500), doubling, maxAttempts in all (default 5).
+   *  allowPrivate (`--webhooks-allow-private`): loopback, private, link-local and metadata targets are not refused. */
+  webhooks?: { retryBaseMs?: number; maxAttempts?: number; allowPrivate?: boolean };
   /** Email operators on failed releases, crash loops and scale.max. */
   email?: EmailOptions;
   /** Agents on other hosts (`summon agent`), beside the one in this process. */
@@ -212,6 +213,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       onAppDestroyed: async (app) => recorder.forget(app),
       artifactPath: (sha) => blobs.path(sha),
       webDir: join(here, '..', 'web'),
+      webhooksAllowPrivate: o.webhooks?.allowPrivate === true,
       now,
     });
     await fastify.ready();

@@ -50,6 +50,8 @@ export interface ApiDeps {
   onAppDestroyed?: (app: string) => Promise<void>;
   /** The blob store path of an artifact; enables the disk image export routes. */
   artifactPath?: (sha256: string) => string;
+  /** `summon up --webhooks-allow-private`: webhooks may target loopback, private and metadata addresses. */
+  webhooksAllowPrivate?: boolean;
 }
 
 const MIME: Record<string, string> = {
@@ -332,7 +334,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     return d.series(name);
   });
 
-  registerWebhookRoutes(fastify, { store: d.store, now });
+  registerWebhookRoutes(fastify, { store: d.store, now, allowPrivate: d.webhooksAllowPrivate === true });
   if (d.artifactPath) registerImageRoutes(fastify, { store: d.store, secrets: d.secrets, artifactPath: d.artifactPath });
 
   // ---- hosts and metrics ----

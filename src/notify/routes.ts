@@ -7,6 +7,7 @@ import { checkAppName } from '../core/names.js';
 import type { Store, Webhook } from '../store/store.js';
 import { DEFAULT_WEBHOOK_EVENTS, EVENT_PATTERN } from './events.js';
 import { newWebhookSecret } from './webhooks.js';
+import { shownUrl, urlProblem } from './webhook-targets.js';
 
 export type WebhookView = Omit<Webhook, 'secret'>;
 
@@ -15,7 +16,8 @@ export function webhookView(h: Webhook): WebhookView {
   return rest;
 }
 
-export function checkWebhookUrl(raw: unknown): string {
+/** `allowPrivate`: `summon up --webhooks-allow-private` (loopback, private, metadata targets too). */
+export function checkWebhookUrl(raw: unknown, allowPrivate = false): string {
   if (typeof raw !== 'string' || !raw) throw new InvalidInputError('a webhook needs a URL, e.g. https://hooks.example.com/summon');
   let u: URL;
   try {
@@ -24,6 +26,14 @@ export function checkWebhookUrl(raw: unknown): string {
     throw new InvalidInputError(`webhook URL is not a URL: ${JSON.stringify(raw)}`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidInputError(`webhook URL must be http:// or https://, got ${u.protocol}`);
+  const problem = urlProblem(u, allowPrivate);
+  if (problem) {
+    const url = shownUrl(u);
+    const fix = u.username || u.password
+      ? 'add it without them; a receiver tells Summon\'s deliveries from others by their X-Summon-Signature'
+      : 'webhooks may not target loopback, private, link-local or cloud-metadata addresses (from inside the network Summon runs in): use a public address, or, for a receiver on your own network, start Summon with `summon up --webhooks-allow-private`';
+    throw new InvalidInputError(`webhook URL ${url} is refused: ${problem}; ${fix}`, { url, reason: problem });
+  }
   return u.toString();
 }
 
@@ -37,7 +47,7 @@ export function checkWebhookEvents(raw: unknown): string[] {
   return [...new Set(list)];
 }
 
-export function registerWebhookRoutes(fastify: FastifyInstance, d: { store: Store; now: () => number }): void {
+export function registerWebhookRoutes(fastify: FastifyInstance, d: { store: Store; now: () => number; allowPrivate?: boolean }): void {
   const appOf = async (req: FastifyRequest): Promise<string> => {
     const name = checkAppName((req.params as { app: string }).app);
     if (!(await d.store.getApp(name))) throw new NotFoundError('app', name, 'see `summon apps`');
@@ -48,7 +58,7 @@ export function registerWebhookRoutes(fastify: FastifyInstance, d: { store: Stor
     const app = await appOf(req);
     const body = (req.body ?? {}) as { url?: unknown; events?: unknown };
     const hook: Webhook = {
-      id: newId('wh'), app, url: checkWebhookUrl(body.url), events: checkWebhookEvents(body.events),
+      id: newId('wh'), app, url: checkWebhookUrl(body.url, d.allowPrivate === true), events: checkWebhookEvents(body.events),
       secret: newWebhookSecret(), createdAt: d.now(),
     };
     await d.store.addWebhook(hook);

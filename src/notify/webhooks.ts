@@ -1,12 +1,18 @@
 // Webhook deliveries: every stored event that a webhook of its app asked for is POSTed as JSON,
 // signed with the webhook's secret, and retried with exponential backoff on network errors and
-// non-2xx answers. Every attempt is recorded (summon webhooks:deliveries).
+// non-2xx answers. Every attempt is recorded (summon webhooks:deliveries). Each attempt
+// resolves the target once, checks every address (webhook-targets.ts) and connects to exactly
+// those; a refused target is recorded as a failed attempt and not retried: asking again would
+// only probe the same internal address again.
 import { createHmac, randomBytes } from 'node:crypto';
+import { InvalidInputError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { SummonEvent } from '../core/types.js';
 import type { EventBus } from '../control/event-bus.js';
 import type { Store, Webhook } from '../store/store.js';
 import { eventMatches, notificationTypes } from './events.js';
+import { pinnedPost } from './pinned-post.js';
+import { resolveTarget, shownUrl, systemResolver, type Resolver } from './webhook-targets.js';
 
 export interface WebhookPayload {
   id: number;
@@ -27,7 +33,20 @@ export interface WebhookNotifierOptions {
   maxAttempts?: number;
   /** Per-attempt timeout (default 10 s). */
   timeoutMs?: number;
-  fetch?: typeof fetch;
+  /** Deliver to loopback, private, link-local and metadata addresses too (default false). */
+  allowPrivate?: boolean;
+  /** How host names are resolved (default dns.promises.lookup with all: true). */
+  resolve?: Resolver;
+}
+
+/** `p`, or a rejection as soon as `signal` aborts (dns.lookup cannot be cancelled). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 export function newWebhookSecret(): string {
@@ -46,13 +65,21 @@ export class WebhookNotifier {
   private readonly now: () => number;
   private readonly base: number;
   private readonly attempts: number;
+  private readonly timeoutMs: number;
+  private readonly allowPrivate: boolean;
+  private readonly resolve: Resolver;
 
   constructor(private readonly o: WebhookNotifierOptions) {
     this.now = o.now ?? Date.now;
     this.base = o.retryBaseMs ?? 500;
     this.attempts = o.maxAttempts ?? 5;
-    if (!(this.base >= 0)) throw new Error(`retryBaseMs must be ≥ 0, got ${String(o.retryBaseMs)}`);
-    if (!Number.isInteger(this.attempts) || this.attempts < 1) throw new Error(`maxAttempts must be a whole number ≥ 1, got ${String(o.maxAttempts)}`);
+    this.timeoutMs = o.timeoutMs ?? 10_000;
+    this.allowPrivate = o.allowPrivate ?? false;
+    this.resolve = o.resolve ?? systemResolver;
+    if (!(this.base >= 0)) throw new InvalidInputError(`retryBaseMs must be ≥ 0, got ${String(o.retryBaseMs)}`);
+    if (!Number.isInteger(this.attempts) || this.attempts < 1) throw new InvalidInputError(`maxAttempts must be a whole number ≥ 1, got ${String(o.maxAttempts)}`);
+    if (!(this.timeoutMs > 0)) throw new InvalidInputError(`timeoutMs must be > 0, got ${String(o.timeoutMs)}`);
+    if (typeof this.allowPrivate !== 'boolean') throw new InvalidInputError(`allowPrivate must be true or false, got ${String(o.allowPrivate)}`);
     this.unsubscribe = o.events.subscribe((e) => this.track(this.onEvent(e)));
   }
 
@@ -91,31 +118,45 @@ export class WebhookNotifier {
       'x-summon-delivery': deliveryId,
       'x-summon-signature': signBody(hook.secret, body),
     };
-    const f = this.o.fetch ?? fetch;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       if (this.abort.signal.aborted) return false;
-      let status: number | null = null;
-      let error: string | null = null;
-      try {
-        const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.o.timeoutMs ?? 10_000)]);
-        const res = await f(hook.url, { method: 'POST', headers: { ...headers, 'x-summon-attempt': String(attempt) }, body, signal, redirect: 'manual' });
-        status = res.status;
-        await res.arrayBuffer().catch(() => undefined);
-        if (!res.ok) error = `answered ${res.status}`;
-      } catch (e) {
-        const err = e as Error & { cause?: Error };
-        error = err.name === 'TimeoutError' ? 'timed out' : (err.cause?.message ?? err.message);
-      }
+      const { status, error, refused } = await this.attempt(hook.url, { ...headers, 'x-summon-attempt': String(attempt) }, body);
       const ok = error === null;
       await this.o.store.addDelivery({
         id: `${deliveryId}-${attempt}`, webhookId: hook.id, app: hook.app, event: payload.type,
         attempt, status, ok, error, at: this.now(),
       }).catch(() => undefined);
       if (ok) return true;
+      if (refused) {
+        void this.o.events.emit(hook.app, 'webhook.failed', `webhook ${hook.id} (${this.shown(hook.url)}) was not sent ${payload.type}: ${error}`, { webhook: hook.id, event: payload.type, refused: true });
+        return false;
+      }
       if (attempt < this.attempts && !(await this.sleep(this.base * 2 ** (attempt - 1)))) return false;
     }
-    void this.o.events.emit(hook.app, 'webhook.failed', `webhook ${hook.id} (${hook.url}) gave up on ${payload.type} after ${this.attempts} attempts`, { webhook: hook.id, event: payload.type });
+    void this.o.events.emit(hook.app, 'webhook.failed', `webhook ${hook.id} (${this.shown(hook.url)}) gave up on ${payload.type} after ${this.attempts} attempts`, { webhook: hook.id, event: payload.type });
     return false;
+  }
+
+  /** One attempt: resolve, check every address, POST to the checked ones. */
+  private async attempt(raw: string, headers: Record<string, string>, body: string): Promise<{ status: number | null; error: string | null; refused: boolean }> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = AbortSignal.any([this.abort.signal, timeout]);
+    try {
+      const target = await untilAborted(resolveTarget(raw, { allowPrivate: this.allowPrivate, resolve: this.resolve }), signal);
+      if (!target.ok) return { status: null, error: target.refused, refused: true };
+      const status = await pinnedPost({ url: target.url, addresses: target.addresses, headers, body, signal });
+      return { status, error: status >= 200 && status <= 299 ? null : `answered ${status}`, refused: false };
+    } catch (e) {
+      return { status: null, error: timeout.aborted ? 'timed out' : (e as Error).message, refused: false };
+    }
+  }
+
+  private shown(raw: string): string {
+    try {
+      return shownUrl(new URL(raw));
+    } catch {
+      return raw;
+    }
   }
 
   /** Resolves true after `ms`, or false at once when the notifier is closed. */

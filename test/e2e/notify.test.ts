@@ -64,7 +64,8 @@ before(async () => {
   dataDir = await tempDir('notify');
   s = await startSummon({
     dataDir, apiPort: 0, routerPort: 0,
-    webhooks: { retryBaseMs: 100 },
+    // the receivers are on loopback, which webhooks may only target when the operator says so
+    webhooks: { retryBaseMs: 100, allowPrivate: true },
     email: { smtp: `smtp://127.0.0.1:${smtpPort}`, from: 'summon@example.com', to: ['ops@example.com', 'oncall@example.com'] },
   });
   c = new SummonClient({ api: s.apiUrl, token: s.token });
@@ -92,6 +93,24 @@ test('webhook URLs and event names are checked; the secret is shown only at crea
   assert.equal(list.length, 1);
   assert.equal(list[0].id, h.id);
   assert.equal((list[0] as Record<string, unknown>).secret, undefined, 'the list never shows the secret');
+});
+
+test('without --webhooks-allow-private, loopback and metadata targets are refused at creation', async () => {
+  const dir = await tempDir('notify-strict');
+  const strict = await startSummon({ dataDir: dir, apiPort: 0, routerPort: 0 });
+  try {
+    const sc = new SummonClient({ api: strict.apiUrl, token: strict.token });
+    await sc.createApp('strict');
+    await assert.rejects(sc.addWebhook('strict', hook.url),
+      /webhook URL http:\/\/127\.0\.0\.1:\d+\/hook is refused: 127\.0\.0\.1 is a loopback address; .*summon up --webhooks-allow-private/);
+    await assert.rejects(sc.addWebhook('strict', `${strict.apiUrl}/api/apps`), /loopback address/, "Summon's own API");
+    await assert.rejects(sc.addWebhook('strict', 'http://169.254.169.254/latest/meta-data/'), /the cloud metadata address/);
+    await assert.rejects(sc.addWebhook('strict', 'https://ops:hunter2@hooks.example.com/x'), /user name or password/);
+    assert.deepEqual(await sc.webhooks('strict'), []);
+  } finally {
+    await strict.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('a release sends a signed release.live delivery', async () => {

@@ -73,6 +73,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--smtp <url>', 'email operators through this SMTP relay, e.g. smtp://127.0.0.1:25')
     .option('--mail-from <addr>', 'sender address of notification emails')
     .option('--mail-to <list>', 'comma-separated recipients of notification emails')
+    .option('--webhooks-allow-private', 'let webhooks target loopback, private, link-local and cloud-metadata addresses (refused by default)')
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
       const duration = (flag: string, v: unknown): number => {
         const ms = parseDuration(String(v));
@@ -102,6 +103,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         logBytesPerApp: logBytes,
         ...(o.vm !== false ? { extraRuntimes: vmRuntimesFor(String(o.vmSubnet), String(o.vmNetwork)) } : {}),
         ...emailOptions(o),
+        ...(o.webhooksAllowPrivate ? { webhooks: { allowPrivate: true } } : {}),
         hostLostAfterMs: duration('host-lost-after', o.hostLostAfter),
         ...(o.agent ? { remoteAgents: (o.agent as unknown as string[]).map(parseAgentFlag) } : {}),
       };
