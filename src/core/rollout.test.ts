@@ -72,3 +72,21 @@ test('a crash loop or a missed deadline fails the rollout with the reason', () =
   const q = planRollout(snap({ targetVersion: 2, instances: [inst(1, 'healthy'), slow] }), 60_001);
   assert.match(q.fail!.reason, /not healthy within 60s: GET \/healthy → 500/);
 });
+
+test('an old instance still starting is kept until enough are healthy without it (regression: drained at once after a restart of Summon)', () => {
+  // After a restart every instance starts again: v1 (fast) and v2 (slow), desired 1, no unavailability allowed.
+  const old = inst(1, 'starting', { everHealthy: true });
+  const next = inst(2, 'starting');
+  const waiting = planRollout(snap({ desired: 1, targetVersion: 2, instances: [old, next] }), 100);
+  assert.deepEqual(waiting.drain, [], 'neither is drained while nothing is healthy');
+  // v1 is back first: it serves; still not drained (it is the only healthy one).
+  const oldBack = { ...old, state: 'healthy' as const };
+  assert.deepEqual(planRollout(snap({ desired: 1, targetVersion: 2, instances: [oldBack, next] }), 100).drain, []);
+  // v2 healthy: now v1 goes.
+  const nextUp = { ...next, state: 'healthy' as const, everHealthy: true };
+  assert.deepEqual(planRollout(snap({ desired: 1, targetVersion: 2, instances: [old, nextUp] }), 100).drain, [old.id], 'a starting old one goes once enough are healthy');
+  assert.deepEqual(planRollout(snap({ desired: 1, targetVersion: 2, instances: [oldBack, nextUp] }), 100).drain, [oldBack.id]);
+  // A broken old instance still goes at once.
+  const crashed = inst(1, 'crashed');
+  assert.deepEqual(planRollout(snap({ desired: 1, targetVersion: 2, instances: [crashed, next] }), 100).drain, [crashed.id]);
+});

@@ -40,7 +40,7 @@ export interface RolloutPlan {
   fail: { version: number; reason: string } | null;
 }
 
-const EMPTY: RolloutPlan = { start: null, drain: [], promote: null, fail: null };
+const EMPTY: Readonly<RolloutPlan> = Object.freeze({ start: null, drain: Object.freeze([]) as unknown as string[], promote: null, fail: null });
 
 /** Order in which to give up instances: broken first, then the newest. */
 function drainOrder(a: PlannedInstance, b: PlannedInstance): number {
@@ -74,17 +74,23 @@ export function planRollout(s: RolloutSnapshot, now: number): RolloutPlan {
   }
 
   // Rolling: never more than desired + maxSurge active, never fewer than
-  // desired − maxUnavailable healthy.
-  const plan: RolloutPlan = { ...EMPTY };
+  // desired − maxUnavailable healthy. A drain list of its own: EMPTY's is shared (regression:
+  // pushing onto it made every later rolling plan drain the ids of earlier ones).
+  const plan: RolloutPlan = { ...EMPTY, drain: [] };
   const total = current.length + others.length;
   const canStart = Math.min(s.desired - current.length, s.desired + s.deploy.maxSurge - total);
   if (canStart > 0) plan.start = { version, count: canStart };
   const healthy = active.filter((i) => i.state === 'healthy').length;
-  const unhealthyOthers = others.filter((i) => i.state !== 'healthy');
-  const healthyOthers = others.filter((i) => i.state === 'healthy').sort(drainOrder);
-  // Old instances that are not serving cost no availability to remove.
-  plan.drain.push(...unhealthyOthers.map((i) => i.id));
   const spare = healthy - (s.desired - s.deploy.maxUnavailable);
+  // Old instances that are broken cost no availability to remove. One still starting (as after
+  // a restart of Summon, which restarts every instance) may be the first to serve again: it
+  // stays until enough instances are healthy without it (regression: the old instance was
+  // drained at once and the app had no upstream until the slow new one was healthy).
+  const brokenOthers = others.filter((i) => i.state === 'crashed' || i.state === 'unhealthy' || i.state === 'stopped');
+  const startingOthers = others.filter((i) => i.state === 'pending' || i.state === 'starting');
+  const healthyOthers = others.filter((i) => i.state === 'healthy').sort(drainOrder);
+  plan.drain.push(...brokenOthers.map((i) => i.id));
+  if (spare >= 0) plan.drain.push(...startingOthers.map((i) => i.id));
   plan.drain.push(...healthyOthers.slice(0, Math.max(0, Math.min(healthyOthers.length, spare))).map((i) => i.id));
   return plan;
 }

@@ -60,3 +60,34 @@ test('kill -9 during a build: at the next start the release is failed, its proce
   s = await startSummonProcess(data);
   assert.doesNotMatch(s.output(), /Recovered/);
 });
+
+test('kill -9 during a rollout: after the restart the rollout resumes with max_unavailable = 0 (the old instance drains only after the new one is healthy) and the release goes live', async (t) => {
+  const root = await tempDir('crash-roll');
+  const data = join(root, 'data');
+  let s: SummonProcess = await startSummonProcess(data);
+  t.after(async () => {
+    await s.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+  assert.equal((await cli(s, 'apps:create', 'rolling')).code, 0);
+  const repo = await exampleRepo('hello-node');
+  const first = await push(s, repo, 'rolling');
+  assert.equal(first.code, 0, first.stderr);
+  type Inst = { id: string; version: number; state: string };
+  const [v1] = (await cliJson(s, 'ps', '-a', 'rolling', '--json')) as Inst[];
+  // v2 boots slowly: the rollout is still waiting for it when Summon is killed.
+  const setting = cli(s, 'config:set', '-a', 'rolling', 'STARTUP_DELAY_MS=4000');
+  const v2 = await waitFor(async () => ((await cliJson(s, 'ps', '-a', 'rolling', '--json')) as Inst[]).find((i) => i.version === 2),
+    { timeoutMs: 20_000, what: 'the v2 instance to start' });
+  assert.notEqual(v2.state, 'healthy');
+  await s.kill9();
+  await setting;
+  s = await startSummonProcess(data);
+  await waitFor(async () => ((await cliJson(s, 'releases', '-a', 'rolling', '--json')) as { version: number; status: string }[]).find((r) => r.version === 2 && r.status === 'live'),
+    { timeoutMs: 60_000, what: 'v2 live after the restart' });
+  const events = (await cliJson(s, 'events', '-a', 'rolling', '--json', '-n', '200')) as { type: string; at: number; data: { instance?: string } }[];
+  const healthy = events.filter((e) => e.type === 'instance.healthy' && e.data.instance !== v1.id).map((e) => e.at);
+  const drained = events.find((e) => e.type === 'instance.draining' && e.data.instance === v1.id);
+  assert.ok(drained, `v1's instance was drained: ${JSON.stringify(events.map((e) => [e.type, e.data.instance]))}`);
+  assert.ok(healthy.some((at) => at <= drained.at), `a v2 instance was healthy before v1's was drained (${JSON.stringify({ healthy, drained: drained.at })})`);
+});
