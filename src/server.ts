@@ -51,6 +51,9 @@ export interface SummonOptions {
   autoscale?: { outMs?: number; inMs?: number; cooldownMs?: number };
   deployDeadlineMs?: number;
   logBytesPerApp?: number;
+  /** `--max-push-size` (default 500M) and `--max-checkout-size` (default 1G). */
+  maxPushBytes?: number;
+  maxCheckoutBytes?: number;
   /** Extra runtimes (qemu, solo5) beside the process runtime. */
   extraRuntimes?: (stateDir: string) => Promise<Runtime[]>;
   /** Keep instances running when Summon stops (default: stop them). */
@@ -196,10 +199,14 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const repos = new RepoManager({ dir: join(dataDir, 'repos'), hookScript: join(here, 'build', 'hook.js') });
     let apiUrl = '';
     const git = new GitHttpBackend({
+      ...(o.maxPushBytes ? { maxPushBytes: o.maxPushBytes } : {}),
       repos,
       hookEnv: (app) => ({ SUMMON_HOOK_URL: `${apiUrl}/internal/push`, SUMMON_HOOK_TOKEN: hookToken, SUMMON_APP: app }),
     });
-    const pipeline = new BuildPipeline({ workDir: join(dataDir, 'builds'), blobs, summonVersion: SUMMON_VERSION });
+    const pipeline = new BuildPipeline({
+      workDir: join(dataDir, 'builds'), blobs, summonVersion: SUMMON_VERSION,
+      ...(o.maxCheckoutBytes ? { checkoutLimits: { maxBytes: o.maxCheckoutBytes } } : {}),
+    });
     // Before the git endpoint takes a push: what a run that died mid-build left behind.
     const builds = await recoverBuilds(join(dataDir, 'builds'));
     const releases = new ReleaseService({ store, controller, pipeline, events, secrets, agents, appUrl, now });

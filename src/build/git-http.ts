@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidInputError } from '../core/errors.js';
 import { APP_NAME_RE } from '../core/names.js';
+import { formatSize } from '../core/units.js';
 import type { RepoManager } from './repos.js';
 
 export interface GitHttpBackendOptions {
@@ -19,7 +20,12 @@ export interface GitHttpBackendOptions {
   gitPath?: string;
   /** Reported to git as REMOTE_USER (shows up in reflogs). */
   remoteUser?: string;
+  /** Largest pack a push may send (default 500M, Heroku's slug limit): refused with 413 when
+   *  the request says its length, and by git's own receive.maxInputSize when it streams. */
+  maxPushBytes?: number;
 }
+
+export const DEFAULT_MAX_PUSH_BYTES = 500 * 1024 * 1024;
 
 /** The smart-protocol endpoints; everything else (dumb HTTP, objects/…) is not served. */
 const ROUTES: Record<string, string> = {
@@ -35,6 +41,7 @@ export class GitHttpBackend {
   private readonly hookEnv: (app: string) => Record<string, string>;
   private readonly gitPath: string;
   private readonly remoteUser: string;
+  private readonly maxPushBytes: number;
 
   constructor(opts: GitHttpBackendOptions) {
     if (!opts?.repos) throw new InvalidInputError('GitHttpBackend: repos is required', { key: 'repos' });
@@ -43,6 +50,10 @@ export class GitHttpBackend {
     this.hookEnv = opts.hookEnv;
     this.gitPath = opts.gitPath ?? 'git';
     this.remoteUser = opts.remoteUser ?? 'summon';
+    this.maxPushBytes = opts.maxPushBytes ?? DEFAULT_MAX_PUSH_BYTES;
+    if (!Number.isSafeInteger(this.maxPushBytes) || this.maxPushBytes < 1024) {
+      throw new InvalidInputError(`GitHttpBackend: maxPushBytes must be a whole number of bytes ≥ 1K, got ${String(opts.maxPushBytes)}`, { key: 'maxPushBytes' });
+    }
   }
 
   /**
@@ -74,6 +85,12 @@ export class GitHttpBackend {
       const v = req.headers[name];
       return Array.isArray(v) ? v.join(', ') : v;
     };
+    const length = Number(header('content-length') ?? 0);
+    if (subPath === '/git-receive-pack' && length > this.maxPushBytes) {
+      req.resume();
+      res.setHeader('connection', 'close');
+      return plain(res, 413, `this push is ${formatSize(length)}; the limit is ${formatSize(this.maxPushBytes)} (summon up --max-push-size). Keep build outputs and large data out of the repository.\n`);
+    }
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       LANG: 'C.UTF-8',
@@ -87,6 +104,11 @@ export class GitHttpBackend {
       QUERY_STRING: query,
       REMOTE_USER: this.remoteUser,
       REMOTE_ADDR: req.socket.remoteAddress ?? '',
+      // git's own bound on a pack that arrives without a length (chunked): receive-pack stops
+      // reading past it and the pusher sees "pack exceeds maximum allowed size".
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'receive.maxInputSize',
+      GIT_CONFIG_VALUE_0: String(this.maxPushBytes),
       ...this.hookEnv(app),
     };
     const opt = (k: string, v: string | undefined) => {

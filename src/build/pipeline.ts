@@ -19,6 +19,7 @@ import type { PushRequest } from './push-stream.js';
 import { QUARANTINE_VARS } from './push-stream.js';
 import { runCommand, type CommandResult } from './run-command.js';
 import { recordGroup } from './build-recovery.js';
+import { checkTreeSize, DEFAULT_CHECKOUT_LIMITS, type CheckoutLimits } from './tree-size.js';
 
 const execFileP = promisify(execFile);
 
@@ -48,6 +49,8 @@ export interface BuildPipelineOptions {
   killGraceMs?: number;
   /** Lockfiles are sized before they are read and refused past these (lockfiles.ts has the defaults). */
   lockfileLimits?: Partial<LockfileLimits>;
+  /** A commit's files are counted from git's listing before checkout and refused past these. */
+  checkoutLimits?: Partial<CheckoutLimits>;
   now?: () => number;
 }
 
@@ -70,6 +73,7 @@ export class BuildPipeline {
   private readonly toolchainTimeoutMs: number;
   private readonly killGraceMs: number;
   private readonly lockfileLimits: LockfileLimits;
+  private readonly checkoutLimits: CheckoutLimits;
   private readonly now: () => number;
 
   constructor(opts: BuildPipelineOptions) {
@@ -87,6 +91,10 @@ export class BuildPipeline {
     this.toolchainTimeoutMs = opts.toolchainTimeoutMs ?? 15_000;
     this.killGraceMs = opts.killGraceMs ?? 3000;
     this.lockfileLimits = lockfileLimits(opts.lockfileLimits);
+    this.checkoutLimits = { ...DEFAULT_CHECKOUT_LIMITS, ...opts.checkoutLimits };
+    for (const [k, v] of Object.entries(this.checkoutLimits)) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new InvalidInputError(`BuildPipeline: checkoutLimits.${k} must be a whole number ≥ 1, got ${String(v)}`, { key: `checkoutLimits.${k}` });
+    }
     this.now = opts.now ?? Date.now;
   }
 
@@ -256,6 +264,7 @@ export class BuildPipeline {
     };
     const commit = await git(['rev-parse', '--verify', '--end-of-options', `${req.newRev}^{commit}`]);
     const tree = await git(['rev-parse', '--verify', '--end-of-options', `${commit}^{tree}`]);
+    await checkTreeSize(this.gitPath, tree, env, this.checkoutLimits);
     await git(['read-tree', '--end-of-options', tree]);
     await git(['--work-tree', src, 'checkout-index', '--all', '--force']);
     return { commit, tree };

@@ -65,6 +65,8 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--scale-in-window <d>', 'CPU must stay low this long before scaling in', '60s')
     .option('--scale-cooldown <d>', 'least time between two scaling decisions', '3s')
     .option('--log-size <size>', 'log kept per app (memory and disk), oldest lines dropped first', '4M')
+    .option('--max-push-size <size>', 'largest pack a git push may send', '500M')
+    .option('--max-checkout-size <size>', 'largest sum of file sizes a pushed commit may check out to', '1G')
     .option('--no-vm', 'do not probe or offer the qemu and solo5 runtimes')
     .option('--vm-subnet <a.b.0.0>', 'the /16 from which each VM instance on a tap device gets a /30', '10.201.0.0')
     .option('--vm-network <mode>', 'VM networking when [run].network does not say: auto (tap where possible), tap or user', 'auto')
@@ -88,6 +90,13 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
       };
       const logBytes = parseSize(String(o.logSize));
       if (logBytes === undefined || logBytes < 64 * 1024) throw new SummonError('invalid_input', `--log-size must be a size of at least 64K like 512K, 4M or 1G, got ${String(o.logSize)}`);
+      const size = (flag: string, v: unknown, least: number, leastText: string): number => {
+        const bytes = parseSize(String(v));
+        if (bytes === undefined || bytes < least) throw new SummonError('invalid_input', `--${flag} must be a size of at least ${leastText} like 100M or 2G, got ${String(v)}`);
+        return bytes;
+      };
+      const maxPushBytes = size('max-push-size', o.maxPushSize, 1024 * 1024, '1M');
+      const maxCheckoutBytes = size('max-checkout-size', o.maxCheckoutSize, 1024 * 1024, '1M');
       const holdMax = Number(o.holdMax);
       if (!Number.isInteger(holdMax) || holdMax < 0) throw new SummonError('invalid_input', `--hold-max must be a whole number, got ${String(o.holdMax)}`);
       const opts: SummonOptions = {
@@ -101,6 +110,8 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         hold: { maxRequests: holdMax, maxWaitMs: holdWait },
         autoscale,
         logBytesPerApp: logBytes,
+        maxPushBytes,
+        maxCheckoutBytes,
         ...(o.vm !== false ? { extraRuntimes: vmRuntimesFor(String(o.vmSubnet), String(o.vmNetwork)) } : {}),
         ...emailOptions(o),
         ...(o.webhooksAllowPrivate ? { webhooks: { allowPrivate: true } } : {}),
