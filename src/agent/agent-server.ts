@@ -9,6 +9,10 @@
 //                       kept in a bounded backlog, and a client that says which id it saw last
 //                       first gets what it missed (statuses need no replay: /v1/hello has them)
 //
+// A client that stops reading is dropped (core/sse-writer.ts), not buffered for: it reconnects
+// with its cursor and the backlog fills the gap. The backlog itself goes out at the client's
+// pace, so a long one does not trip that bound.
+//
 // Every request needs `Authorization: Bearer <agent token>`. The agent goes on running and
 // healing its desired set (kept on its disk) whether or not anyone is connected.
 import http from 'node:http';
@@ -19,6 +23,7 @@ import type { Instance } from '../core/types.js';
 import type { Agent, AgentCallbacks, AgentEvent } from './agent.js';
 import { parseDesiredSet } from './desired-schema.js';
 import { StreamJournal, type JournalEntry } from './stream-journal.js';
+import { SseWriter, sseLimits, type SseDrop } from '../core/sse-writer.js';
 
 export interface AgentServerOptions {
   token: string;
@@ -33,6 +38,9 @@ export interface AgentServerOptions {
   journal?: string;
   /** Serve HTTPS with this key and (self-signed, pinned by the control plane) certificate. */
   tls?: { key: string; cert: string };
+  /** Bounds for each stream: a control plane that stops reading is dropped (defaults 1 MiB, 10 s). */
+  sse?: { maxBufferedBytes?: number; drainTimeoutMs?: number };
+  onStreamDropped?: (drop: SseDrop) => void;
 }
 
 export type StreamMessage =
@@ -43,7 +51,11 @@ export type StreamMessage =
 export class AgentServer {
   private agent: Agent | undefined;
   private readonly server: http.Server;
-  private readonly streams = new Set<http.ServerResponse>();
+  private readonly streams = new Set<SseWriter>();
+  /** Streams still being sent their backlog, with the latest status frame of each instance
+   *  published meanwhile (statuses are not in the backlog). */
+  private readonly replaying = new Map<SseWriter, Map<string, string>>();
+  private readonly sseBounds: { maxBufferedBytes: number; drainTimeoutMs: number };
   private readonly heartbeat: NodeJS.Timeout;
   private readonly token: Buffer;
   private readonly maxBody: number;
@@ -60,6 +72,7 @@ export class AgentServer {
     this.token = Buffer.from(opts.token);
     this.maxBody = opts.maxBodyBytes ?? 16 * 1024 * 1024;
     this.backlogMax = opts.backlog ?? 5000;
+    this.sseBounds = sseLimits(opts.sse);
     if (opts.journal) {
       const j = StreamJournal.open(opts.journal, this.backlogMax);
       this.journal = j.journal;
@@ -72,7 +85,7 @@ export class AgentServer {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.handle(req, res);
     this.server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handler) : http.createServer(handler);
     this.heartbeat = setInterval(() => {
-      for (const res of this.streams) res.write(': heartbeat\n\n');
+      for (const out of this.streams) out.write(': heartbeat\n\n');
     }, opts.heartbeatMs ?? 5000);
     this.heartbeat.unref();
   }
@@ -103,16 +116,48 @@ export class AgentServer {
       // Trimmed in one splice once a tenth over, not one shift per message.
       if (this.backlog.length > this.backlogMax * 1.1) this.backlog.splice(0, this.backlog.length - this.backlogMax);
     }
-    for (const res of this.streams) res.write(frame);
+    for (const out of this.streams) out.write(frame);
+    if (msg.kind === 'status') {
+      for (const pending of this.replaying.values()) pending.set(msg.instance.id, `event: status\ndata: ${JSON.stringify(stamped)}\n\n`);
+    }
   }
 
-  /** What a client that last saw `after` (`<boot>:<seq>`) missed; a cursor from another boot
-   *  of this agent gets the whole backlog. */
-  private missed(after: string | null): string[] {
-    if (after === null) return [];
+  /** Open streams (a dropped or closed one leaves at once). */
+  get streamCount(): number {
+    return this.streams.size + this.replaying.size;
+  }
+
+  /** The seq a client that last saw `after` (`<boot>:<seq>`) is owed messages after: null for
+   *  none (no cursor), 0 for the whole backlog (a cursor from another boot of this agent). */
+  private replayFrom(after: string | null): number | null {
+    if (after === null) return null;
     const [boot, seqText] = after.split(':');
-    const since = boot === this.boot ? Number(seqText) : 0;
-    return this.backlog.filter((b) => b.seq > since).map((b) => b.frame);
+    return boot === this.boot ? Number(seqText) || 0 : 0;
+  }
+
+  /** Sends what the client missed at its pace, then whatever came meanwhile, then joins it to
+   *  the live streams. Nothing awaits between the last look at the backlog and joining, so
+   *  no message is missed or sent twice; statuses published meanwhile follow the backlog. */
+  private async replay(out: SseWriter, since: number | null): Promise<void> {
+    const pending = new Map<string, string>();
+    this.replaying.set(out, pending);
+    try {
+      let seq = since;
+      while (seq !== null) {
+        const from: number = seq;
+        const batch = this.backlog.filter((b) => b.seq > from);
+        if (batch.length === 0) break;
+        for (const b of batch) {
+          if (!out.hasRoom && !(await out.room())) return;
+          if (!out.write(b.frame)) return;
+          seq = b.seq;
+        }
+      }
+      for (const frame of pending.values()) out.write(frame);
+      if (out.open) this.streams.add(out);
+    } finally {
+      this.replaying.delete(out);
+    }
   }
 
   async listen(): Promise<{ port: number }> {
@@ -126,7 +171,7 @@ export class AgentServer {
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
     await this.journal?.flush();
-    for (const res of this.streams) res.end();
+    for (const out of [...this.streams, ...this.replaying.keys()]) out.end();
     this.streams.clear();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
@@ -164,10 +209,14 @@ export class AgentServer {
       if (req.method === 'GET' && path === '/v1/stream') {
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
         res.flushHeaders();
-        for (const frame of this.missed(url.searchParams.get('after'))) res.write(frame);
-        this.streams.add(res);
         req.socket.setNoDelay(true);
-        res.on('close', () => this.streams.delete(res));
+        const out = new SseWriter(res, {
+          ...this.sseBounds,
+          dropFrame: () => ': dropped for reading too slowly; reconnect with ?after=<the last id seen>\n\n',
+          ...(this.opts.onStreamDropped ? { onDrop: this.opts.onStreamDropped } : {}),
+        });
+        res.on('close', () => this.streams.delete(out));
+        await this.replay(out, this.replayFrom(url.searchParams.get('after')));
         return;
       }
       send(404, { error: { code: 'not_found', message: `no ${req.method} ${path} in the agent protocol` } });

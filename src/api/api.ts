@@ -24,6 +24,7 @@ import { appState, type AppView, type ReleaseView } from './views.js';
 import type { Release } from '../core/types.js';
 import { registerWebhookRoutes } from '../notify/routes.js';
 import { registerImageRoutes } from './images.js';
+import { SseWriter, sseLimits, type SseDrop } from '../core/sse-writer.js';
 
 export interface ApiDeps {
   store: Store;
@@ -50,6 +51,8 @@ export interface ApiDeps {
   onAppDestroyed?: (app: string) => Promise<void>;
   /** The blob store path of an artifact; enables the disk image export routes. */
   artifactPath?: (sha256: string) => string;
+  /** Bounds for the SSE streams (logs, events): a client that stops reading is dropped. */
+  sse?: { maxBufferedBytes?: number; drainTimeoutMs?: number };
   /** `summon up --webhooks-allow-private`: webhooks may target loopback, private and metadata addresses. */
   webhooksAllowPrivate?: boolean;
 }
@@ -60,6 +63,11 @@ const MIME: Record<string, string> = {
 
 export function createApiServer(d: ApiDeps): { server: http.Server; fastify: FastifyInstance } {
   const now = d.now ?? Date.now;
+  const sseBounds = sseLimits(d.sse);
+  const sse = (reply: FastifyReply, start: (send: SseSend, room: SseRoom) => () => void): void =>
+    sseStream(reply, sseBounds, start, (drop) => {
+      void d.events.emit(null, 'api.stream_dropped', `${reply.request.url}: ${drop.message}`, { path: reply.request.url.split('?')[0], reason: drop.reason, bufferedBytes: drop.bufferedBytes });
+    });
   let fastifyHandler: http.RequestListener | null = null;
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
@@ -297,23 +305,48 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     const name = appParam(req);
     await requireApp(name);
     const q = logQuery(req.query as Record<string, string>, now);
-    sse(reply, (send) => {
-      for (const l of d.logs.query(name, { ...q, limit: q.limit ?? 100 })) send('log', l);
+    sse(reply, (send, room) => {
       // Lines that arrive in one tick go out as one `logs` event holding a JSON array: one
       // SSE frame (and one parse on the client) per burst instead of one per line.
+      // A batch goes out early past 64K, so no one frame is larger than the client's bound.
       let batch: string[] = [];
-      return d.logs.subscribe(name, (l, json) => {
-        if (!d.logs.matches(l, q)) return;
-        if (batch.length === 0) {
-          process.nextTick(() => {
-            const lines = batch;
-            batch = [];
-            if (lines.length === 1) send('log', null, lines[0]);
-            else send('logs', null, `[${lines.join(',')}]`);
-          });
+      let batchBytes = 0;
+      const flush = () => {
+        const lines = batch;
+        batch = [];
+        batchBytes = 0;
+        if (lines.length === 1) send('log', null, lines[0]);
+        else if (lines.length > 1) send('logs', null, `[${lines.join(',')}]`);
+      };
+      let unsubscribe = (): void => {};
+      let closed = false;
+      // The history (up to the app's whole log) goes out at the client's pace, then what came
+      // meanwhile (by seq), and only then live lines: between the last catch-up and subscribe
+      // nothing awaits, so no line is missed or sent twice.
+      void (async () => {
+        let lines = d.logs.query(name, { ...q, limit: q.limit ?? 100 });
+        let last = 0;
+        while (lines.length > 0) {
+          for (const l of lines) {
+            if (!(await room()) || closed) return;
+            send('log', l);
+            last = l.seq;
+          }
+          lines = d.logs.query(name, { instance: q.instance, source: q.source }).filter((l) => l.seq > last);
         }
-        batch.push(json);
-      });
+        if (closed) return;
+        unsubscribe = d.logs.subscribe(name, (l, json) => {
+          if (!d.logs.matches(l, q)) return;
+          if (batch.length === 0) process.nextTick(flush);
+          batch.push(json);
+          batchBytes += json.length;
+          if (batchBytes > 64 * 1024) flush();
+        });
+      })();
+      return () => {
+        closed = true;
+        unsubscribe();
+      };
     });
   });
   fastify.get('/api/apps/:app/events', async (req) => {
@@ -395,28 +428,31 @@ function logQuery(q: Record<string, string>, now: () => number) {
 }
 
 type SseSend = (event: string, data: unknown, json?: string) => void;
+/** Resolves true when the client has room for more, false once its stream is gone. */
+type SseRoom = () => Promise<boolean>;
 
-function sse(reply: FastifyReply, start: (send: SseSend) => () => void): void {
+/** What a dropped client is sent last, when it fits: `summon logs --tail` says it and reconnects. */
+const dropFrame = (drop: SseDrop): string => `event: dropped\ndata: ${JSON.stringify({ reason: drop.reason, message: drop.message })}\n\n`;
+
+function sseStream(
+  reply: FastifyReply,
+  bounds: { maxBufferedBytes: number; drainTimeoutMs: number },
+  start: (send: SseSend, room: SseRoom) => () => void,
+  onDrop: (drop: SseDrop) => void,
+): void {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   res.socket?.setNoDelay(true);
-  res.write(': connected\n\n');
-  // Cork for the rest of the tick: a burst of log lines goes out in one write, not one per line.
-  let corked = false;
+  // The writer corks each tick (a burst of log lines goes out in one write) and drops a
+  // client that stops reading instead of buffering for it (core/sse-writer.ts).
+  const out = new SseWriter(res, { ...bounds, dropFrame, onDrop });
+  out.write(': connected\n\n');
   const send: SseSend = (event, data, json) => {
-    if (!corked) {
-      corked = true;
-      res.cork();
-      process.nextTick(() => {
-        corked = false;
-        res.uncork();
-      });
-    }
-    res.write(`event: ${event}\ndata: ${json ?? JSON.stringify(data)}\n\n`);
+    out.write(`event: ${event}\ndata: ${json ?? JSON.stringify(data)}\n\n`);
   };
-  const stop = start(send);
-  const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+  const stop = start(send, () => out.room());
+  const ping = setInterval(() => out.write(': ping\n\n'), 15_000);
   res.on('close', () => {
     clearInterval(ping);
     stop();

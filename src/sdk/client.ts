@@ -165,7 +165,10 @@ export class SummonClient {
       await readLines(res, (line) => {
         if (line.startsWith('event: ')) event = line.slice(7);
         else if (line.startsWith('data: ')) {
-          on(event, JSON.parse(line.slice(6)));
+          const data: unknown = JSON.parse(line.slice(6));
+          // The server ends a stream that its client reads too slowly, and says so last.
+          if (event === 'dropped') throw new Error((data as { message?: string }).message ?? 'the server dropped this stream');
+          on(event, data);
           event = 'message';
         }
       });

@@ -14,6 +14,12 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
       if (!o.tail) return;
       const ac = new AbortController();
       process.once('SIGINT', () => ac.abort());
-      await c.tailEvents(o.app, print, ac.signal);
+      // As logs --tail: a stream the API ended (restarted, or dropped for reading too slowly) is reopened.
+      while (!ac.signal.aborted) {
+        await c.tailEvents(o.app, print, ac.signal).catch((e) => {
+          if (!ac.signal.aborted) io.err(`event stream interrupted (${(e as Error).message}); reconnecting`);
+        });
+        if (!ac.signal.aborted) await new Promise((r) => setTimeout(r, 1000));
+      }
     }));
 }
