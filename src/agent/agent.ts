@@ -11,7 +11,7 @@ import { restartDelayMs } from '../core/backoff.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import { freePort } from './ports.js';
 import type { HostAgent, HostLink } from './host-agent.js';
-import { probeHttp, probeTcp, type ProbeOptions, type ProbeResult } from './health-probe.js';
+import { isLocalExhaustion, probeHttp, probeTcp, type ProbeOptions, type ProbeResult } from './health-probe.js';
 
 export interface DesiredInstance {
   id: string;
@@ -334,6 +334,19 @@ export class Agent implements HostAgent {
       this.scheduleProbe(w, 0);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
+      if (isLocalExhaustion(e)) {
+        // This host is out of descriptors or memory (spawn EMFILE): not the app's fault, so
+        // no crash is counted; try again shortly, saying why.
+        w.status.state = 'pending';
+        w.status.reason = `waiting for this host's resources: ${msg}`;
+        this.report(w);
+        if (w.timer) clearTimeout(w.timer);
+        w.timer = setTimeout(() => {
+          w.timer = null;
+          void this.launch(w);
+        }, 1000);
+        return;
+      }
       this.crashed(w, `failed to start: ${msg}`);
     }
   }
@@ -378,6 +391,11 @@ export class Agent implements HostAgent {
     w.lastProbe = r;
     const now = this.opts.now();
     if (r.refused && starting) w.firstRefusedAt ??= now;
+    if (r.local) {
+      // Summon's own host is out of descriptors or buffers: neither a success nor a failure.
+      this.scheduleProbe(w, starting ? this.startProbeDelay(w, now) + 10 : h.intervalMs);
+      return;
+    }
     if (r.ok) {
       w.failures = 0;
       w.successes += 1;

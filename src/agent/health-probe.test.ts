@@ -66,3 +66,25 @@ test('refused, silent, not HTTP, closed early, aborted: each says so', async (t)
   assert.equal((await pending).detail, 'GET /: aborted');
   assert.equal((await probeTcp('127.0.0.1', silentPort, { timeoutMs: 5000, signal: ac.signal })).detail, 'TCP connect: aborted');
 });
+
+test('a check this host cannot make for want of descriptors is marked local, not a failure of the instance (regression: EMFILE killed healthy instances)', async (t) => {
+  const server = net.createServer((s) => s.end());
+  const port = await listen(server);
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  // A process of its own with a small descriptor limit, every descriptor taken, then a check.
+  const probeModule = new URL('./health-probe.js', import.meta.url).href;
+  const script = `
+    import { openSync } from 'node:fs';
+    const { probeTcp } = await import(${JSON.stringify(probeModule)});
+    try { for (;;) openSync('/dev/null', 'r'); } catch (e) { if (e.code !== 'EMFILE') throw e; }
+    const r = await probeTcp('127.0.0.1', ${port}, { timeoutMs: 2000 });
+    process.stdout.write(JSON.stringify(r));
+    process.exit(0);`;
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<string>((resolve, reject) => execFile('prlimit', ['--nofile=64:64', process.execPath, '--input-type=module', '-e', script],
+    { timeout: 20_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))));
+  const r = JSON.parse(out) as { ok: boolean; local?: boolean; detail: string };
+  assert.equal(r.ok, false);
+  assert.equal(r.local, true, r.detail);
+  assert.match(r.detail, /EMFILE.*not counted against the instance/);
+});

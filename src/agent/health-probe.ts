@@ -12,7 +12,18 @@ export interface ProbeResult {
   answered: boolean;
   /** The connection was refused: the host is up and nothing listens on the port (yet). */
   refused: boolean;
+  /** The check could not even be made for want of this host's own resources (file
+   *  descriptors, buffers, ports): it says nothing about the instance and must not count
+   *  against it (regression: clients holding every descriptor got healthy instances killed). */
+  local?: boolean;
   detail: string;
+}
+
+/** Errors that come from this host running out of something, not from the instance. */
+const LOCAL_EXHAUSTION = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL', 'EAGAIN']);
+
+export function isLocalExhaustion(e: unknown): boolean {
+  return LOCAL_EXHAUSTION.has((e as NodeJS.ErrnoException | null)?.code ?? '');
 }
 
 export interface ProbeOptions {
@@ -85,7 +96,8 @@ function check(
     }
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     sock.once('error', (e: NodeJS.ErrnoException) => {
-      done({ ok: false, answered: false, refused: e.code === 'ECONNREFUSED', detail: `${what}: ${e.message}` });
+      const local = isLocalExhaustion(e);
+      done({ ok: false, answered: false, refused: e.code === 'ECONNREFUSED', ...(local ? { local } : {}), detail: `${what}: ${e.message}${local ? ' (this host is out of resources; not counted against the instance)' : ''}` });
     });
     sock.once('connect', () => onConnect(sock, done));
   });
