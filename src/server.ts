@@ -27,7 +27,7 @@ import { EmailNotifier, type EmailOptions } from './notify/email.js';
 import { WebhookNotifier } from './notify/webhooks.js';
 import { InvalidInputError } from './core/errors.js';
 import { DnsServer } from './router/dns/dns-server.js';
-import { Router } from './router/router.js';
+import { Router, type ClientLimitOptions } from './router/router.js';
 import { ProcessRuntime } from './runtimes/process/process-runtime.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { openStore } from './store/open.js';
@@ -48,6 +48,8 @@ export interface SummonOptions {
   /** sqlite:PATH (default: DATA/summon.db) or postgres://… */
   storeUrl?: string;
   hold?: { maxRequests?: number; maxWaitMs?: number };
+  /** Router client connection limits and timeouts (`--max-connections` and friends). */
+  routerClient?: ClientLimitOptions;
   autoscale?: { outMs?: number; inMs?: number; cooldownMs?: number };
   deployDeadlineMs?: number;
   logBytesPerApp?: number;
@@ -147,6 +149,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       port: routerPort, host, domains,
       wake: (app) => controller.wake(app),
       ...(o.hold ? { hold: o.hold } : {}),
+      ...(o.routerClient ? { client: o.routerClient } : {}),
       onEvent: (e) => void events.emit(e.app, e.type, e.message, e.data ?? {}),
       now,
     });

@@ -28,3 +28,15 @@ describe('HostParser', () => {
     assert.throws(() => new HostParser(['*.x']), /not a lower-case DNS name/);
   });
 });
+
+describe('HostParser: invalid hosts', () => {
+  const p = new HostParser(['localhost']);
+  it('calls a non-numeric port or characters outside a host name invalid, not foreign', () => {
+    assert.equal(p.match('blog.localhost:8o80').kind, 'invalid');
+    assert.equal(p.match('blog.localhost:1"x').kind, 'invalid');
+    assert.equal(p.match('blog.local host').kind, 'invalid');
+    assert.equal(p.match('blog"x.localhost').kind, 'invalid');
+    assert.deepEqual(p.match('blog.localhost:'), { kind: 'app', app: 'blog' });
+    assert.equal(p.match('example.org:80').kind, 'foreign');
+  });
+});

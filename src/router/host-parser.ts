@@ -4,9 +4,13 @@ import { APP_NAME_RE } from '../core/names.js';
 export type HostMatch =
   | { kind: 'app'; app: string }
   | { kind: 'foreign'; host: string } // not under any domain we serve
+  | { kind: 'invalid'; host: string } // not host[:port] at all (RFC 9112 §3.2: answer 400)
   | { kind: 'missing' };
 
 const MISSING: HostMatch = { kind: 'missing' };
+// RFC 3986 reg-name characters (IPv4 addresses included) and an optional numeric port.
+const REG_NAME_RE = /^[a-z0-9._~!$&'()*+,;=%-]*$/;
+const PORT_RE = /^[0-9]{0,5}$/;
 
 /**
  * Maps Host headers to app names. Results are cached per raw header value because
@@ -45,7 +49,13 @@ export class HostParser {
     let host = raw.trim().toLowerCase();
     if (host.startsWith('[')) return { kind: 'foreign', host }; // IPv6 literal
     const colon = host.lastIndexOf(':');
-    if (colon !== -1) host = host.slice(0, colon);
+    if (colon !== -1) {
+      // A non-numeric port would otherwise be stripped and the host routed, and the Host
+      // forwarded as written (into Forwarded's quoted host= too).
+      if (!PORT_RE.test(host.slice(colon + 1))) return { kind: 'invalid', host: raw };
+      host = host.slice(0, colon);
+    }
+    if (!REG_NAME_RE.test(host)) return { kind: 'invalid', host: raw };
     if (host.endsWith('.')) host = host.slice(0, -1); // fully qualified form
     for (const suffix of this.suffixes) {
       if (host.length > suffix.length && host.endsWith(suffix)) {

@@ -2,6 +2,8 @@
 // keep-alive socket pool per upstream (upstream-pool.ts). Requests for an app with no
 // upstream are held (body unread) while the control plane wakes it; failed connects and
 // idempotent requests whose upstream died before answering are retried elsewhere or held.
+// Before a request exists (connection limits, header and idle timeouts, heads the parser
+// refuses, CONNECT) is client-edge.ts; what a head may hold and how it is rewritten, headers.ts.
 //
 // Per-request state lives on one Exchange object. Event handlers are module-level
 // functions that find it through a symbol on the emitter, so the hot path allocates
@@ -21,15 +23,20 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { InvalidInputError } from '../core/errors.js';
 import { checkAppName } from '../core/names.js';
+import { ClientEdge, type ClientEdgeStats } from './client-edge.js';
+import { REQUEST_TIMEOUT_MS, resolveClientLimits, type ClientLimitOptions, type ClientLimits } from './client-limits.js';
 import { scanRequestHead, filterResponseHeaders, contentLengthOf, type RequestHead } from './headers.js';
 import { HostParser } from './host-parser.js';
 import * as msg from './messages.js';
 import { AppMetrics, type RouterMetrics } from './metrics.js';
 import { UpstreamState, chooseUpstream, type Upstream } from './upstream-pool.js';
+import { kClosing, type MaybeClosing } from './raw-response.js';
 import { handleUpgrade } from './upgrade.js';
 
 export type { Upstream } from './upstream-pool.js';
 export type { RouterMetrics, AppMetricsSnapshot, HistogramSnapshot } from './metrics.js';
+export type { ClientLimitOptions, ClientLimits } from './client-limits.js';
+export type { ClientEdgeStats } from './client-edge.js';
 
 export type AppRoute =
   | { kind: 'serving'; upstreams: Upstream[] } // healthy, in-pool instances; may be empty (then hold + wake)
@@ -64,8 +71,10 @@ export interface RouterOptions {
   eventIntervalMs?: number;
   /** Keep-alive pool per upstream; defaults 1024 and 256. */
   agent?: { maxSockets?: number; maxFreeSockets?: number };
-  /** Value of X-Forwarded-Proto; default 'http'. */
+  /** Value of X-Forwarded-Proto and Forwarded's proto=: 'http' (default) or 'https'. */
   proto?: string;
+  /** Client connection limits and timeouts; defaults and reasons in client-limits.ts. */
+  client?: ClientLimitOptions;
 }
 
 const NEW = 0;
@@ -138,6 +147,8 @@ export class Router {
   private readonly eventIntervalMs: number;
   private readonly agentOpts: { maxSockets: number; maxFreeSockets: number };
   private readonly proto: string;
+  private readonly clientLimits: ClientLimits;
+  private readonly edge: ClientEdge;
 
   private readonly apps = new Map<string, AppEntry>();
   /** Upstreams in some route, by instance id. */
@@ -148,6 +159,8 @@ export class Router {
   private readonly awaitingHeaders = new Set<Exchange>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private unrouted = 0;
+  /** Heads refused 400 by the router's own checks (headers.ts), before any routing. */
+  private badRequests = 0;
   private closed = false;
 
   constructor(opts: RouterOptions) {
@@ -172,6 +185,9 @@ export class Router {
     if (!isIntIn(maxFreeSockets, 0, 100_000)) throw new InvalidInputError(`router: agent.maxFreeSockets: ${String(maxFreeSockets)} is not an integer >= 0`);
     if (opts.wake !== undefined && typeof opts.wake !== 'function') throw new InvalidInputError('router: wake must be a function');
     if (opts.onEvent !== undefined && typeof opts.onEvent !== 'function') throw new InvalidInputError('router: onEvent must be a function');
+    const proto = opts.proto ?? 'http';
+    if (proto !== 'http' && proto !== 'https') throw new InvalidInputError(`router: proto: ${JSON.stringify(proto)} is not 'http' or 'https'`);
+    const clientLimits = resolveClientLimits(opts.client);
     let hosts: HostParser;
     try {
       hosts = new HostParser(opts.domains ?? ['localhost']);
@@ -192,15 +208,28 @@ export class Router {
     this.downMs = downMs;
     this.eventIntervalMs = eventIntervalMs;
     this.agentOpts = { maxSockets, maxFreeSockets };
-    this.proto = opts.proto ?? 'http';
+    this.proto = proto;
+    this.clientLimits = clientLimits;
 
-    this.server = http.createServer({ noDelay: true, keepAliveTimeout: 65_000 }, this.onRequest);
+    this.server = http.createServer(
+      {
+        noDelay: true,
+        keepAliveTimeout: clientLimits.idleTimeoutMs,
+        headersTimeout: clientLimits.headerTimeoutMs,
+        // A held request's body is read only once it is released, so the whole request may
+        // take Node's usual 5 minutes plus the longest hold.
+        requestTimeout: REQUEST_TIMEOUT_MS + maxWaitMs,
+        // Node checks both timeouts on this interval (30 s by default, so a 10 s header timeout
+        // would fire anywhere up to 40 s); one pass over the connections mid-request is cheap.
+        connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(clientLimits.headerTimeoutMs / 10))),
+        // The router answers a missing Host itself, in its own words.
+        requireHostHeader: false,
+      },
+      this.onRequest,
+    );
+    this.edge = new ClientEdge(this.server, clientLimits);
     this.server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
       handleUpgrade(this.upgradeHooks, this.proto, req, socket, head);
-    });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
     });
   }
 
@@ -329,6 +358,11 @@ export class Router {
     return { apps, unrouted: this.unrouted };
   }
 
+  /** Client connections open now, and what the edge refused or cut; `limits` as resolved. */
+  clientStats(): ClientEdgeStats & { limits: ClientLimits; badRequests: number } {
+    return { ...this.edge.stats(), limits: { ...this.clientLimits }, badRequests: this.badRequests };
+  }
+
   get address(): { host: string | undefined; port: number } {
     return { host: this.host, port: this.port };
   }
@@ -336,12 +370,23 @@ export class Router {
   // ── request path ──────────────────────────────────────────────────────────
 
   private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const socket = req.socket as typeof req.socket & MaybeClosing;
+    // A request pipelined behind one answered with close is not processed (RFC 9112 §9.6).
+    if (socket[kClosing] === true) return;
+    if (!res.shouldKeepAlive) socket[kClosing] = true;
     const start = performance.now();
-    const head = scanRequestHead(req.rawHeaders, req.socket.remoteAddress, this.proto);
+    const head = scanRequestHead(req.rawHeaders, req.url!, req.httpVersionMinor === 0, socket.remoteAddress, this.proto);
+    if (head.bad !== null) {
+      // The framing or the target cannot be trusted: answer, close, and route nothing more from this connection.
+      this.badRequests++;
+      plain(res, 400, msg.badRequestBody(head.bad), undefined, true);
+      return;
+    }
     const m = this.hosts.match(head.host);
     if (m.kind !== 'app') {
       this.unrouted++;
       if (m.kind === 'missing') plain(res, 400, msg.MISSING_HOST_BODY, undefined, head.hasBody);
+      else if (m.kind === 'invalid') plain(res, 400, msg.badRequestBody('invalid_host', m.host), undefined, true);
       else plain(res, 404, msg.foreignHostBody(head.host ?? '', this.hosts.domains), undefined, head.hasBody);
       return;
     }
@@ -385,7 +430,7 @@ export class Router {
     const ureq = http.request({
       agent: u.agent,
       method: req.method,
-      path: req.url,
+      path: ex.head.path,
       headers: ex.head.headers,
       setHost: false,
     }) as WithEx<http.ClientRequest>;
@@ -746,7 +791,11 @@ function plain(res: http.ServerResponse, status: number, body: string, retryAfte
   const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'];
   if (retryAfter !== undefined) headers.push('Retry-After', String(retryAfter));
   // An unread request body would have to be read and thrown away to reuse the connection.
-  if (unreadBody) headers.push('Connection', 'close');
+  if (unreadBody) {
+    headers.push('Connection', 'close');
+    const socket = res.req?.socket as (typeof res.req.socket & MaybeClosing) | null | undefined;
+    if (socket) socket[kClosing] = true;
+  }
   res.writeHead(status, headers);
   res.end(body);
 }

@@ -1,7 +1,7 @@
 // Shared pieces for the router tests: real node:http upstreams on loopback and a
 // small client. Not imported by production code.
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { waitFor as waitUntil } from '../testing/wait.js';
 
@@ -118,6 +118,8 @@ export interface RequestOpts {
   headers?: Record<string, string>;
   body?: string | Buffer | Readable;
   agent?: http.Agent | false;
+  /** Source address on loopback (127.0.0.2, ...), to look like another client. */
+  localAddress?: string;
   /** Gets the ClientRequest so a test can abort it. */
   onRequest?: (r: http.ClientRequest) => void;
 }
@@ -132,6 +134,7 @@ export function request(o: RequestOpts): Promise<Reply> {
         path: o.path ?? '/',
         headers: { host: o.host, ...o.headers },
         agent: o.agent ?? false,
+        ...(o.localAddress ? { localAddress: o.localAddress } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -164,4 +167,68 @@ export function bigStream(total: number, chunkSize = 64 * 1024): Readable {
       this.push(n === chunkSize ? chunk : chunk.subarray(0, n));
     },
   });
+}
+
+/** A raw TCP connection to the router: what it wrote back, and whether it closed. */
+export interface RawConn {
+  socket: Socket;
+  /** Everything received so far, as latin1 text. */
+  text(): string;
+  readonly connected: boolean;
+  readonly closed: boolean;
+}
+
+export function rawConnect(port: number, localAddress = '127.0.0.1'): RawConn {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+  const chunks: Buffer[] = [];
+  const state = { connected: false, closed: false };
+  socket.on('connect', () => (state.connected = true));
+  socket.on('data', (d: Buffer) => chunks.push(d));
+  socket.on('error', () => {}); // a reset is an outcome the test looks at, not a failure
+  socket.on('close', () => (state.closed = true));
+  return {
+    socket,
+    text: () => Buffer.concat(chunks).toString('latin1'),
+    get connected() {
+      return state.connected;
+    },
+    get closed() {
+      return state.closed;
+    },
+  };
+}
+
+export interface RawReply {
+  raw: string;
+  status: number;
+  /** Lower-cased names; a repeated header's values joined with ', '. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+export function parseRawReply(raw: string): RawReply {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end === -1) return { raw, status: 0, headers: {}, body: '' };
+  const lines = raw.slice(0, end).split('\r\n');
+  const status = Number(lines[0].split(' ')[1]);
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) {
+    const c = l.indexOf(':');
+    const k = l.slice(0, c).trim().toLowerCase();
+    const v = l.slice(c + 1).trim();
+    headers[k] = headers[k] === undefined ? v : headers[k] + ', ' + v;
+  }
+  return { raw, status, headers, body: raw.slice(end + 4) };
+}
+
+/** Writes `bytes` on a new connection and returns what came back once the router closed it. */
+export async function rawRequest(port: number, bytes: string, o: { localAddress?: string; ms?: number } = {}): Promise<RawReply> {
+  const c = rawConnect(port, o.localAddress);
+  c.socket.write(bytes);
+  try {
+    await waitFor('the router to answer and close the connection', () => c.closed, o.ms ?? 5000);
+  } finally {
+    c.socket.destroy();
+  }
+  return parseRawReply(c.text());
 }

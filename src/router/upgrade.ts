@@ -4,6 +4,8 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { scanRequestHead } from './headers.js';
+import * as msg from './messages.js';
+import { answerAndClose, rawResponse } from './raw-response.js';
 import type { UpstreamState } from './upstream-pool.js';
 
 export interface UpgradeHooks {
@@ -12,7 +14,11 @@ export interface UpgradeHooks {
 
 export function handleUpgrade(hooks: UpgradeHooks, proto: string, req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on('error', () => socket.destroy());
-  const scanned = scanRequestHead(req.rawHeaders, req.socket.remoteAddress, proto);
+  const scanned = scanRequestHead(req.rawHeaders, req.url!, req.httpVersionMinor === 0, req.socket.remoteAddress, proto);
+  if (scanned.bad !== null) {
+    answerAndClose(socket, rawResponse(400, msg.badRequestBody(scanned.bad)));
+    return;
+  }
   const target = hooks.route(scanned.host);
   if (!target) {
     socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 33\r\n\r\nNo running instance for upgrade.\n');
@@ -32,7 +38,7 @@ export function handleUpgrade(hooks: UpgradeHooks, proto: string, req: http.Inco
       target.end();
     }
   };
-  const ureq = http.request({ host: u.address, port: u.port, method: req.method, path: req.url, headers, setHost: false });
+  const ureq = http.request({ host: u.address, port: u.port, method: req.method, path: scanned.path, headers, setHost: false });
   ureq.on('upgrade', (ures, usock, uhead) => {
     let out = `HTTP/1.1 ${ures.statusCode} ${ures.statusMessage}\r\n`;
     for (let i = 0; i < ures.rawHeaders.length; i += 2) out += `${ures.rawHeaders[i]}: ${ures.rawHeaders[i + 1]}\r\n`;

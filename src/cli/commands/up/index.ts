@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { SummonError } from '../../../core/errors.js';
 import { parseDuration, parseSize } from '../../../core/units.js';
+import { resolveClientLimits } from '../../../router/client-limits.js';
 import { startSummon, type SummonOptions } from '../../../server.js';
 import type { Io } from '../../context.js';
 import { saveLogin } from '../../login-file.js';
@@ -61,6 +62,10 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--store <url>', 'sqlite:PATH (default DATA/summon.db) or postgres://…')
     .option('--hold-max <n>', 'requests held per app while it wakes', '100')
     .option('--hold-timeout <d>', 'longest a request is held', '30s')
+    .option('--max-connections <n>', 'client connections the router keeps open at once; past it a 503', '10000')
+    .option('--max-connections-per-ip <n>', 'of those, from one address (an IPv6 /64)', '1000')
+    .option('--header-timeout <d>', 'a client sends its request headers within this, or gets a 408', '10s')
+    .option('--keepalive-timeout <d>', 'an idle client connection is closed after this', '65s')
     .option('--scale-out-window <d>', 'CPU must stay above target this long before scaling out', '1s')
     .option('--scale-in-window <d>', 'CPU must stay low this long before scaling in', '60s')
     .option('--scale-cooldown <d>', 'least time between two scaling decisions', '3s')
@@ -99,6 +104,27 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
       const maxCheckoutBytes = size('max-checkout-size', o.maxCheckoutSize, 1024 * 1024, '1M');
       const holdMax = Number(o.holdMax);
       if (!Number.isInteger(holdMax) || holdMax < 0) throw new SummonError('invalid_input', `--hold-max must be a whole number, got ${String(o.holdMax)}`);
+      const count = (flag: string, v: unknown): number => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new SummonError('invalid_input', `--${flag} must be a whole number of at least 1, got ${String(v)}`);
+        return n;
+      };
+      const routerClient = {
+        maxConnections: count('max-connections', o.maxConnections),
+        maxConnectionsPerAddress: count('max-connections-per-ip', o.maxConnectionsPerIp),
+        headerTimeoutMs: duration('header-timeout', o.headerTimeout),
+        idleTimeoutMs: duration('keepalive-timeout', o.keepaliveTimeout),
+      };
+      try {
+        resolveClientLimits(routerClient); // the router's own ranges, checked before anything starts
+      } catch (e) {
+        const flags: Record<string, string> = {
+          maxConnectionsPerAddress: '--max-connections-per-ip', maxConnections: '--max-connections',
+          headerTimeoutMs: '--header-timeout (in ms)', idleTimeoutMs: '--keepalive-timeout (in ms)',
+        };
+        const m = (e as Error).message.replace(/^router: /, '').replace(/client\.(\w+)/g, (k, key: string) => flags[key] ?? k);
+        throw new SummonError('invalid_input', m);
+      }
       const opts: SummonOptions = {
         dataDir: String(o.data),
         apiPort: port('api-port', o.apiPort as string),
@@ -108,6 +134,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         ...(o.dnsPort !== undefined ? { dnsPort: port('dns-port', o.dnsPort as string) } : {}),
         ...(o.store ? { storeUrl: String(o.store) } : {}),
         hold: { maxRequests: holdMax, maxWaitMs: holdWait },
+        routerClient,
         autoscale,
         logBytesPerApp: logBytes,
         maxPushBytes,
