@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { Io } from '../../context.js';
 import { SummonError } from '../../../core/errors.js';
 import { startAgentNode } from '../../../agent-node.js';
+import { installLastResort } from '../../last-resort.js';
 
 /** `summon agent`: this host's agent, for a control plane on another host (`summon up --agent`). */
 export function registerAgent(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
@@ -25,6 +26,7 @@ export function registerAgent(program: Command, io: Io, run: (f: () => Promise<v
         ...(o.id ? { id: String(o.id) } : {}), dataDir: String(o.data), listenHost: m[1], listenPort: Number(m[2]),
         advertise: String(o.advertise), controlUrl: String(o.control), token, vm: o.vm !== false, tls: o.tls !== false,
       });
+      installLastResort(io, 'summon agent');
       io.out(`Agent ${node.hostId} is up at ${node.url}`);
       io.out(`  On the control plane: summon up … --agent ${node.hostId}=${node.url}`);
       await new Promise<void>((resolve) => {

@@ -1,10 +1,13 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SummonError } from '../../../core/errors.js';
 import { parseDuration, parseSize } from '../../../core/units.js';
 import { resolveClientLimits } from '../../../router/client-limits.js';
+import { clientConnectionBudget, fdReserve, parseFdLimit } from '../../../core/fd-budget.js';
 import { startSummon, type SummonOptions } from '../../../server.js';
 import type { Io } from '../../context.js';
 import { saveLogin } from '../../login-file.js';
+import { installLastResort } from '../../last-resort.js';
 import { vmRuntimes } from '../../../runtimes/vm-runtimes.js';
 import { parseSubnetBase } from '../../../runtimes/tap-net.js';
 import { checkHostId } from '../../../core/names.js';
@@ -62,7 +65,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--store <url>', 'sqlite:PATH (default DATA/summon.db) or postgres://…')
     .option('--hold-max <n>', 'requests held per app while it wakes', '100')
     .option('--hold-timeout <d>', 'longest a request is held', '30s')
-    .option('--max-connections <n>', 'client connections the router keeps open at once; past it a 503', '10000')
+    .option('--max-connections <n>', 'client connections the router keeps open at once; past it a 503 (default 10000, less where the open-file limit is lower)')
     .option('--max-connections-per-ip <n>', 'of those, from one address (an IPv6 /64)', '1000')
     .option('--header-timeout <d>', 'a client sends its request headers within this, or gets a 408', '10s')
     .option('--keepalive-timeout <d>', 'an idle client connection is closed after this', '65s')
@@ -109,8 +112,17 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         if (!Number.isInteger(n) || n < 1) throw new SummonError('invalid_input', `--${flag} must be a whole number of at least 1, got ${String(v)}`);
         return n;
       };
+      // Client connections must fit under the open-file limit with a reserve Summon keeps for
+      // health checks, spawns, the store and the API (core/fd-budget.ts).
+      const fd = parseFdLimit(readFileSync('/proc/self/limits', 'utf8'));
+      const budget = fd ? clientConnectionBudget(fd.soft) : 10_000;
+      const maxConnections = o.maxConnections === undefined ? Math.min(10_000, budget) : count('max-connections', o.maxConnections);
+      if (fd && maxConnections > budget) {
+        throw new SummonError('invalid_input', `--max-connections ${maxConnections} does not fit under this process's open-file limit of ${fd.soft} ` +
+          `(at most ${budget}: each client may hold an upstream connection too, and ${fdReserve(fd.soft)} are kept for Summon itself); raise \`ulimit -n\` first`);
+      }
       const routerClient = {
-        maxConnections: count('max-connections', o.maxConnections),
+        maxConnections,
         maxConnectionsPerAddress: count('max-connections-per-ip', o.maxConnectionsPerIp),
         headerTimeoutMs: duration('header-timeout', o.headerTimeout),
         idleTimeoutMs: duration('keepalive-timeout', o.keepaliveTimeout),
@@ -146,6 +158,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         ...(o.agent ? { remoteAgents: (o.agent as unknown as string[]).map(parseAgentFlag) } : {}),
       };
       const s = await startSummon(opts);
+      installLastResort(io, 'summon up');
       const file = await saveLogin({ api: s.apiUrl, token: s.token, router: s.routerUrl }, io.env);
       io.out(`Summon is up.`);
       io.out(`  API:     ${s.apiUrl}   (dashboard at ${s.apiUrl}/)`);
