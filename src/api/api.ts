@@ -12,6 +12,7 @@ import { parsePushRequest, servePushStream } from '../build/push-stream.js';
 import type { RepoManager } from '../build/repos.js';
 import { InvalidInputError, NotFoundError, SummonError, UnauthorizedError, toSummonError } from '../core/errors.js';
 import { checkAppName } from '../core/names.js';
+import { autoscaleBody, configBody, createAppBody, parseBody, rollbackBody, scaleBody } from './bodies.js';
 import { parseDuration } from '../core/units.js';
 import type { Controller } from '../control/controller.js';
 import type { EventBus } from '../control/event-bus.js';
@@ -156,7 +157,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     return out;
   });
   fastify.post('/api/apps', async (req, reply) => {
-    const name = checkAppName((req.body as { name?: unknown } | undefined)?.name);
+    const name = checkAppName(parseBody(createAppBody, req.body, 'POST /api/apps').name);
     const app = await d.store.createApp(name, now());
     try {
       await d.repos.create(name);
@@ -213,9 +214,8 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   };
   fastify.post('/api/apps/:app/rollback', async (req, reply) => {
     const name = appParam(req);
-    const body = (req.body ?? {}) as { version?: unknown };
+    const body = parseBody(rollbackBody, req.body, 'rollback');
     const version = body.version === undefined || body.version === null ? null : Number(String(body.version).replace(/^v/, ''));
-    if (version !== null && (!Number.isInteger(version) || version < 1)) throw new InvalidInputError('version must be written vN or N');
     await requireApp(name);
     return streamed(reply, async (out) => {
       const r = await d.releases.rollback(name, version, out);
@@ -231,13 +231,9 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   });
   fastify.patch('/api/apps/:app/config', async (req, reply) => {
     const name = appParam(req);
-    const body = (req.body ?? {}) as { set?: Record<string, unknown>; unset?: unknown };
-    const set: Record<string, string> = {};
-    for (const [k, v] of Object.entries(body.set ?? {})) {
-      if (typeof v !== 'string') throw new InvalidInputError(`config var ${k} must be a string`);
-      set[k] = v;
-    }
-    const unset = Array.isArray(body.unset) ? body.unset.map(String) : [];
+    const body = parseBody(configBody, req.body, 'config');
+    const set = body.set ?? {};
+    const unset = body.unset ?? [];
     if (!Object.keys(set).length && !unset.length) throw new InvalidInputError('nothing to change: give KEY=VALUE pairs to set or KEYs to unset');
     await requireApp(name);
     return streamed(reply, async (out) => {
@@ -254,14 +250,13 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   });
   fastify.post('/api/apps/:app/scale', async (req) => {
     const name = appParam(req);
-    const count = Number((req.body as { count?: unknown } | undefined)?.count);
-    if (!Number.isInteger(count) || count < 0) throw new InvalidInputError('count must be a whole number ≥ 0');
+    const { count } = parseBody(scaleBody, req.body, 'scale');
     await d.controller.scale(name, count);
     return view(name);
   });
   fastify.put('/api/apps/:app/autoscale', async (req) => {
     const name = appParam(req);
-    const b = (req.body ?? {}) as Record<string, unknown>;
+    const b = parseBody(autoscaleBody, req.body, 'autoscale');
     const cur = d.controller.policy(name);
     const num = (k: string, v: unknown, fallback: number, lo: number, hi: number): number => {
       if (v === undefined) return fallback;

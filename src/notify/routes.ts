@@ -8,6 +8,7 @@ import type { Store, Webhook } from '../store/store.js';
 import { DEFAULT_WEBHOOK_EVENTS, EVENT_PATTERN } from './events.js';
 import { newWebhookSecret } from './webhooks.js';
 import { shownUrl, urlProblem } from './webhook-targets.js';
+import { parseBody, webhookBody } from '../api/bodies.js';
 
 export type WebhookView = Omit<Webhook, 'secret'>;
 
@@ -56,7 +57,7 @@ export function registerWebhookRoutes(fastify: FastifyInstance, d: { store: Stor
   fastify.get('/api/apps/:app/webhooks', async (req) => (await d.store.listWebhooks(await appOf(req))).map(webhookView));
   fastify.post('/api/apps/:app/webhooks', async (req, reply) => {
     const app = await appOf(req);
-    const body = (req.body ?? {}) as { url?: unknown; events?: unknown };
+    const body = parseBody(webhookBody, req.body, 'webhook');
     const hook: Webhook = {
       id: newId('wh'), app, url: checkWebhookUrl(body.url, d.allowPrivate === true), events: checkWebhookEvents(body.events),
       secret: newWebhookSecret(), createdAt: d.now(),

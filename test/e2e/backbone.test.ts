@@ -138,6 +138,25 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
     assert.notEqual(r.code, 0);
   });
 
+  await t.test('request bodies are checked by schema: wrong types and unknown fields are refused, naming them', async () => {
+    const call = async (method: string, path: string, body: unknown) => {
+      const res = await fetch(`${s.apiUrl}${path}`, { method, headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, message: ((await res.json()) as { error?: { message?: string } }).error?.message ?? '' };
+    };
+    // Measured on main: {"name":["hello"]} created "hello", and {"count":[3]} scaled to 3.
+    const name = await call('POST', '/api/apps', { name: ['hello'] });
+    assert.deepEqual([name.status, /name: Invalid input: expected string, received array/.test(name.message)], [400, true], name.message);
+    assert.equal((await cliJson(s, 'apps', '--json')).some((a: { name: string }) => a.name === 'hello'), false, 'nothing was created');
+    const count = await call('POST', '/api/apps/blog/scale', { count: [3] });
+    assert.deepEqual([count.status, /scale: count: Invalid input: expected number, received array/.test(count.message)], [400, true], count.message);
+    const extra = await call('POST', '/api/apps/blog/scale', { count: 1, force: true });
+    assert.deepEqual([extra.status, /unknown field "force"/.test(extra.message)], [400, true], extra.message);
+    const cfg = await call('PATCH', '/api/apps/blog/config', { set: { KEY: 42 } });
+    assert.deepEqual([cfg.status, /config: set\.KEY: config values must be strings/.test(cfg.message)], [400, true], cfg.message);
+    const rb = await call('POST', '/api/apps/blog/rollback', { version: 'latest' });
+    assert.deepEqual([rb.status, /write the version as vN or N/.test(rb.message)], [400, true], rb.message);
+  });
+
   await t.test('login saves the API and token for later commands; a wrong token is refused', async () => {
     const env = { ...s.env, XDG_CONFIG_HOME: join(root, 'other-config') };
     const before = await cli({ env }, 'apps');
