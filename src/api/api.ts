@@ -12,6 +12,7 @@ import { parsePushRequest, servePushStream } from '../build/push-stream.js';
 import type { RepoManager } from '../build/repos.js';
 import { InvalidInputError, NotFoundError, SummonError, UnauthorizedError, toSummonError } from '../core/errors.js';
 import { checkAppName } from '../core/names.js';
+import { DURATION_LIMITS } from '../core/manifest.js';
 import { autoscaleBody, configBody, createAppBody, parseBody, rollbackBody, scaleBody } from './bodies.js';
 import { parseDuration } from '../core/units.js';
 import type { Controller } from '../control/controller.js';
@@ -269,7 +270,8 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     let idle = cur.idleTimeoutMs;
     if (b.idleTimeout !== undefined) {
       const ms = typeof b.idleTimeout === 'number' ? b.idleTimeout : parseDuration(String(b.idleTimeout));
-      if (ms === undefined || ms < 0) throw new InvalidInputError(`idle-timeout must be a duration like "30s" or "5m", got ${String(b.idleTimeout)}`);
+      const { min, max } = DURATION_LIMITS['scale.idle_timeout'];
+      if (ms === undefined || ms < min || ms > max) throw new InvalidInputError(`idle-timeout must be a duration from 1s to 168h like "30s" or "5m", got ${String(b.idleTimeout)}`);
       idle = ms;
     }
     const policy = {

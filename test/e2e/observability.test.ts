@@ -79,6 +79,13 @@ test('observability from the CLI and the API', async (t) => {
     const n = await cli(s, 'up', '--vm-network', 'bridge', '--data', '/nonexistent/never-created');
     assert.equal(n.code, 2);
     assert.match(n.stderr, /--vm-network must be auto, tap or user, got bridge/);
+    // Measured on main: a duration past Node's ~24.8-day timer limit fired at once.
+    const d = await cli(s, 'up', '--hold-timeout', '1000h', '--data', '/nonexistent/never-created');
+    assert.equal(d.code, 2);
+    assert.match(d.stderr, /--hold-timeout must be at most 24h, got 1000h/);
+    const c = await cli(s, 'up', '--max-connections', '1000000', '--data', '/nonexistent/never-created');
+    assert.equal(c.code, 2);
+    assert.match(c.stderr, /--max-connections 1000000 does not fit under this process's open-file limit/);
   });
 
   await t.test('events tell the story with reasons', async () => {

@@ -54,6 +54,8 @@ function vmRuntimesFor(subnetBase: string, network: string): (stateDir: string) 
   return (stateDir) => vmRuntimes(stateDir, { subnetBase, network });
 }
 
+const MAX_FLAG_DURATION_MS = 24 * 3_600_000;
+
 export function registerUp(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
   program.command('up').description('start Summon on this machine: API, git endpoint, router, control plane and a local agent')
     .option('--data <dir>', 'state directory', '.summon')
@@ -88,6 +90,8 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
       const duration = (flag: string, v: unknown): number => {
         const ms = parseDuration(String(v));
         if (ms === undefined) throw new SummonError('invalid_input', `--${flag} must be a duration like 500ms, 30s or 5m, got ${String(v)}`);
+        // Past ~24.8 days a Node timer fires at once; no setting here needs more than a day.
+        if (ms > MAX_FLAG_DURATION_MS) throw new SummonError('invalid_input', `--${flag} must be at most 24h, got ${String(v)}`);
         return ms;
       };
       const holdWait = duration('hold-timeout', o.holdTimeout);
