@@ -12,6 +12,7 @@ import { migrateToLatest, type StoreKind } from './migrations/index.js';
 import {
   appFromRow,
   deliveryFromRow,
+  drainFromRow,
   eventFromRow,
   hostFromRow,
   instanceFromRow,
@@ -24,7 +25,7 @@ import {
   webhookFromRow,
 } from './rows.js';
 import type { AppsTable, Database, ReleasesTable } from './schema.js';
-import type { AppPatch, NewEvent, NewRelease, ReleasePatch, Store, Webhook, WebhookDelivery } from './store.js';
+import type { AppPatch, Drain, NewEvent, NewRelease, ReleasePatch, Store, Webhook, WebhookDelivery } from './store.js';
 
 export interface KyselyStoreOptions {
   db: Kysely<Database>;
@@ -144,6 +145,7 @@ export class KyselyStore implements Store {
     await this.db.transaction().execute(async (trx) => {
       await trx.deleteFrom('webhook_deliveries').where('app', '=', name).execute();
       await trx.deleteFrom('webhooks').where('app', '=', name).execute();
+      await trx.deleteFrom('drains').where('app', '=', name).execute();
       await trx.deleteFrom('usage').where('app', '=', name).execute();
       await trx.deleteFrom('events').where('app', '=', name).execute();
       await trx.deleteFrom('instances').where('app', '=', name).execute();
@@ -414,6 +416,35 @@ export class KyselyStore implements Store {
       .limit(limit)
       .execute();
     return rows.map(deliveryFromRow);
+  }
+
+  // ---- drains
+
+  async addDrain(drain: Drain): Promise<void> {
+    let added: { id: string } | undefined;
+    try {
+      // ON CONFLICT DO NOTHING, as in createApp: no dialect-specific unique-violation codes.
+      added = await this.db
+        .insertInto('drains')
+        .values({ id: drain.id, app: drain.app, url: drain.url, created_at: drain.createdAt })
+        .onConflict((oc) => oc.columns(['app', 'url']).doNothing())
+        .returning('id')
+        .executeTakeFirst();
+    } catch (e) {
+      throw await this.missingAppOr(drain.app, e);
+    }
+    if (!added) {
+      throw new ConflictError(`${drain.app} already drains to ${drain.url}: see \`summon drains -a ${drain.app}\``, { app: drain.app, url: drain.url });
+    }
+  }
+
+  async listDrains(app: string): Promise<Drain[]> {
+    const rows = await this.db.selectFrom('drains').selectAll().where('app', '=', app).orderBy('created_at').orderBy('id').execute();
+    return rows.map(drainFromRow);
+  }
+
+  async deleteDrain(app: string, id: string): Promise<void> {
+    await this.db.deleteFrom('drains').where('app', '=', app).where('id', '=', id).execute();
   }
 
   // ---- helpers

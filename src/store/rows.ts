@@ -1,8 +1,8 @@
 // Converts between domain objects and rows. Kept apart from the queries so both
 // dialects share one definition of how each field is stored.
 import type { App, BuildManifest, Host, Instance, Manifest, Release, ReleaseStatus, InstanceState, SummonEvent } from '../core/types.js';
-import type { Webhook, WebhookDelivery } from './store.js';
-import type { AppsTable, HostsTable, InstancesTable, ReleasesTable, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
+import type { Drain, Webhook, WebhookDelivery } from './store.js';
+import type { AppsTable, DrainsTable, HostsTable, InstancesTable, ReleasesTable, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
 
 type Big = number | string;
 
@@ -154,4 +154,8 @@ export function deliveryFromRow(r: Omit<WebhookDeliveriesTable, 'seq'>): Webhook
     error: r.error,
     at: num(r.at),
   };
+}
+
+export function drainFromRow(r: DrainsTable): Drain {
+  return { id: r.id, app: r.app, url: r.url, createdAt: num(r.created_at) };
 }

@@ -102,6 +102,13 @@ export interface WebhookDeliveriesTable {
   at: Big;
 }
 
+export interface DrainsTable {
+  id: string;
+  app: string;
+  url: string;
+  created_at: Big;
+}
+
 export interface Database {
   settings: SettingsTable;
   apps: AppsTable;
@@ -113,4 +120,5 @@ export interface Database {
   usage: UsageTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  drains: DrainsTable;
 }

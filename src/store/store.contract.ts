@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConflictError, NotFoundError, SummonError } from '../core/errors.js';
 import type { BuildManifest, Host, Instance, Manifest } from '../core/types.js';
-import type { NewRelease, Store, Webhook, WebhookDelivery } from './store.js';
+import type { Drain, NewRelease, Store, Webhook, WebhookDelivery } from './store.js';
 
 export interface StoreSubject {
   store: Store;
@@ -85,6 +85,10 @@ function webhook(over: Partial<Webhook> = {}): Webhook {
 
 function delivery(over: Partial<WebhookDelivery> = {}): WebhookDelivery {
   return { id: 'd-1', webhookId: 'wh-1', app: 'web', event: 'release.live', attempt: 1, status: 200, ok: true, error: null, at: T0, ...over };
+}
+
+function drain(over: Partial<Drain> = {}): Drain {
+  return { id: 'drn-1', app: 'web', url: 'syslog+tls://logs.example.com:6514', createdAt: T0, ...over };
 }
 
 async function rejectsWith(p: Promise<unknown>, cls: new (...a: never[]) => SummonError, code: string): Promise<SummonError> {
@@ -420,6 +424,27 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         await rejectsWith(s.addWebhook(webhook({ id: 'wh-9', app: 'ghost' })), NotFoundError, 'not_found');
       }));
 
+    test('drains: add, list per app oldest first, one URL once per app, delete only within the app', () =>
+      withStore(async (s) => {
+        await s.createApp('web', T0);
+        await s.createApp('api', T0);
+        const d1 = drain({ id: 'drn-1' });
+        const d2 = drain({ id: 'drn-2', url: 'https://logs.example.com/ingest?token=abc', createdAt: T0 + 1 });
+        const d3 = drain({ id: 'drn-3', app: 'api' }); // the same URL for another app is fine
+        for (const d of [d2, d1, d3]) await s.addDrain(d);
+        assert.deepEqual(await s.listDrains('web'), [d1, d2]);
+        assert.deepEqual(await s.listDrains('api'), [d3]);
+        const dup = await rejectsWith(s.addDrain(drain({ id: 'drn-4' })), ConflictError, 'conflict');
+        assert.match(dup.message, /already drains to syslog\+tls:\/\/logs\.example\.com:6514/);
+        await rejectsWith(s.addDrain(drain({ id: 'drn-5', app: 'ghost' })), NotFoundError, 'not_found');
+        await s.deleteDrain('api', 'drn-1');
+        assert.equal((await s.listDrains('web')).length, 2, 'another app cannot delete the drain');
+        await s.deleteDrain('web', 'drn-1');
+        assert.deepEqual(await s.listDrains('web'), [d2]);
+        await s.addDrain(drain({ id: 'drn-6' })); // the URL is free again (created at T0, before drn-2)
+        assert.deepEqual((await s.listDrains('web')).map((d) => d.id), ['drn-6', 'drn-2']);
+      }));
+
     test('deliveries: newest first, limited, fields round-trip', () =>
       withStore(async (s) => {
         await s.createApp('web', T0);
@@ -447,6 +472,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
           await s.appendEvent({ app, type: 'release.created', message: app, data: {}, at: T0 });
           await s.addWebhook(webhook({ id: `wh-${app}`, app }));
           await s.addDelivery(delivery({ id: `d-${app}`, webhookId: `wh-${app}`, app }));
+          await s.addDrain(drain({ id: `drn-${app}`, app }));
           await s.addUsage(app, '2024-05-01', 5);
         }
         await s.appendEvent({ app: null, type: 'host.seen', message: 'h1', data: {}, at: T0 });
@@ -462,6 +488,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.deepEqual(await s.listEvents({ app: 'web' }), []);
         assert.deepEqual(await s.listWebhooks('web'), []);
         assert.deepEqual(await s.listDeliveries('web'), []);
+        assert.deepEqual(await s.listDrains('web'), []);
         assert.equal(await s.getUsage('web', '2024-05-01'), 0);
 
         assert.deepEqual((await s.listApps()).map((a) => a.name), ['api']);
@@ -471,6 +498,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.deepEqual((await s.listEvents({})).map((e) => e.app), ['api', null]);
         assert.equal((await s.listWebhooks('api')).length, 1);
         assert.equal((await s.listDeliveries('api')).length, 1);
+        assert.equal((await s.listDrains('api')).length, 1);
         assert.equal(await s.getUsage('api', '2024-05-01'), 5);
         assert.equal(await s.getSetting('k'), 'v');
 
@@ -498,6 +526,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         await s.addUsage('web', 'd', 3);
         await s.addWebhook(webhook());
         await s.addDelivery(delivery());
+        await s.addDrain(drain());
         await s.setSetting('k', 'v');
         const before = {
           apps: await s.listApps(),
@@ -509,6 +538,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
           usage: await s.getUsage('web', 'd'),
           hooks: await s.listWebhooks('web'),
           deliveries: await s.listDeliveries('web'),
+          drains: await s.listDrains('web'),
           setting: await s.getSetting('k'),
         };
         await s.close();
@@ -525,6 +555,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
             usage: await r.getUsage('web', 'd'),
             hooks: await r.listWebhooks('web'),
             deliveries: await r.listDeliveries('web'),
+            drains: await r.listDrains('web'),
             setting: await r.getSetting('k'),
           };
           assert.deepEqual(after, before);

@@ -28,6 +28,15 @@ export interface WebhookDelivery {
   at: number;
 }
 
+/** A log drain: the app's log lines sent on to a syslog or HTTPS receiver (src/drains/). */
+export interface Drain {
+  id: string;
+  app: string;
+  /** syslog://HOST:PORT, syslog+tls://HOST:PORT or https://HOST[:PORT]/PATH, as checked at creation. */
+  url: string;
+  createdAt: number;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Creates or upgrades the schema. Safe to call on every start. */
@@ -43,7 +52,7 @@ export interface Store {
   listApps(): Promise<App[]>;
   /** Throws NotFoundError if the app does not exist. */
   updateApp(name: string, patch: AppPatch): Promise<App>;
-  /** Removes the app and everything that belongs to it (releases, instances, config, events, webhooks, usage). */
+  /** Removes the app and everything that belongs to it (releases, instances, config, events, webhooks, drains, usage). */
   deleteApp(name: string): Promise<void>;
 
   /** Current config vars of the app, encrypted (null when never set). */
@@ -76,4 +85,10 @@ export interface Store {
   deleteWebhook(app: string, id: string): Promise<void>;
   addDelivery(delivery: WebhookDelivery): Promise<void>;
   listDeliveries(app: string, limit?: number): Promise<WebhookDelivery[]>;
+
+  /** Throws NotFoundError if the app does not exist, ConflictError if it has a drain with this URL. */
+  addDrain(drain: Drain): Promise<void>;
+  /** Oldest first. */
+  listDrains(app: string): Promise<Drain[]>;
+  deleteDrain(app: string, id: string): Promise<void>;
 }

@@ -4,12 +4,14 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import { SummonError } from '../../core/errors.js';
 import { initialMigration } from './0001-initial.js';
+import { drainsMigration } from './0002-drains.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
 export function migrationsFor(kind: StoreKind): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(kind),
+    '0002-drains': drainsMigration(),
   };
 }
 
