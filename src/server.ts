@@ -10,8 +10,7 @@ import { RemoteAgent } from './agent/remote-agent.js';
 import type { Instance } from './core/types.js';
 import { isReachable, type HostAgent } from './agent/host-agent.js';
 import { createApiServer } from './api/api.js';
-import { renderMetrics } from './api/metrics-text.js';
-import { BuildMetrics } from './api/build-metrics.js';
+import { SummonMetrics } from './api/metrics-registry.js';
 import { BlobStore } from './artifacts/blob-store.js';
 import { GitHttpBackend } from './build/git-http.js';
 import { BuildPipeline } from './build/pipeline.js';
@@ -127,8 +126,14 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const logs = new LogStore({ dir: join(dataDir, 'logs'), ...(o.logBytesPerApp ? { maxBytesPerApp: o.logBytesPerApp } : {}) });
     await logs.load((await store.listApps()).map((a) => a.name));
     const events = new EventBus({ store, logs, now });
-    const buildMetrics = new BuildMetrics();
-    events.subscribe((e) => buildMetrics.observe(e));
+    // Subscribed before anything emits; what it reads at scrape time (router, controller,
+    // agents) is wired below.
+    const metrics = new SummonMetrics({
+      router: { metrics: () => router.metrics(), appStats: (app) => router.appStats(app) },
+      instances: () => controller.instances(),
+      hosts: () => agents.map((a) => ({ id: a.hostId, up: isReachable(a) })),
+    });
+    events.subscribe((e) => metrics.observe(e));
     const webhooks = new WebhookNotifier({ store, events, now, ...o.webhooks });
     cleanup.unshift(() => webhooks.close());
     if (o.email) {
@@ -217,8 +222,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const { server, fastify } = createApiServer({
       store, controller, releases, repos, git, logs, events, secrets, agents, token, hookToken, agentToken,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
-      metricsText: async () => renderMetrics(router.metrics(), controller.instances(), buildMetrics.lines(),
-        agents.map((a) => ({ id: a.hostId, up: isReachable(a) }))),
+      metricsText: () => metrics.text(),
       series: (app) => recorder.get(app),
       onAppDestroyed: async (app) => recorder.forget(app),
       artifactPath: (sha) => blobs.path(sha),

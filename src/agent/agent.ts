@@ -347,7 +347,7 @@ export class Agent implements HostAgent {
         }, 1000);
         return;
       }
-      this.crashed(w, `failed to start: ${msg}`);
+      this.crashed(w, `failed to start: ${msg}`, 'start');
     }
   }
 
@@ -444,7 +444,7 @@ export class Agent implements HostAgent {
     await this.runtimeOf(w)?.stop(w.status.id, { graceMs: 1000 });
     w.stopping = false;
     if (w.removed) return;
-    this.crashed(w, reason);
+    this.crashed(w, reason, 'unhealthy');
   }
 
   private onExit(id: string, code: number | null, signal: string | null): void {
@@ -454,7 +454,8 @@ export class Agent implements HostAgent {
     this.crashed(w, how);
   }
 
-  private crashed(w: Worker, how: string): void {
+  /** `cause` tells metrics an exit apart from a start that failed and a restart the agent chose (failed health checks). */
+  private crashed(w: Worker, how: string, cause: 'exit' | 'start' | 'unhealthy' = 'exit'): void {
     if (w.timer) clearTimeout(w.timer);
     const s = w.status;
     s.restarts += 1;
@@ -472,7 +473,7 @@ export class Agent implements HostAgent {
     this.opts.onEvent({
       type: 'instance.crashed', app: s.app, instance: s.id,
       message: `${s.id} ${how}; restart ${s.restarts} in ${delay} ms`,
-      data: { how, restarts: s.restarts, delayMs: delay, everHealthy: w.everHealthy, lastLines: w.lastLines.slice(-CRASH_LINES), lastHealth: w.lastProbe?.detail ?? null },
+      data: { how, cause, restarts: s.restarts, delayMs: delay, everHealthy: w.everHealthy, lastLines: w.lastLines.slice(-CRASH_LINES), lastHealth: w.lastProbe?.detail ?? null },
     });
     w.timer = setTimeout(() => {
       w.timer = null;

@@ -3,41 +3,19 @@
 // build records the process groups it starts in `<build dir>.groups` (pid and start time, so
 // a pid reused since is never signalled); at the next start, before any new build, every such
 // group still alive is killed and every build directory removed.
-import { appendFileSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-
-interface ProcInfo { pgrp: number; start: number }
-
-/** Fields of /proc/PID/stat after the command name (which may hold spaces and parentheses). */
-function statFields(pid: number | string): string[] | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
+import { killProcessesIn, listProcesses, statFields, type ProcInfo } from '../runtimes/proc-scan.js';
 
 /** The kernel's start time of a process (field 22 of /proc/PID/stat), or null when gone. */
 export function processStartTime(pid: number): string | null {
   return statFields(pid)?.[19] ?? null;
 }
 
-function allProcesses(): Map<number, ProcInfo> {
-  const out = new Map<number, ProcInfo>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const f = statFields(name);
-    if (f) out.set(Number(name), { pgrp: Number(f[2]), start: Number(f[19]) });
-  }
-  return out;
-}
-
-function cameFrom(pid: number, dirs: string[]): boolean {
+/** The build's HOME in a process's environment: a daemon that also left the build's directory. */
+function hasBuildHome(pid: number, dirs: string[]): boolean {
   try {
-    const cwd = readlinkSync(`/proc/${pid}/cwd`);
-    if (dirs.some((d) => cwd === d || cwd.startsWith(d + '/'))) return true;
     const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     return dirs.some((d) => env.includes(`HOME=${join(d, 'home')}`));
   } catch {
@@ -76,7 +54,7 @@ export async function recoverBuilds(workDir: string): Promise<BuildRecovery> {
       // The group's members, leader or not (a daemon outlives the shell that started it), and
       // only those started no earlier than the leader was: a group id reused since is left alone.
       const since = startText === '?' ? 0 : Number(startText);
-      procs ??= allProcesses();
+      procs ??= listProcesses();
       for (const [pid, p] of procs) {
         if (p.pgrp !== pgid || p.start < since) continue;
         try {
@@ -92,17 +70,7 @@ export async function recoverBuilds(workDir: string): Promise<BuildRecovery> {
   // working directory inside a build directory, or the build's HOME in its environment.
   // Deliberate escapes are for the sandbox (cgroups) to stop; this catches careless daemons.
   const dirs = names.filter((n) => !n.endsWith('.groups')).map((n) => join(workDir, n));
-  if (dirs.length) {
-    for (const pid of (procs ?? allProcesses()).keys()) {
-      if (pid === process.pid || !cameFrom(pid, dirs)) continue;
-      try {
-        process.kill(pid, 'SIGKILL');
-        killed += 1;
-      } catch {
-        // exited meanwhile
-      }
-    }
-  }
+  if (dirs.length) killed += killProcessesIn(dirs, (pid) => hasBuildHome(pid, dirs));
   const removed: string[] = [];
   for (const name of names) {
     await rm(join(workDir, name), { recursive: true, force: true });

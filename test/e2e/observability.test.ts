@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { BIN, cli, cliJson, commitAll, exampleRepo, git, push, startSummonFor, viaRouter, type SummonProcess } from './harness.js';
 import { scaled, slowdown, waitFor } from '../../src/testing/wait.js';
+import { promtoolCheck } from '../../src/testing/promtool.js';
 
 test('observability from the CLI and the API', async (t) => {
   const s: SummonProcess = await startSummonFor(t, 'obs');
@@ -110,6 +111,22 @@ test('observability from the CLI and the API', async (t) => {
     assert.match(text, /summon_build_duration_seconds_count\{app="obs"\} 2/);
     assert.match(text, /summon_instance_cpu_cores\{app="obs",instance="obs-[0-9a-f]+"\} [\d.e-]+/);
     assert.match(text, /summon_instance_memory_bytes\{app="obs",instance="obs-[0-9a-f]+"\} \d+/);
+    // Both pushes were rolled out and went live (the first onto no instance, the second over v1).
+    assert.match(text, /^summon_rollout_duration_seconds_count\{app="obs",result="live"\} 2$/m);
+    assert.match(text, /^summon_rollout_duration_seconds_bucket\{le="1800",app="obs",result="live"\} 2$/m);
+    assert.match(text, /^summon_build_duration_seconds_bucket\{le="\+Inf",app="obs"\} 2$/m);
+    assert.match(text, /^summon_instance_crashes_total\{app="obs"\} 0$/m);
+    assert.match(text, /^summon_router_held_requests\{app="obs"\} 0$/m);
+    assert.match(text, /^summon_host_up\{host="[^"]+"\} 1$/m);
+    assert.match(text, /^summon_process_resident_memory_bytes \d+$/m, 'prom-client\'s process metrics, prefixed');
+  });
+
+  await t.test('promtool check metrics finds no problem in /metrics after requests, builds and rollouts', async () => {
+    const text = await (await fetch(`${s.apiUrl}/metrics`, { headers: { authorization: `Bearer ${s.token}` } })).text();
+    assert.match(text, /^summon_http_request_duration_seconds_count\{app="obs"\} [1-9]\d*$/m, 'it has served requests');
+    const r = await promtoolCheck(text);
+    assert.equal(r.output, '', 'promtool prints no problems');
+    assert.equal(r.code, 0);
   });
 
   await t.test('two pushes at once: the first is released, the second waits and is refused because main moved', async () => {

@@ -10,6 +10,7 @@ import type {
 import { isSameProcess, readProcSample } from '../proc-stats.js';
 import { HostProcessRuntime } from '../host-process-runtime.js';
 import { forEachLine } from '../line-splitter.js';
+import { killProcessesIn } from '../proc-scan.js';
 
 export interface ProcessRuntimeOptions {
   /** Where the runtime records the processes it started, so recover() can find them after a crash. */
@@ -111,8 +112,12 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
   }
 
 
-  async recover(_stateDir?: string): Promise<string[]> {
+  async recover(agentDir?: string): Promise<string[]> {
     const stopped: string[] = [];
+    // An instance spawned in the instant before its record was written (Summon killed right
+    // then) has no record, but it runs in its work directory under the agent's instances/:
+    // found by that, it is not left running unknown (regression from the SIGKILL property test).
+    if (agentDir) killProcessesIn([join(agentDir, 'instances')]);
     let files: string[];
     try {
       files = await readdir(this.stateDir);
