@@ -28,14 +28,19 @@ export async function measureRound() {
   return Math.max(...times);
 }
 
+/** A round's time as a factor: one decimal, never below 1. */
+export function slowdownOf(ms) {
+  return Math.max(1, Math.round((ms / REFERENCE_MS) * 10) / 10);
+}
+
 export async function measureSlowdown(rounds = 3) {
   let best = Infinity;
   for (let i = 0; i < rounds; i++) best = Math.min(best, await measureRound());
-  return Math.max(1, Math.round((best / REFERENCE_MS) * 10) / 10);
+  return slowdownOf(best);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const rounds = [];
   for (let i = 0; i < 3; i++) rounds.push(await measureRound());
-  console.log(`workload rounds: ${rounds.map((r) => r.toFixed(0)).join(', ')} ms; reference ${REFERENCE_MS} ms; slowdown ${Math.max(1, Math.round((Math.min(...rounds) / REFERENCE_MS) * 10) / 10)}`);
+  console.log(`workload rounds: ${rounds.map((r) => r.toFixed(0)).join(', ')} ms; reference ${REFERENCE_MS} ms; slowdown ${slowdownOf(Math.min(...rounds))}`);
 }
