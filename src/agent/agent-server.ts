@@ -23,6 +23,7 @@ import type { Instance } from '../core/types.js';
 import type { Agent, AgentCallbacks, AgentEvent } from './agent.js';
 import { parseDesiredSet } from './desired-schema.js';
 import { StreamJournal, type JournalEntry } from './stream-journal.js';
+import type { Logger } from '../logging/logger.js';
 import { SseWriter, sseLimits, type SseDrop } from '../core/sse-writer.js';
 
 export interface AgentServerOptions {
@@ -41,6 +42,8 @@ export interface AgentServerOptions {
   /** Bounds for each stream: a control plane that stops reading is dropped (defaults 1 MiB, 10 s). */
   sse?: { maxBufferedBytes?: number; drainTimeoutMs?: number };
   onStreamDropped?: (drop: SseDrop) => void;
+  /** Summon's own log (the journal's failed writes). */
+  logger?: Logger;
 }
 
 export type StreamMessage =
@@ -74,7 +77,7 @@ export class AgentServer {
     this.backlogMax = opts.backlog ?? 5000;
     this.sseBounds = sseLimits(opts.sse);
     if (opts.journal) {
-      const j = StreamJournal.open(opts.journal, this.backlogMax);
+      const j = StreamJournal.open(opts.journal, this.backlogMax, opts.logger);
       this.journal = j.journal;
       this.boot = j.id;
       this.seq = j.seq;

@@ -11,6 +11,7 @@ import { restartDelayMs } from '../core/backoff.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import { freePort } from './ports.js';
 import type { HostAgent, HostLink } from './host-agent.js';
+import { silentLogger, type Logger } from '../logging/logger.js';
 import { isLocalExhaustion, probeHttp, probeTcp, type ProbeOptions, type ProbeResult } from './health-probe.js';
 
 export interface DesiredInstance {
@@ -65,6 +66,8 @@ export interface AgentOptions extends AgentCallbacks {
   /** Makes sure what an instance needs is on this host before it starts (a remote agent
    *  fetches the artifact from the control plane). */
   prepare?: (d: DesiredInstance) => Promise<void>;
+  /** Summon's own log: the desired set not saved to disk. */
+  logger?: Logger;
 }
 
 /** The agent's view of one instance. */
@@ -143,7 +146,7 @@ export class Agent implements HostAgent {
     if (!opts.dataDir) throw new Error('Agent: dataDir is required');
     this.hostId = opts.hostId;
     this.opts = {
-      statsIntervalMs: 1000, startProbeMs: 50, stopGraceMs: 10_000, now: Date.now, ...opts,
+      statsIntervalMs: 1000, startProbeMs: 50, stopGraceMs: 10_000, now: Date.now, ...opts, logger: opts.logger ?? silentLogger(),
     };
     for (const r of opts.runtimes) this.runtimes.set(r.target, r);
     for (const r of opts.runtimes) r.onExit((id, st) => this.onExit(id, st.exitCode, st.signal));
@@ -517,7 +520,10 @@ export class Agent implements HostAgent {
       await mkdir(this.opts.dataDir, { recursive: true });
       await writeFile(`${file}.tmp`, body);
       await rename(`${file}.tmp`, file);
-    }).catch(() => undefined);
+    }).catch((err: unknown) => {
+      // The instances run as set; only a restart of this agent would resume an older set.
+      this.opts.logger.warn({ err, file }, 'desired set not saved');
+    });
   }
 
   private async loadDesired(): Promise<DesiredInstance[]> {

@@ -15,6 +15,7 @@ import type { Instance, RuntimeCapability, Target } from '../core/types.js';
 import type { AgentCallbacks, DesiredInstance } from './agent.js';
 import type { StreamMessage } from './agent-server.js';
 import type { HostAgent, HostLink } from './host-agent.js';
+import { silentLogger, type Logger } from '../logging/logger.js';
 
 export interface RemoteAgentOptions extends AgentCallbacks {
   hostId: string;
@@ -30,6 +31,8 @@ export interface RemoteAgentOptions extends AgentCallbacks {
   /** Where the id of the last message received is kept, so a restarted control plane asks the
    *  agent for the events and console lines it missed meanwhile. */
   cursorFile?: string;
+  /** Summon's own log: a cursor that could not be saved. */
+  logger?: Logger;
 }
 
 interface Hello {
@@ -61,8 +64,11 @@ export class RemoteAgent implements HostAgent {
   /** The id of the last stream message received (`<boot>:<seq>`). */
   private cursor: string | null = null;
   private cursorTimer: NodeJS.Timeout | null = null;
+  private cursorUnsaved = false;
+  private readonly log: Logger;
 
   constructor(private readonly opts: RemoteAgentOptions) {
+    this.log = opts.logger ?? silentLogger();
     if (!opts.hostId) throw new Error('RemoteAgent: hostId is required');
     if (!opts.token) throw new Error('RemoteAgent: token is required');
     this.hostId = opts.hostId;
@@ -222,8 +228,11 @@ export class RemoteAgent implements HostAgent {
     if (!this.opts.cursorFile || this.cursor === null) return;
     try {
       writeFileSync(this.opts.cursorFile, `${this.cursor}\n`);
-    } catch {
-      // the next message tries again
+      this.cursorUnsaved = false;
+    } catch (err) {
+      // The next message tries again; said once until it works, not for every message.
+      if (!this.cursorUnsaved) this.log.warn({ err, host: this.hostId, file: this.opts.cursorFile }, 'stream cursor not saved: a restart would replay what this host already sent');
+      this.cursorUnsaved = true;
     }
   }
 

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { appendFile, rename, writeFile } from 'node:fs/promises';
+import { silentLogger, type Logger } from '../logging/logger.js';
 
 export interface JournalEntry {
   seq: number;
@@ -19,18 +20,21 @@ export class StreamJournal {
   private writes: Promise<void> = Promise.resolve();
   private linesSinceCompaction: number;
   private scheduled = false;
+  private failing = false;
 
   private constructor(
     private readonly file: string,
     readonly id: string,
     private readonly keep: number,
     lines: number,
+    private readonly log: Logger,
   ) {
     this.linesSinceCompaction = lines;
   }
 
   /** Reads what an earlier run left (or starts a new journal): its id, last seq and entries. */
-  static open(file: string, keep: number): { journal: StreamJournal; id: string; seq: number; entries: JournalEntry[] } {
+  /** `logger`: Summon's own log, for writes that failed (the backlog in memory is still served). */
+  static open(file: string, keep: number, logger: Logger = silentLogger()): { journal: StreamJournal; id: string; seq: number; entries: JournalEntry[] } {
     let text = '';
     try {
       text = readFileSync(file, 'utf8');
@@ -52,7 +56,7 @@ export class StreamJournal {
     const fresh = id === undefined;
     const journalId = id ?? randomBytes(6).toString('hex');
     const kept = entries.slice(-keep);
-    const journal = new StreamJournal(file, journalId, keep, fresh ? 0 : entries.length);
+    const journal = new StreamJournal(file, journalId, keep, fresh ? 0 : entries.length, logger);
     // A new journal gets its header; one whose last line was torn is rewritten, or the next
     // append would land on the torn line.
     if (fresh || !text.endsWith('\n')) journal.rewrite(kept);
@@ -68,7 +72,7 @@ export class StreamJournal {
       this.scheduled = false;
       const chunk = this.pending.join('');
       this.pending = [];
-      this.writes = this.writes.then(() => appendFile(this.file, chunk)).catch(() => undefined);
+      this.writes = this.writes.then(() => appendFile(this.file, chunk)).then(() => this.written(), (err: unknown) => this.failed(err));
       if (this.linesSinceCompaction > this.keep * 2) this.rewrite(backlog());
     });
   }
@@ -80,7 +84,17 @@ export class StreamJournal {
     this.writes = this.writes.then(async () => {
       await writeFile(tmp, body);
       await rename(tmp, this.file);
-    }).catch(() => undefined);
+    }).then(() => this.written(), (err: unknown) => this.failed(err));
+  }
+
+  private written(): void {
+    this.failing = false;
+  }
+
+  /** Said once until a write works again, not once per batch. */
+  private failed(err: unknown): void {
+    if (!this.failing) this.log.warn({ err, file: this.file }, 'stream journal not written: a restart of this agent would not replay these lines');
+    this.failing = true;
   }
 
   /** Waits for everything appended so far to be on disk. */

@@ -12,6 +12,7 @@ import type { Store } from '../store/store.js';
 import type { EventBus } from './event-bus.js';
 import { desiredInstanceFor } from './instance-spec.js';
 import type { Secrets } from './secrets.js';
+import { silentLogger, type Logger } from '../logging/logger.js';
 
 export interface RouterPort {
   setRoute(app: string, route: { kind: 'serving'; upstreams: { id: string; address: string; port: number }[] } | { kind: 'no-release' }): void;
@@ -38,6 +39,8 @@ export interface ControllerOptions {
   /** A host whose agent has been unreachable this long loses its instances: they are
    *  started again on reachable hosts, and stopped on it when its agent is back. */
   hostLostAfterMs?: number;
+  /** Summon's own log: store writes that failed and were let go. */
+  logger?: Logger;
 }
 
 interface Managed {
@@ -92,7 +95,7 @@ export class Controller {
   constructor(opts: ControllerOptions) {
     this.now = opts.now ?? Date.now;
     this.opts = {
-      tickMs: 100, deployDeadlineMs: 120_000, crashLoopRestarts: 3, hostLostAfterMs: 60_000, now: this.now, ...opts,
+      tickMs: 100, deployDeadlineMs: 120_000, crashLoopRestarts: 3, hostLostAfterMs: 60_000, now: this.now, ...opts, logger: opts.logger ?? silentLogger(),
       autoscale: { ...DEFAULT_AUTOSCALE, ...opts.autoscale },
     };
     if (opts.agents.length === 0) throw new Error('Controller: at least one agent is required');
@@ -330,7 +333,9 @@ export class Controller {
     this.pendingRows.clear();
     this.rowWrites = this.rowWrites.then(async () => {
       for (const [id, row] of rows) {
-        await (row ? this.opts.store.putInstance(row) : this.opts.store.deleteInstance(id)).catch(() => undefined);
+        // The row is what `summon ps` and a restart's adoption read; the next change writes it again.
+        await (row ? this.opts.store.putInstance(row) : this.opts.store.deleteInstance(id))
+          .catch((err: unknown) => this.opts.logger.warn({ err, instance: id }, 'instance row not written'));
       }
     });
     return this.rowWrites;
@@ -650,7 +655,8 @@ export class Controller {
       const add = st.usageSeconds - st.usageFlushed;
       if (add <= 0) continue;
       st.usageFlushed = st.usageSeconds;
-      await this.opts.store.addUsage(st.app.name, day, add).catch(() => undefined);
+      await this.opts.store.addUsage(st.app.name, day, add)
+        .catch((err: unknown) => this.opts.logger.warn({ err, app: st.app.name, seconds: add }, 'usage not recorded'));
     }
   }
 }

@@ -3,6 +3,7 @@
 // app, rotated at the same budget, so `summon logs` still has history after a restart.
 import { appendFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { silentLogger, type Logger } from '../logging/logger.js';
 
 export interface LogLine {
   seq: number;
@@ -38,7 +39,12 @@ export class LogStore {
   private flushTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly opts: { dir: string; maxBytesPerApp?: number; now?: () => number }) {}
+  private readonly log: Logger;
+
+  /** `logger`: Summon's own log, for writes to disk that failed (the lines stay in memory). */
+  constructor(private readonly opts: { dir: string; maxBytesPerApp?: number; now?: () => number; logger?: Logger }) {
+    this.log = opts.logger ?? silentLogger();
+  }
 
   private get max(): number {
     return this.opts.maxBytesPerApp ?? 4 * 1024 * 1024;
@@ -158,7 +164,7 @@ export class LogStore {
         await appendFile(file, chunk);
         a.fileBytes += chunk.length;
       }
-    }).catch(() => undefined);
+    }).catch((err: unknown) => this.log.warn({ err, dir: this.opts.dir }, 'app log lines not written to disk'));
     return this.flushing;
   }
 }

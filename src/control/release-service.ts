@@ -12,6 +12,7 @@ import type { Store, NewRelease } from '../store/store.js';
 import type { Controller } from './controller.js';
 import type { EventBus } from './event-bus.js';
 import type { Secrets } from './secrets.js';
+import { silentLogger, type Logger } from '../logging/logger.js';
 
 export interface ReleaseServiceOptions {
   store: Store;
@@ -22,6 +23,8 @@ export interface ReleaseServiceOptions {
   agents: HostAgent[];
   appUrl: (app: string) => string;
   now?: () => number;
+  /** Summon's own log: hosts that did not say what they can run. */
+  logger?: Logger;
 }
 
 type Out = (line: string) => void;
@@ -50,8 +53,10 @@ export class ReleaseService {
   private readonly now: () => number;
   /** One build per app at a time: a second push waits for the first (its output says so). */
   private readonly building = new Map<string, Promise<{ ok: boolean; newRev: string }>>();
+  private readonly log: Logger;
   constructor(private readonly o: ReleaseServiceOptions) {
     this.now = o.now ?? Date.now;
+    this.log = o.logger ?? silentLogger();
   }
 
   /** At start, before the first push: a release that a crash (kill -9, power loss) left half
@@ -212,7 +217,11 @@ export class ReleaseService {
   }
 
   private async capabilityOf(target: Target): Promise<RuntimeCapability> {
-    const all = await Promise.all(this.o.agents.map((a) => a.capabilities().catch(() => [] as RuntimeCapability[])));
+    const all = await Promise.all(this.o.agents.map((a) => a.capabilities().catch((err: unknown) => {
+      // Counted as offering nothing: the push is refused only if no other host has the target.
+      this.log.warn({ err, host: a.hostId, target }, 'host did not say which runtimes it has');
+      return [] as RuntimeCapability[];
+    })));
     const found = all.flat().filter((c) => c.target === target);
     const down = this.o.agents.filter((a) => !isReachable(a)).map((a) => a.hostId);
     const also = down.length ? ` (unreachable now, so not asked: ${down.join(', ')})` : '';

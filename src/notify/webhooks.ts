@@ -13,6 +13,7 @@ import type { Store, Webhook } from '../store/store.js';
 import { eventMatches, notificationTypes } from './events.js';
 import { pinnedPost } from './pinned-post.js';
 import { resolveTarget, shownUrl, systemResolver, type Resolver } from './webhook-targets.js';
+import { silentLogger, type Logger } from '../logging/logger.js';
 
 export interface WebhookPayload {
   id: number;
@@ -37,6 +38,8 @@ export interface WebhookNotifierOptions {
   allowPrivate?: boolean;
   /** How host names are resolved (default dns.promises.lookup with all: true). */
   resolve?: Resolver;
+  /** Summon's own log: store reads and writes that failed and were let go. */
+  logger?: Logger;
 }
 
 /** `p`, or a rejection as soon as `signal` aborts (dns.lookup cannot be cancelled). */
@@ -68,8 +71,10 @@ export class WebhookNotifier {
   private readonly timeoutMs: number;
   private readonly allowPrivate: boolean;
   private readonly resolve: Resolver;
+  private readonly log: Logger;
 
   constructor(private readonly o: WebhookNotifierOptions) {
+    this.log = o.logger ?? silentLogger();
     this.now = o.now ?? Date.now;
     this.base = o.retryBaseMs ?? 500;
     this.attempts = o.maxAttempts ?? 5;
@@ -95,8 +100,10 @@ export class WebhookNotifier {
     let hooks: Webhook[];
     try {
       hooks = await this.o.store.listWebhooks(e.app);
-    } catch {
-      return; // the store is closing or gone; nothing to deliver to
+    } catch (err) {
+      // The store is closing or gone; nothing to deliver to.
+      if (!this.abort.signal.aborted) this.log.warn({ err, app: e.app, type: e.type }, 'webhooks not looked up: this event is not delivered');
+      return;
     }
     for (const hook of hooks) {
       for (const type of types) {
@@ -125,7 +132,7 @@ export class WebhookNotifier {
       await this.o.store.addDelivery({
         id: `${deliveryId}-${attempt}`, webhookId: hook.id, app: hook.app, event: payload.type,
         attempt, status, ok, error, at: this.now(),
-      }).catch(() => undefined);
+      }).catch((err: unknown) => this.log.warn({ err, webhook: hook.id, delivery: deliveryId, attempt }, 'webhook delivery not recorded'));
       if (ok) return true;
       if (refused) {
         void this.o.events.emit(hook.app, 'webhook.failed', `webhook ${hook.id} (${this.shown(hook.url)}) was not sent ${payload.type}: ${error}`, { webhook: hook.id, event: payload.type, refused: true });
