@@ -55,6 +55,8 @@ export interface SummonOptions {
   /** `--max-push-size` (default 500M) and `--max-checkout-size` (default 1G). */
   maxPushBytes?: number;
   maxCheckoutBytes?: number;
+  /** `--max-build-disk` (default 2G): what a build may write into its directory. */
+  maxBuildDiskBytes?: number;
   /** Extra runtimes (qemu, solo5) beside the process runtime. */
   extraRuntimes?: (stateDir: string) => Promise<Runtime[]>;
   /** Keep instances running when Summon stops (default: stop them). */
@@ -214,6 +216,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const pipeline = new BuildPipeline({
       workDir: join(dataDir, 'builds'), blobs, summonVersion: SUMMON_VERSION,
       ...(o.maxCheckoutBytes ? { checkoutLimits: { maxBytes: o.maxCheckoutBytes } } : {}),
+      ...(o.maxBuildDiskBytes ? { maxBuildDiskBytes: o.maxBuildDiskBytes } : {}),
     });
     // Before the git endpoint takes a push: what a run that died mid-build left behind.
     const builds = await recoverBuilds(join(dataDir, 'builds'));

@@ -26,12 +26,12 @@ interface Fixture {
   pipeline: BuildPipeline;
 }
 
-async function fixture(t: { after: (fn: () => Promise<void>) => void }, opts: { killGraceMs?: number } = {}): Promise<Fixture> {
+async function fixture(t: { after: (fn: () => Promise<void>) => void }, opts: { killGraceMs?: number; maxBuildDiskBytes?: number; diskCheckMs?: number } = {}): Promise<Fixture> {
   const root = await mkdtemp(join(tmpdir(), 'summon-pipeline-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const workDir = join(root, 'work');
   const blobs = new BlobStore({ dir: join(root, 'blobs') });
-  const pipeline = new BuildPipeline({ workDir, blobs, summonVersion: '0.1.0-test', killGraceMs: opts.killGraceMs ?? 500 });
+  const pipeline = new BuildPipeline({ workDir, blobs, summonVersion: '0.1.0-test', killGraceMs: opts.killGraceMs ?? 500, ...opts });
   return { root, workDir, blobs, pipeline };
 }
 
@@ -381,4 +381,18 @@ test('the hello-node example builds and passes its own tests', async (t) => {
   assert.equal(res.manifest.health.path, '/healthy');
   assert.deepEqual(res.buildManifest.lockfiles.map((l) => l.path), ['package-lock.json']);
   assert.ok(lines.some((l) => l.startsWith('-----> Testing: node test.mjs')));
+});
+
+test('a build that writes past the disk limit into its directory is stopped with the reason', async (t) => {
+  const f = await fixture(t, { killGraceMs: 300, maxBuildDiskBytes: 4 * 1024 * 1024, diskCheckMs: 50 });
+  // 1 MB a step, forever: only the disk watch ends it (the timeout is minutes away).
+  const repo = await makeRepo(f.root, {
+    'summon.toml': '[build]\ncommand = "i=0; while true; do head -c 1048576 /dev/zero > blob$i; i=$((i+1)); sleep 0.05; done"\nartifact = "a"\ntimeout = "5m"\n',
+  });
+  await assert.rejects(f.pipeline.run(request(repo), () => {}), (e: unknown) => {
+    assert.ok(e instanceof BuildError);
+    assert.match(e.message, /build command wrote [\d.]+M into its build directory, past the 4M limit \(summon up --max-build-disk\); it was stopped/);
+    return true;
+  });
+  await assertWorkDirEmpty(f.workDir);
 });

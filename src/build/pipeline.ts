@@ -6,13 +6,14 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { arch, platform, release as kernelRelease, totalmem } from 'node:os';
-import { isAbsolute, join, sep } from 'node:path';
+import { dirname, isAbsolute, join, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { BuildError, InvalidInputError, ManifestError } from '../core/errors.js';
 import { checkManifestSize, parseManifest, type Manifest } from '../core/manifest.js';
 import { checkAppName } from '../core/names.js';
 import type { BuildManifest, ToolchainVersion } from '../core/types.js';
-import { formatDuration } from '../core/units.js';
+import { formatDuration, formatSize } from '../core/units.js';
+import { watchDisk } from './disk-watch.js';
 import type { BlobStore } from '../artifacts/blob-store.js';
 import { findLockfiles, lockfileLimits, type LockfileLimits } from './lockfiles.js';
 import type { PushRequest } from './push-stream.js';
@@ -51,6 +52,10 @@ export interface BuildPipelineOptions {
   lockfileLimits?: Partial<LockfileLimits>;
   /** A commit's files are counted from git's listing before checkout and refused past these. */
   checkoutLimits?: Partial<CheckoutLimits>;
+  /** Most a build or test step may write into its build directory (default 2G). */
+  maxBuildDiskBytes?: number;
+  /** How often that is measured while a step runs (default 2 s). */
+  diskCheckMs?: number;
   now?: () => number;
 }
 
@@ -74,6 +79,8 @@ export class BuildPipeline {
   private readonly killGraceMs: number;
   private readonly lockfileLimits: LockfileLimits;
   private readonly checkoutLimits: CheckoutLimits;
+  private readonly maxBuildDiskBytes: number;
+  private readonly diskCheckMs: number;
   private readonly now: () => number;
 
   constructor(opts: BuildPipelineOptions) {
@@ -94,6 +101,11 @@ export class BuildPipeline {
     this.checkoutLimits = { ...DEFAULT_CHECKOUT_LIMITS, ...opts.checkoutLimits };
     for (const [k, v] of Object.entries(this.checkoutLimits)) {
       if (!Number.isSafeInteger(v) || v < 1) throw new InvalidInputError(`BuildPipeline: checkoutLimits.${k} must be a whole number ≥ 1, got ${String(v)}`, { key: `checkoutLimits.${k}` });
+    }
+    this.maxBuildDiskBytes = opts.maxBuildDiskBytes ?? 2 * 1024 ** 3;
+    this.diskCheckMs = opts.diskCheckMs ?? 2000;
+    if (!Number.isSafeInteger(this.maxBuildDiskBytes) || this.maxBuildDiskBytes < 1024 * 1024) {
+      throw new InvalidInputError(`BuildPipeline: maxBuildDiskBytes must be a whole number ≥ 1M, got ${String(opts.maxBuildDiskBytes)}`, { key: 'maxBuildDiskBytes' });
     }
     this.now = opts.now ?? Date.now;
   }
@@ -288,6 +300,14 @@ export class BuildPipeline {
     const remaining = ctx.deadline - this.now();
     const what = name === 'build' ? 'build command' : 'test command';
     const t0 = this.now();
+    // The step is stopped, like a timeout, once its build directory passes the disk limit.
+    const quota = new AbortController();
+    let overBytes = 0;
+    const disk = watchDisk(dirname(ctx.src), this.maxBuildDiskBytes, (bytes) => {
+      overBytes = bytes;
+      quota.abort();
+    }, this.diskCheckMs);
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, quota.signal]) : quota.signal;
     const r =
       remaining <= 0
         ? ({ exitCode: null, signal: null, timedOut: true, aborted: false, durationMs: 0, output: '', tail: [] } as CommandResult)
@@ -296,15 +316,19 @@ export class BuildPipeline {
             cwd: ctx.src,
             env: ctx.env,
             timeoutMs: remaining,
-            signal: ctx.signal,
+            signal,
             killGraceMs: this.killGraceMs,
             onLine: (l) => ctx.out(INDENT + l),
             onSpawn: ctx.onSpawn,
           });
+    disk.stop();
     ctx.steps.push({ name, startedAt: t0, durationMs: this.now() - t0, exitCode: r.exitCode });
     const lastLines = r.tail.slice(-10);
     const details = { command, exitCode: r.exitCode, signal: r.signal, tail: lastLines };
     const tailText = lastLines.length ? `\nlast lines of output:\n${lastLines.map((l) => INDENT + l).join('\n')}` : '';
+    if (overBytes > 0) {
+      throw new BuildError(code, `${what} wrote ${formatSize(overBytes)} into its build directory, past the ${formatSize(this.maxBuildDiskBytes)} limit (summon up --max-build-disk); it was stopped: ${command}${tailText}`, details);
+    }
     if (r.aborted) throw new BuildError(code, `the build was cancelled during the ${what}`, details);
     if (r.timedOut) {
       throw new BuildError(code, `${what} timed out after ${formatDuration(ctx.timeoutMs)} ([build].timeout): ${command}${tailText}`, details);

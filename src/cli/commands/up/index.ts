@@ -77,6 +77,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--log-size <size>', 'log kept per app (memory and disk), oldest lines dropped first', '4M')
     .option('--max-push-size <size>', 'largest pack a git push may send', '500M')
     .option('--max-checkout-size <size>', 'largest sum of file sizes a pushed commit may check out to', '1G')
+    .option('--max-build-disk <size>', 'most a build may write into its build directory', '2G')
     .option('--no-vm', 'do not probe or offer the qemu and solo5 runtimes')
     .option('--vm-subnet <a.b.0.0>', 'the /16 from which each VM instance on a tap device gets a /30', '10.201.0.0')
     .option('--vm-network <mode>', 'VM networking when [run].network does not say: auto (tap where possible), tap or user', 'auto')
@@ -109,6 +110,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
       };
       const maxPushBytes = size('max-push-size', o.maxPushSize, 1024 * 1024, '1M');
       const maxCheckoutBytes = size('max-checkout-size', o.maxCheckoutSize, 1024 * 1024, '1M');
+      const maxBuildDiskBytes = size('max-build-disk', o.maxBuildDisk, 1024 * 1024, '1M');
       const holdMax = Number(o.holdMax);
       if (!Number.isInteger(holdMax) || holdMax < 0) throw new SummonError('invalid_input', `--hold-max must be a whole number, got ${String(o.holdMax)}`);
       const count = (flag: string, v: unknown): number => {
@@ -155,6 +157,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         logBytesPerApp: logBytes,
         maxPushBytes,
         maxCheckoutBytes,
+        maxBuildDiskBytes,
         ...(o.vm !== false ? { extraRuntimes: vmRuntimesFor(String(o.vmSubnet), String(o.vmNetwork)) } : {}),
         ...emailOptions(o),
         ...(o.webhooksAllowPrivate ? { webhooks: { allowPrivate: true } } : {}),
