@@ -248,9 +248,13 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
 
     let dnsPort: number | null = null;
     if (o.dnsPort !== undefined) {
+      // The router's address, for every app and for the apex of each --domain (our NS record names the apex).
+      const self = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+      const routerAddresses = self.includes(':') ? { a: [], aaaa: [self] } : { a: [self], aaaa: [] };
       const dns = new DnsServer({
         port: checkPort('--dns-port', o.dnsPort), host, domains,
-        lookup: (app) => (controller.app(app) ? { a: [host === '0.0.0.0' ? '127.0.0.1' : host], aaaa: [] } : null),
+        lookup: (app) => (controller.app(app) ? routerAddresses : null),
+        serverAddresses: routerAddresses,
         onLookup: (app) => controller.wake(app),
       });
       dnsPort = (await dns.listen()).port;
