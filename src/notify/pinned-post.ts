@@ -15,6 +15,8 @@ export interface PinnedPost {
   headers: Record<string, string>;
   body: string;
   signal: AbortSignal;
+  /** Trusted CA certificates (PEM) in place of Node's defaults (https; log drains' --drain-ca). */
+  ca?: string[];
 }
 
 /** A lookup that answers only `host`, and only with `addresses`. */
@@ -43,6 +45,7 @@ export function pinnedPost(p: PinnedPost): Promise<number> {
       agent: false,
       signal: p.signal,
       ...(tls && !isIP(host) ? { servername: host } : {}),
+      ...(tls && p.ca ? { ca: p.ca } : {}),
     }, (res) => {
       res.resume();
       res.once('end', () => resolve(res.statusCode ?? 0));
