@@ -13,6 +13,8 @@ import { ProcessRuntime } from './runtimes/process/process-runtime.js';
 import { vmRuntimes } from './runtimes/vm-runtimes.js';
 import { InvalidInputError } from './core/errors.js';
 import { checkHostId } from './core/names.js';
+import { createLogger, silentLogger, type Logger, type LoggerOptions } from './logging/logger.js';
+import { logEvent } from './logging/event-log.js';
 
 export interface AgentNodeOptions {
   /** This host's id; the control plane names it the same in `--agent ID=URL`. */
@@ -30,11 +32,15 @@ export interface AgentNodeOptions {
   /** Serve the agent protocol over TLS with a self-signed certificate the control plane pins
    *  (default true); false serves plain HTTP. */
   tls?: boolean;
+  /** This host's own log (`summon agent --log-level`): its events and what failed quietly,
+   *  on stderr. Without it nothing is logged. */
+  log?: LoggerOptions;
 }
 
 export interface RunningAgentNode {
   hostId: string;
   url: string;
+  logger: Logger;
   stop(opts?: { stopInstances?: boolean }): Promise<void>;
 }
 
@@ -43,6 +49,7 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
   checkHostId(hostId);
   if (!o.advertise) throw new InvalidInputError('--advertise is required: the address the router reaches this host at');
   if (o.token.length < 16) throw new InvalidInputError('the agent token is too short to be the control plane\'s: use its DATA/agent.token (--token-file)');
+  const logger = o.log ? createLogger({ name: 'summon agent', ...o.log }) : silentLogger();
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true });
   const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
@@ -51,7 +58,13 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
   const server = new AgentServer({
     token: o.token, host: o.listenHost, port: o.listenPort, journal: join(dataDir, 'stream.journal'),
     ...(cert ? { tls: { key: cert.key, cert: cert.cert } } : {}),
+    logger: logger.child({ component: 'agent-server' }),
+    onStreamDropped: (drop) => logger.warn({ component: 'agent-server', reason: drop.reason, bufferedBytes: drop.bufferedBytes }, `control plane stream dropped: ${drop.message}`),
   });
+  const callbacks = server.callbacks();
+  // The control plane stores and logs these events too; this host's own log has them for
+  // whoever looks at this host (and while the control plane is away).
+  const eventLog = logger.child({ component: 'events' });
   const stateDir = join(dataDir, 'agent');
   const agent = new Agent({
     hostId, dataDir: stateDir,
@@ -66,7 +79,12 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
       if (d.initrdSha256) await fetcher.ensure(d.initrdSha256);
     },
     advertise: o.advertise,
-    ...server.callbacks(),
+    ...callbacks,
+    onEvent: (e) => {
+      logEvent(eventLog, { type: e.type, app: e.app, message: e.message, data: { instance: e.instance, ...(e.data ?? {}) } });
+      callbacks.onEvent(e);
+    },
+    logger: logger.child({ component: 'agent' }),
   });
   server.attach(agent);
   await agent.start();
@@ -78,12 +96,17 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
     throw new InvalidInputError(`cannot listen on ${o.listenHost}:${o.listenPort}: ${(e as Error).message}`);
   }
   const at = `${o.listenHost === '0.0.0.0' ? o.advertise : o.listenHost}:${port}`;
+  const url = cert ? `https://${at}#sha256=${cert.fingerprint}` : `http://${at}`;
+  logger.info({ host: hostId, url, control: o.controlUrl, data: dataDir }, 'started');
   return {
     hostId,
-    url: cert ? `https://${at}#sha256=${cert.fingerprint}` : `http://${at}`,
+    url,
+    logger,
     stop: async (opts = {}) => {
+      logger.info('stopping');
       await server.close();
       await agent.close({ stopInstances: opts.stopInstances ?? true });
+      logger.info('stopped');
     },
   };
 }

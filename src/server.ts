@@ -31,6 +31,7 @@ import { ProcessRuntime } from './runtimes/process/process-runtime.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
+import { createLogger, silentLogger, type Logger, type LoggerOptions } from './logging/logger.js';
 
 export const SUMMON_VERSION = '0.1.0';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -72,6 +73,9 @@ export interface SummonOptions {
   remoteAgents?: { id: string; url: string }[];
   /** A host unreachable this long has its instances started elsewhere (default 60 s). */
   hostLostAfterMs?: number;
+  /** Summon's own log (`--log-level`; logging/logger.ts): JSON lines on stderr, readable ones
+   *  where stderr is a terminal. Without it nothing is logged (embedders, in-process tests). */
+  log?: LoggerOptions;
 }
 
 export interface RunningSummon {
@@ -86,6 +90,8 @@ export interface RunningSummon {
   router: Router;
   controller: Controller;
   logs: LogStore;
+  /** Summon's own log, for the last resort (cli/last-resort.ts). */
+  logger: Logger;
   /** What a previous run that died (kill -9) left half done, cleaned up at this start. */
   recovered: { buildProcesses: number; buildDirs: number; releases: number };
   stop(): Promise<void>;
@@ -116,6 +122,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
   if (o.domain !== undefined && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(o.domain)) {
     throw new InvalidInputError(`--domain must be a DNS name like apps.example.com, got ${JSON.stringify(o.domain)}`);
   }
+  const logger = o.log ? createLogger({ name: 'summon up', ...o.log }) : silentLogger();
+  const part = (component: string) => logger.child({ component });
   await mkdir(dataDir, { recursive: true });
   const now = Date.now;
   const store = await openStore(o.storeUrl ?? join(dataDir, 'summon.db'));
@@ -125,9 +133,9 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const agentToken = await loadOrCreateToken(dataDir, 'agent.token', 'ak_');
     const hookToken = randomBytes(24).toString('base64url');
     const secrets = await Secrets.open(dataDir);
-    const logs = new LogStore({ dir: join(dataDir, 'logs'), ...(o.logBytesPerApp ? { maxBytesPerApp: o.logBytesPerApp } : {}) });
+    const logs = new LogStore({ dir: join(dataDir, 'logs'), logger: part('logs'), ...(o.logBytesPerApp ? { maxBytesPerApp: o.logBytesPerApp } : {}) });
     await logs.load((await store.listApps()).map((a) => a.name));
-    const events = new EventBus({ store, logs, now });
+    const events = new EventBus({ store, logs, now, logger: part('events') });
     // Subscribed before anything emits; what it reads at scrape time (router, controller,
     // agents) is wired below.
     const metrics = new SummonMetrics({
@@ -136,7 +144,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       hosts: () => agents.map((a) => ({ id: a.hostId, up: isReachable(a) })),
     });
     events.subscribe((e) => metrics.observe(e));
-    const webhooks = new WebhookNotifier({ store, events, now, ...o.webhooks });
+    const webhooks = new WebhookNotifier({ store, events, now, logger: part('webhooks'), ...o.webhooks });
     cleanup.unshift(() => webhooks.close());
     if (o.email) {
       const email = new EmailNotifier({ ...o.email, events, now });
@@ -176,11 +184,13 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       hostId: hostname() || 'local', dataDir: stateDir, runtimes,
       artifactPath: (sha) => blobs.path(sha),
       ...agentCallbacks,
+      logger: part('agent'),
       now,
     });
     if (o.remoteAgents?.length) await mkdir(join(dataDir, 'hosts'), { recursive: true });
     const remotes = (o.remoteAgents ?? []).map((r) => new RemoteAgent({
       hostId: r.id, url: r.url, token: agentToken, cursorFile: join(dataDir, 'hosts', `${r.id}.cursor`), ...agentCallbacks,
+      logger: logger.child({ component: 'remote-agent', host: r.id }),
     }));
     if (new Set([agent.hostId, ...remotes.map((r) => r.hostId)]).size !== remotes.length + 1) {
       throw new InvalidInputError(`every host needs its own id: this host is "${agent.hostId}", --agent gave ${remotes.map((r) => r.hostId).join(', ')}`);
@@ -188,7 +198,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     cleanup.unshift(async () => remotes.forEach((r) => r.close()));
     const agents: HostAgent[] = [agent, ...remotes];
     controller = new Controller({
-      store, agents, router, events, secrets, now,
+      store, agents, router, events, secrets, now, logger: part('controller'),
       ...(o.autoscale ? { autoscale: o.autoscale } : {}),
       ...(o.deployDeadlineMs ? { deployDeadlineMs: o.deployDeadlineMs } : {}),
       ...(o.hostLostAfterMs ? { hostLostAfterMs: o.hostLostAfterMs } : {}),
@@ -220,7 +230,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     });
     // Before the git endpoint takes a push: what a run that died mid-build left behind.
     const builds = await recoverBuilds(join(dataDir, 'builds'));
-    const releases = new ReleaseService({ store, controller, pipeline, events, secrets, agents, appUrl, now });
+    const releases = new ReleaseService({ store, controller, pipeline, events, secrets, agents, appUrl, now, logger: part('releases') });
     const recovered = { buildProcesses: builds.killed, buildDirs: builds.removed.length, releases: await releases.failInterrupted() };
     const { server, fastify } = createApiServer({
       store, controller, releases, repos, git, logs, events, secrets, agents, token, hookToken, agentToken,
@@ -261,18 +271,22 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       cleanup.unshift(() => dns.close());
     }
 
+    // Never the token: log collectors are read by more people than the data directory.
+    logger.info({ version: SUMMON_VERSION, api: apiUrl, router: routerUrl, dns: dnsPort, data: dataDir, hosts: agents.map((a) => a.hostId), recovered }, 'started');
     let stopping: Promise<void> | null = null;
     return {
-      apiUrl, routerUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, recovered,
+      apiUrl, routerUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, logger, recovered,
       stop: () => {
         stopping ??= (async () => {
-          for (const c of cleanup) await c().catch(() => undefined);
+          logger.info('stopping');
+          for (const c of cleanup) await c().catch((err: unknown) => logger.warn({ err }, 'a part did not stop cleanly'));
+          logger.info('stopped');
         })();
         return stopping;
       },
     };
   } catch (e) {
-    for (const c of cleanup) await c().catch(() => undefined);
+    for (const c of cleanup) await c().catch((err: unknown) => logger.warn({ err }, 'a part did not stop cleanly after a failed start'));
     throw e;
   }
 }

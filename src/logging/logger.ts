@@ -36,7 +36,7 @@ export function createLogger(o: LoggerOptions = {}): Logger {
   // Synchronous writes: the last lines before a crash or an exit are not lost in a buffer, and
   // they interleave with stdout in the order they happened.
   const destination = isPretty
-    ? pretty({ destination: o.destination ?? 2, sync: true, colorize: o.destination === undefined, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' })
+    ? pretty({ destination: o.destination ?? 2, sync: true, colorize: o.destination === undefined, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', singleLine: true })
     : o.destination ?? pino.destination({ fd: 2, sync: true });
   return pino({ level, ...(o.name ? { name: o.name } : {}) }, destination);
 }

@@ -23,6 +23,9 @@ export interface SummonProcess {
   token: string;
   env: NodeJS.ProcessEnv;
   output: () => string;
+  /** What it wrote to stdout alone (the start-up block), and to stderr alone (Summon's own log). */
+  stdout: () => string;
+  stderr: () => string;
   /** Stops with SIGTERM and waits for the exit. */
   stop(): Promise<number | null>;
   kill9(): Promise<void>;
@@ -39,8 +42,16 @@ export async function startSummonProcess(dataDir: string, extraArgs: string[] = 
   delete env.SUMMON_TOKEN;
   const proc = spawn(process.execPath, [BIN, 'up', '--data', dataDir, '--api-port', '0', '--router-port', '0', ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  proc.stdout!.on('data', (c) => (out += c));
-  proc.stderr!.on('data', (c) => (out += c));
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (c) => {
+    out += c;
+    stdout += c;
+  });
+  proc.stderr!.on('data', (c) => {
+    out += c;
+    stderr += c;
+  });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   let dead = false;
   void exited.then(() => (dead = true));
@@ -53,7 +64,7 @@ export async function startSummonProcess(dataDir: string, extraArgs: string[] = 
   const dns = /DNS:\s+udp\+tcp \S+:(\d+)/.exec(out);
   return {
     proc, apiUrl, routerUrl, routerPort: Number(new URL(routerUrl).port), dnsPort: dns ? Number(dns[1]) : null,
-    token: /Token:\s+(\S+)/.exec(out)![1], env, output: () => out,
+    token: /Token:\s+(\S+)/.exec(out)![1], env, output: () => out, stdout: () => stdout, stderr: () => stderr,
     stop: async () => {
       if (!dead) proc.kill('SIGTERM');
       return exited;

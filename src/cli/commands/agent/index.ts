@@ -4,6 +4,7 @@ import type { Io } from '../../context.js';
 import { SummonError } from '../../../core/errors.js';
 import { startAgentNode } from '../../../agent-node.js';
 import { installLastResort } from '../../last-resort.js';
+import { parseLogLevel } from '../../../logging/logger.js';
 
 /** `summon agent`: this host's agent, for a control plane on another host (`summon up --agent`). */
 export function registerAgent(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
@@ -17,7 +18,9 @@ export function registerAgent(program: Command, io: Io, run: (f: () => Promise<v
     .option('--data <dir>', 'state directory: desired set, artifacts, instance files', '.summon-agent')
     .option('--no-vm', 'do not probe or offer the qemu runtime')
     .option('--no-tls', 'serve the agent protocol over plain HTTP (default: TLS with a self-signed certificate the control plane pins)')
+    .option('--log-level <level>', "this host's own log on stderr (JSON lines; readable on a terminal): trace, debug, info, warn, error, fatal or silent", 'info')
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
+      const logLevel = parseLogLevel(o.logLevel);
       const token = (o.token as string | undefined) ?? (o.tokenFile ? (await readFile(String(o.tokenFile), 'utf8')).trim() : io.env.SUMMON_AGENT_TOKEN);
       if (!token) throw new SummonError('invalid_input', 'the agent needs the control plane\'s agent token: --token, --token-file or SUMMON_AGENT_TOKEN');
       const m = /^(.+):(\d+)$/.exec(String(o.listen));
@@ -25,8 +28,9 @@ export function registerAgent(program: Command, io: Io, run: (f: () => Promise<v
       const node = await startAgentNode({
         ...(o.id ? { id: String(o.id) } : {}), dataDir: String(o.data), listenHost: m[1], listenPort: Number(m[2]),
         advertise: String(o.advertise), controlUrl: String(o.control), token, vm: o.vm !== false, tls: o.tls !== false,
+        log: { level: logLevel },
       });
-      installLastResort(io, 'summon agent');
+      installLastResort(io, 'summon agent', node.logger);
       io.out(`Agent ${node.hostId} is up at ${node.url}`);
       io.out(`  On the control plane: summon up … --agent ${node.hostId}=${node.url}`);
       await new Promise<void>((resolve) => {

@@ -8,6 +8,7 @@ import { startSummon, type SummonOptions } from '../../../server.js';
 import type { Io } from '../../context.js';
 import { saveLogin } from '../../login-file.js';
 import { installLastResort } from '../../last-resort.js';
+import { parseLogLevel } from '../../../logging/logger.js';
 import { vmRuntimes } from '../../../runtimes/vm-runtimes.js';
 import { parseSubnetBase } from '../../../runtimes/tap-net.js';
 import { checkHostId } from '../../../core/names.js';
@@ -65,6 +66,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--domain <d>', 'also serve apps at NAME.<domain>')
     .option('--dns-port <n>', 'run the summoning DNS server on this port')
     .option('--store <url>', 'sqlite:PATH (default DATA/summon.db) or postgres://…')
+    .option('--log-level <level>', "Summon's own log on stderr (JSON lines; readable on a terminal): trace, debug, info, warn, error, fatal or silent", 'info')
     .option('--hold-max <n>', 'requests held per app while it wakes', '100')
     .option('--hold-timeout <d>', 'longest a request is held', '30s')
     .option('--max-connections <n>', 'client connections the router keeps open at once; past it a 503 (default 10000, less where the open-file limit is lower)')
@@ -88,6 +90,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--mail-to <list>', 'comma-separated recipients of notification emails')
     .option('--webhooks-allow-private', 'let webhooks target loopback, private, link-local and cloud-metadata addresses (refused by default)')
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
+      const logLevel = parseLogLevel(o.logLevel);
       const duration = (flag: string, v: unknown): number => {
         const ms = parseDuration(String(v));
         if (ms === undefined) throw new SummonError('invalid_input', `--${flag} must be a duration like 500ms, 30s or 5m, got ${String(v)}`);
@@ -163,9 +166,10 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         ...(o.webhooksAllowPrivate ? { webhooks: { allowPrivate: true } } : {}),
         hostLostAfterMs: duration('host-lost-after', o.hostLostAfter),
         ...(o.agent ? { remoteAgents: (o.agent as unknown as string[]).map(parseAgentFlag) } : {}),
+        log: { level: logLevel },
       };
       const s = await startSummon(opts);
-      installLastResort(io, 'summon up');
+      installLastResort(io, 'summon up', s.logger);
       const file = await saveLogin({ api: s.apiUrl, token: s.token, router: s.routerUrl }, io.env);
       io.out(`Summon is up.`);
       io.out(`  API:     ${s.apiUrl}   (dashboard at ${s.apiUrl}/)`);
