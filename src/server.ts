@@ -24,6 +24,7 @@ import { Secrets } from './control/secrets.js';
 import { SeriesRecorder } from './api/series.js';
 import { EmailNotifier, type EmailOptions } from './notify/email.js';
 import { WebhookNotifier } from './notify/webhooks.js';
+import { DrainManager, type DrainSettings } from './drains/drain-manager.js';
 import { InvalidInputError } from './core/errors.js';
 import { DnsServer } from './router/dns/dns-server.js';
 import { Router, type ClientLimitOptions } from './router/router.js';
@@ -67,6 +68,9 @@ export interface SummonOptions {
   /** Webhook retries: first retry after retryBaseMs (default 500), doubling, maxAttempts in all (default 5).
    *  allowPrivate (`--webhooks-allow-private`): loopback, private, link-local and metadata targets are not refused. */
   webhooks?: { retryBaseMs?: number; maxAttempts?: number; allowPrivate?: boolean };
+  /** Log drains: allowPrivate is `--drains-allow-private`, ca the PEM of `--drain-ca FILE`; the
+   *  rest (buffer bounds, backoff, report interval) for tests and benchmarks. */
+  drains?: DrainSettings;
   /** Email operators on failed releases, crash loops and scale.max. */
   email?: EmailOptions;
   /** Agents on other hosts (`summon agent`), beside the one in this process. */
@@ -146,6 +150,11 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     events.subscribe((e) => metrics.observe(e));
     const webhooks = new WebhookNotifier({ store, events, now, logger: part('webhooks'), ...o.webhooks });
     cleanup.unshift(() => webhooks.close());
+    // Before anything logs about an app, so its drains get every line from here on; closed
+    // after the logs are flushed (below), so they get the last ones too.
+    const drains = new DrainManager({ store, logs, events, now, ...o.drains });
+    cleanup.unshift(() => drains.close());
+    await drains.start();
     if (o.email) {
       const email = new EmailNotifier({ ...o.email, events, now });
       cleanup.unshift(() => email.close());
@@ -241,6 +250,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       artifactPath: (sha) => blobs.path(sha),
       webDir: join(here, '..', 'web'),
       webhooksAllowPrivate: o.webhooks?.allowPrivate === true,
+      drains, drainsAllowPrivate: o.drains?.allowPrivate === true,
       now,
     });
     await fastify.ready();

@@ -25,6 +25,8 @@ import { isAuthorized } from './auth.js';
 import { appState, type AppView, type ReleaseView } from './views.js';
 import type { Release } from '../core/types.js';
 import { registerWebhookRoutes } from '../notify/routes.js';
+import { registerDrainRoutes } from '../drains/routes.js';
+import type { DrainManager } from '../drains/drain-manager.js';
 import { registerImageRoutes } from './images.js';
 import { SseWriter, sseLimits, type SseDrop } from '../core/sse-writer.js';
 
@@ -57,6 +59,9 @@ export interface ApiDeps {
   sse?: { maxBufferedBytes?: number; drainTimeoutMs?: number };
   /** `summon up --webhooks-allow-private`: webhooks may target loopback, private and metadata addresses. */
   webhooksAllowPrivate?: boolean;
+  /** Log drains; `drainsAllowPrivate` is `summon up --drains-allow-private`. */
+  drains?: DrainManager;
+  drainsAllowPrivate?: boolean;
 }
 
 const MIME: Record<string, string> = {
@@ -365,6 +370,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   });
 
   registerWebhookRoutes(fastify, { store: d.store, now, allowPrivate: d.webhooksAllowPrivate === true });
+  if (d.drains) registerDrainRoutes(fastify, { store: d.store, drains: d.drains, now, allowPrivate: d.drainsAllowPrivate === true });
   if (d.artifactPath) registerImageRoutes(fastify, { store: d.store, secrets: d.secrets, artifactPath: d.artifactPath });
 
   // ---- hosts and metrics ----

@@ -14,6 +14,7 @@ import { registerReleases } from './commands/releases/index.js';
 import { registerUp } from './commands/up/index.js';
 import { registerAgent } from './commands/agent/index.js';
 import { registerWebhooks } from './commands/webhooks/index.js';
+import { registerDrains } from './commands/drains/index.js';
 
 export async function main(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s), env: process.env }): Promise<number> {
   let code = 0;
@@ -43,6 +44,7 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
   registerHosts(program, io, run);
   registerImages(program, io, run);
   registerWebhooks(program, io, run);
+  registerDrains(program, io, run);
   try {
     await program.parseAsync(argv);
   } catch (e) {

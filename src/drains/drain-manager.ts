@@ -64,7 +64,8 @@ export interface DrainStatus {
   bufferedBytes: number;
   /** Lines delivered since Summon started. */
   delivered: number;
-  /** Lines dropped since Summon started (buffer full). */
+  /** Lines pushed out of the full buffer, since Summon started, before they were known to have
+   *  arrived: never sent, or (syslog) sent on a connection that broke within confirmMs. */
   dropped: number;
 }
 

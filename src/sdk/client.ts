@@ -5,8 +5,10 @@ import { SummonError, type ErrorCode } from '../core/errors.js';
 import type { LogLine } from '../control/log-store.js';
 import type { Webhook, WebhookDelivery } from '../store/store.js';
 import type { SeriesPoint } from '../api/series.js';
+import type { DrainView } from '../drains/routes.js';
+import type { DrainStatus } from '../drains/drain-manager.js';
 
-export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App, Webhook, WebhookDelivery, SeriesPoint };
+export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App, Webhook, WebhookDelivery, SeriesPoint, DrainView, DrainStatus };
 /** A webhook as listed (the secret is only in the answer to addWebhook). */
 export type WebhookView = Omit<Webhook, 'secret'>;
 
@@ -137,6 +139,11 @@ export class SummonClient {
   webhookDeliveries(app: string, q: { limit?: number } = {}): Promise<WebhookDelivery[]> {
     return this.request('GET', `/api/apps/${enc(app)}/webhooks/deliveries${qs(q)}`);
   }
+  /** The app's log drains, each with its delivery status (buffered, delivered, dropped, last error). */
+  drains(app: string): Promise<DrainView[]> { return this.request('GET', `/api/apps/${enc(app)}/drains`); }
+  /** syslog+tls://HOST:PORT, syslog://HOST:PORT or https://HOST/PATH; lines logged from now on are sent. */
+  addDrain(app: string, url: string): Promise<DrainView> { return this.request('POST', `/api/apps/${enc(app)}/drains`, { url }); }
+  removeDrain(app: string, id: string): Promise<{ ok: boolean }> { return this.request('DELETE', `/api/apps/${enc(app)}/drains/${enc(id)}`); }
   metricsText(): Promise<string> { return this.raw('GET', '/metrics').then(async (r) => (r.ok ? r.text() : Promise.reject(toError(r.status, await r.json().catch(() => undefined))))); }
 
   /** Follows the app's log; resolves when `signal` aborts. */

@@ -8,6 +8,7 @@ import { startSummon, type SummonOptions } from '../../../server.js';
 import type { Io } from '../../context.js';
 import { saveLogin } from '../../login-file.js';
 import { installLastResort } from '../../last-resort.js';
+import { drainFlags } from '../../../drains/drain-flags.js';
 import { parseLogLevel } from '../../../logging/logger.js';
 import { vmRuntimes } from '../../../runtimes/vm-runtimes.js';
 import { parseSubnetBase } from '../../../runtimes/tap-net.js';
@@ -89,6 +90,8 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--mail-from <addr>', 'sender address of notification emails')
     .option('--mail-to <list>', 'comma-separated recipients of notification emails')
     .option('--webhooks-allow-private', 'let webhooks target loopback, private, link-local and cloud-metadata addresses (refused by default)')
+    .option('--drains-allow-private', 'let log drains send to loopback, private, link-local and cloud-metadata addresses (refused by default)')
+    .option('--drain-ca <file>', 'PEM CA certificate(s) trusted beside the system CAs for syslog+tls:// and https:// drains (a private CA)')
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
       const logLevel = parseLogLevel(o.logLevel);
       const duration = (flag: string, v: unknown): number => {
@@ -164,6 +167,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         ...(o.vm !== false ? { extraRuntimes: vmRuntimesFor(String(o.vmSubnet), String(o.vmNetwork)) } : {}),
         ...emailOptions(o),
         ...(o.webhooksAllowPrivate ? { webhooks: { allowPrivate: true } } : {}),
+        ...drainFlags(o),
         hostLostAfterMs: duration('host-lost-after', o.hostLostAfter),
         ...(o.agent ? { remoteAgents: (o.agent as unknown as string[]).map(parseAgentFlag) } : {}),
         log: { level: logLevel },
