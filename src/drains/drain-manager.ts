@@ -14,7 +14,7 @@ import type { Delivery, DeliveryState, DrainState } from './delivery.js';
 import { DrainBuffer } from './drain-buffer.js';
 import { parseDrainUrl, type DrainTarget } from './drain-target.js';
 import { HttpsDelivery } from './https-delivery.js';
-import { jsonLine, syslogFrame, type Formatted } from './line-format.js';
+import { jsonLine, SyslogFormatter, type Formatted } from './line-format.js';
 import { SyslogDelivery } from './syslog-delivery.js';
 
 export interface DrainSettings {
@@ -93,6 +93,7 @@ export class DrainManager {
   private readonly unsubscribeEvents: () => void;
   private readonly now: () => number;
   private readonly s: Required<Omit<DrainSettings, 'ca'>> & { ca: string | undefined };
+  private readonly syslog: SyslogFormatter;
   private closed = false;
   /** Set while a line about drains themselves is being buffered (see onLine). */
   private quiet = false;
@@ -119,6 +120,7 @@ export class DrainManager {
       resolve: o.resolve ?? systemResolver,
       hostname: o.hostname ?? (osHostname() || '-'),
     };
+    this.syslog = new SyslogFormatter(this.s.hostname);
     this.unsubscribeEvents = o.events.subscribe((e) => {
       if (e.type === 'app.destroyed' && typeof e.data.app === 'string') void this.removeApp(e.data.app);
     });
@@ -174,7 +176,7 @@ export class DrainManager {
       for (const id of ids) {
         const r = this.running.get(id);
         if (!r) continue;
-        r.buffer.push(r.target.kind === 'https' ? (json ??= jsonLine(line)) : (frame ??= syslogFrame(line, this.s.hostname)));
+        r.buffer.push(r.target.kind === 'https' ? (json ??= jsonLine(line)) : (frame ??= this.syslog.frame(line)));
         r.delivery.kick();
       }
     } finally {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LogLine } from '../control/log-store.js';
 import { OctetFrameReader, parseSyslogMessage } from './frame-reader.js';
-import { jsonLine, MAX_SYSLOG_MESSAGE_BYTES, syslogFrame, syslogMessage } from './line-format.js';
+import { jsonLine, MAX_SYSLOG_MESSAGE_BYTES, SyslogFormatter, syslogFrame, syslogMessage } from './line-format.js';
 
 const AT = Date.UTC(2026, 10, 22, 9, 30, 1, 234);
 const appLine: LogLine = { seq: 1, at: AT, app: 'blog', source: 'app', proc: 'blog-fa9a74207b', text: 'GET / 200 1.2ms' };
@@ -53,4 +53,10 @@ test('HTTPS lines are one JSON object each, instance or component by source', ()
   assert.equal(a.bytes, Buffer.byteLength(a.data));
   assert.deepEqual(JSON.parse(a.data), { at: AT, time: '2026-11-22T09:30:01.234Z', app: 'blog', source: 'app', instance: 'blog-fa9a74207b', text: 'GET / 200 1.2ms' });
   assert.deepEqual(JSON.parse(jsonLine(summonLine).data), { at: AT, time: '2026-11-22T09:30:01.234Z', app: 'blog', source: 'summon', component: 'release', text: 'v3 is live' });
+});
+
+test('one formatter for many lines: the per-instance fields it keeps never leak between lines', () => {
+  const f = new SyslogFormatter('host1');
+  const lines: LogLine[] = [appLine, summonLine, { ...appLine, proc: 'blog-other00000' }, { ...summonLine, proc: 'blog-fa9a74207b' }, { ...appLine, app: 'shop' }, appLine];
+  for (const l of lines) assert.deepEqual(f.frame(l), syslogFrame(l, 'host1'));
 });

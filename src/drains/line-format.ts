@@ -41,28 +41,63 @@ function cutUtf8(text: string, bytes: number): string {
 }
 
 /**
- * `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG`: APP-NAME is the app, PROCID the
- * instance id (app lines) or "summon", MSGID the source ("app" or "summon"); Summon's lines
- * carry their component ("release", "deploy", "instance", …) as structured data. TIMESTAMP is
- * when the line happened (the agent stamps console lines as they are read), not when it is sent.
+ * Makes `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG` in octet-counted frames:
+ * APP-NAME is the app, PROCID the instance id (app lines) or "summon", MSGID the source ("app"
+ * or "summon"); Summon's lines carry their component ("release", "deploy", "instance", …) as
+ * structured data. TIMESTAMP is when the line happened (the agent stamps console lines as it
+ * reads them), not when it is sent. The fields after the timestamp are the same for every line
+ * of one instance, so they are cleaned and escaped once per instance, not once per line.
  */
-export function syslogMessage(line: LogLine, hostname: string): string {
-  const app = line.source === 'app';
-  const head = `<${app ? PRI.app : PRI.summon}>1 ${new Date(line.at).toISOString()} ${field(hostname, 255)} ${field(line.app, 48)} ` +
-    `${app ? field(line.proc, 128) : 'summon'} ${field(line.source, 32)} ` +
-    `${app ? '-' : `[${SD_ID} component="${paramValue(line.proc)}"]`}`;
-  // MSG is sent as it is (RFC 5424 MSG-ANY: no BOM), after one space.
-  const msg = line.text ? ` ${line.text}` : '';
-  const full = head + msg;
-  return Buffer.byteLength(full) <= MAX_SYSLOG_MESSAGE_BYTES ? full : cutUtf8(full, MAX_SYSLOG_MESSAGE_BYTES);
+export class SyslogFormatter {
+  private readonly host: string;
+  private readonly heads = new Map<string, string>();
+  // Lines come in bursts stamped with the same millisecond: one Date per millisecond, not per line.
+  private lastAt = NaN;
+  private lastIso = '';
+
+  constructor(hostname: string) {
+    this.host = field(hostname, 255);
+  }
+
+  private head(line: LogLine): string {
+    const key = `${line.source}\0${line.app}\0${line.proc}`;
+    let h = this.heads.get(key);
+    if (h === undefined) {
+      const app = line.source === 'app';
+      h = `${field(line.app, 48)} ${app ? field(line.proc, 128) : 'summon'} ${field(line.source, 32)} ` +
+        `${app ? '-' : `[${SD_ID} component="${paramValue(line.proc)}"]`}`;
+      if (this.heads.size >= 4096) this.heads.clear(); // instances come and go
+      this.heads.set(key, h);
+    }
+    return h;
+  }
+
+  message(line: LogLine): string {
+    // MSG is sent as it is (RFC 5424 MSG-ANY: no BOM), after one space.
+    if (line.at !== this.lastAt) {
+      this.lastAt = line.at;
+      this.lastIso = new Date(line.at).toISOString();
+    }
+    const full = `<${line.source === 'app' ? PRI.app : PRI.summon}>1 ${this.lastIso} ${this.host} ${this.head(line)}` +
+      (line.text ? ` ${line.text}` : '');
+    return Buffer.byteLength(full) <= MAX_SYSLOG_MESSAGE_BYTES ? full : cutUtf8(full, MAX_SYSLOG_MESSAGE_BYTES);
+  }
+
+  /** An RFC 6587 octet-counted frame: `MSG-LEN SP SYSLOG-MSG`, the length in bytes. */
+  frame(line: LogLine): Formatted {
+    const msg = this.message(line);
+    const len = Buffer.byteLength(msg);
+    return { data: `${len} ${msg}`, bytes: len + String(len).length + 1 };
+  }
 }
 
-/** An RFC 6587 octet-counted frame: `MSG-LEN SP SYSLOG-MSG`, the length in bytes. */
+/** One message (see SyslogFormatter), for callers that format a line now and then. */
+export function syslogMessage(line: LogLine, hostname: string): string {
+  return new SyslogFormatter(hostname).message(line);
+}
+
 export function syslogFrame(line: LogLine, hostname: string): Formatted {
-  const msg = syslogMessage(line, hostname);
-  const len = Buffer.byteLength(msg);
-  const data = `${len} ${msg}`;
-  return { data, bytes: len + String(len).length + 1 };
+  return new SyslogFormatter(hostname).frame(line);
 }
 
 export interface DrainJsonLine {

@@ -1,0 +1,252 @@
+// Log drain throughput: lines per second from an instance's console to a syslog receiver
+// (Debian's rsyslogd, imtcp on loopback, writing every message to a file) through a
+// syslog:// drain, against the same lines written by the same program straight to a file.
+// A second peer in the same run is the receiver's own ceiling: a bare Node client that writes
+// the same number of ready-made octet-counted frames to the same rsyslogd as fast as it takes
+// them. The time runs from the request that makes the app print until rsyslogd has written the
+// last line to its file.
+//
+//   npx tsc -p tsconfig.json && node dist/bench/drains.js
+//
+// Env: BENCH_LINES (per round, default 50000), BENCH_ROUNDS (default 3).
+// Writes bench/results/drains.json.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SyslogFormatter } from '../src/drains/line-format.js';
+import { SummonClient } from '../src/sdk/client.js';
+import { startRsyslog, type Rsyslog } from '../src/testing/rsyslog.js';
+import { httpGet, waitFor } from '../src/testing/wait.js';
+import { machine } from './lib/proc.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
+const repoRoot = path.resolve(here, '..', '..');
+const LINES = Number(process.env.BENCH_LINES ?? 50_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+// The app, as in bench/logs.ts: on GET /spew?n=N&round=R it prints N lines of ~80 bytes; run as
+// `spew.mjs --file N` it prints them to stdout (redirected to a file by the bench).
+const SPEW = `#!/usr/bin/env node
+import http from 'node:http';
+const pad = 'x'.repeat(64);
+function spew(n, round) {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) console.log(\`spew \${round} \${i} \${pad}\`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+if (process.argv[2] === '--file') {
+  const ms = spew(Number(process.argv[3]), 'file');
+  process.stderr.write(JSON.stringify({ ms }) + '\\n');
+} else {
+  const i = process.argv.indexOf('--port');
+  http.createServer((req, res) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname === '/spew') res.end(JSON.stringify({ ms: spew(Number(u.searchParams.get('n')), u.searchParams.get('round')) }));
+    else res.end('ok\\n');
+  }).listen(Number(process.argv[i + 1]), '127.0.0.1', () => console.log('spew listening'));
+}
+`;
+const TOML = `[build]
+artifact = "spew.mjs"
+
+[run]
+target = "process"
+args = ["--port", "{port}"]
+
+[scale]
+min = 1
+max = 1
+`;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function git(dir: string, ...args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('git', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+    let err = '';
+    p.stderr.on('data', (c) => (err += c));
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args[0]} failed: ${err}`))));
+  });
+}
+
+/** Counts what rsyslogd appends to its file, reading only the new bytes each time. */
+class ReceivedCounter {
+  private offset = 0;
+  private tail = '';
+  private readonly counts = new Map<string, number>();
+  constructor(private readonly file: string) {}
+  async poll(): Promise<void> {
+    const fh = await open(this.file, 'r').catch(() => null);
+    if (!fh) return;
+    try {
+      const buf = Buffer.alloc(4 * 1024 * 1024);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, this.offset);
+        if (!bytesRead) break;
+        this.offset += bytesRead;
+        const text = this.tail + buf.subarray(0, bytesRead).toString('utf8');
+        const lines = text.split('\n');
+        this.tail = lines.pop()!;
+        for (const l of lines) {
+          const m = /"msg":"spew (\S+) /.exec(l);
+          if (m) this.counts.set(m[1], (this.counts.get(m[1]) ?? 0) + 1);
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  count(tag: string): number {
+    return this.counts.get(tag) ?? 0;
+  }
+}
+
+async function until(counter: ReceivedCounter, tag: string, n: number, what: string): Promise<number> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    await counter.poll();
+    if (counter.count(tag) >= n) return Date.now();
+    if (Date.now() > deadline) throw new Error(`rsyslogd got ${counter.count(tag)} of ${n} lines for ${what} within 120 s`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+async function fileRound(dir: string, round: number): Promise<{ ms: number }> {
+  const out = path.join(dir, `file-${round}.log`);
+  const fd = openSync(out, 'w');
+  const p = spawn(process.execPath, [path.join(dir, 'app', 'spew.mjs'), '--file', String(LINES)], { stdio: ['ignore', fd, 'pipe'] });
+  closeSync(fd);
+  let err = '';
+  p.stderr!.on('data', (c) => (err += c));
+  await new Promise((r) => p.once('exit', r));
+  const lines = (await readFile(out, 'utf8')).split('\n').length - 1;
+  if (lines !== LINES) throw new Error(`the file got ${lines} lines, not ${LINES}`);
+  return JSON.parse(err) as { ms: number };
+}
+
+/** The receiver's ceiling: the same number of ready-made frames from a bare client, as fast as rsyslogd takes them. */
+async function ceilingRound(rsyslog: Rsyslog, counter: ReceivedCounter, round: number): Promise<number> {
+  const tag = `bare${round}`;
+  const pad = 'x'.repeat(64);
+  const f = new SyslogFormatter(os.hostname());
+  const frames: string[] = [];
+  for (let i = 0; i < LINES; i++) {
+    frames.push(f.frame({ seq: i, at: Date.now(), app: 'spew', source: 'app', proc: 'spew-0000000000', text: `spew ${tag} ${i} ${pad}` }).data);
+  }
+  const wire = frames.join('');
+  const t0 = Date.now();
+  const sock = net.connect({ host: '127.0.0.1', port: rsyslog.port });
+  await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+  sock.end(wire);
+  const t1 = await until(counter, tag, LINES, 'the bare client');
+  sock.destroy();
+  return t1 - t0;
+}
+
+async function main(): Promise<void> {
+  const { startSummon } = await import('../src/server.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'summon-bench-drains-'));
+  await mkdir(path.join(dir, 'rsyslog'));
+  const rsyslog = await startRsyslog(path.join(dir, 'rsyslog'));
+  // The app prints each round as one burst, faster than any receiver takes it: the drain's
+  // buffer holds a whole round, so what is measured is delivery, not dropping.
+  const s = await startSummon({
+    dataDir: path.join(dir, 'data'), apiPort: 0, routerPort: 0,
+    drains: { allowPrivate: true, bufferLines: Math.max(10_000, LINES * 2), bufferBytes: 512 * 1024 * 1024 },
+  });
+  try {
+    const c = new SummonClient({ api: s.apiUrl, token: s.token });
+    const app = 'spew';
+    await c.createApp(app);
+    const appDir = path.join(dir, 'app');
+    await mkdir(appDir);
+    await writeFile(path.join(appDir, 'spew.mjs'), SPEW, { mode: 0o755 });
+    await writeFile(path.join(appDir, 'summon.toml'), TOML);
+    await git(appDir, 'init', '-q', '-b', 'main');
+    await git(appDir, 'add', '-A');
+    await git(appDir, '-c', 'user.email=bench@example.com', '-c', 'user.name=bench', 'commit', '-q', '-m', 'spew');
+    const remote = new URL(`${s.apiUrl}/git/${app}.git`);
+    remote.username = 'summon';
+    remote.password = s.token;
+    await git(appDir, 'push', '-q', remote.toString(), 'main');
+    await waitFor(async () => (await c.app(app)).instances.healthy === 1, { timeoutMs: 60_000, what: 'the spew app to be healthy' });
+    const routerPort = Number(new URL(s.routerUrl).port);
+    // When the last line of each round reached Summon's log (and so the drain's buffer).
+    const loggedAt = new Map<string, number>();
+    s.logs.subscribe(app, (l) => {
+      const m = /^spew (\S+) (\d+) /.exec(l.text);
+      if (m && Number(m[2]) === LINES - 1) loggedAt.set(m[1], Date.now());
+    });
+    const spewRound = async (round: string): Promise<{ t0: number; appLoopMs: number }> => {
+      const t0 = Date.now();
+      const res = await httpGet(`http://127.0.0.1:${routerPort}/spew?n=${LINES}&round=${round}`, { headers: { host: `${app}.localhost` }, timeoutMs: 120_000 });
+      if (res.status !== 200) throw new Error(`the spew app answered ${res.status}: ${res.body}`);
+      return { t0, appLoopMs: Math.round((JSON.parse(res.body) as { ms: number }).ms) };
+    };
+    // Before the drain exists: how long the same lines take from the instance to Summon's log alone.
+    const noDrainMs: number[] = [];
+    for (let r = 1; r <= ROUNDS; r++) {
+      const { t0 } = await spewRound(`nodrain${r}`);
+      await waitFor(() => loggedAt.has(`nodrain${r}`), { timeoutMs: 120_000, what: `round nodrain${r} in the log` });
+      noDrainMs.push(loggedAt.get(`nodrain${r}`)! - t0);
+    }
+    const drain = await c.addDrain(app, `syslog://127.0.0.1:${rsyslog.port}`);
+    await waitFor(async () => (await c.drains(app))[0]?.status?.state === 'up', { timeoutMs: 10_000, what: 'the drain connected' });
+    const counter = new ReceivedCounter(rsyslog.file);
+
+    const rounds: { drainLinesPerSec: number; drainMs: number; loggedMs: number; appLoopMs: number; fileLinesPerSec: number; fileMs: number; bareLinesPerSec: number; bareMs: number }[] = [];
+    for (let r = 1; r <= ROUNDS; r++) {
+      const file = await fileRound(dir, r);
+      const bareMs = await ceilingRound(rsyslog, counter, r);
+      const { t0, appLoopMs } = await spewRound(String(r));
+      const drainMs = (await until(counter, String(r), LINES, `round ${r}`)) - t0;
+      rounds.push({
+        drainLinesPerSec: Math.round((LINES * 1000) / drainMs), drainMs, loggedMs: (loggedAt.get(String(r)) ?? NaN) - t0, appLoopMs,
+        fileLinesPerSec: Math.round((LINES * 1000) / file.ms), fileMs: Math.round(file.ms * 10) / 10,
+        bareLinesPerSec: Math.round((LINES * 1000) / bareMs), bareMs,
+      });
+      const x = rounds.at(-1)!;
+      console.log(`round ${r}: drain → rsyslogd ${x.drainLinesPerSec} lines/s (${drainMs} ms; the last line in Summon's log after ${x.loggedMs} ms), file ${x.fileLinesPerSec} lines/s (${x.fileMs} ms), bare client → rsyslogd ${x.bareLinesPerSec} lines/s (${bareMs} ms)`);
+    }
+    const status = (await c.drains(app)).find((d) => d.id === drain.id)?.status;
+    if (status?.dropped) throw new Error(`the drain dropped ${status.dropped} lines: the figure would not be delivery`);
+    const drainRate = median(rounds.map((x) => x.drainLinesPerSec));
+    const file = median(rounds.map((x) => x.fileLinesPerSec));
+    const bare = median(rounds.map((x) => x.bareLinesPerSec));
+    const ratio = Math.round((drainRate / file) * 1000) / 1000;
+    const ofCeiling = Math.round((drainRate / bare) * 1000) / 1000;
+    const loggedWith = median(rounds.map((x) => x.loggedMs));
+    const loggedWithout = median(noDrainMs);
+    const result = {
+      bench: 'drains', at: new Date().toISOString(), machine: machine(),
+      receiver: 'rsyslogd (Debian), imtcp on 127.0.0.1, omfile', linesPerRound: LINES, lineBytes: 'spew R I '.length + 64 + 6, rounds,
+      drainLinesPerSec: drainRate, fileLinesPerSec: file, ratio, peer: 'the same lines written by the same program to a file, same run',
+      bareClientLinesPerSec: bare, ofReceiverCeiling: ofCeiling,
+      // Where the time goes: instance → Summon's log with and without the drain, and the log → rsyslogd's file rest.
+      instanceToLogMs: { withDrain: loggedWith, withoutDrain: loggedWithout, roundsWithoutDrain: noDrainMs },
+      logToReceiverMs: median(rounds.map((x) => x.drainMs - x.loggedMs)),
+      drain: { dropped: status?.dropped ?? null, delivered: status?.delivered ?? null, bufferLines: Math.max(10_000, LINES * 2) },
+    };
+    console.log(`\ninstance → syslog drain → rsyslogd: ${drainRate} lines/s; same lines to a file: ${file} lines/s; ratio ${ratio}×`);
+    console.log(`receiver ceiling (a bare client's ready-made frames → the same rsyslogd): ${bare} lines/s; the drain reaches ${ofCeiling}× of it`);
+    console.log(`where the time goes: instance → Summon's log ${loggedWith} ms with the drain, ${loggedWithout} ms without; ` +
+      `the last line logged → in rsyslogd's file ${result.logToReceiverMs} ms`);
+    const resultsDir = path.join(repoRoot, 'bench', 'results');
+    await mkdir(resultsDir, { recursive: true });
+    await writeFile(path.join(resultsDir, 'drains.json'), `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`wrote ${path.join(resultsDir, 'drains.json')}`);
+  } finally {
+    await s.stop();
+    await rsyslog.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
