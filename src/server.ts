@@ -71,7 +71,8 @@ export interface SummonOptions {
   /** Log drains: allowPrivate is `--drains-allow-private`, ca the PEM of `--drain-ca FILE`; the
    *  rest (buffer bounds, backoff, report interval) for tests and benchmarks. */
   drains?: DrainSettings;
-  /** Email operators on failed releases, crash loops and scale.max. */
+  /** Email operators on failed releases, crash loops, scale.max and unreachable hosts
+   *  (`--smtp`, `--smtp-ca`, `--mail-from`, `--mail-to`). */
   email?: EmailOptions;
   /** Agents on other hosts (`summon agent`), beside the one in this process. */
   remoteAgents?: { id: string; url: string }[];
@@ -157,7 +158,12 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     await drains.start();
     if (o.email) {
       const email = new EmailNotifier({ ...o.email, events, now });
-      cleanup.unshift(() => email.close());
+      // Waits for the mail under way; its email.sent / email.failed are stored and logged too.
+      cleanup.unshift(async () => {
+        await email.close();
+        await events.drained();
+        await logs.flush();
+      });
     }
     // Run on stop after everything registered below (API, controller, agents, router) has
     // stopped and said its last: then the events are drained and the logs flushed, before the

@@ -2,7 +2,7 @@
 // line's message. The level rule: warn when the event says something failed, was lost or gave
 // up — its action (the part after the first dot) is, or ends in `_` and, one of the words below
 // (release.failed, instance.crashed, instance.unhealthy, host.unreachable, webhook.failed,
-// notify.email_failed, router.upstream_error, router.hold_timeout, router.hold_full,
+// email.failed, router.upstream_error, router.hold_timeout, router.hold_full,
 // api.stream_dropped, control.error); info for everything else (release.live, scale.max…).
 import type { Logger } from './logger.js';
 

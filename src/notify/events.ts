@@ -5,7 +5,7 @@ import type { SummonEvent } from '../core/types.js';
 export const CRASHLOOP_RESTARTS = 3;
 export const DEFAULT_WEBHOOK_EVENTS = ['release.live', 'release.failed', 'instance.crashloop', 'scale.max'];
 /** Events about notifications themselves are never notified (no loops). */
-const SILENT = /^(webhook|notify)\./;
+const SILENT = /^(webhook|notify|email)\./;
 
 export function notificationTypes(e: SummonEvent): string[] {
   if (SILENT.test(e.type)) return [];

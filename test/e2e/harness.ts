@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import assert from 'node:assert/strict';
 import { scaled, waitFor } from '../../src/testing/wait.js';
-import { SMTPServer } from 'smtp-server';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'summon.js');
@@ -262,32 +261,6 @@ export async function vmCache(): Promise<string> {
   }
 }
 
-export interface Mailbox {
-  port: number;
-  /** Every message received, in order: its recipients and the raw text. */
-  mails: { to: string[]; raw: string }[];
-  close(): Promise<void>;
-}
-
-/** A real SMTP server on loopback that keeps every message, for notification tests. */
-export async function startMailbox(): Promise<Mailbox> {
-  const mails: Mailbox['mails'] = [];
-  const smtp = new SMTPServer({
-    authOptional: true, disabledCommands: ['STARTTLS', 'AUTH'], logger: false,
-    onData(stream, session, cb) {
-      let raw = '';
-      stream.setEncoding('utf8');
-      stream.on('data', (c: string) => (raw += c));
-      stream.on('end', () => {
-        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-        cb();
-      });
-    },
-  });
-  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
-  return {
-    port: (smtp.server.address() as { port: number }).port,
-    mails,
-    close: () => new Promise<void>((r) => smtp.close(() => r())),
-  };
-}
+/** A real SMTP server on loopback that keeps every message, for notification tests: plain by
+ *  default; TLS, STARTTLS and AUTH on request (src/testing/mailbox.ts). */
+export { makeCert, startMailbox, type Mailbox, type MailboxOptions, type ReceivedMail } from '../../src/testing/mailbox.js';

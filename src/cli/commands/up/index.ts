@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SummonError } from '../../../core/errors.js';
 import { parseDuration, parseSize } from '../../../core/units.js';
 import { resolveClientLimits } from '../../../router/client-limits.js';
 import { clientConnectionBudget, fdReserve, parseFdLimit } from '../../../core/fd-budget.js';
 import { startSummon, type SummonOptions } from '../../../server.js';
+import { checkEmailOptions } from '../../../notify/email.js';
 import type { Io } from '../../context.js';
 import { saveLogin } from '../../login-file.js';
 import { installLastResort } from '../../last-resort.js';
@@ -24,9 +25,17 @@ function port(name: string, v: string | undefined): number | undefined {
 }
 
 function emailOptions(o: Record<string, string | boolean | undefined>): Pick<SummonOptions, 'email'> {
-  if (!o.smtp && !o.mailFrom && !o.mailTo) return {};
+  if (!o.smtp && !o.mailFrom && !o.mailTo) {
+    if (o.smtpCa) throw new SummonError('invalid_input', '--smtp-ca is the CA of the --smtp relay: give --smtp, --mail-from and --mail-to too');
+    return {};
+  }
   if (!o.smtp || !o.mailFrom || !o.mailTo) throw new SummonError('invalid_input', 'email notifications need all of --smtp, --mail-from and --mail-to');
-  return { email: { smtp: String(o.smtp), from: String(o.mailFrom), to: String(o.mailTo).split(',').map((s) => s.trim()).filter(Boolean) } };
+  const email = {
+    smtp: String(o.smtp), from: String(o.mailFrom), to: String(o.mailTo).split(',').map((s) => s.trim()).filter(Boolean),
+    ...(o.smtpCa ? { caFile: String(o.smtpCa) } : {}),
+  };
+  checkEmailOptions(email); // a bad URL or CA file is refused here, before anything starts
+  return { email };
 }
 
 /** `--agent edge1=http://10.0.0.7:7171` */
@@ -86,7 +95,9 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--vm-network <mode>', 'VM networking when [run].network does not say: auto (tap where possible), tap or user', 'auto')
     .option('--host-lost-after <d>', 'a host unreachable this long has its instances started on other hosts', '60s')
     .option('--agent <id=url>', 'an agent on another host, as `summon agent` prints it: edge1=https://10.0.0.7:7171#sha256=…; repeat for more', (v: string, all: string[] = []) => [...all, v])
-    .option('--smtp <url>', 'email operators through this SMTP relay, e.g. smtp://127.0.0.1:25')
+    .addOption(new Option('--smtp <url>', 'email operators through this SMTP relay: smtp://[USER:PASSWORD@]HOST[:PORT] (port 25, STARTTLS when offered; ' +
+      'add ?starttls=required to insist; always with a password) or smtps://[USER:PASSWORD@]HOST[:PORT] (TLS from the start, port 465)').env('SUMMON_SMTP'))
+    .option('--smtp-ca <file>', "PEM CA certificate the relay's certificate is verified against instead of the system CAs (a private or self-signed relay)")
     .option('--mail-from <addr>', 'sender address of notification emails')
     .option('--mail-to <list>', 'comma-separated recipients of notification emails')
     .option('--webhooks-allow-private', 'let webhooks target loopback, private, link-local and cloud-metadata addresses (refused by default)')
