@@ -86,8 +86,12 @@ test('kill -9 during a rollout: after the restart the rollout resumes with max_u
   await waitFor(async () => ((await cliJson(s, 'releases', '-a', 'rolling', '--json')) as { version: number; status: string }[]).find((r) => r.version === 2 && r.status === 'live'),
     { timeoutMs: 60_000, what: 'v2 live after the restart' });
   const events = (await cliJson(s, 'events', '-a', 'rolling', '--json', '-n', '200')) as { type: string; at: number; data: { instance?: string } }[];
-  const healthy = events.filter((e) => e.type === 'instance.healthy' && e.data.instance !== v1.id).map((e) => e.at);
   const drained = events.find((e) => e.type === 'instance.draining' && e.data.instance === v1.id);
   assert.ok(drained, `v1's instance was drained: ${JSON.stringify(events.map((e) => [e.type, e.data.instance]))}`);
-  assert.ok(healthy.some((at) => at <= drained.at), `a v2 instance was healthy before v1's was drained (${JSON.stringify({ healthy, drained: drained.at })})`);
+  // When the agent saw the new instance healthy (its healthyAt is set before the controller
+  // hears of it; the instance.healthy event itself is stamped a moment after the drain it causes).
+  const now = (await cliJson(s, 'ps', '-a', 'rolling', '--json')) as (Inst & { healthyAt: number | null })[];
+  const healthyAt = now.filter((i) => i.version === 2).map((i) => i.healthyAt).filter((x): x is number => x !== null);
+  assert.ok(healthyAt.length > 0 && Math.min(...healthyAt) <= drained.at,
+    `a v2 instance was healthy before v1's was drained (${JSON.stringify({ healthyAt, drained: drained.at })})`);
 });
