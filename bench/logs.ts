@@ -15,49 +15,12 @@ import { fileURLToPath } from 'node:url';
 import { SummonClient } from '../src/sdk/client.js';
 import { httpGet, waitFor } from '../src/testing/wait.js';
 import { machine } from './lib/proc.js';
+import { SPEW_APP, SPEW_TOML } from './lib/spew-app.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = path.resolve(here, '..', '..');
 const LINES = Number(process.env.BENCH_LINES ?? 50_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-
-// The app: on GET /spew?n=N&round=R it prints N lines of ~100 bytes to stdout, then answers
-// with the time its write loop took. Run as `node spew.mjs --file N` it writes them to stdout
-// (redirected to a file by the bench) and prints the loop time on stderr.
-const SPEW = `#!/usr/bin/env node
-import http from 'node:http';
-const pad = 'x'.repeat(64);
-function spew(n, round) {
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) console.log(\`spew \${round} \${i} \${pad}\`);
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}
-if (process.argv[2] === '--file') {
-  const ms = spew(Number(process.argv[3]), 'file');
-  process.stderr.write(JSON.stringify({ ms }) + '\\n');
-} else {
-  const i = process.argv.indexOf('--port');
-  const port = Number(i >= 0 ? process.argv[i + 1] : process.env.PORT);
-  http.createServer((req, res) => {
-    const u = new URL(req.url, 'http://x');
-    if (u.pathname === '/spew') {
-      const ms = spew(Number(u.searchParams.get('n')), u.searchParams.get('round'));
-      res.end(JSON.stringify({ ms }));
-    } else res.end('ok\\n');
-  }).listen(port, '127.0.0.1', () => console.log('spew listening on ' + port));
-}
-`;
-const TOML = `[build]
-artifact = "spew.mjs"
-
-[run]
-target = "process"
-args = ["--port", "{port}"]
-
-[scale]
-min = 1
-max = 1
-`;
 
 // ---------- the tail client (child process) ----------
 
@@ -122,8 +85,8 @@ async function main(): Promise<void> {
     await c.createApp(app);
     const appDir = path.join(dir, 'app');
     await mkdir(appDir);
-    await writeFile(path.join(appDir, 'spew.mjs'), SPEW);
-    await writeFile(path.join(appDir, 'summon.toml'), TOML);
+    await writeFile(path.join(appDir, 'spew.mjs'), SPEW_APP);
+    await writeFile(path.join(appDir, 'summon.toml'), SPEW_TOML);
     await git(appDir, 'init', '-q', '-b', 'main');
     await git(appDir, 'add', '-A');
     await git(appDir, '-c', 'user.email=bench@example.com', '-c', 'user.name=bench', 'commit', '-q', '-m', 'spew');

@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import { pinnedPost } from '../notify/pinned-post.js';
 import { backoffMs, describeError, type Delivery, type DeliveryOptions, type DeliveryState } from './delivery.js';
 import { resolveDrainHost } from './drain-target.js';
+import { untilAborted } from '../core/until-aborted.js';
 
 export interface HttpsDeliveryOptions extends DeliveryOptions {
   /** Lines and bytes per POST. */
@@ -14,16 +15,6 @@ export interface HttpsDeliveryOptions extends DeliveryOptions {
   batchBytes: number;
   /** How long the first line of a batch waits for others before it is sent. */
   flushMs: number;
-}
-
-/** `p`, or a rejection as soon as `signal` aborts (dns.lookup cannot be cancelled). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 export class HttpsDelivery implements Delivery {

@@ -14,6 +14,7 @@ import { eventMatches, notificationTypes } from './events.js';
 import { pinnedPost } from './pinned-post.js';
 import { resolveTarget, shownUrl, systemResolver, type Resolver } from './webhook-targets.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
+import { untilAborted } from '../core/until-aborted.js';
 
 export interface WebhookPayload {
   id: number;
@@ -40,16 +41,6 @@ export interface WebhookNotifierOptions {
   resolve?: Resolver;
   /** Summon's own log: store reads and writes that failed and were let go. */
   logger?: Logger;
-}
-
-/** `p`, or a rejection as soon as `signal` aborts (dns.lookup cannot be cancelled). */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 export function newWebhookSecret(): string {

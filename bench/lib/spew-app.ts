@@ -1,0 +1,39 @@
+// The app both log benchmarks (logs, drains) deploy: a process-target Node script that prints
+// lines as fast as console.log goes, so what is measured is Summon's path, not the app.
+// The app: on GET /spew?n=N&round=R it prints N lines of ~100 bytes to stdout, then answers
+// with the time its write loop took. Run as `node spew.mjs --file N` it writes them to stdout
+// (redirected to a file by the bench) and prints the loop time on stderr.
+export const SPEW_APP = `#!/usr/bin/env node
+import http from 'node:http';
+const pad = 'x'.repeat(64);
+function spew(n, round) {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) console.log(\`spew \${round} \${i} \${pad}\`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+if (process.argv[2] === '--file') {
+  const ms = spew(Number(process.argv[3]), 'file');
+  process.stderr.write(JSON.stringify({ ms }) + '\\n');
+} else {
+  const i = process.argv.indexOf('--port');
+  const port = Number(i >= 0 ? process.argv[i + 1] : process.env.PORT);
+  http.createServer((req, res) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname === '/spew') {
+      const ms = spew(Number(u.searchParams.get('n')), u.searchParams.get('round'));
+      res.end(JSON.stringify({ ms }));
+    } else res.end('ok\\n');
+  }).listen(port, '127.0.0.1', () => console.log('spew listening on ' + port));
+}
+`;
+export const SPEW_TOML = `[build]
+artifact = "spew.mjs"
+
+[run]
+target = "process"
+args = ["--port", "{port}"]
+
+[scale]
+min = 1
+max = 1
+`;
