@@ -23,25 +23,14 @@ import { startRsyslog, type Rsyslog } from '../src/testing/rsyslog.js';
 import { httpGet, waitFor } from '../src/testing/wait.js';
 import { machine } from './lib/proc.js';
 import { SPEW_APP, SPEW_TOML } from './lib/spew-app.js';
+import { median, git } from './lib/platform.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = path.resolve(here, '..', '..');
 const LINES = Number(process.env.BENCH_LINES ?? 50_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
-function git(dir: string, ...args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('git', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
-    let err = '';
-    p.stderr.on('data', (c) => (err += c));
-    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args[0]} failed: ${err}`))));
-  });
-}
 
 /** Counts what rsyslogd appends to its file, reading only the new bytes each time. */
 class ReceivedCounter {

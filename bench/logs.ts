@@ -16,6 +16,7 @@ import { SummonClient } from '../src/sdk/client.js';
 import { httpGet, waitFor } from '../src/testing/wait.js';
 import { machine } from './lib/proc.js';
 import { SPEW_APP, SPEW_TOML } from './lib/spew-app.js';
+import { median, git } from './lib/platform.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = path.resolve(here, '..', '..');
@@ -48,19 +49,7 @@ async function clientMain(api: string, token: string, app: string, round: string
 
 // ---------- the bench ----------
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
-function git(dir: string, ...args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('git', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
-    let err = '';
-    p.stderr.on('data', (c) => (err += c));
-    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args[0]} failed: ${err}`))));
-  });
-}
 
 async function fileRound(dir: string, round: number): Promise<{ ms: number }> {
   const out = path.join(dir, `file-${round}.log`);

@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Children, freePort, machine, parseWrk, run, waitForPort, type WrkResult } from './lib/proc.js';
+import { median } from './lib/platform.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repo = path.resolve(here, '..', '..');
@@ -97,11 +98,6 @@ function get(port: number): Promise<{ status: number; text: string }> {
   });
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 async function main(): Promise<void> {
   const kids = new Children();

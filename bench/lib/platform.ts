@@ -177,6 +177,16 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Runs git quietly in `dir`; rejects with its stderr when it fails. */
+export function git(dir: string, ...args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('git', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+    let err = '';
+    p.stderr!.on('data', (c) => (err += c));
+    p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git ${args[0]} failed: ${err}`))));
+  });
+}
+
 export function median(xs: number[]): number {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
