@@ -10,9 +10,7 @@
 //
 // Env: BENCH_LINES (per round, default 50000), BENCH_ROUNDS (default 3).
 // Writes bench/results/drains.json.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +20,7 @@ import { SummonClient } from '../src/sdk/client.js';
 import { startRsyslog, type Rsyslog } from '../src/testing/rsyslog.js';
 import { httpGet, waitFor } from '../src/testing/wait.js';
 import { machine } from './lib/proc.js';
-import { SPEW_APP, SPEW_TOML } from './lib/spew-app.js';
+import { SPEW_APP, SPEW_TOML, spewToFile } from './lib/spew-app.js';
 import { median, git } from './lib/platform.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -72,19 +70,6 @@ async function until(counter: ReceivedCounter, tag: string, n: number, what: str
     if (Date.now() > deadline) throw new Error(`rsyslogd got ${counter.count(tag)} of ${n} lines for ${what} within 120 s`);
     await new Promise((r) => setTimeout(r, 2));
   }
-}
-
-async function fileRound(dir: string, round: number): Promise<{ ms: number }> {
-  const out = path.join(dir, `file-${round}.log`);
-  const fd = openSync(out, 'w');
-  const p = spawn(process.execPath, [path.join(dir, 'app', 'spew.mjs'), '--file', String(LINES)], { stdio: ['ignore', fd, 'pipe'] });
-  closeSync(fd);
-  let err = '';
-  p.stderr!.on('data', (c) => (err += c));
-  await new Promise((r) => p.once('exit', r));
-  const lines = (await readFile(out, 'utf8')).split('\n').length - 1;
-  if (lines !== LINES) throw new Error(`the file got ${lines} lines, not ${LINES}`);
-  return JSON.parse(err) as { ms: number };
 }
 
 /** The receiver's ceiling: the same number of ready-made frames from a bare client, as fast as rsyslogd takes them. */
@@ -159,7 +144,7 @@ async function main(): Promise<void> {
 
     const rounds: { drainLinesPerSec: number; drainMs: number; loggedMs: number; appLoopMs: number; fileLinesPerSec: number; fileMs: number; bareLinesPerSec: number; bareMs: number }[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
-      const file = await fileRound(dir, r);
+      const file = await spewToFile(dir, r, LINES);
       const bareMs = await ceilingRound(rsyslog, counter, r);
       const { t0, appLoopMs } = await spewRound(String(r));
       const drainMs = (await until(counter, String(r), LINES, `round ${r}`)) - t0;

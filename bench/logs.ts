@@ -7,15 +7,14 @@
 // Env: BENCH_LINES (per round, default 50000), BENCH_ROUNDS (default 3).
 // Writes bench/results/logs.json.
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
-import { openSync, closeSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SummonClient } from '../src/sdk/client.js';
 import { httpGet, waitFor } from '../src/testing/wait.js';
 import { machine } from './lib/proc.js';
-import { SPEW_APP, SPEW_TOML } from './lib/spew-app.js';
+import { SPEW_APP, SPEW_TOML, spewToFile } from './lib/spew-app.js';
 import { median, git } from './lib/platform.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -49,21 +48,6 @@ async function clientMain(api: string, token: string, app: string, round: string
 
 // ---------- the bench ----------
 
-
-
-async function fileRound(dir: string, round: number): Promise<{ ms: number }> {
-  const out = path.join(dir, `file-${round}.log`);
-  const fd = openSync(out, 'w');
-  const p = spawn(process.execPath, [path.join(dir, 'app', 'spew.mjs'), '--file', String(LINES)], { stdio: ['ignore', fd, 'pipe'] });
-  closeSync(fd);
-  let err = '';
-  p.stderr!.on('data', (c) => (err += c));
-  await new Promise((r) => p.once('exit', r));
-  const lines = (await readFile(out, 'utf8')).split('\n').length - 1;
-  if (lines !== LINES) throw new Error(`the file got ${lines} lines, not ${LINES}`);
-  return JSON.parse(err) as { ms: number };
-}
-
 async function main(): Promise<void> {
   const { startSummon } = await import('../src/server.js');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'summon-bench-logs-'));
@@ -88,7 +72,7 @@ async function main(): Promise<void> {
 
     const rounds: { tailLinesPerSec: number; appLoopMs: number; tailMs: number; fileLinesPerSec: number; fileMs: number }[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
-      const file = await fileRound(dir, r);
+      const file = await spewToFile(dir, r, LINES);
       // the tail client, in its own process like `summon logs --tail`
       const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--client', s.apiUrl, s.token, app, String(r), String(LINES)], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';

@@ -1,3 +1,8 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
 // The app both log benchmarks (logs, drains) deploy: a process-target Node script that prints
 // lines as fast as console.log goes, so what is measured is Summon's path, not the app.
 // The app: on GET /spew?n=N&round=R it prints N lines of ~100 bytes to stdout, then answers
@@ -37,3 +42,18 @@ args = ["--port", "{port}"]
 min = 1
 max = 1
 `;
+
+/** The peer of both benchmarks: the app (in DIR/app/spew.mjs) writing the same `lines` lines
+ *  straight to a file; resolves with its own write-loop time. */
+export async function spewToFile(dir: string, round: number, lines: number): Promise<{ ms: number }> {
+  const out = path.join(dir, `file-${round}.log`);
+  const fd = openSync(out, 'w');
+  const p = spawn(process.execPath, [path.join(dir, 'app', 'spew.mjs'), '--file', String(lines)], { stdio: ['ignore', fd, 'pipe'] });
+  closeSync(fd);
+  let err = '';
+  p.stderr!.on('data', (c) => (err += c));
+  await new Promise((r) => p.once('exit', r));
+  const got = (await readFile(out, 'utf8')).split('\n').length - 1;
+  if (got !== lines) throw new Error(`the file got ${got} lines, not ${lines}`);
+  return JSON.parse(err) as { ms: number };
+}
