@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent } from '../src/agent/agent.js';
+import { sha256File } from '../src/artifacts/verify.js';
 import { QemuRuntime } from '../src/runtimes/qemu/qemu-runtime.js';
 import { buildVmHello } from '../src/runtimes/qemu/vm-hello-fixture.js';
 import { freePort, httpGet, waitFor } from '../src/testing/wait.js';
@@ -67,6 +68,9 @@ function bareChecker(address: string, port: number, timeoutMs: number): Promise<
   });
 }
 const img = await buildVmHello();
+// The agent checks both against these before every start (cached after the first).
+const kernelSha = await sha256File(img.kernel);
+const initrdSha = await sha256File(img.initrd);
 const root = await mkdtemp(join(tmpdir(), 'summon-bench-vm-'));
 const rt = new QemuRuntime({ stateDir: join(root, 'state') });
 const cap = await rt.capability();
@@ -142,7 +146,7 @@ const agentRuns: { listeningToHealthyMs: number; startToHealthyMs: number; guest
   const marks = new Map<string, { listening?: number; healthy?: number; started?: number }>();
   const agent = new Agent({
     hostId: 'bench', dataDir: join(root, 'agent'), runtimes: [new QemuRuntime({ stateDir: join(root, 'agent') })],
-    artifactPath: (sha) => (sha === 'kernel' ? img.kernel : img.initrd),
+    artifactPath: (sha) => (sha === kernelSha ? img.kernel : img.initrd),
     onStatus: () => {},
     onConsole: (_app, id, line) => {
       if (/vm-hello: httpd listening/.test(line)) (marks.get(id) ?? marks.set(id, {}).get(id)!).listening ??= performance.now();
@@ -157,7 +161,7 @@ const agentRuns: { listeningToHealthyMs: number; startToHealthyMs: number; guest
   for (let i = 0; i < n; i++) {
     const id = `agent-${i}`;
     await agent.setDesired([{
-      id, app: 'vm-hello', version: 1, target: 'qemu', artifactSha256: 'kernel', initrdSha256: 'initrd', args: [], env: {},
+      id, app: 'vm-hello', version: 1, target: 'qemu', artifactSha256: kernelSha, initrdSha256: initrdSha, args: [], env: {},
       guestPort: 8080, memoryBytes: 128 * 1024 * 1024, cmdline: 'quiet',
       health: { kind: 'http', path: '/healthy', intervalMs: 1000, timeoutMs: 1000, healthyThreshold: 1, unhealthyThreshold: 3, graceMs: 60_000 },
     }]);

@@ -2,6 +2,8 @@
 // keeps its desired set on disk so a restarted agent resumes it with no control plane at all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +15,12 @@ import { httpGet, waitFor } from '../testing/wait.js';
 import { Agent, type AgentEvent, type DesiredInstance } from './agent.js';
 
 const tinyApp = fileURLToPath(new URL('../../../test/fixtures/tiny-app.mjs', import.meta.url));
+/** The agent checks the artifact against this before every start. */
+const tinySha = createHash('sha256').update(readFileSync(tinyApp)).digest('hex');
 
 function desired(id: string, env: Record<string, string> = {}): DesiredInstance {
   return {
-    id, app: 'demo', version: 1, target: 'process', artifactSha256: 'x', initrdSha256: null,
+    id, app: 'demo', version: 1, target: 'process', artifactSha256: tinySha, initrdSha256: null,
     args: ['--port', '{port}'], env, guestPort: 8080, memoryBytes: 64 << 20,
     health: { kind: 'http', path: '/healthy', intervalMs: 100, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 2, graceMs: 10_000 },
   };
@@ -143,4 +147,71 @@ test('regression: an instance removed while it is being launched is not left run
     await agent.close();
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+/** A runtime that counts its starts and never runs anything. */
+class CountingRuntime implements Runtime {
+  readonly target = 'process' as const;
+  readonly started: string[] = [];
+  async capability() { return { target: 'process' as const, available: true, reason: 'test' }; }
+  async start(spec: InstanceSpec) {
+    this.started.push(spec.id);
+    return { pid: null, address: '127.0.0.1', port: spec.hostPort };
+  }
+  async stop() {}
+  inspect() { return { running: false, pid: null, exitCode: null, signal: null }; }
+  async stats() { return undefined; }
+  onExit() {}
+  async recover() { return []; }
+}
+
+test('an altered artifact is never started nor retried; a bad copy is fetched again once', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'summon-agent-integrity-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const good = join(dir, 'good.mjs');
+  const bad = join(dir, 'bad.mjs');
+  await writeFile(good, readFileSync(tinyApp));
+  await writeFile(bad, '// planted\n');
+  const rt = new CountingRuntime();
+  const events: AgentEvent[] = [];
+  const statuses = new Map<string, Instance>();
+  const refetched: string[] = [];
+  let fixOnRefetch = false;
+  const paths = new Map<string, string>([['altered', bad]]);
+  const agent = new Agent({
+    hostId: 'h1', dataDir: join(dir, 'agent'), runtimes: [rt],
+    artifactPath: (sha) => paths.get(sha) ?? good,
+    refetch: async (sha) => {
+      refetched.push(sha);
+      if (fixOnRefetch) paths.set(sha, good);
+    },
+    onStatus: (i) => statuses.set(i.id, i), onConsole: () => {}, onEvent: (e) => events.push(e),
+  });
+  t.after(() => agent.close());
+  await agent.start();
+  // The release recorded tinySha, but the store's file under that digest is the planted one.
+  paths.set(tinySha, bad);
+  await agent.setDesired([{ ...desired('demo-bad'), version: 3 }]);
+  const refused = await waitFor(() => events.find((e) => e.type === 'artifact.altered'), { timeoutMs: 5000, what: 'artifact.altered' });
+  const planted = createHash('sha256').update('// planted\n').digest('hex');
+  assert.equal(refused.message,
+    `artifact of v3 altered: sha256 ${planted.slice(0, 12)}…≠${tinySha.slice(0, 12)}…; the blob store file was changed after the release was built ` +
+    '(fetched again from the control plane, and that copy does not match either); demo-bad not started');
+  assert.deepEqual(refused.data, { version: 3, file: 'artifact', expected: tinySha, actual: planted, path: bad, host: 'h1', refetch: 'fetched again from the control plane, and that copy does not match either' });
+  assert.deepEqual(refetched, [tinySha], 'fetched again once');
+  const st = statuses.get('demo-bad')!;
+  assert.equal(st.state, 'crashed');
+  assert.equal(st.nextRetryAt, null, 'no restart is scheduled');
+  assert.match(st.reason ?? '', /^artifact of v3 altered: sha256 /);
+  // A healthy instance started after it: the refused one got no start meanwhile.
+  fixOnRefetch = true;
+  await agent.setDesired([{ ...desired('demo-bad'), version: 3 }, desired('demo-good')]);
+  await waitFor(() => rt.started.includes('demo-good'), { timeoutMs: 5000, what: 'demo-good started' });
+  assert.deepEqual(rt.started, ['demo-good'], 'the refused instance was never started, nor retried');
+  // A new instance of the same release: its bad copy is fetched again, verified, and started.
+  paths.set(tinySha, bad);
+  await agent.setDesired([{ ...desired('demo-bad'), version: 3 }, desired('demo-good'), desired('demo-again')]);
+  await waitFor(() => rt.started.includes('demo-again'), { timeoutMs: 5000, what: 'demo-again started from the fetched copy' });
+  const again = events.filter((e) => e.type === 'artifact.refetched').at(-1)!;
+  assert.match(again.message, /^artifact of v1 \(sha256 [0-9a-f]{12}…\) was altered on host h1: fetched again from the control plane and verified$/);
 });

@@ -13,6 +13,7 @@ import { freePort } from './ports.js';
 import type { HostAgent, HostLink } from './host-agent.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { isLocalExhaustion, probeHttp, probeTcp, type ProbeOptions, type ProbeResult } from './health-probe.js';
+import { ArtifactVerifier, describeVerdict, type Verdict } from '../artifacts/verify.js';
 
 export interface DesiredInstance {
   id: string;
@@ -66,6 +67,12 @@ export interface AgentOptions extends AgentCallbacks {
   /** Makes sure what an instance needs is on this host before it starts (a remote agent
    *  fetches the artifact from the control plane). */
   prepare?: (d: DesiredInstance) => Promise<void>;
+  /** Checks the artifact and initrd against their digests before every start (default: one
+   *  of its own, caching verdicts by inode and times). */
+  verifier?: ArtifactVerifier;
+  /** Fetches a blob again when the local copy is missing or altered (a remote agent: from
+   *  the control plane); tried once per start before the start is refused. */
+  refetch?: (sha256: string) => Promise<void>;
   /** Summon's own log: the desired set not saved to disk. */
   logger?: Logger;
 }
@@ -112,6 +119,13 @@ class Worker {
   }
 }
 
+interface IntegrityFailure {
+  what: 'artifact' | 'initrd';
+  verdict: Exclude<Verdict, { ok: true }>;
+  /** What fetching it again did, when it was tried. */
+  refetch: string | null;
+}
+
 const CRASH_LINES = 10;
 /** Healthy this long, an instance's next crash is treated as a first one again. */
 const STABLE_MS = 30_000;
@@ -133,7 +147,7 @@ const START_CHECKS = {
 
 export class Agent implements HostAgent {
   readonly hostId: string;
-  private readonly opts: Required<Omit<AgentOptions, 'now' | 'advertise' | 'prepare'>> & Pick<AgentOptions, 'advertise' | 'prepare'> & { now: () => number };
+  private readonly opts: Required<Omit<AgentOptions, 'now' | 'advertise' | 'prepare' | 'refetch'>> & Pick<AgentOptions, 'advertise' | 'prepare' | 'refetch'> & { now: () => number };
   private readonly startedAt = Date.now();
   private readonly runtimes = new Map<Target, Runtime>();
   private readonly workers = new Map<string, Worker>();
@@ -147,6 +161,7 @@ export class Agent implements HostAgent {
     this.hostId = opts.hostId;
     this.opts = {
       statsIntervalMs: 1000, startProbeMs: 50, stopGraceMs: 10_000, now: Date.now, ...opts, logger: opts.logger ?? silentLogger(),
+      verifier: opts.verifier ?? new ArtifactVerifier(),
     };
     for (const r of opts.runtimes) this.runtimes.set(r.target, r);
     for (const r of opts.runtimes) r.onExit((id, st) => this.onExit(id, st.exitCode, st.signal));
@@ -277,6 +292,14 @@ export class Agent implements HostAgent {
         await this.opts.prepare(d);
         if (w.removed || this.closed) return;
       }
+      // The artifact must still be what its release built: from the cache (one stat, no
+      // yield) when the blob is unchanged since it was last hashed.
+      const bad = this.integrityCached(d) ?? await this.integrity(d);
+      if (w.removed || this.closed) return;
+      if (bad) {
+        this.refuse(w, bad);
+        return;
+      }
       // Synchronous on purpose: from a wake-up to the spawn nothing yields to the event loop,
       // so store writes and other I/O callbacks queued meanwhile run after the app is started.
       mkdirSync(workDir, { recursive: true });
@@ -352,6 +375,69 @@ export class Agent implements HostAgent {
       }
       this.crashed(w, `failed to start: ${msg}`, 'start');
     }
+  }
+
+  private blobs(d: DesiredInstance): { what: 'artifact' | 'initrd'; sha256: string; path: string }[] {
+    return [
+      { what: 'artifact' as const, sha256: d.artifactSha256, path: this.opts.artifactPath(d.artifactSha256) },
+      ...(d.initrdSha256 ? [{ what: 'initrd' as const, sha256: d.initrdSha256, path: this.opts.artifactPath(d.initrdSha256) }] : []),
+    ];
+  }
+
+  /** false when every blob of the instance is known intact without hashing; else undefined (check). */
+  private integrityCached(d: DesiredInstance): false | undefined {
+    return this.blobs(d).every((b) => this.opts.verifier.cached(b.path, b.sha256)?.ok === true) ? false : undefined;
+  }
+
+  /** What is wrong with the instance's artifact or initrd, or false when both hash to the
+   *  digests its release recorded. A bad local copy is fetched again once when it can be. */
+  private async integrity(d: DesiredInstance): Promise<IntegrityFailure | false> {
+    for (const b of this.blobs(d)) {
+      let v: Verdict = await this.opts.verifier.verify(b.path, b.sha256);
+      let refetch: string | null = null;
+      if (!v.ok && this.opts.refetch) {
+        const was = v.kind;
+        try {
+          this.opts.verifier.forget(b.path);
+          await this.opts.refetch(b.sha256);
+          v = await this.opts.verifier.verify(this.opts.artifactPath(b.sha256), b.sha256);
+          refetch = v.ok ? 'fetched again from the control plane and verified' : 'fetched again from the control plane, and that copy does not match either';
+        } catch (e) {
+          refetch = `fetching it again failed: ${e instanceof Error ? e.message : String(e)}`;
+        }
+        this.opts.onEvent({
+          type: 'artifact.refetched', app: d.app, instance: d.id,
+          message: `${b.what} of v${d.version} (sha256 ${b.sha256.slice(0, 12)}…) was ${was} on host ${this.hostId}: ${refetch}`,
+          data: { version: d.version, file: b.what, sha256: b.sha256, was, ok: v.ok },
+        });
+      }
+      if (!v.ok) return { what: b.what, verdict: v, refetch };
+    }
+    return false;
+  }
+
+  /** The instance is not started and not retried: its code is not what was built. The
+   *  control plane marks the release broken (artifact.altered / artifact.missing). */
+  private refuse(w: Worker, f: IntegrityFailure): void {
+    const d = w.desired;
+    const v = f.verdict;
+    const cause = v.kind === 'altered'
+      ? 'the blob store file was changed after the release was built'
+      : 'the blob store lost the file after the release was built';
+    const message = `${describeVerdict(v, `${f.what} of v${d.version}`)}; ${cause}${f.refetch ? ` (${f.refetch})` : ''}; ${d.id} not started`;
+    if (w.timer) clearTimeout(w.timer);
+    w.timer = null;
+    const s = w.status;
+    s.pid = null;
+    s.nextRetryAt = null;
+    this.setState(w, 'crashed', message);
+    this.opts.onEvent({
+      type: `artifact.${v.kind}`, app: d.app, instance: d.id, message,
+      data: {
+        version: d.version, file: f.what, expected: v.expected, ...(v.kind === 'altered' ? { actual: v.actual } : {}),
+        path: v.path, host: this.hostId, ...(f.refetch ? { refetch: f.refetch } : {}),
+      },
+    });
   }
 
   private scheduleProbe(w: Worker, delayMs: number): void {

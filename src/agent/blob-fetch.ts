@@ -1,6 +1,7 @@
 // A remote agent's artifacts: fetched from the control plane's blob store by digest the first
 // time an instance needs them, checked against that digest, and kept in the agent's own
 // content-addressed store, so an agent whose control plane is away can still restart them.
+// A local copy found altered before a start is fetched again once (refetch()).
 import http from 'node:http';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -19,17 +20,26 @@ export class BlobFetcher {
 
   /** Makes sure the blob is in the local store; one download per digest at a time. */
   ensure(sha256: string): Promise<void> {
+    return this.once(sha256, false);
+  }
+
+  /** Downloads the blob again, replacing the local copy (found missing or altered). */
+  refetch(sha256: string): Promise<void> {
+    return this.once(sha256, true);
+  }
+
+  private once(sha256: string, force: boolean): Promise<void> {
     let p = this.inFlight.get(sha256);
     if (!p) {
-      p = this.fetch(sha256).finally(() => this.inFlight.delete(sha256));
+      p = this.fetch(sha256, force).finally(() => this.inFlight.delete(sha256));
       this.inFlight.set(sha256, p);
     }
     return p;
   }
 
-  private async fetch(sha256: string): Promise<void> {
+  private async fetch(sha256: string, force: boolean): Promise<void> {
     const { blobs } = this.opts;
-    if (await blobs.has(sha256)) return;
+    if (!force && await blobs.has(sha256)) return;
     const dir = join(blobs.dir, 'download');
     await mkdir(dir, { recursive: true });
     const tmp = join(dir, `${sha256}-${randomBytes(4).toString('hex')}`);
@@ -47,10 +57,9 @@ export class BlobFetcher {
         req.on('timeout', () => req.destroy(new Error(`fetching artifact ${sha256.slice(0, 12)} from ${url.origin}: no answer`)));
         req.on('error', (e) => reject(new Error(`fetching artifact ${sha256.slice(0, 12)}: ${e.message} (is the control plane at ${url.origin} reachable?)`)));
       });
-      const stored = await blobs.put(tmp);
-      if (stored.sha256 !== sha256) {
-        throw new Error(`artifact ${sha256.slice(0, 12)} from the control plane has digest ${stored.sha256.slice(0, 12)}: refused`);
-      }
+      await blobs.put(tmp, { expect: sha256 }).catch((e: Error) => {
+        throw new Error(`artifact ${sha256.slice(0, 12)} from the control plane at ${url.origin}: ${e.message} (its blob store copy is altered too)`);
+      });
     } finally {
       await rm(tmp, { force: true });
     }

@@ -2,6 +2,8 @@
 // an AgentServer, driven by a RemoteAgent as the controller would drive it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,11 +18,13 @@ import { RemoteAgent, type RemoteAgentOptions } from './remote-agent.js';
 import { loadOrMakeAgentCert } from './agent-tls.js';
 
 const tinyApp = fileURLToPath(new URL('../../../test/fixtures/tiny-app.mjs', import.meta.url));
+/** The agent checks the artifact against this before every start. */
+const tinySha = createHash('sha256').update(readFileSync(tinyApp)).digest('hex');
 const TOKEN = 'ak_test-token-of-some-length';
 
 function desired(id: string): DesiredInstance {
   return {
-    id, app: 'demo', version: 1, target: 'process', artifactSha256: 'a'.repeat(64), initrdSha256: null,
+    id, app: 'demo', version: 1, target: 'process', artifactSha256: tinySha, initrdSha256: null,
     args: ['--port', '{port}'], env: {}, guestPort: 8080, memoryBytes: 64 << 20,
     health: { kind: 'http', path: '/healthy', intervalMs: 100, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 2, graceMs: 10_000 },
   };

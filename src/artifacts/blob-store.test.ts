@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -71,4 +71,43 @@ test('bad digests and relative dirs are rejected', () => {
   const store = new BlobStore({ dir: '/tmp/x' });
   assert.throws(() => store.path('../../etc/passwd'), /sha256/);
   assert.throws(() => store.path('ABC'), /sha256/);
+});
+
+test('the store\'s directories are not writable by others, whatever the umask', async (t) => {
+  const d = await tempDir(t);
+  const store = new BlobStore({ dir: join(d, 'blobs') });
+  await writeFile(join(d, 'a'), 'perm');
+  const old = process.umask(0);
+  let sha256: string;
+  try {
+    ({ sha256 } = await store.put(join(d, 'a')));
+  } finally {
+    process.umask(old);
+  }
+  for (const dir of [join(d, 'blobs'), join(d, 'blobs', sha256.slice(0, 2)), join(d, 'blobs', 'tmp')]) {
+    assert.equal((await stat(dir)).mode & 0o777, 0o755, dir);
+  }
+  assert.equal((await stat(store.path(sha256))).mode & 0o777, 0o555);
+});
+
+test('putting content whose stored copy was altered replaces that copy', async (t) => {
+  const d = await tempDir(t);
+  const store = new BlobStore({ dir: join(d, 'blobs') });
+  await writeFile(join(d, 'a'), 'genuine');
+  const { sha256 } = await store.put(join(d, 'a'));
+  await chmod(store.path(sha256), 0o755);
+  await writeFile(store.path(sha256), 'planted');
+  await store.put(join(d, 'a'));
+  assert.equal(await readFile(store.path(sha256), 'utf8'), 'genuine');
+  assert.equal((await stat(store.path(sha256))).mode & 0o777, 0o555);
+});
+
+test('put with an expected digest refuses other content and stores nothing', async (t) => {
+  const d = await tempDir(t);
+  const store = new BlobStore({ dir: join(d, 'blobs') });
+  await writeFile(join(d, 'a'), 'served');
+  const want = createHash('sha256').update('asked for').digest('hex');
+  await assert.rejects(store.put(join(d, 'a'), { expect: want }), /blob has sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it was stored as: refused/);
+  assert.equal(await store.has(createHash('sha256').update('served').digest('hex')), false);
+  assert.deepEqual(await readdir(join(d, 'blobs', 'tmp')), []);
 });

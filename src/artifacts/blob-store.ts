@@ -1,12 +1,15 @@
 // Content-addressed blob store: every artifact lives under dir/ab/abcdef… (its sha256).
 // Blobs are written to a temp file, fsynced and renamed into place, so a crash never
 // leaves a half-written blob under its final name. They are stored read-only and
-// executable (0o555): a process-target artifact is exec'd straight from the store.
+// executable (0o555: nobody may write them, a process-target artifact is exec'd straight
+// from the store) in directories only their owner may write (0o755). Before an instance
+// starts, the agent checks the blob against its release's digest (verify.ts).
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join, isAbsolute } from 'node:path';
 import { InvalidInputError } from '../core/errors.js';
+import { sha256File } from './verify.js';
 
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
@@ -45,9 +48,11 @@ export class BlobStore {
     }
   }
 
-  /** Copies `file` into the store; putting the same content twice is a no-op. */
-  async put(file: string): Promise<StoredBlob> {
-    await mkdir(join(this.dir, 'tmp'), { recursive: true });
+  /** Copies `file` into the store; putting the same content twice is a no-op (unless the
+   *  stored copy no longer has that content: then it is replaced). With `expect`, content of
+   *  another digest is refused and nothing is stored. */
+  async put(file: string, opts: { expect?: string } = {}): Promise<StoredBlob> {
+    await this.mkdirs(join(this.dir, 'tmp'));
     // Hash while copying so the file is read once and the digest matches what was written,
     // even if the source changes underneath us.
     const tmp = join(this.dir, 'tmp', `${process.pid}-${randomBytes(6).toString('hex')}`);
@@ -71,19 +76,34 @@ export class BlobStore {
         await out.close();
       }
       const sha256 = hash.digest('hex');
+      if (opts.expect !== undefined && sha256 !== opts.expect) {
+        throw new InvalidInputError(`blob has sha256 ${sha256.slice(0, 12)}…, not the ${opts.expect.slice(0, 12)}… it was stored as: refused`);
+      }
       const final = this.path(sha256);
-      if (await this.has(sha256)) {
+      // An existing copy is kept only if it still has its content: one altered in the store
+      // is replaced by the fresh copy (rename is atomic; a running instance keeps its inode).
+      if (await this.has(sha256) && await sha256File(final).then((h) => h === sha256, () => false)) {
         await rm(tmp, { force: true });
         return { sha256, size };
       }
       await chmod(tmp, 0o555);
-      await mkdir(join(this.dir, sha256.slice(0, 2)), { recursive: true });
+      await this.mkdirs(join(this.dir, sha256.slice(0, 2)));
       await rename(tmp, final);
       await fsyncDir(join(this.dir, sha256.slice(0, 2)));
       return { sha256, size };
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;
+    }
+  }
+
+  /** Makes the store's directories 0o755 whatever the umask: only their owner adds or
+   *  replaces blobs. */
+  private async mkdirs(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    for (const d of [this.dir, dir]) {
+      const st = await stat(d);
+      if ((st.mode & 0o022) !== 0) await chmod(d, st.mode & 0o755);
     }
   }
 }
