@@ -12,6 +12,7 @@ import { parsePushRequest, servePushStream } from '../build/push-stream.js';
 import type { RepoManager } from '../build/repos.js';
 import { InvalidInputError, NotFoundError, SummonError, UnauthorizedError, toSummonError } from '../core/errors.js';
 import { checkAppName } from '../core/names.js';
+import { checkConfigChange } from '../core/config-vars.js';
 import { DURATION_LIMITS } from '../core/manifest.js';
 import { autoscaleBody, configBody, createAppBody, parseBody, rollbackBody, scaleBody } from './bodies.js';
 import { parseDuration } from '../core/units.js';
@@ -242,6 +243,12 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     const unset = body.unset ?? [];
     if (!Object.keys(set).length && !unset.length) throw new InvalidInputError('nothing to change: give KEY=VALUE pairs to set or KEYs to unset');
     await requireApp(name);
+    // Names and values meet the rules of the live release's target before anything is stored.
+    const app = await d.store.getApp(name);
+    const live = app?.liveVersion != null ? await d.store.getRelease(name, app.liveVersion) : undefined;
+    const resulting = { ...d.secrets.decrypt(await d.store.getConfig(name)), ...set };
+    for (const k of unset) delete resulting[k];
+    checkConfigChange(set, resulting, live?.manifest?.run.target);
     return streamed(reply, async (out) => {
       const r = await d.releases.setConfig(name, set, unset, out);
       return { ok: r.result.ok, message: r.result.message, release: r.release, keys: Object.keys(r.config).sort() };

@@ -1,15 +1,15 @@
-// Config vars reach a VM guest as KEY=VALUE words on the kernel command line; Linux
-// hands the ones it does not recognise to init as environment variables. The command
-// line has no quoting that survives every boot loader, so values that would need it are
-// refused rather than silently mangled.
+// KEY=VALUE words on a kernel command line; Linux hands the ones it does not recognise to
+// init as environment variables. The qemu runtime puts only what is not secret here
+// (PORT, SUMMON_ADDR, ...: the config vars go to fw_cfg, see qemu-runtime.ts); an exported
+// disk image (images:export) carries its config vars this way. The command line has no
+// quoting that survives every boot loader, so names and values follow core/config-vars.ts's
+// VM rules: upper-case names, so none is a kernel parameter, and one-word values.
 import { InvalidInputError } from '../../core/errors.js';
+import { configNameProblem, configValueProblem } from '../../core/config-vars.js';
 
 /** x86 COMMAND_LINE_SIZE is 2048 including the trailing NUL. */
 export const MAX_CMDLINE = 2047;
 
-const KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// Printable ASCII without space, quotes or backslash: each survives Linux's parser as is.
-const VALUE_RE = /^[!#-&(-[\]-~]*$/;
 
 export interface CmdlineParts {
   /** Words the runtime always sets (console, panic behaviour). */
@@ -24,19 +24,12 @@ export function buildKernelCmdline(parts: CmdlineParts): string {
   const words = [...parts.base];
   if (parts.extra?.trim()) words.push(parts.extra.trim());
   for (const [key, value] of Object.entries(parts.env)) {
-    if (!KEY_RE.test(key)) {
-      throw new InvalidInputError(
-        `config var ${JSON.stringify(key)} cannot be passed on a kernel command line: names must match ${KEY_RE.source}`,
-        { key },
-      );
+    const badName = configNameProblem(key);
+    if (badName) {
+      throw new InvalidInputError(`config var ${JSON.stringify(key)} cannot be passed on a kernel command line: ${badName}`, { key });
     }
-    if (!VALUE_RE.test(value)) {
-      throw new InvalidInputError(
-        `config var ${key} cannot be passed on a kernel command line: its value holds a space, quote, backslash or ` +
-          'non-ASCII character; encode it (e.g. base64) and decode it in the guest',
-        { key },
-      );
-    }
+    const badValue = configValueProblem(key, value, 'vm');
+    if (badValue) throw new InvalidInputError(`${badValue} (it would be passed on a kernel command line)`, { key });
     words.push(`${key}=${value}`);
   }
   const line = words.join(' ');

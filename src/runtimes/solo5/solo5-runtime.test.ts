@@ -66,6 +66,13 @@ test('each instance gets its own tap and /30; argv follows the solo5 tender conv
   assert.deepEqual(own.slice(4), ['--ip=10.201.0.2', '--gw=10.201.0.1']);
 });
 
+test('a config var that would split into a second boot argument, or is no env name, is refused before the tender runs', () => {
+  const a = tapNetwork(0);
+  assert.throws(() => buildTenderArgs(baseSpec('/w', { env: { GREETING: 'hi --ipv4=10.0.0.9/8' } }), a),
+    /will not start this instance: config var GREETING holds a space/);
+  assert.throws(() => buildTenderArgs(baseSpec('/w', { env: { 'ipv4=1': 'x' } }), a), /environment-variable names/);
+});
+
 test('lifecycle against a stand-in tender: tap up, console, stop, onExit, tap down, recover', async (t) => {
   const dir = await tempDir(t);
   const bin = join(dir, 'bin');

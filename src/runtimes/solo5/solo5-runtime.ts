@@ -8,7 +8,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, constants, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
+import { RuntimeUnavailableError } from '../../core/errors.js';
+import { assertConfigForRuntime } from '../../core/config-vars.js';
 import type { RuntimeCapability } from '../../core/types.js';
 import type {
   ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle,
@@ -56,8 +57,11 @@ export function buildTenderArgs(spec: InstanceSpec, net: TapNetwork): string[] {
     args.push(`--ipv4=${net.guestAddress}/${net.prefix}`, `--ipv4-gateway=${net.hostAddress}`);
   }
   args.push(...user);
+  // The tender joins these into the unikernel's boot arguments, which it splits on spaces:
+  // the VM rules (core/config-vars.ts) keep each var one argument. Unlike qemu's fw_cfg,
+  // solo5 has no channel but argv for them, so they are visible in `ps` on this host.
+  assertConfigForRuntime(spec.env, 'vm', spec.target);
   for (const [k, v] of Object.entries(spec.env)) {
-    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(k)) throw new InvalidInputError(`config var ${JSON.stringify(k)} cannot be a unikernel boot argument`);
     args.push(`--${k.toLowerCase().replaceAll('_', '-')}=${v}`);
   }
   return args;
