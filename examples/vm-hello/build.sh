@@ -74,7 +74,7 @@ install -m 0755 "$here/power-button.sh" "$stage/etc/acpi/PWRF/00000080"
 # Copy just the modules the guest loads, plus everything they depend on (read from each
 # module's own modinfo), then let busybox depmod write modules.dep for modprobe.
 find "$mods/kernel" -name '*.ko' >"$stage/.all-modules"
-want="virtio_pci virtio_net button evdev"
+want="virtio_pci virtio_net button evdev qemu_fw_cfg"
 done_list=" "
 while :; do
   m=$(echo $want | cut -d' ' -f1)

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { classifyImageHeader, detectImageKind } from './image-kind.js';
 import { buildKernelCmdline, MAX_CMDLINE } from './kernel-cmdline.js';
-import { buildQemuArgs, escapeOptionValue } from './qemu-args.js';
+import { buildQemuArgs, ENV_FILE, escapeOptionValue } from './qemu-args.js';
+import { envFileText } from './qemu-runtime.js';
 
 test('classifyImageHeader tells a bzImage from an MBR disk by content', () => {
   const kernel = Buffer.alloc(1024);
@@ -41,9 +42,12 @@ test('buildKernelCmdline puts config vars after the base words and [run].cmdline
 test('buildKernelCmdline refuses what the kernel command line cannot carry', () => {
   for (const v of ['two words', 'say "hi"', "it's", 'back\\slash', 'tab\there', 'naïve']) {
     assert.throws(() => buildKernelCmdline({ base: [], env: { K: v } }), (e: Error & { code?: string }) =>
-      e.code === 'invalid_input' && /config var K/.test(e.message), v);
+      e.code === 'invalid_input' && /config var K holds .*kernel command line/.test(e.message), v);
   }
-  assert.throws(() => buildKernelCmdline({ base: [], env: { 'bad.key': 'x' } }), /names must match/);
+  // A lower-case name could be a kernel parameter (rdinit=/bin/sh): only env names pass.
+  for (const k of ['bad.key', 'rdinit', 'init']) {
+    assert.throws(() => buildKernelCmdline({ base: [], env: { [k]: '/bin/sh' } }), /environment-variable names/, k);
+  }
   assert.throws(() => buildKernelCmdline({ base: [], env: { K: 'x'.repeat(MAX_CMDLINE) } }), /more than Linux accepts/);
 });
 
@@ -60,10 +64,44 @@ test('buildQemuArgs: kernel boot, TCG, forwarded port, relative sockets', () => 
   assert.equal(after('-kernel'), '/blobs/k');
   assert.equal(after('-initrd'), '/blobs/i');
   assert.equal(after('-append'), 'console=ttyS0 A=1');
-  assert.equal(after('-netdev'), 'user,id=n0,hostfwd=tcp:127.0.0.1:40001-:8080');
+  assert.equal(after('-netdev'), 'user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40001-:8080');
   assert.equal(after('-qmp'), 'unix:qmp.sock,server=on,wait=off');
   assert.ok(args.includes('-nodefaults') && args.includes('-no-user-config') && args.includes('-no-reboot'));
   assert.ok(!args.includes('-drive'));
+  assert.ok(!args.includes('-fw_cfg'), 'no fw_cfg entry without an env file');
+});
+
+test('buildQemuArgs: the seccomp sandbox, libvirt\'s defaults, restricted user net, config only as a file', () => {
+  const args = buildQemuArgs({
+    id: 'web-1', accel: 'tcg', kind: 'kernel', artifactPath: '/blobs/k', cmdline: 'console=ttyS0 PORT=8080',
+    memoryBytes: 128 << 20, net: { kind: 'user', hostPort: 40001, guestPort: 8080 }, envFile: ENV_FILE,
+  });
+  const after = (flag: string): string | undefined => args[args.indexOf(flag) + 1];
+  assert.equal(after('-sandbox'), 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
+  assert.equal(after('-machine'), 'usb=off,dump-guest-core=off');
+  assert.equal(after('-fw_cfg'), 'name=opt/summon/env,file=summon-env');
+  assert.match(after('-netdev') ?? '', /^user,id=n0,restrict=on,hostfwd=tcp:127\.0\.0\.1:40001-:8080$/);
+  // Only the QMP socket Summon uses: no human monitor, no default serial/parallel/VGA.
+  for (const f of ['-monitor', '-mon', '-chardev', '-vga', '-parallel']) assert.ok(!args.includes(f), f);
+  assert.equal(args.filter((a) => a === '-serial').length, 1);
+  assert.equal(args.filter((a) => a === '-qmp').length, 1);
+});
+
+test('the qemu runtime keeps config values out of argv: they reach the guest only through opt/summon/env', async () => {
+  const secret = 'sk_live_0123456789abcdef';
+  const text = envFileText({ DATABASE_URL: `postgres://u:${secret}@db/x`, PORT: '8080' });
+  assert.equal(text, `DATABASE_URL=postgres://u:${secret}@db/x\nPORT=8080\n`);
+  // The runtime builds argv from buildQemuArgs with the command line of its own words and the file's name.
+  const cmdline = buildKernelCmdline({ base: ['console=ttyS0', 'panic=1'], env: { PORT: '8080', SUMMON_ADDR: '10.0.2.15/24' } });
+  for (const kind of ['kernel', 'disk'] as const) {
+    const args = buildQemuArgs({
+      id: 'w', accel: 'tcg', kind, artifactPath: '/blobs/k', cmdline, memoryBytes: 128 << 20,
+      net: { kind: 'user', hostPort: 40001, guestPort: 8080 }, envFile: ENV_FILE,
+    });
+    assert.ok(!args.join('\0').includes(secret), `${kind}: the secret is not in argv`);
+    assert.ok(args.includes('name=opt/summon/env,file=summon-env'), kind);
+    if (kind === 'disk') assert.ok(args.includes(`name=opt/summon/cmdline,string=${cmdline}`));
+  }
 });
 
 test('buildQemuArgs: a disk boots read-only-snapshot under KVM, commas escaped, on a tap', () => {

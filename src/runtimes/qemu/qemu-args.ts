@@ -14,9 +14,13 @@ export interface QemuArgsInput {
   cmdline: string;
   memoryBytes: number;
   net: QemuNet;
+  /** A file (relative to workDir) the guest reads as the fw_cfg entry opt/summon/env. */
+  envFile?: string;
 }
 
-/** user: QEMU's own user-mode network forwards 127.0.0.1:hostPort to the guest port.
+/** user: QEMU's own user-mode network forwards 127.0.0.1:hostPort to the guest port, with
+ *  restrict=on: the guest can open no connection of its own (slirp would map 10.0.2.2 to the
+ *  host's 127.0.0.1, i.e. Summon's API and every process app), the forward still works.
  *  tap: the guest NIC sits on a tap device made by tap-net.ts, with a fixed MAC. */
 export type QemuNet =
   | { kind: 'user'; hostPort: number; guestPort: number; forwardAddress?: string }
@@ -25,6 +29,14 @@ export type QemuNet =
 export const QMP_SOCKET = 'qmp.sock';
 export const CONSOLE_LOG = 'console.log';
 export const PID_FILE = 'qemu.pid';
+/** The instance's config vars, 0600 in its workDir, offered to the guest as fw_cfg opt/summon/env. */
+export const ENV_FILE = 'summon-env';
+export const FW_CFG_ENV = 'opt/summon/env';
+export const FW_CFG_CMDLINE = 'opt/summon/cmdline';
+
+/** QEMU's seccomp filter as libvirt sets it: no obsolete syscalls, no set*uid/gid, no
+ *  fork/exec, no scheduler or CPU-affinity changes. QEMU 7.2 (Debian 12) accepts all five. */
+export const SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
 
 /** The -name every instance carries; recover() checks /proc/<pid>/cmdline for it. */
 export function instanceTag(id: string): string {
@@ -39,7 +51,11 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
   const memMiB = Math.max(16, Math.floor(i.memoryBytes / (1024 * 1024)));
   const args = [
     '-name', instanceTag(i.id),
+    // libvirt's defaults that apply: no default devices or config files, no USB, guest RAM
+    // left out of any QEMU core dump (it holds the config vars), the seccomp sandbox.
     '-nodefaults', '-no-user-config', '-display', 'none',
+    '-machine', 'usb=off,dump-guest-core=off',
+    '-sandbox', SANDBOX,
     ...accelArgs(i.accel),
     '-m', `${memMiB}M`,
     // A guest that reboots or panics (panic=1) ends the instance: the agent decides what next.
@@ -49,6 +65,7 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
     '-pidfile', PID_FILE,
     ...netArgs(i.net),
   ];
+  if (i.envFile) args.push('-fw_cfg', `name=${FW_CFG_ENV},file=${escapeOptionValue(i.envFile)}`);
   if (i.kind === 'kernel') {
     args.push('-kernel', i.artifactPath);
     if (i.initrdPath) args.push('-initrd', i.initrdPath);
@@ -56,13 +73,16 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
   } else {
     // -snapshot keeps every write in a temporary overlay: the blob is never written.
     args.push('-drive', `file=${escapeOptionValue(i.artifactPath)},format=raw,if=virtio,snapshot=on`);
+    // A disk boots with the command line its own boot loader holds; Summon's words (no config
+    // vars: those are in opt/summon/env) are offered at /sys/firmware/qemu_fw_cfg/by_name/opt/summon/cmdline/raw.
+    if (i.cmdline) args.push('-fw_cfg', `name=${FW_CFG_CMDLINE},string=${escapeOptionValue(i.cmdline)}`);
   }
   return args;
 }
 
 function netArgs(n: QemuNet): string[] {
   if (n.kind === 'user') {
-    return ['-netdev', `user,id=n0,hostfwd=tcp:${n.forwardAddress ?? '127.0.0.1'}:${n.hostPort}-:${n.guestPort}`, '-device', 'virtio-net-pci,netdev=n0'];
+    return ['-netdev', `user,id=n0,restrict=on,hostfwd=tcp:${n.forwardAddress ?? '127.0.0.1'}:${n.hostPort}-:${n.guestPort}`, '-device', 'virtio-net-pci,netdev=n0'];
   }
   return ['-netdev', `tap,id=n0,ifname=${n.tap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${n.mac}`];
 }

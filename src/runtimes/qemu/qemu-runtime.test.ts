@@ -75,6 +75,16 @@ test('qemu runtime with the vm-hello guest', { skip }, async (t) => {
     return s;
   };
 
+  await t.test('a config var that is no environment-variable name or would add a kernel parameter: start() refuses, QEMU never runs', async () => {
+    for (const env of [{ rdinit: '/bin/sh' }, { GREETING: 'x init=/bin/sh' }] as Record<string, string>[]) {
+      const s = await spec({ env });
+      await assert.rejects(rt.start(s, () => {}), (e: Error & { code?: string }) =>
+        e.code === 'invalid_input' && /^qemu will not start this instance: config var/.test(e.message), JSON.stringify(env));
+      assert.equal(rt.inspect(s.id), undefined);
+      await assert.rejects(stat(join(s.workDir, 'qemu.pid')), /ENOENT/);
+    }
+  });
+
   await t.test('capability() reports the acceleration it decided on, with a reason', async () => {
     const cap = await rt.capability();
     assert.equal(cap.target, 'qemu');
@@ -113,6 +123,12 @@ test('qemu runtime with the vm-hello guest', { skip }, async (t) => {
     const root = await httpGet(`${base}/`);
     assert.equal(root.status, 200);
     assert.equal(root.body.trim(), `hello from vm-hello release v7 instance ${s.id} hi-there`);
+    // GREETING reached the guest through fw_cfg only: not in QEMU's argv, and its 0600 file
+    // is gone from workDir once QEMU has read it.
+    const argv = (await readFile(`/proc/${h.pid}/cmdline`, 'utf8')).split('\0');
+    assert.ok(!argv.some((a) => a.includes('hi-there')), argv.join(' '));
+    assert.ok(argv.includes('-sandbox') && argv.includes('name=opt/summon/env,file=summon-env'), argv.join(' '));
+    await assert.rejects(stat(join(s.workDir, 'summon-env')), /ENOENT/);
     await waitFor(() => lines.some((l) => l.stream === 'console' && /vm-hello: httpd listening/.test(l.line)),
       { timeoutMs: 5000, what: 'the guest console line' });
     assert.equal(rt.inspect(s.id)?.running, true);

@@ -5,7 +5,10 @@
 // Networking: a tap device and /30 of its own (tap-net.ts; the router reaches the guest's
 // address directly, and a guest that does not listen yet refuses at once) where the host
 // can make taps, else QEMU's user-mode network forwarding 127.0.0.1:<hostPort> to the guest
-// port. Either way the guest learns its address as SUMMON_ADDR (CIDR) and SUMMON_GATEWAY.
+// port (restrict=on: the guest opens no connection of its own, so it cannot reach the host's
+// loopback services through 10.0.2.2). Either way the guest learns its address as SUMMON_ADDR
+// (CIDR) and SUMMON_GATEWAY on the kernel command line; config vars reach it only through
+// the fw_cfg entry opt/summon/env, read from a 0600 file, never through QEMU's argv.
 //
 //   start ─► launched (QMP answered) ─► stop(): system_powerdown ─► [graceMs] ─► quit ─► [quitMs] ─► SIGKILL
 //                    └──────────── exits on its own (poweroff, panic, kill) ─► onExit
@@ -27,8 +30,9 @@ import { ConsoleTail } from './console-tail.js';
 import { detectImageKind } from './image-kind.js';
 import { buildKernelCmdline, MAX_CMDLINE } from './kernel-cmdline.js';
 import {
-  buildQemuArgs, CONSOLE_LOG, escapeOptionValue, instanceTag, PID_FILE, QMP_SOCKET, type Accel, type QemuNet,
+  buildQemuArgs, CONSOLE_LOG, ENV_FILE, instanceTag, PID_FILE, QMP_SOCKET, type Accel, type QemuNet,
 } from './qemu-args.js';
+import { assertConfigForRuntime } from '../../core/config-vars.js';
 import { QmpClient } from './qmp.js';
 import { TAP_NAME_RE, TapPool, type TapNetwork } from '../tap-net.js';
 
@@ -207,8 +211,12 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
   private async launch(spec: InstanceSpec, sink: ConsoleSink, accel: Accel, kind: 'kernel' | 'disk', tap: TapNetwork | undefined): Promise<RuntimeHandle> {
     const guestPort = String(spec.guestPort);
     const addr = tap ? { cidr: `${tap.guestAddress}/${tap.prefix}`, ip: tap.guestAddress, gateway: tap.hostAddress } : USER_NET;
-    const env: Record<string, string> = {
-      ...spec.env,
+    // Checked when set (core/config-vars.ts), and again here: a var stored before the rules,
+    // or a config from elsewhere, stops this start with the reason instead of reaching the guest.
+    assertConfigForRuntime(spec.env, 'vm', 'qemu');
+    // What is not secret goes on the command line, where every guest finds it; config vars
+    // go only to the fw_cfg file (ENV_FILE): never in QEMU's argv, which `ps` shows everyone.
+    const own: Record<string, string> = {
       PORT: guestPort,
       SUMMON_ADDR: addr.cidr,
       SUMMON_GATEWAY: addr.gateway,
@@ -216,7 +224,8 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
       SUMMON_RELEASE: `v${spec.version}`,
       SUMMON_INSTANCE: spec.id,
     };
-    let cmdline = buildKernelCmdline({ base: ['console=ttyS0', 'panic=1'], extra: spec.cmdline, env });
+    const guestEnv = envFileText({ ...spec.env, ...own });
+    let cmdline = buildKernelCmdline({ base: ['console=ttyS0', 'panic=1'], extra: spec.cmdline, env: own });
     if (spec.args.length > 0) {
       // Words after "--" become init's argv; they obey the same quoting limits as values.
       const words = spec.args.map((a) =>
@@ -239,16 +248,15 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     const args = buildQemuArgs({
       id: spec.id, accel, kind, artifactPath: spec.artifactPath,
       ...(spec.initrdPath ? { initrdPath: spec.initrdPath } : {}),
-      cmdline, memoryBytes: spec.memoryBytes, net,
+      cmdline, memoryBytes: spec.memoryBytes, net, envFile: ENV_FILE,
     });
-    if (kind === 'disk') {
-      // A disk boots with the command line its own boot loader holds; the variables are
-      // offered through fw_cfg (/sys/firmware/qemu_fw_cfg/by_name/opt/summon/cmdline/raw).
-      args.push('-fw_cfg', `name=opt/summon/cmdline,string=${escapeOptionValue(cmdline)}`);
-    }
 
     await mkdir(this.stateDir, { recursive: true });
-    await Promise.all([CONSOLE_LOG, QMP_SOCKET, PID_FILE].map((f) => rm(join(spec.workDir, f), { force: true })));
+    await Promise.all([CONSOLE_LOG, QMP_SOCKET, PID_FILE, ENV_FILE].map((f) => rm(join(spec.workDir, f), { force: true })));
+    // 0600 and created afresh (the mode applies on creation); QEMU reads it while parsing its
+    // options and it is removed once QMP answers, so the secrets do not stay on disk.
+    const envPath = join(spec.workDir, ENV_FILE);
+    await writeFile(envPath, guestEnv, { mode: 0o600, flag: 'wx' });
     const qmpPath = await reachableSocketPath(spec.workDir, QMP_SOCKET);
 
     const child = spawn(this.qemuBinary, args, {
@@ -290,6 +298,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     const err = await spawnError;
     if (err) {
       this.running.delete(spec.id);
+      await rm(envPath, { force: true });
       await tail.stop();
       throw new RuntimeUnavailableError('qemu', `could not run ${this.qemuBinary}: ${err.message}; ${INSTALL_HINT}`);
     }
@@ -308,6 +317,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
       QmpClient.connect(qmpPath, { timeoutMs: this.launchTimeoutMs, signal: giveUp.signal }).then((q) => q, (e: Error) => e),
       exited.then(() => null),
     ]);
+    await rm(envPath, { force: true });
     if (launched instanceof QmpClient) {
       if (!status.running) launched.close();
       else r.qmp = launched;
@@ -401,6 +411,14 @@ async function isLeftoverQemu(rec: InstanceRecord): Promise<boolean> {
   }
   const nameAt = argv.indexOf('-name');
   return basename(argv[0] ?? '').includes('qemu') && nameAt >= 0 && argv[nameAt + 1] === rec.tag;
+}
+
+/**
+ * The guest's side of opt/summon/env: one KEY=VALUE per line, LF-terminated, UTF-8. The
+ * VM rules guarantee no name or value holds a newline, "=" in a name, or a control character.
+ */
+export function envFileText(env: Record<string, string>): string {
+  return Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join('');
 }
 
 /**
