@@ -78,6 +78,8 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
       await fetcher.ensure(d.artifactSha256);
       if (d.initrdSha256) await fetcher.ensure(d.initrdSha256);
     },
+    // A local copy found missing or altered before a start is fetched again once.
+    refetch: (sha) => fetcher.refetch(sha),
     advertise: o.advertise,
     ...callbacks,
     onEvent: (e) => {

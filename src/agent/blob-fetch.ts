@@ -48,8 +48,16 @@ export class BlobFetcher {
       await new Promise<void>((resolve, reject) => {
         const req = http.get(url, { headers: { authorization: `Bearer ${this.opts.token}` }, timeout: this.opts.timeoutMs ?? 60_000 }, (res) => {
           if (res.statusCode !== 200) {
-            res.resume();
-            reject(new Error(`fetching artifact ${sha256.slice(0, 12)} from ${url.origin}: ${res.statusCode}`));
+            // The control plane says why (e.g. its own copy is altered): keep its message.
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => { if (body.length < 4096) body += c; });
+            res.on('end', () => {
+              let why = '';
+              try { why = (JSON.parse(body) as { error?: { message?: string } }).error?.message ?? ''; } catch { /* not JSON */ }
+              reject(new Error(`fetching artifact ${sha256.slice(0, 12)} from ${url.origin}: ${res.statusCode}${why ? ` ${why}` : ''}`));
+            });
+            res.on('error', reject);
             return;
           }
           pipeline(res, createWriteStream(tmp, { mode: 0o600 })).then(resolve, reject);

@@ -29,6 +29,8 @@ import { registerWebhookRoutes } from '../notify/routes.js';
 import { registerDrainRoutes } from '../drains/routes.js';
 import type { DrainManager } from '../drains/drain-manager.js';
 import { registerImageRoutes } from './images.js';
+import { ConflictError } from '../core/errors.js';
+import { ArtifactVerifier } from '../artifacts/verify.js';
 import { SseWriter, sseLimits, type SseDrop } from '../core/sse-writer.js';
 
 export interface ApiDeps {
@@ -396,11 +398,18 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   fastify.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await d.metricsText()));
 
   // ---- artifacts for remote agents ----
+  const blobVerifier = new ArtifactVerifier();
   fastify.get('/internal/blobs/:sha', async (req, reply) => {
     if (!d.agentToken || !d.artifactPath || !isAuthorized(req.raw, d.agentToken)) throw new UnauthorizedError('the agent token is not valid');
     const sha = (req.params as { sha: string }).sha;
     if (!/^[0-9a-f]{64}$/.test(sha)) throw new InvalidInputError(`not a sha256 digest: ${JSON.stringify(sha)}`);
     const path = d.artifactPath(sha);
+    // Never serve a copy that is not what its digest says: the agent would refuse it anyway,
+    // and this says where the damage is.
+    const v = await blobVerifier.verify(path, sha);
+    if (!v.ok && v.kind === 'altered') {
+      throw new ConflictError(`artifact ${sha.slice(0, 12)}… is altered in the control plane's blob store (sha256 ${v.actual.slice(0, 12)}…≠${sha.slice(0, 12)}…): not served; roll the app back to an intact release or push again`, { expected: sha, actual: v.actual });
+    }
     const size = await stat(path).then((s) => s.size, () => null);
     if (size === null) throw new NotFoundError('artifact', sha.slice(0, 12), 'it is not in this control plane\'s blob store');
     return reply.type('application/octet-stream').header('content-length', size).send(createReadStream(path));

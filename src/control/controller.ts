@@ -13,6 +13,7 @@ import type { EventBus } from './event-bus.js';
 import { desiredInstanceFor } from './instance-spec.js';
 import type { Secrets } from './secrets.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
+import { rollbackAdvice } from '../artifacts/integrity.js';
 
 export interface RouterPort {
   setRoute(app: string, route: { kind: 'serving'; upstreams: { id: string; address: string; port: number }[] } | { kind: 'no-release' }): void;
@@ -67,6 +68,8 @@ interface AppState {
   again: boolean;
   usageSeconds: number;
   usageFlushed: number;
+  /** Releases an agent refused to start (artifact missing or altered), with why. */
+  broken: Map<number, string>;
 }
 
 type RolloutResult = { ok: true } | { ok: false; reason: string };
@@ -99,6 +102,38 @@ export class Controller {
       autoscale: { ...DEFAULT_AUTOSCALE, ...opts.autoscale },
     };
     if (opts.agents.length === 0) throw new Error('Controller: at least one agent is required');
+    // From construction: an agent resuming its desired set may refuse a start before start().
+    this.unsubscribe = opts.events.subscribe((e) => {
+      if (e.app && (e.type === 'artifact.altered' || e.type === 'artifact.missing')) void this.releaseBroken(e.app, e.data, e.message);
+    });
+  }
+
+  private readonly unsubscribe: () => void;
+
+  /** An agent refused to start an instance because its artifact (or initrd) is not what the
+   *  release built: the release is marked broken (once), a rollout or restart of it fails at
+   *  once, and instances already running are left alone. */
+  private async releaseBroken(name: string, data: Record<string, unknown>, message: string): Promise<void> {
+    const version = typeof data.version === 'number' ? data.version : null;
+    if (version === null) return;
+    const reason = message.replace(/; \S+ not started$/, '');
+    try {
+      const rel = await this.opts.store.getRelease(name, version);
+      if (!rel) return;
+      const st = this.apps.get(name);
+      if (!rel.brokenReason) {
+        const marked = await this.opts.store.updateRelease(name, version, { brokenReason: reason, brokenAt: this.now() }, this.now());
+        if (st?.releases.has(version)) st.releases.set(version, forRunning(marked));
+        const advice = rollbackAdvice(name, await this.opts.store.listReleases(name));
+        void this.opts.events.emit(name, 'release.broken', `v${version} marked broken: ${reason} — ${advice}`, { version, reason, file: data.file ?? null, expected: data.expected ?? null, actual: data.actual ?? null });
+      }
+      if (st && !st.broken.has(version)) {
+        st.broken.set(version, reason);
+        void this.reconcile(name);
+      }
+    } catch (err) {
+      this.opts.logger.warn({ err, app: name, version }, 'broken release not recorded');
+    }
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -133,6 +168,7 @@ export class Controller {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.unsubscribe();
     await this.flushRows();
     await this.flushUsage();
   }
@@ -141,6 +177,7 @@ export class Controller {
     const st: AppState = {
       app, releases: new Map(), instances: new Map(), samples: [], lastScaleAt: null, manualAt: null,
       lastActivityAt: this.now(), restarting: null, reconciling: false, again: false, usageSeconds: 0, usageFlushed: 0,
+      broken: new Map(),
     };
     for (const v of [app.liveVersion, app.targetVersion]) {
       if (v === null) continue;
@@ -399,6 +436,23 @@ export class Controller {
 
   private async reconcileOnce(st: AppState): Promise<void> {
     const app = st.app;
+    // A release whose artifact an agent refused: its rollout fails now (not at the deadline);
+    // a restart of it stops, the instances still running from before it keep serving.
+    const brokenTarget = app.targetVersion !== null ? st.broken.get(app.targetVersion) : undefined;
+    if (brokenTarget !== undefined) {
+      await this.failRollout(st, app.targetVersion!, brokenTarget);
+      return;
+    }
+    if (st.restarting !== null && app.targetVersion === null && app.liveVersion !== null && st.broken.has(app.liveVersion)) {
+      const before = st.restarting;
+      st.restarting = null;
+      for (const inst of st.instances.values()) if (!before.has(inst.status.id) && !inst.draining) this.drain(st, inst, 0);
+      const reason = st.broken.get(app.liveVersion)!;
+      void this.opts.events.emit(app.name, 'deploy.restart_failed', `restart of v${app.liveVersion} stopped: ${reason}; the instances running from before keep serving`, { version: app.liveVersion, reason });
+      this.settleKey(`${app.name}@restart`, { ok: false, reason });
+      this.updateRoute(st);
+      return;
+    }
     const target = app.targetVersion ?? (st.restarting !== null ? app.liveVersion : null);
     const release = target !== null ? st.releases.get(target) : app.liveVersion !== null ? st.releases.get(app.liveVersion) : undefined;
     const m = release?.manifest;

@@ -47,6 +47,7 @@ function refValue(gitDir: string, ref: string): Promise<string> {
 const DEPLOY_EVENTS = new Set([
   'deploy.started', 'instance.started', 'instance.healthy', 'instance.crashed', 'instance.unhealthy',
   'instance.draining', 'instance.stopped', 'release.live', 'release.failed',
+  'artifact.altered', 'artifact.missing', 'artifact.refetched', 'release.broken',
 ]);
 
 export class ReleaseService {
@@ -151,7 +152,9 @@ export class ReleaseService {
     let from: Release | undefined;
     if (version === null) {
       if (app.liveVersion === null) throw new ConflictError(`${appName} has no live release to roll back from`);
-      from = releases.find((r) => r.version < app.liveVersion! && r.artifactSha256 && r.status !== 'failed');
+      // Not to a release whose artifact was found missing or altered (nor one sharing it).
+      const bad = new Set(releases.filter((r) => r.brokenReason).flatMap((r) => [r.artifactSha256, r.initrdSha256]));
+      from = releases.find((r) => r.version < app.liveVersion! && r.artifactSha256 && r.status !== 'failed' && !r.brokenReason && !bad.has(r.artifactSha256) && !(r.initrdSha256 && bad.has(r.initrdSha256)));
       if (!from) throw new ConflictError(`${appName} has no release before v${app.liveVersion} to roll back to`);
     } else {
       from = releases.find((r) => r.version === version);

@@ -80,6 +80,10 @@ export interface Release {
   buildManifest: BuildManifest | null;
   /** Config vars of this release, encrypted (see control/secrets.ts). */
   configCipher: string | null;
+  /** Set when an instance of it was refused because its artifact (or initrd) is missing or
+   *  altered in the blob store: what was found ("artifact of v3 altered: sha256 …≠…"). */
+  brokenReason: string | null;
+  brokenAt: number | null;
   createdAt: number;
   updatedAt: number;
 }

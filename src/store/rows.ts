@@ -54,6 +54,8 @@ export function releaseFromRow(r: ReleasesTable): Release {
     manifest: parseJsonOrNull<Manifest>(r.manifest),
     buildManifest: parseJsonOrNull<BuildManifest>(r.build_manifest),
     configCipher: r.config_cipher,
+    brokenReason: r.broken_reason ?? null,
+    brokenAt: r.broken_at == null ? null : num(r.broken_at),
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
   };
@@ -71,6 +73,8 @@ export function releasePatchColumns(p: Partial<Release>): Partial<ReleasesTable>
   if (p.manifest !== undefined) c.manifest = jsonOrNull(p.manifest);
   if (p.buildManifest !== undefined) c.build_manifest = jsonOrNull(p.buildManifest);
   if (p.configCipher !== undefined) c.config_cipher = p.configCipher;
+  if (p.brokenReason !== undefined) c.broken_reason = p.brokenReason;
+  if (p.brokenAt !== undefined) c.broken_at = p.brokenAt;
   return c;
 }
 

@@ -30,6 +30,9 @@ export interface ReleasesTable {
   manifest: string | null;
   build_manifest: string | null;
   config_cipher: string | null;
+  /** 0004-release-broken. */
+  broken_reason: string | null;
+  broken_at: Big | null;
   created_at: Big;
   updated_at: Big;
 }

@@ -208,7 +208,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
           configCipher: 'v1:cipher',
         });
         const r1 = await s.createRelease('web', init, T0 + 10);
-        assert.deepEqual(r1, { ...init, app: 'web', version: 1, createdAt: T0 + 10, updatedAt: T0 + 10 });
+        assert.deepEqual(r1, { ...init, app: 'web', version: 1, brokenReason: null, brokenAt: null, createdAt: T0 + 10, updatedAt: T0 + 10 });
         assert.deepEqual(await s.getRelease('web', 1), r1);
         const r2 = await s.createRelease('web', newRelease(), T0 + 20);
         assert.equal(r2.version, 2);
@@ -218,6 +218,25 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.equal(await s.getRelease('web', 3), undefined);
         assert.equal(await s.getRelease('ghost', 1), undefined);
         assert.equal(typeof r1.createdAt, 'number');
+      }));
+
+    test('a release marked broken keeps its status and says why; clearing it round-trips', () =>
+      withStore(async (s) => {
+        await s.createApp('web', T0);
+        await s.createRelease('web', newRelease({ status: 'live', artifactSha256: 'e'.repeat(64) }), T0);
+        const why = `artifact of v1 altered: sha256 ${'a'.repeat(12)}…≠${'e'.repeat(12)}…`;
+        const b = await s.updateRelease('web', 1, { brokenReason: why, brokenAt: T0 + 5 }, T0 + 5);
+        assert.equal(b.status, 'live');
+        assert.equal(b.brokenReason, why);
+        assert.equal(b.brokenAt, T0 + 5);
+        assert.equal(typeof b.brokenAt, 'number', 'bigint columns come back as numbers');
+        assert.deepEqual((await s.listReleases('web'))[0], b);
+        // A later status change leaves the mark alone.
+        assert.equal((await s.updateRelease('web', 1, { status: 'superseded' }, T0 + 6)).brokenReason, why);
+        const c = await s.updateRelease('web', 1, { brokenReason: null, brokenAt: null }, T0 + 7);
+        assert.equal(c.brokenReason, null);
+        assert.equal(c.brokenAt, null);
+        assert.equal((await s.getRelease('web', 1))?.brokenAt, null);
       }));
 
     test('createRelease for a missing app throws NotFoundError', () =>

@@ -3,7 +3,7 @@
 import type { App, Host, Instance, Release, SummonEvent } from '../core/types.js';
 
 export type AppPatch = Partial<Pick<App, 'desiredCount' | 'scalePolicy' | 'liveVersion' | 'targetVersion'>>;
-export type NewRelease = Omit<Release, 'app' | 'version' | 'createdAt' | 'updatedAt'>;
+export type NewRelease = Omit<Release, 'app' | 'version' | 'createdAt' | 'updatedAt' | 'brokenReason' | 'brokenAt'>;
 export type ReleasePatch = Partial<Omit<Release, 'app' | 'version' | 'createdAt'>>;
 export type NewEvent = Omit<SummonEvent, 'id'>;
 

@@ -5,6 +5,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider, type Mig
 import { SummonError } from '../../core/errors.js';
 import { initialMigration } from './0001-initial.js';
 import { drainsMigration } from './0002-drains.js';
+import { releaseBrokenMigration } from './0004-release-broken.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -12,6 +13,7 @@ export function migrationsFor(kind: StoreKind): Record<string, Migration> {
   return {
     '0001-initial': initialMigration(kind),
     '0002-drains': drainsMigration(),
+    '0004-release-broken': releaseBrokenMigration(),
   };
 }
 

@@ -7,8 +7,9 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
       const r = await (await client(io)).release(o.app, parseVersion(version));
       if (o.json) return json(io, r);
       const b = r.buildManifest;
-      io.out(`v${r.version}  ${r.status}  ${r.description}`);
+      io.out(`v${r.version}  ${r.status}${r.brokenReason ? ', broken' : ''}  ${r.description}`);
       if (r.reason) io.out(`Reason:     ${r.reason}`);
+      if (r.brokenReason) io.out(`Broken:     ${r.brokenReason} (since ${new Date(r.brokenAt ?? r.updatedAt).toISOString()}; see \`summon releases -a ${o.app}\` for the rollback)`);
       io.out(`Commit:     ${r.commit ?? '-'}${b ? ` (tree ${b.tree})` : ''}`);
       io.out(`Artifact:   ${r.artifactSha256 ? `sha256:${r.artifactSha256}` : '-'}${b ? ` ${b.artifact.path}, ${b.artifact.size} bytes, target ${b.artifact.target}` : ''}`);
       io.out(`Config:     ${r.configKeys.length ? r.configKeys.join(', ') : '(none)'}`);
