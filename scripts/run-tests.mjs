@@ -86,12 +86,28 @@ function descendants(root) {
   return [...out].filter((p) => parent.has(p));
 }
 
+/** Every process in a cgroup and in the cgroups below it (Summon nests its builds' and instances' there). */
 function cgroupPids(dir) {
+  const pids = [];
   try {
-    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    pids.push(...readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number));
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) pids.push(...cgroupPids(join(dir, e.name)));
   } catch {
-    return [];
+    // gone
   }
+  return pids;
+}
+
+/** The cgroup's directories, deepest first, for removal. */
+function cgroupDirs(dir) {
+  const out = [];
+  try {
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(...cgroupDirs(join(dir, e.name)));
+  } catch {
+    // gone
+  }
+  out.push(dir);
+  return out;
 }
 
 function describe(pid) {
@@ -120,10 +136,12 @@ async function emptyCgroup(dir) {
     killAll(pids);
     await new Promise((r) => setTimeout(r, 20));
   }
-  try {
-    rmdirSync(dir);
-  } catch {
-    // a process that would not die: left for the operator, named in the report
+  for (const d of cgroupDirs(dir)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // a process that would not die: left for the operator, named in the report
+    }
   }
 }
 

@@ -1,0 +1,204 @@
+// Runs a build step or a process instance confined, the way Kubernetes' "restricted" pod
+// profile and Fly's jailer do: as the app's own unprivileged uid/gid, with no capabilities
+// and no-new-privileges, under a seccomp filter, in its own cgroup (memory, cpu, pids), and
+// in a mount namespace that shows it only the read-only system (/usr, /etc and the /bin,
+// /lib links), its own working directory, the artifact read-only, a private /tmp, a fresh
+// /proc of its own pid namespace and a minimal /dev. Summon's DATA directory, keys and
+// tokens, and every other app's files and processes are not there at all.
+//
+// The tools are kept ones: bubblewrap (Debian's `bubblewrap`, the sandbox Flatpak uses) for
+// the namespaces, mounts and seccomp, and util-linux's `setpriv` for the switch to the app's
+// user. bwrap runs as root without a user namespace (so its bind mounts see files only root
+// may read, like the 0700 DATA directory), then setpriv drops every capability and the
+// bounding set, clears the supplementary groups and switches uid and gid; the command never
+// runs with a privilege. The first process is a shell that puts itself in the unit's cgroups
+// before it execs bwrap, so no process of the unit ever runs outside them.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { constants } from 'node:fs';
+import { access, chmod, lstat, mkdir, open, readlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { CgroupTree, type CgroupLimits, type CgroupUnit } from './cgroups.js';
+import { filterBytes, seccompArch } from './seccomp.js';
+import { UidAllocator, type UidRange } from './uids.js';
+
+export interface ConfineRequest {
+  /** The cgroup unit's name (a build id, an instance id). */
+  unit: string;
+  app: string;
+  command: string[];
+  cwd: string;
+  /** Bound read-write at the same path. */
+  rw: string[];
+  /** Bound read-only at the same path. */
+  ro: string[];
+  /** host: the host's network (a process instance listens on its port there); none: loopback only. */
+  network: 'host' | 'none';
+  limits: CgroupLimits;
+}
+
+export interface ConfinedCommand {
+  file: string;
+  args: string[];
+  uid: number;
+  gid: number;
+  unit: CgroupUnit;
+  /** The seccomp program, to be passed as the child's fd 3. */
+  seccompFd: number;
+  /** Closes Summon's copy of the seccomp fd once the child has it. */
+  release(): Promise<void>;
+}
+
+export interface ConfinerStatus {
+  enabled: boolean;
+  reason: string;
+  cgroups: { controller: string; version: 1 | 2; root: string }[];
+}
+
+const SYSTEM_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+const JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ >"$1" || { echo "summon: could not join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"';
+
+function which(cmd: string): string | null {
+  for (const dir of ['/usr/bin', '/usr/sbin', '/bin', '/sbin', '/usr/local/bin']) {
+    try {
+      execFileSync('test', ['-x', join(dir, cmd)]);
+      return join(dir, cmd);
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+export class Confiner {
+  private constructor(
+    private readonly bwrap: string,
+    private readonly setpriv: string,
+    private readonly seccompFile: string,
+    readonly cgroups: CgroupTree,
+    readonly uids: UidAllocator,
+    private readonly systemArgs: string[],
+  ) {}
+
+  /**
+   * Confinement for the Summon whose DATA directory is `dataDir`, or the reason it cannot be
+   * had on this host (not root, no bwrap or setpriv, an architecture without a filter).
+   */
+  static async create(dataDir: string, opts: { uidRange?: UidRange } = {}): Promise<Confiner | { unavailable: string }> {
+    if (process.getuid?.() !== 0) return { unavailable: 'Summon is not running as root, so it cannot switch builds and instances to their apps\' users' };
+    const bwrap = which('bwrap');
+    if (!bwrap) return { unavailable: 'bubblewrap is not installed (apt-get install bubblewrap, or scripts/setup.sh)' };
+    const setpriv = which('setpriv');
+    if (!setpriv) return { unavailable: 'setpriv (util-linux) is not installed' };
+    const arch = seccompArch();
+    if (!arch) return { unavailable: `no seccomp filter is defined for ${process.arch}` };
+    const seccompFile = join(dataDir, 'seccomp.bpf');
+    await writeFile(seccompFile, filterBytes(arch), { mode: 0o400 }).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EACCES') throw e;
+      await chmod(seccompFile, 0o600);
+      await writeFile(seccompFile, filterBytes(arch));
+      await chmod(seccompFile, 0o400);
+    });
+    const key = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
+    const systemArgs: string[] = ['--ro-bind', '/usr', '/usr', '--ro-bind', '/etc', '/etc'];
+    for (const d of SYSTEM_DIRS) {
+      const st = await lstat(d).catch(() => null);
+      if (!st) continue;
+      if (st.isSymbolicLink()) systemArgs.push('--symlink', await readlink(d), d);
+      else if (st.isDirectory()) systemArgs.push('--ro-bind', d, d);
+    }
+    return new Confiner(bwrap, setpriv, seccompFile, CgroupTree.open(key), new UidAllocator(dataDir, opts.uidRange), systemArgs);
+  }
+
+  status(): ConfinerStatus {
+    return { enabled: true, reason: 'builds and process instances run as their app\'s user, in bubblewrap, under seccomp, in cgroups', cgroups: this.cgroups.describe() };
+  }
+
+  /** Empties and removes the cgroups a crashed Summon left behind; returns their names. */
+  reap(): Promise<string[]> {
+    return this.cgroups.reap();
+  }
+
+  /** Makes `dir` the app user's own (0700), so only it (and root) can read and write there. */
+  async own(dir: string, uid: number): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    execFileSync('chown', ['-R', `${uid}:${uid}`, dir]);
+    await chmod(dir, 0o700);
+  }
+
+  async prepare(req: ConfineRequest): Promise<ConfinedCommand> {
+    const uid = await this.uids.uidFor(req.app);
+    const unit = await this.cgroups.unit(req.unit, req.limits);
+    const mounts: string[] = [];
+    for (const p of req.ro) {
+      await access(p, constants.R_OK);
+      mounts.push('--ro-bind', p, p);
+    }
+    for (const p of req.rw) mounts.push('--bind', p, p);
+    const bwrapArgs = [
+      '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
+      ...(req.network === 'none' ? ['--unshare-net'] : []),
+      '--hostname', req.app,
+      '--new-session',
+      ...this.systemArgs,
+      '--proc', '/proc', '--dev', '/dev', '--perms', '1777', '--tmpfs', '/tmp', '--perms', '1777', '--tmpfs', '/var/tmp',
+      ...mounts,
+      '--chdir', req.cwd,
+      '--seccomp', '3',
+      '--', this.setpriv, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups',
+      '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
+      ...req.command,
+    ];
+    let fh: FileHandle | undefined = await open(this.seccompFile, 'r');
+    const procFiles = unit.procFiles;
+    return {
+      file: '/bin/sh',
+      args: ['-c', JOIN_CGROUPS, 'summon-confine', String(procFiles.length), ...procFiles, this.bwrap, ...bwrapArgs],
+      uid,
+      gid: uid,
+      unit,
+      seccompFd: fh.fd,
+      release: async () => {
+        const h = fh;
+        fh = undefined;
+        await h?.close();
+      },
+    };
+  }
+}
+
+/**
+ * Spawns a prepared command in its own session (so Summon can signal it as a group too),
+ * with the seccomp program as fd 3. stdout and stderr are pipes; stdin is /dev/null.
+ */
+export function spawnConfined(c: ConfinedCommand, env: Record<string, string>): ChildProcess {
+  const child = spawn(c.file, c.args, { cwd: '/', env, detached: true, stdio: ['ignore', 'pipe', 'pipe', c.seccompFd] });
+  const done = () => void c.release();
+  child.once('spawn', done);
+  child.once('error', done);
+  return child;
+}
+
+/**
+ * Asks a confined command to stop: SIGTERM to every process of its unit but the outer
+ * bwrap (which would die at once and report the command gone while it is still shutting
+ * down); the namespace's init ignores it and exits once the command has.
+ */
+export async function terminateConfined(unit: CgroupUnit, outerPid: number | undefined): Promise<void> {
+  for (const pid of await unit.pids()) {
+    if (pid === outerPid) continue;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+
+/** bwrap reports a command killed by signal N as exit 128+N: turned back into the signal. */
+export function confinedExit(code: number | null, signal: NodeJS.Signals | null): { code: number | null; signal: NodeJS.Signals | null } {
+  if (signal || code === null || code <= 128 || code > 128 + 64) return { code, signal };
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0] as NodeJS.Signals | undefined;
+  return name ? { code: null, signal: name } : { code, signal };
+}
