@@ -5,7 +5,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { access, constants, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { accelArgs, type Accel } from './qemu-args.js';
+import { accelArgs, SANDBOX, type Accel } from './qemu-args.js';
 
 export interface AccelResult {
   accel: Accel;
@@ -74,7 +74,7 @@ export function probeBoot(
     const child = spawn(
       qemuBinary,
       [
-        '-nodefaults', '-no-user-config', '-display', 'none', ...accelArgs(accel),
+        '-nodefaults', '-no-user-config', '-display', 'none', '-sandbox', SANDBOX, ...accelArgs(accel),
         // Less than ~100 MiB and the cloud kernel cannot even decompress itself.
         '-m', '128M', '-no-reboot', '-serial', 'stdio', '-kernel', kernel,
         '-append', 'console=ttyS0 panic=-1',
