@@ -14,6 +14,7 @@ import type { HostAgent, HostLink } from './host-agent.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { isLocalExhaustion, probeHttp, probeTcp, type ProbeOptions, type ProbeResult } from './health-probe.js';
 import { ArtifactVerifier, describeVerdict, type Verdict } from '../artifacts/verify.js';
+import { formatSize } from '../core/units.js';
 
 export interface DesiredInstance {
   id: string;
@@ -26,6 +27,8 @@ export interface DesiredInstance {
   env: Record<string, string>;
   guestPort: number;
   memoryBytes: number;
+  /** [run].cpu in cores. */
+  cpu?: number;
   cmdline?: string;
   network?: 'tap' | 'user';
   health: Manifest['health'];
@@ -164,7 +167,7 @@ export class Agent implements HostAgent {
       verifier: opts.verifier ?? new ArtifactVerifier(),
     };
     for (const r of opts.runtimes) this.runtimes.set(r.target, r);
-    for (const r of opts.runtimes) r.onExit((id, st) => this.onExit(id, st.exitCode, st.signal));
+    for (const r of opts.runtimes) r.onExit((id, st) => this.onExit(id, st.exitCode, st.signal, st.oomKilled === true));
   }
 
   /** Cleans up after a previous run, then resumes the desired set saved on disk. */
@@ -333,7 +336,7 @@ export class Agent implements HostAgent {
           id: d.id, app: d.app, version: d.version, target: d.target,
           artifactPath: this.opts.artifactPath(d.artifactSha256),
           ...(d.initrdSha256 ? { initrdPath: this.opts.artifactPath(d.initrdSha256) } : {}),
-          args: d.args, env: d.env, guestPort: d.guestPort, memoryBytes: d.memoryBytes,
+          args: d.args, env: d.env, guestPort: d.guestPort, memoryBytes: d.memoryBytes, ...(d.cpu !== undefined ? { cpu: d.cpu } : {}),
           ...(d.cmdline ? { cmdline: d.cmdline } : {}),
           ...(d.network ? { network: d.network } : {}),
           workDir, hostPort,
@@ -536,15 +539,17 @@ export class Agent implements HostAgent {
     this.crashed(w, reason, 'unhealthy');
   }
 
-  private onExit(id: string, code: number | null, signal: string | null): void {
+  private onExit(id: string, code: number | null, signal: string | null, oomKilled = false): void {
     const w = this.workers.get(id);
     if (!w || w.stopping || w.removed) return;
-    const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
-    this.crashed(w, how);
+    const how = oomKilled
+      ? `oom-killed: went over its memory limit of ${formatSize(w.desired.memoryBytes)} ([run].memory)`
+      : signal ? `killed by ${signal}` : `exited with code ${code}`;
+    this.crashed(w, how, 'exit', oomKilled);
   }
 
   /** `cause` tells metrics an exit apart from a start that failed and a restart the agent chose (failed health checks). */
-  private crashed(w: Worker, how: string, cause: 'exit' | 'start' | 'unhealthy' = 'exit'): void {
+  private crashed(w: Worker, how: string, cause: 'exit' | 'start' | 'unhealthy' = 'exit', oomKilled = false): void {
     if (w.timer) clearTimeout(w.timer);
     const s = w.status;
     s.restarts += 1;
@@ -562,7 +567,7 @@ export class Agent implements HostAgent {
     this.opts.onEvent({
       type: 'instance.crashed', app: s.app, instance: s.id,
       message: `${s.id} ${how}; restart ${s.restarts} in ${delay} ms`,
-      data: { how, cause, restarts: s.restarts, delayMs: delay, everHealthy: w.everHealthy, lastLines: w.lastLines.slice(-CRASH_LINES), lastHealth: w.lastProbe?.detail ?? null },
+      data: { how, cause, ...(oomKilled ? { oomKilled: true } : {}), restarts: s.restarts, delayMs: delay, everHealthy: w.everHealthy, lastLines: w.lastLines.slice(-CRASH_LINES), lastHealth: w.lastProbe?.detail ?? null },
     });
     w.timer = setTimeout(() => {
       w.timer = null;

@@ -28,6 +28,7 @@ const desiredInstance = z.object({
   env: z.record(z.string(), z.string()),
   guestPort: z.number().int().min(1).max(65535),
   memoryBytes: z.number().int().positive(),
+  cpu: z.number().positive().max(64).optional(),
   cmdline: z.string().optional(),
   network: z.enum(['tap', 'user']).optional(),
   health,

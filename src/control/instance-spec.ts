@@ -17,6 +17,7 @@ export function desiredInstanceFor(release: Release, config: Record<string, stri
     env: config,
     guestPort: m.run.port,
     memoryBytes: m.run.memoryBytes,
+    ...(m.run.cpu !== undefined ? { cpu: m.run.cpu } : {}),
     ...(m.run.cmdline ? { cmdline: m.run.cmdline } : {}),
     ...(m.run.network ? { network: m.run.network } : {}),
     health: m.health,

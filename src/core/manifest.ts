@@ -40,6 +40,11 @@ const duration = (key: keyof typeof DURATION_LIMITS) => {
 };
 
 export const MIN_MEMORY_BYTES = 16 * 1024 * 1024;
+/** What a build may use unless [build].memory says otherwise, and the most it may ask for. */
+export const DEFAULT_BUILD_MEMORY_BYTES = 1024 ** 3;
+export const MAX_BUILD_MEMORY_BYTES = 64 * 1024 ** 3;
+/** [run].cpu: cores an instance may use (a CFS quota), at most this many. */
+export const MAX_CPU = 64;
 
 const size = (maxBytes: number) => z.string().transform((s, ctx) => {
   const bytes = parseSize(s);
@@ -70,6 +75,7 @@ const buildSchema = z
     test: z.string().min(1).optional(),
     timeout: duration('build.timeout').prefault('10m'),
     toolchain: z.array(z.string().min(1)).default([]),
+    memory: size(MAX_BUILD_MEMORY_BYTES).prefault(formatSize(DEFAULT_BUILD_MEMORY_BYTES)),
   })
   .strict();
 
@@ -79,6 +85,7 @@ const runSchema = (maxMemoryBytes: number) => z
     args: z.array(z.string()).default([]),
     port: z.number().int().min(1).max(65535).default(8080),
     memory: size(maxMemoryBytes).prefault('128M'),
+    cpu: z.number({ message: 'cpu must be a number of cores like 0.5 or 2' }).min(0.01, { message: 'cpu must be at least 0.01 (cores)' }).max(MAX_CPU, { message: `cpu must be at most ${MAX_CPU} (cores)` }).optional(),
     initrd: relPath('initrd').optional(),
     cmdline: z.string().optional(),
     network: z.enum(['auto', 'tap', 'user']).optional(),
@@ -135,9 +142,15 @@ const manifestSchema = (maxMemoryBytes: number) => z
   .strict();
 
 export interface Manifest {
-  build: { command?: string; artifact: string; test?: string; timeoutMs: number; toolchain: string[] };
+  build: {
+    command?: string; artifact: string; test?: string; timeoutMs: number; toolchain: string[];
+    /** [build].memory: the build's cgroup limit (default 1G; absent in releases stored before it existed). */
+    memoryBytes?: number;
+  };
   run: {
     target: Target; args: string[]; port: number; memoryBytes: number; initrd?: string; cmdline?: string;
+    /** [run].cpu: cores, enforced as a CFS quota; absent = no quota. */
+    cpu?: number;
     /** VM targets: how the router reaches the guest; absent = auto (tap where the host can). */
     network?: 'tap' | 'user';
   };
@@ -203,12 +216,14 @@ export function parseManifest(text: string, file = 'summon.toml', limits: Manife
       ...(m.build.test ? { test: m.build.test } : {}),
       timeoutMs: m.build.timeout,
       toolchain: m.build.toolchain,
+      memoryBytes: m.build.memory,
     },
     run: {
       target: m.run.target,
       args: m.run.args,
       port: m.run.port,
       memoryBytes: m.run.memory,
+      ...(m.run.cpu !== undefined ? { cpu: m.run.cpu } : {}),
       ...(m.run.initrd ? { initrd: m.run.initrd } : {}),
       ...(m.run.cmdline ? { cmdline: m.run.cmdline } : {}),
       ...(m.run.network && m.run.network !== 'auto' ? { network: m.run.network } : {}),

@@ -18,7 +18,7 @@ import { constants as osConstants } from 'node:os';
 import { constants } from 'node:fs';
 import { access, chmod, lstat, mkdir, open, readlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CgroupTree, type CgroupLimits, type CgroupUnit } from './cgroups.js';
 import { filterBytes, seccompArch } from './seccomp.js';
 import { UidAllocator, type UidRange } from './uids.js';
@@ -57,6 +57,8 @@ export interface ConfinerStatus {
 }
 
 const SYSTEM_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+/** Mounted by every sandbox: a bind below them needs no parent made. */
+const SANDBOX_ROOTS = ['/usr', '/etc', '/proc', '/dev', ...SYSTEM_DIRS];
 const JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ >"$1" || { echo "summon: could not join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"';
 
 function which(cmd: string): string | null {
@@ -131,6 +133,13 @@ export class Confiner {
     const uid = await this.uids.uidFor(req.app);
     const unit = await this.cgroups.unit(req.unit, req.limits);
     const mounts: string[] = [];
+    // bwrap makes missing parents 0700 root, which the app's user could not pass through:
+    // they are made 0755 here first (they hold nothing but the mount below them).
+    const parents = new Set<string>();
+    for (const p of [...req.ro, ...req.rw, req.cwd]) {
+      for (let d = dirname(p); d !== '/' && !SANDBOX_ROOTS.some((r) => d === r || d.startsWith(`${r}/`)); d = dirname(d)) parents.add(d);
+    }
+    for (const d of [...parents].sort()) mounts.push('--perms', '0755', '--dir', d);
     for (const p of req.ro) {
       await access(p, constants.R_OK);
       mounts.push('--ro-bind', p, p);

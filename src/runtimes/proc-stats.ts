@@ -51,6 +51,25 @@ export class CpuMeter {
     return { cpu, memoryBytes };
   }
 
+  /** The same for a group of processes (a confined instance's cgroup unit): their sum. */
+  async sampleGroup(key: string, pids: number[]): Promise<{ cpu: number; memoryBytes: number } | undefined> {
+    if (pids.length === 0) return undefined;
+    let cpuSeconds = 0;
+    let memoryBytes = 0;
+    for (const pid of pids) {
+      const p = await readProcSample(pid);
+      if (!p) continue;
+      cpuSeconds += p.cpuSeconds;
+      memoryBytes += (await readRssBytes(pid)) ?? 0;
+    }
+    const s: ProcSample = { cpuSeconds, at: performance.now(), startTicks: 0 };
+    const prev = this.last.get(key);
+    this.last.set(key, s);
+    if (!prev) return { cpu: 0, memoryBytes };
+    const wall = (s.at - prev.at) / 1000;
+    return { cpu: wall > 0 ? Math.max(0, (s.cpuSeconds - prev.cpuSeconds) / wall) : 0, memoryBytes };
+  }
+
   forget(key: string): void {
     this.last.delete(key);
   }

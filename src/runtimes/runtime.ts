@@ -18,6 +18,8 @@ export interface InstanceSpec {
   /** The port the app listens on inside a VM ([run].port). Ignored by the process target. */
   guestPort: number;
   memoryBytes: number;
+  /** [run].cpu: cores the instance may use (a cgroup CPU quota where the runtime confines). */
+  cpu?: number;
   /** Extra kernel command line for VM targets ([run].cmdline). */
   cmdline?: string;
   /** VM targets: tap (own device and /30, the router reaches the guest's address) or user
@@ -51,6 +53,8 @@ export interface InstanceStatus {
   pid: number | null;
   exitCode: number | null;
   signal: string | null;
+  /** The kernel's OOM killer ended it: it went over its memory limit. */
+  oomKilled?: boolean;
 }
 
 export interface InstanceStats {
