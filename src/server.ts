@@ -29,6 +29,8 @@ import { InvalidInputError } from './core/errors.js';
 import { DnsServer } from './router/dns/dns-server.js';
 import { Router, type ClientLimitOptions } from './router/router.js';
 import { ProcessRuntime } from './runtimes/process/process-runtime.js';
+import { makeDataDir, openConfinement, tightenDataDir } from './isolation/data-dir.js';
+import type { UidRange } from './isolation/uids.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
@@ -59,6 +61,12 @@ export interface SummonOptions {
   maxCheckoutBytes?: number;
   /** `--max-build-disk` (default 2G): what a build may write into its directory. */
   maxBuildDiskBytes?: number;
+  /** `--unconfined`: builds and process instances run as Summon's user (isolation/data-dir.ts). */
+  unconfined?: boolean;
+  /** `--uid-range FIRST-LAST`: the uids Summon gives apps (default 520000-585535). */
+  uidRange?: UidRange;
+  /** `--build-ro DIR`: host directories builds see read-only beside /usr and /etc. */
+  buildReadOnly?: string[];
   /** Extra runtimes (qemu, solo5) beside the process runtime. */
   extraRuntimes?: (stateDir: string) => Promise<Runtime[]>;
   /** Keep instances running when Summon stops (default: stop them). */
@@ -129,7 +137,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
   }
   const logger = o.log ? createLogger({ name: 'summon up', ...o.log }) : silentLogger();
   const part = (component: string) => logger.child({ component });
-  await mkdir(dataDir, { recursive: true });
+  await makeDataDir(dataDir);
   const now = Date.now;
   const store = await openStore(o.storeUrl ?? join(dataDir, 'summon.db'));
   const cleanup: (() => Promise<unknown>)[] = [() => store.close()];
@@ -140,6 +148,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const secrets = await Secrets.open(dataDir);
     const logs = new LogStore({ dir: join(dataDir, 'logs'), logger: part('logs'), ...(o.logBytesPerApp ? { maxBytesPerApp: o.logBytesPerApp } : {}) });
     await logs.load((await store.listApps()).map((a) => a.name));
+    await tightenDataDir(dataDir);
     const events = new EventBus({ store, logs, now, logger: part('events') });
     // Subscribed before anything emits; what it reads at scrape time (router, controller,
     // agents) is wired below.
@@ -189,7 +198,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const appUrl = (app: string) => `http://${app}.${o.domain ?? 'localhost'}:${actualRouterPort}`;
 
     const stateDir = join(dataDir, 'agent');
-    const runtimes: Runtime[] = [new ProcessRuntime({ stateDir }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir) : [])];
+    const confiner = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: part('isolation') });
+    const runtimes: Runtime[] = [new ProcessRuntime({ stateDir, ...(confiner ? { confiner } : {}) }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir) : [])];
     const agentCallbacks = {
       onStatus: (i: Instance) => controller?.onInstanceStatus(i),
       onConsole: (app: string, instance: string, line: string, _stream: string, at?: number) => logs.append(app, 'app', instance, line, at),
@@ -242,6 +252,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       workDir: join(dataDir, 'builds'), blobs, summonVersion: SUMMON_VERSION,
       ...(o.maxCheckoutBytes ? { checkoutLimits: { maxBytes: o.maxCheckoutBytes } } : {}),
       ...(o.maxBuildDiskBytes ? { maxBuildDiskBytes: o.maxBuildDiskBytes } : {}),
+      ...(confiner ? { confiner, cacheDir: join(dataDir, 'build-cache'), readOnlyPaths: o.buildReadOnly ?? [] } : {}),
     });
     // Before the git endpoint takes a push: what a run that died mid-build left behind.
     const builds = await recoverBuilds(join(dataDir, 'builds'));

@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { arch, platform, release as kernelRelease, totalmem } from 'node:os';
-import { dirname, isAbsolute, join, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { BuildError, InvalidInputError, ManifestError } from '../core/errors.js';
-import { checkManifestSize, parseManifest, type Manifest } from '../core/manifest.js';
+import { checkManifestSize, DEFAULT_BUILD_MEMORY_BYTES, parseManifest, type Manifest } from '../core/manifest.js';
 import { checkAppName } from '../core/names.js';
 import type { BuildManifest, ToolchainVersion } from '../core/types.js';
 import { formatDuration, formatSize } from '../core/units.js';
@@ -21,6 +21,8 @@ import { QUARANTINE_VARS } from './push-stream.js';
 import { runCommand, type CommandResult } from './run-command.js';
 import { recordGroup } from './build-recovery.js';
 import { checkTreeSize, DEFAULT_CHECKOUT_LIMITS, type CheckoutLimits } from './tree-size.js';
+import type { Confiner } from '../isolation/confine.js';
+import type { RunCommandOptions } from './run-command.js';
 
 const execFileP = promisify(execFile);
 
@@ -57,7 +59,16 @@ export interface BuildPipelineOptions {
   /** How often that is measured while a step runs (default 2 s). */
   diskCheckMs?: number;
   now?: () => number;
+  /** Runs every toolchain, build and test command confined (isolation/confine.ts) as the app's user. */
+  confiner?: Confiner;
+  /** Confined builds: each app's persistent cache is <cacheDir>/<app>, the step's $SUMMON_CACHE_DIR. */
+  cacheDir?: string;
+  /** Confined builds: host paths a build sees read-only besides /usr and /etc (`--build-ro`). */
+  readOnlyPaths?: string[];
 }
+
+/** Tasks (processes and threads) a confined build step may have at once. */
+export const BUILD_PIDS_LIMIT = 256;
 
 export type BuildRequest = PushRequest & { configEnv: Record<string, string> };
 
@@ -82,6 +93,9 @@ export class BuildPipeline {
   private readonly maxBuildDiskBytes: number;
   private readonly diskCheckMs: number;
   private readonly now: () => number;
+  private readonly confiner: Confiner | undefined;
+  private readonly cacheDir: string;
+  private readonly readOnlyPaths: string[];
 
   constructor(opts: BuildPipelineOptions) {
     if (!opts || typeof opts.workDir !== 'string' || !isAbsolute(opts.workDir)) {
@@ -108,6 +122,12 @@ export class BuildPipeline {
       throw new InvalidInputError(`BuildPipeline: maxBuildDiskBytes must be a whole number ≥ 1M, got ${String(opts.maxBuildDiskBytes)}`, { key: 'maxBuildDiskBytes' });
     }
     this.now = opts.now ?? Date.now;
+    this.confiner = opts.confiner;
+    this.cacheDir = opts.cacheDir ?? join(opts.workDir, '..', 'build-cache');
+    this.readOnlyPaths = opts.readOnlyPaths ?? [];
+    for (const p of this.readOnlyPaths) {
+      if (!isAbsolute(p)) throw new InvalidInputError(`--build-ro needs an absolute path, got ${JSON.stringify(p)}`, { key: 'readOnlyPaths' });
+    }
   }
 
   async run(req: BuildRequest, out: (line: string) => void, signal?: AbortSignal): Promise<BuildOutcome> {
@@ -157,6 +177,21 @@ export class BuildPipeline {
       const tomlBytes = await readFile(tomlPath);
       const manifest = parseManifest(tomlBytes.toString('utf8'), 'summon.toml', { maxMemoryBytes: totalmem() });
       const summonTomlSha256 = sha256(tomlBytes);
+      // Confined: the checkout becomes the app user's, with its persistent cache beside it.
+      let confine: RunCommandOptions['confine'];
+      let cacheEnv: Record<string, string> = {};
+      if (this.confiner) {
+        const uid = await this.confiner.uids.uidFor(req.app);
+        const cache = join(this.cacheDir, req.app);
+        await this.confiner.own(buildDir, uid);
+        await this.confiner.own(cache, uid);
+        cacheEnv = { SUMMON_CACHE_DIR: cache };
+        confine = {
+          confiner: this.confiner, app: req.app, unit: `build-${basename(buildDir)}`,
+          rw: [buildDir, cache], ro: this.readOnlyPaths, network: 'host',
+          limits: { memoryBytes: manifest.build.memoryBytes ?? DEFAULT_BUILD_MEMORY_BYTES, pids: BUILD_PIDS_LIMIT },
+        };
+      }
       out(`-----> Manifest: target ${manifest.run.target}, artifact ${manifest.build.artifact}`);
 
       const env: Record<string, string> = {
@@ -167,6 +202,7 @@ export class BuildPipeline {
         TMPDIR: tmp,
         SUMMON_APP: req.app,
         SOURCE_VERSION: commit,
+        ...cacheEnv,
       };
 
       // Toolchain
@@ -175,7 +211,7 @@ export class BuildPipeline {
         out('-----> Toolchain');
         await timed('toolchain', async () => {
           for (const command of manifest.build.toolchain) {
-            const r = await runCommand({ command, cwd: src, env, timeoutMs: this.toolchainTimeoutMs, signal, killGraceMs: 500, onSpawn });
+            const r = await runCommand({ command, cwd: src, env, timeoutMs: this.toolchainTimeoutMs, signal, killGraceMs: 500, onSpawn, ...(confine ? { confine } : {}) });
             const output = r.output.trim().slice(0, 4096);
             toolchain.push({ command, output, exitCode: r.exitCode ?? -1 });
             out(`${INDENT}${command}: ${output.split('\n')[0] || '(no output)'}${r.exitCode === 0 ? '' : ` (exit ${r.exitCode ?? r.signal})`}`);
@@ -195,13 +231,13 @@ export class BuildPipeline {
       const deadline = startedAt + manifest.build.timeoutMs;
       if (manifest.build.command) {
         out(`-----> Building: ${manifest.build.command}`);
-        await this.command('build', manifest.build.command, 'build_failed', { src, env, deadline, timeoutMs: manifest.build.timeoutMs, out, signal, steps, onSpawn });
+        await this.command('build', manifest.build.command, 'build_failed', { src, env, deadline, timeoutMs: manifest.build.timeoutMs, out, signal, steps, onSpawn, confine, memoryBytes: manifest.build.memoryBytes ?? DEFAULT_BUILD_MEMORY_BYTES });
       } else {
         out('-----> No [build].command: using the committed artifact');
       }
       if (manifest.build.test) {
         out(`-----> Testing: ${manifest.build.test}`);
-        await this.command('test', manifest.build.test, 'test_failed', { src, env, deadline, timeoutMs: manifest.build.timeoutMs, out, signal, steps, onSpawn });
+        await this.command('test', manifest.build.test, 'test_failed', { src, env, deadline, timeoutMs: manifest.build.timeoutMs, out, signal, steps, onSpawn, confine, memoryBytes: manifest.build.memoryBytes ?? DEFAULT_BUILD_MEMORY_BYTES });
       }
       checkAbort();
 
@@ -295,6 +331,8 @@ export class BuildPipeline {
       signal?: AbortSignal;
       steps: Step[];
       onSpawn: (pgid: number) => void;
+      confine: RunCommandOptions['confine'];
+      memoryBytes: number;
     },
   ): Promise<CommandResult> {
     const remaining = ctx.deadline - this.now();
@@ -320,6 +358,7 @@ export class BuildPipeline {
             killGraceMs: this.killGraceMs,
             onLine: (l) => ctx.out(INDENT + l),
             onSpawn: ctx.onSpawn,
+            ...(ctx.confine ? { confine: ctx.confine } : {}),
           });
     disk.stop();
     ctx.steps.push({ name, startedAt: t0, durationMs: this.now() - t0, exitCode: r.exitCode });
@@ -330,6 +369,9 @@ export class BuildPipeline {
       throw new BuildError(code, `${what} wrote ${formatSize(overBytes)} into its build directory, past the ${formatSize(this.maxBuildDiskBytes)} limit (summon up --max-build-disk); it was stopped: ${command}${tailText}`, details);
     }
     if (r.aborted) throw new BuildError(code, `the build was cancelled during the ${what}`, details);
+    if (r.oomKilled) {
+      throw new BuildError(code, `${what} ran out of memory: it went over the build's ${formatSize(ctx.memoryBytes)} limit ([build].memory in summon.toml) and the kernel killed it: ${command}${tailText}`, details);
+    }
     if (r.timedOut) {
       throw new BuildError(code, `${what} timed out after ${formatDuration(ctx.timeoutMs)} ([build].timeout): ${command}${tailText}`, details);
     }

@@ -2,7 +2,11 @@
 // line by line. On timeout or abort the whole group is killed — SIGTERM, then SIGKILL after
 // a grace period — so background jobs started by a build script die with it. After a
 // normal exit the group is killed too: nothing a build starts may outlive the build.
-import { spawn } from 'node:child_process';
+// With `confine`, the command runs confined (isolation/confine.ts) in a cgroup unit of its
+// own: the kill reaches every process it started, daemons that left the group included.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { confinedExit, spawnConfined, terminateConfined, type ConfineRequest, type Confiner } from '../isolation/confine.js';
+import type { CgroupUnit } from '../isolation/cgroups.js';
 
 export interface RunCommandOptions {
   command: string;
@@ -19,6 +23,8 @@ export interface RunCommandOptions {
   captureBytes?: number;
   /** Told the new process group's id as soon as it exists (build-recovery.ts records it). */
   onSpawn?: (pgid: number) => void;
+  /** Run confined as `app`'s user in the unit `unit` (bind mounts, network and limits as given). */
+  confine?: { confiner: Confiner } & Omit<ConfineRequest, 'command' | 'cwd'>;
 }
 
 export interface CommandResult {
@@ -26,6 +32,8 @@ export interface CommandResult {
   signal: NodeJS.Signals | null;
   timedOut: boolean;
   aborted: boolean;
+  /** Confined: the kernel's OOM killer ended a process of the step (over its memory limit). */
+  oomKilled?: boolean;
   durationMs: number;
   output: string;
   tail: string[];
@@ -33,7 +41,32 @@ export interface CommandResult {
 
 const MAX_LINE = 8192;
 
-export function runCommand(opts: RunCommandOptions): Promise<CommandResult> {
+export async function runCommand(opts: RunCommandOptions): Promise<CommandResult> {
+  let unit: CgroupUnit | undefined;
+  let child: ChildProcess;
+  if (opts.confine) {
+    const { confiner, ...req } = opts.confine;
+    const prepared = await confiner.prepare({ ...req, command: ['/bin/sh', '-c', opts.command], cwd: opts.cwd });
+    unit = prepared.unit;
+    child = spawnConfined(prepared, opts.env);
+  } else {
+    child = spawn('/bin/sh', ['-c', opts.command], {
+      cwd: opts.cwd,
+      env: opts.env,
+      // A new session, hence a new process group we can signal as a whole.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  }
+  const r = await watchCommand(opts, child, unit);
+  if (unit) {
+    if (await unit.oomKilled()) r.oomKilled = true;
+    await unit.remove();
+  }
+  return r;
+}
+
+function watchCommand(opts: RunCommandOptions, child: ChildProcess, unit: CgroupUnit | undefined): Promise<CommandResult> {
   const started = Date.now();
   const tailMax = opts.tailLines ?? 20;
   const captureMax = opts.captureBytes ?? 64 * 1024;
@@ -47,13 +80,6 @@ export function runCommand(opts: RunCommandOptions): Promise<CommandResult> {
   };
 
   return new Promise((resolveResult) => {
-    const child = spawn('/bin/sh', ['-c', opts.command], {
-      cwd: opts.cwd,
-      env: opts.env,
-      // A new session, hence a new process group we can signal as a whole.
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     let timedOut = false;
     let aborted = false;
@@ -65,6 +91,10 @@ export function runCommand(opts: RunCommandOptions): Promise<CommandResult> {
 
     const killGroup = (sig: NodeJS.Signals) => {
       if (child.pid === undefined) return;
+      if (unit) {
+        void (sig === 'SIGKILL' ? unit.killAll() : terminateConfined(unit, child.pid));
+        return;
+      }
       try {
         process.kill(-child.pid, sig);
       } catch {
@@ -111,10 +141,12 @@ export function runCommand(opts: RunCommandOptions): Promise<CommandResult> {
     };
     const so = splitter();
     const se = splitter();
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', so.data);
-    child.stderr.on('data', se.data);
+    const stdout = child.stdout!;
+    const stderr = child.stderr!;
+    stdout.setEncoding('utf8');
+    stderr.setEncoding('utf8');
+    stdout.on('data', so.data);
+    stderr.on('data', se.data);
 
     const finish = () => {
       if (settled) return;
@@ -141,15 +173,16 @@ export function runCommand(opts: RunCommandOptions): Promise<CommandResult> {
       exitCode = 127;
       finish();
     });
-    child.on('exit', (code, sig) => {
+    child.on('exit', (rawCode, rawSig) => {
+      const { code, signal: sig } = unit ? confinedExit(rawCode, rawSig) : { code: rawCode, signal: rawSig };
       exitCode = code;
       exitSignal = sig;
       // Leftover background jobs would keep the pipes open (and keep running): end them.
       killGroup('SIGKILL');
       // A process that left our group (setsid) could still hold the pipes; don't wait forever.
       closeTimer = setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
+        stdout.destroy();
+        stderr.destroy();
         finish();
       }, 2000);
     });

@@ -40,11 +40,13 @@ artifact = "out/app"
 test = "make test"
 timeout = "90s"
 toolchain = ["ocaml -version", "dune --version"]
+memory = "2G"
 [run]
 target = "qemu"
 args = ["--port", "{port}"]
 port = 80
 memory = "256M"
+cpu = 0.5
 initrd = "out/initrd.gz"
 cmdline = "quiet"
 network = "user"
@@ -67,10 +69,10 @@ drain_timeout = "1h"
 `);
   assert.deepEqual(m.build, {
     command: 'make', artifact: 'out/app', test: 'make test', timeoutMs: 90_000,
-    toolchain: ['ocaml -version', 'dune --version'],
+    toolchain: ['ocaml -version', 'dune --version'], memoryBytes: 2 * 1024 ** 3,
   });
   assert.deepEqual(m.run, {
-    target: 'qemu', args: ['--port', '{port}'], port: 80, memoryBytes: 256 * 1024 * 1024,
+    target: 'qemu', args: ['--port', '{port}'], port: 80, memoryBytes: 256 * 1024 * 1024, cpu: 0.5,
     initrd: 'out/initrd.gz', cmdline: 'quiet', network: 'user',
   });
   assert.deepEqual(m.health, {
@@ -136,4 +138,14 @@ test('inputs are bounded: durations, health checks, memory and the file itself (
   const huge = base + '[x]\n'.repeat(20_000);
   // Refused by its size, not by the parser (the repeated table would be a TOML error).
   assert.throws(() => parseManifest(huge), (e: unknown) => e instanceof ManifestError && /is 78\.\dK; the limit is 64K/.test(e.message));
+});
+
+test('[build].memory defaults to 1G; [run].cpu is a number of cores within its range', () => {
+  const base = '[build]\nartifact = "a"\n';
+  assert.equal(parseManifest(base).build.memoryBytes, 1024 ** 3);
+  assert.equal(parseManifest(base).run.cpu, undefined);
+  assert.throws(() => parseManifest(`${base}[run]\ncpu = 0`), /run\.cpu.*at least 0\.01/);
+  assert.throws(() => parseManifest(`${base}[run]\ncpu = 65`), /run\.cpu.*at most 64/);
+  assert.throws(() => parseManifest(`${base}[run]\ncpu = "1"`), /run\.cpu.*number of cores/);
+  assert.throws(() => parseManifest(`${base}memory = "1K"`), /build\.memory.*at least 16M/);
 });

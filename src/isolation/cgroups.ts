@@ -210,7 +210,7 @@ export class CgroupTree {
 
   /** Makes (or empties and reuses) the unit `name` with these limits. */
   async unit(name: string, limits: CgroupLimits): Promise<CgroupUnit> {
-    if (!/^[a-z0-9][a-z0-9._-]*$/.test(name)) throw new Error(`cgroup unit name ${JSON.stringify(name)} is not a plain name`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`cgroup unit name ${JSON.stringify(name)} is not a plain name`);
     const dirs: { h: Hierarchy; dir: string }[] = [];
     for (const h of this.hierarchies) {
       const dir = join(h.root, name);

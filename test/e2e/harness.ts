@@ -39,7 +39,10 @@ export async function startSummonProcess(dataDir: string, extraArgs: string[] = 
   const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: configDir ?? join(dataDir, "..", "config") };
   delete env.SUMMON_API;
   delete env.SUMMON_TOKEN;
-  const proc = spawn(process.execPath, [BIN, 'up', '--data', dataDir, '--api-port', '0', '--router-port', '0', ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The machine's vm-hello package cache, read-only to builds (see vmCache(), which may fill it later).
+  await mkdir(vmCacheDir(), { recursive: true });
+  const buildRo = ['--build-ro', vmCacheDir()];
+  const proc = spawn(process.execPath, [BIN, 'up', '--data', dataDir, '--api-port', '0', '--router-port', '0', ...buildRo, ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let stdout = '';
   let stderr = '';
@@ -249,16 +252,41 @@ export function assertCutOver(l: LoadSummary, pushedAt: number, minAfter: number
   assert.ok(l.samples.some(([, , v]) => v === 'v1'), 'v1 served before the push');
 }
 
-/** Where vm-hello's build keeps its Debian packages across runs (its build runs with a clean env). */
-export async function vmCache(): Promise<string> {
+function vmCacheDir(): string {
   if (process.env.SUMMON_VM_CACHE) return process.env.SUMMON_VM_CACHE;
-  try {
-    await mkdir('/var/cache/summon-vm-hello', { recursive: true });
-    await access('/var/cache/summon-vm-hello', constants.W_OK);
-    return '/var/cache/summon-vm-hello';
-  } catch {
-    return join(tmpdir(), 'summon-vm-hello-cache');
-  }
+  return '/var/cache/summon-vm-hello';
+}
+
+let vmCacheReady: Promise<string> | undefined;
+
+/**
+ * Where vm-hello's build finds its Debian packages, fetched and unpacked once per machine.
+ * A confined build sees only its checkout and its own cache, so the machine's package cache
+ * is filled here, as root (like an operator's `apt-get download`), and every Summon the tests
+ * start sees it read-only (`--build-ro`, added by startSummonProcess); the build then sets
+ * SUMMON_VM_CACHE to it (config:set) and reads it without writing.
+ */
+export function vmCache(): Promise<string> {
+  vmCacheReady ??= (async () => {
+    const dir = vmCacheDir();
+    const ready = async () => (await access(join(dir, 'kernel', '.from')).then(() => true, () => false))
+      && (await access(join(dir, 'busybox', '.from')).then(() => true, () => false));
+    if (await ready()) return dir;
+    await mkdir(dir, { recursive: true });
+    const copy = await mkdtemp(join(tmpdir(), 'summon-vm-cache-fill-'));
+    try {
+      await cp(join(EXAMPLES, 'vm-hello'), copy, { recursive: true });
+      await new Promise<void>((resolve, reject) => {
+        execFile('sh', [join(copy, 'build.sh')], { env: { ...process.env, SUMMON_VM_CACHE: dir }, timeout: 10 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, _out, stderr) => (
+          err ? reject(new Error(`filling the vm-hello package cache ${dir} failed: ${err.message}\n${stderr}`)) : resolve()));
+      });
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
+    return dir;
+  })();
+  vmCacheReady.catch(() => (vmCacheReady = undefined));
+  return vmCacheReady;
 }
 
 /** A real SMTP server on loopback that keeps every message, for notification tests: plain by

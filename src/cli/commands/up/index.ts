@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parseUidRange } from '../../../isolation/uids.js';
 import { Option, type Command } from 'commander';
 import { SummonError } from '../../../core/errors.js';
 import { parseDuration, parseSize } from '../../../core/units.js';
@@ -103,6 +105,9 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--webhooks-allow-private', 'let webhooks target loopback, private, link-local and cloud-metadata addresses (refused by default)')
     .option('--drains-allow-private', 'let log drains send to loopback, private, link-local and cloud-metadata addresses (refused by default)')
     .option('--drain-ca <file>', 'PEM CA certificate(s) trusted beside the system CAs for syslog+tls:// and https:// drains (a private CA)')
+    .option('--unconfined', 'run builds and process instances as Summon\'s own user, without bubblewrap, seccomp or cgroups (development only: pushed code can read Summon\'s keys)')
+    .option('--uid-range <first-last>', 'the uids given to apps, one each (their builds and instances run as it)', '520000-585535')
+    .option('--build-ro <dir>', 'a host directory builds see read-only (beside /usr and /etc), e.g. a shared package cache; repeat for more', (v: string, all: string[] = []) => [...all, v])
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
       const logLevel = parseLogLevel(o.logLevel);
       const duration = (flag: string, v: unknown): number => {
@@ -182,6 +187,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         hostLostAfterMs: duration('host-lost-after', o.hostLostAfter),
         ...(o.agent ? { remoteAgents: (o.agent as unknown as string[]).map(parseAgentFlag) } : {}),
         log: { level: logLevel },
+        ...confinementFlags(o),
       };
       const s = await startSummon(opts);
       installLastResort(io, 'summon up', s.logger);
@@ -211,4 +217,17 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
     }));
+}
+
+/** --unconfined, --uid-range and --build-ro, checked before anything starts. */
+function confinementFlags(o: Record<string, unknown>): Pick<SummonOptions, 'unconfined' | 'uidRange' | 'buildReadOnly'> {
+  const ro = (o.buildRo as string[] | undefined) ?? [];
+  for (const d of ro) {
+    if (!isAbsolute(d)) throw new SummonError('invalid_input', `--build-ro needs an absolute path, got ${JSON.stringify(d)}`);
+  }
+  return {
+    ...(o.unconfined ? { unconfined: true } : {}),
+    uidRange: parseUidRange(String(o.uidRange)),
+    ...(ro.length ? { buildReadOnly: ro.map((d) => resolve(d)) } : {}),
+  };
 }
