@@ -4,7 +4,8 @@
 import { execFile } from 'node:child_process';
 import type { BuildPipeline } from '../build/pipeline.js';
 import type { PushRequest, PushResult } from '../build/push-stream.js';
-import { ConflictError, DeployError, NotFoundError, RuntimeUnavailableError, toSummonError } from '../core/errors.js';
+import { ConflictError, DeployError, InvalidInputError, NotFoundError, RuntimeUnavailableError, toSummonError } from '../core/errors.js';
+import { configProblem, rulesFor } from '../core/config-vars.js';
 import { checkConfigKey } from '../core/names.js';
 import type { Release, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
 import { isReachable, type HostAgent } from '../agent/host-agent.js';
@@ -135,6 +136,14 @@ export class ReleaseService {
       const err = new RuntimeUnavailableError(target, capability.reason);
       await store.updateRelease(req.app, release.version, { status: 'failed', reason: err.message }, this.now());
       return { ok: false, message: err.message };
+    }
+    // A push may change the target: the stored config vars must suit the new one too.
+    const rules = rulesFor(target);
+    const unfit = configProblem(config, rules, { names: rules === 'vm' });
+    if (unfit) {
+      const err = new InvalidInputError(`the config vars do not suit target ${target}: ${unfit.message}; change them with summon config:set / config:unset and push again`);
+      await store.updateRelease(req.app, release.version, { status: 'failed', reason: err.message }, this.now());
+      return { ok: false, message: `v${release.version} was not released: ${err.message}${app.liveVersion !== null ? ` (v${app.liveVersion} keeps serving)` : ''}` };
     }
     const ready = await store.updateRelease(req.app, release.version, {
       status: 'ready', manifest: outcome.manifest, buildManifest: outcome.buildManifest,

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cli, cliJson, editFile, exampleRepo, push, startSummonProcess, tempDir, viaRouter, vmCache } from './harness.js';
+import { cli, cliJson, editFile, exampleRepo, git, push, startSummonProcess, tempDir, viaRouter, vmCache } from './harness.js';
 import { waitFor } from '../../src/testing/wait.js';
 import { hasQemu } from '../../src/runtimes/qemu/vm-hello-fixture.js';
 
@@ -109,6 +109,27 @@ if (!(await hasQemu())) {
       const [inst] = (await cliJson(s, 'ps', '-a', app, '--json')) as Inst[];
       assert.equal(inst.pid, pid, 'the same QEMU still runs');
       assert.equal((await viaRouter(s, app)).status, 200);
+    });
+
+    await t.test('a process app whose config suits only processes: a push that makes it a VM is refused, naming the var', async () => {
+      const proc = 'procsec';
+      assert.equal((await cli(s, 'apps:create', proc)).code, 0);
+      assert.equal((await cli(s, 'config:set', '-a', proc, `SUMMON_VM_CACHE=${cache}`)).code, 0);
+      const r1 = await push(s, await exampleRepo('hello-node'), proc);
+      assert.equal(r1.code, 0, r1.stderr);
+      // Spaces are fine for a process target.
+      const set = await cli(s, 'config:set', '-a', proc, 'GREETING=hi there');
+      assert.equal(set.code, 0, set.stderr);
+      // vm-hello's history is not hello-node's: pushed with --force, as a change of stack would be.
+      const url = new URL(`${s.apiUrl}/git/${proc}.git`);
+      url.username = 'summon';
+      url.password = s.token;
+      const r2 = await git(repo, 'push', '--force', url.toString(), 'main');
+      assert.notEqual(r2.code, 0, 'the push must fail');
+      assert.match(r2.stderr, /the config vars do not suit target qemu: config var GREETING holds a space.*config:set \/ config:unset and push again/);
+      const rels = (await cliJson(s, 'releases', '-a', proc, '--json')) as { version: number; status: string }[];
+      assert.equal(rels.find((x) => x.version === 3)?.status, 'failed', JSON.stringify(rels));
+      assert.equal((await viaRouter(s, proc)).status, 200, 'the process release keeps serving');
     });
   });
 }
