@@ -369,7 +369,7 @@ export class BuildPipeline {
       throw new BuildError(code, `${what} wrote ${formatSize(overBytes)} into its build directory, past the ${formatSize(this.maxBuildDiskBytes)} limit (summon up --max-build-disk); it was stopped: ${command}${tailText}`, details);
     }
     if (r.aborted) throw new BuildError(code, `the build was cancelled during the ${what}`, details);
-    if (r.oomKilled) {
+    if (r.oomKilled && r.exitCode !== 0) {
       throw new BuildError(code, `${what} ran out of memory: it went over the build's ${formatSize(ctx.memoryBytes)} limit ([build].memory in summon.toml) and the kernel killed it: ${command}${tailText}`, details);
     }
     if (r.timedOut) {

@@ -33,6 +33,8 @@ export interface ConfineRequest {
   rw: string[];
   /** Bound read-only at the same path. */
   ro: string[];
+  /** Bound read-only elsewhere: `from` on the host shows at `to` in the sandbox. */
+  roAt?: { from: string; to: string }[];
   /** host: the host's network (a process instance listens on its port there); none: loopback only. */
   network: 'host' | 'none';
   limits: CgroupLimits;
@@ -136,13 +138,17 @@ export class Confiner {
     // bwrap makes missing parents 0700 root, which the app's user could not pass through:
     // they are made 0755 here first (they hold nothing but the mount below them).
     const parents = new Set<string>();
-    for (const p of [...req.ro, ...req.rw, req.cwd]) {
+    for (const p of [...req.ro, ...req.rw, ...(req.roAt ?? []).map((b) => b.to), req.cwd]) {
       for (let d = dirname(p); d !== '/' && !SANDBOX_ROOTS.some((r) => d === r || d.startsWith(`${r}/`)); d = dirname(d)) parents.add(d);
     }
     for (const d of [...parents].sort()) mounts.push('--perms', '0755', '--dir', d);
     for (const p of req.ro) {
       await access(p, constants.R_OK);
       mounts.push('--ro-bind', p, p);
+    }
+    for (const b of req.roAt ?? []) {
+      await access(b.from, constants.R_OK);
+      mounts.push('--ro-bind', b.from, b.to);
     }
     for (const p of req.rw) mounts.push('--bind', p, p);
     const bwrapArgs = [

@@ -19,6 +19,8 @@ import type { CgroupUnit } from '../../isolation/cgroups.js';
 
 /** Tasks (processes and threads) one confined instance may have at once. */
 export const INSTANCE_PIDS_LIMIT = 512;
+/** Where a confined instance sees its artifact (read-only). */
+export const CONFINED_ARTIFACT = '/app/artifact';
 
 export interface ProcessRuntimeOptions {
   /** Where the runtime records the processes it started, so recover() can find them after a crash. */
@@ -80,8 +82,9 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
     let child: ChildProcess;
     if (this.confiner) {
       const prepared = await this.confiner.prepare({
-        unit: spec.id, app: spec.app, command: [spec.artifactPath, ...args], cwd: spec.workDir,
-        rw: [spec.workDir], ro: [spec.artifactPath], network: 'host',
+        // The artifact shows at one fixed path, so the sandbox holds nothing of the blob store's layout.
+        unit: spec.id, app: spec.app, command: [CONFINED_ARTIFACT, ...args], cwd: spec.workDir,
+        rw: [spec.workDir], ro: [], roAt: [{ from: spec.artifactPath, to: CONFINED_ARTIFACT }], network: 'host',
         limits: { memoryBytes: spec.memoryBytes, ...(spec.cpu !== undefined ? { cpu: spec.cpu } : {}), pids: INSTANCE_PIDS_LIMIT },
       });
       await this.confiner.own(spec.workDir, prepared.uid);
