@@ -3,13 +3,14 @@
 // its desired set running and healing on its own while the control plane is away.
 import { resolve, join } from 'node:path';
 import { hostname } from 'node:os';
-import { mkdir } from 'node:fs/promises';
 import { Agent } from './agent/agent.js';
 import { AgentServer } from './agent/agent-server.js';
 import { loadOrMakeAgentCert } from './agent/agent-tls.js';
 import { BlobFetcher } from './agent/blob-fetch.js';
 import { BlobStore } from './artifacts/blob-store.js';
 import { ProcessRuntime } from './runtimes/process/process-runtime.js';
+import { makeDataDir, openConfinement } from './isolation/data-dir.js';
+import type { UidRange } from './isolation/uids.js';
 import { vmRuntimes } from './runtimes/vm-runtimes.js';
 import { InvalidInputError } from './core/errors.js';
 import { checkHostId } from './core/names.js';
@@ -29,6 +30,10 @@ export interface AgentNodeOptions {
   token: string;
   /** Offer the qemu runtime too (default true). */
   vm?: boolean;
+  /** `summon agent --unconfined`: process instances run as this agent's user (isolation/data-dir.ts). */
+  unconfined?: boolean;
+  /** `--uid-range FIRST-LAST`: the uids this host gives apps. */
+  uidRange?: UidRange;
   /** Serve the agent protocol over TLS with a self-signed certificate the control plane pins
    *  (default true); false serves plain HTTP. */
   tls?: boolean;
@@ -51,7 +56,8 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
   if (o.token.length < 16) throw new InvalidInputError('the agent token is too short to be the control plane\'s: use its DATA/agent.token (--token-file)');
   const logger = o.log ? createLogger({ name: 'summon agent', ...o.log }) : silentLogger();
   const dataDir = resolve(o.dataDir);
-  await mkdir(dataDir, { recursive: true });
+  await makeDataDir(dataDir);
+  const confiner = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: logger.child({ component: 'isolation' }) });
   const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
   const fetcher = new BlobFetcher({ controlUrl: o.controlUrl, token: o.token, blobs });
   const cert = o.tls === false ? undefined : await loadOrMakeAgentCert(join(dataDir, 'tls'), hostId);
@@ -69,7 +75,7 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
   const agent = new Agent({
     hostId, dataDir: stateDir,
     runtimes: [
-      new ProcessRuntime({ stateDir }),
+      new ProcessRuntime({ stateDir, ...(confiner ? { confiner } : {}) }),
       // VMs on QEMU's user-mode network, the port forwarded on every address of this host.
       ...(o.vm === false ? [] : await vmRuntimes(stateDir, { forwardAddress: '0.0.0.0' })),
     ],

@@ -5,6 +5,7 @@ import { SummonError } from '../../../core/errors.js';
 import { startAgentNode } from '../../../agent-node.js';
 import { installLastResort } from '../../last-resort.js';
 import { parseLogLevel } from '../../../logging/logger.js';
+import { parseUidRange } from '../../../isolation/uids.js';
 
 /** `summon agent`: this host's agent, for a control plane on another host (`summon up --agent`). */
 export function registerAgent(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
@@ -17,6 +18,8 @@ export function registerAgent(program: Command, io: Io, run: (f: () => Promise<v
     .option('--token-file <file>', 'read the agent token from this file (the control plane keeps it in DATA/agent.token)')
     .option('--data <dir>', 'state directory: desired set, artifacts, instance files', '.summon-agent')
     .option('--no-vm', 'do not probe or offer the qemu runtime')
+    .option('--unconfined', 'run process instances as this agent\'s own user, without bubblewrap, seccomp or cgroups (development only)')
+    .option('--uid-range <first-last>', 'the uids given to apps on this host, one each', '520000-585535')
     .option('--no-tls', 'serve the agent protocol over plain HTTP (default: TLS with a self-signed certificate the control plane pins)')
     .option('--log-level <level>', "this host's own log on stderr (JSON lines; readable on a terminal): trace, debug, info, warn, error, fatal or silent", 'info')
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
@@ -28,6 +31,7 @@ export function registerAgent(program: Command, io: Io, run: (f: () => Promise<v
       const node = await startAgentNode({
         ...(o.id ? { id: String(o.id) } : {}), dataDir: String(o.data), listenHost: m[1], listenPort: Number(m[2]),
         advertise: String(o.advertise), controlUrl: String(o.control), token, vm: o.vm !== false, tls: o.tls !== false,
+        ...(o.unconfined ? { unconfined: true } : {}), uidRange: parseUidRange(String(o.uidRange)),
         log: { level: logLevel },
       });
       installLastResort(io, 'summon agent', node.logger);
