@@ -33,6 +33,8 @@ export interface ChildOptions {
   hold?: { maxRequests?: number; maxWaitMs?: number };
   deployDeadlineMs?: number;
   seriesIntervalMs?: number;
+  /** Builds and process instances unconfined (`summon up --unconfined`). */
+  unconfined?: boolean;
 }
 
 /**
