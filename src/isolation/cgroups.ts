@@ -252,12 +252,26 @@ export class CgroupTree {
 }
 
 async function enableV2(root: string, c: Controller): Promise<void> {
-  const parentOf = (p: string) => p.slice(0, p.lastIndexOf('/'));
-  // The parent must hand the controller down to Summon's directory, and that to its units.
-  for (const dir of [parentOf(root), root]) {
-    const current = (await readFile(join(dir, 'cgroup.subtree_control'), 'utf8').catch(() => '')).split(/\s+/);
-    if (!current.includes(c)) await writeFile(join(dir, 'cgroup.subtree_control'), `+${c}`);
+  const own = root.slice(0, root.lastIndexOf('/'));
+  // The cgroup Summon runs in must hand the controller down to Summon's directory, and that
+  // to its units. v2 allows that only in a cgroup without processes of its own (the root
+  // excepted): when Summon's own cgroup refuses (EBUSY), Summon moves itself into a leaf
+  // beside its units, as a delegated service does (systemd's Delegate=yes), and asks again.
+  try {
+    await addController(own, c);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+    const leaf = join(own, `${root.slice(root.lastIndexOf('/') + 1)}-supervisor`);
+    await mkdir(leaf, { recursive: true });
+    await writeFile(join(leaf, 'cgroup.procs'), String(process.pid));
+    await addController(own, c);
   }
+  await addController(root, c);
+}
+
+async function addController(dir: string, c: Controller): Promise<void> {
+  const current = (await readFile(join(dir, 'cgroup.subtree_control'), 'utf8').catch(() => '')).split(/\s+/);
+  if (!current.includes(c)) await writeFile(join(dir, 'cgroup.subtree_control'), `+${c}`);
 }
 
 const CPU_PERIOD_US = 100_000;

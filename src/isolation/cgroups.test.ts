@@ -1,0 +1,42 @@
+// Where Summon's cgroup units go, per controller, on the hierarchies hosts have: v1 only,
+// v2 only, and hybrid (this machine: v1 memory/cpu/pids, a v2 mount at /sys/fs/cgroup/unified).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { locateHierarchies } from './cgroups.js';
+
+const V1 = [
+  '30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:12 - cgroup cgroup rw,memory',
+  '31 25 0:27 / /sys/fs/cgroup/cpu rw,nosuid,nodev,noexec,relatime shared:13 - cgroup cgroup rw,cpu',
+  '32 25 0:28 / /sys/fs/cgroup/pids rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,pids',
+].join('\n');
+const UNIFIED = '29 25 0:25 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:11 - cgroup2 cgroup2 rw';
+const V2_ONLY = '29 25 0:25 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:11 - cgroup2 cgroup2 rw,nsdelegate';
+
+test('hybrid host: every controller from v1, under the cgroup Summon runs in', () => {
+  const h = locateHierarchies(`${V1}\n${UNIFIED}`, '8:pids:/test-7\n4:memory:/api/abc\n1:cpu:/\n0::/\n', () => ['hugetlb'], 'k1');
+  assert.deepEqual(h, [
+    { controller: 'memory', version: 1, root: '/sys/fs/cgroup/memory/api/abc/summon-k1' },
+    { controller: 'cpu', version: 1, root: '/sys/fs/cgroup/cpu/summon-k1' },
+    { controller: 'pids', version: 1, root: '/sys/fs/cgroup/pids/test-7/summon-k1' },
+  ]);
+});
+
+test('v2-only host: the controllers its cgroup offers, under it', () => {
+  const asked: string[] = [];
+  const h = locateHierarchies(V2_ONLY, '0::/system.slice/summon.service\n', (dir) => {
+    asked.push(dir);
+    return ['cpuset', 'cpu', 'io', 'memory', 'pids'];
+  }, 'k2');
+  assert.deepEqual(asked, ['/sys/fs/cgroup/system.slice/summon.service', '/sys/fs/cgroup/system.slice/summon.service', '/sys/fs/cgroup/system.slice/summon.service']);
+  assert.deepEqual(h.map((x) => [x.controller, x.version, x.root]), [
+    ['memory', 2, '/sys/fs/cgroup/system.slice/summon.service/summon-k2'],
+    ['cpu', 2, '/sys/fs/cgroup/system.slice/summon.service/summon-k2'],
+    ['pids', 2, '/sys/fs/cgroup/system.slice/summon.service/summon-k2'],
+  ]);
+});
+
+test('a controller neither hierarchy has is left out (limits it would hold are not claimed)', () => {
+  const h = locateHierarchies(`${V1.split('\n')[0]}\n${UNIFIED}`, '4:memory:/\n0::/\n', () => ['pids'], 'k3');
+  assert.deepEqual(h.map((x) => [x.controller, x.version]), [['memory', 1], ['pids', 2]]);
+  assert.deepEqual(locateHierarchies('', '', () => [], 'k4'), []);
+});
