@@ -57,6 +57,10 @@ export async function openConfinement(dataDir: string, o: ConfinementOptions): P
   if ('unavailable' in c) {
     throw new InvalidInputError(`cannot confine builds and instances on this host: ${c.unavailable}. Fix that (scripts/setup.sh installs what is needed; run as root), or pass --unconfined to run them unconfined (development only: pushed code can then read Summon's keys)`);
   }
+  const missing = (['memory', 'pids'] as const).filter((k) => !c.cgroups.has(k));
+  if (missing.length > 0) {
+    throw new InvalidInputError(`cannot confine builds and instances on this host: no ${missing.join(' or ')} cgroup controller is mounted where this process can see it (/proc/self/mountinfo; under \`ip netns exec\`, which remounts /sys, use \`nsenter --net=\` instead). Mount the cgroup hierarchies, or pass --unconfined (development only)`);
+  }
   const reaped = await c.reap();
   if (reaped.length > 0) o.logger?.warn({ units: reaped }, 'killed what a previous run left in its cgroups');
   return c;

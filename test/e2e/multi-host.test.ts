@@ -97,7 +97,9 @@ test('two hosts: a remote agent runs, heals without the control plane, and is ad
   const agentToken = `ak_${randomBytes(24).toString('base64url')}`;
   await writeFile(join(dataDir, 'agent.token'), `${agentToken}\n`, { mode: 0o600 });
   const startAgent = (): void => {
-    agent = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'agent', '--id', 'edge', '--listen', `${nsAddr}:7171`,
+    // nsenter --net, not `ip netns exec`: that also remounts /sys, hiding the cgroup hierarchies
+    // the agent confines its instances with (it would refuse to start).
+    agent = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, BIN, 'agent', '--id', 'edge', '--listen', `${nsAddr}:7171`,
       '--advertise', nsAddr, '--control', control, '--token', agentToken, '--data', join(root, 'edge')], { stdio: ['ignore', 'pipe', 'pipe'] });
     agent.stdout!.on('data', (c) => (agentOut += c));
     agent.stderr!.on('data', (c) => (agentOut += c));

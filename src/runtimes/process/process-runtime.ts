@@ -152,7 +152,9 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
       if (unit) await terminateConfined(unit, r.child.pid);
       else killGroup(r.child.pid, 'SIGTERM');
       const grace = opts.graceMs ?? this.defaultGraceMs;
-      const timer = setTimeout(() => (unit ? void unit.killAll() : killGroup(r.child.pid!, 'SIGKILL')), grace);
+      // The unit holds everything the app started; the group is killed too, should the unit
+      // hold nothing (a host whose cgroups this process cannot see).
+      const timer = setTimeout(() => void (unit?.killAll() ?? Promise.resolve()).then(() => killGroup(r.child.pid!, 'SIGKILL')), grace);
       await r.exited;
       clearTimeout(timer);
       // Children the app left behind in its group go too.
