@@ -77,7 +77,7 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
     runtimes: [
       new ProcessRuntime({ stateDir, ...(confiner ? { confiner } : {}) }),
       // VMs on QEMU's user-mode network, the port forwarded on every address of this host.
-      ...(o.vm === false ? [] : await vmRuntimes(stateDir, { forwardAddress: '0.0.0.0' })),
+      ...(o.vm === false ? [] : await vmRuntimes(stateDir, { forwardAddress: '0.0.0.0', ...(confiner ? { confiner } : {}) })),
     ],
     artifactPath: (sha) => blobs.path(sha),
     prepare: async (d) => {

@@ -30,6 +30,7 @@ import { DnsServer } from './router/dns/dns-server.js';
 import { Router, type ClientLimitOptions } from './router/router.js';
 import { ProcessRuntime } from './runtimes/process/process-runtime.js';
 import { makeDataDir, openConfinement, tightenDataDir } from './isolation/data-dir.js';
+import type { Confiner } from './isolation/confine.js';
 import type { UidRange } from './isolation/uids.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { openStore } from './store/open.js';
@@ -68,7 +69,7 @@ export interface SummonOptions {
   /** `--build-ro DIR`: host directories builds see read-only beside /usr and /etc. */
   buildReadOnly?: string[];
   /** Extra runtimes (qemu, solo5) beside the process runtime. */
-  extraRuntimes?: (stateDir: string) => Promise<Runtime[]>;
+  extraRuntimes?: (stateDir: string, confiner?: Confiner) => Promise<Runtime[]>;
   /** Keep instances running when Summon stops (default: stop them). */
   keepInstances?: boolean;
   /** Dashboard chart sample interval (default 5 s; one hour is kept). */
@@ -199,7 +200,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
 
     const stateDir = join(dataDir, 'agent');
     const confiner = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: part('isolation') });
-    const runtimes: Runtime[] = [new ProcessRuntime({ stateDir, ...(confiner ? { confiner } : {}) }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir) : [])];
+    const runtimes: Runtime[] = [new ProcessRuntime({ stateDir, ...(confiner ? { confiner } : {}) }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir, confiner) : [])];
     const agentCallbacks = {
       onStatus: (i: Instance) => controller?.onInstanceStatus(i),
       onConsole: (app: string, instance: string, line: string, _stream: string, at?: number) => logs.append(app, 'app', instance, line, at),

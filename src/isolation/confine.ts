@@ -131,6 +131,23 @@ export class Confiner {
     await chmod(dir, 0o700);
   }
 
+  /**
+   * `command` as the user `ids` (its supplementary groups only `ids.groups`), with no
+   * capabilities and no-new-privileges, in `unit`'s cgroups from its first instruction, and
+   * without bubblewrap: for a VMM (QEMU, a solo5 tender) that has its own seccomp sandbox and
+   * opens only what it is handed. The shell and setpriv exec it, so it keeps the child's pid.
+   */
+  asUser(unit: CgroupUnit, ids: { uid: number; gid: number; groups?: number[] }, command: string[]): { file: string; args: string[] } {
+    const procFiles = unit.procFiles;
+    const groups = ids.groups?.length ? [`--groups=${ids.groups.join(',')}`] : ['--clear-groups'];
+    return {
+      file: '/bin/sh',
+      args: ['-c', JOIN_CGROUPS, 'summon-confine', String(procFiles.length), ...procFiles,
+        this.setpriv, `--reuid=${ids.uid}`, `--regid=${ids.gid}`, ...groups,
+        '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', ...command],
+    };
+  }
+
   async prepare(req: ConfineRequest): Promise<ConfinedCommand> {
     const uid = await this.uids.uidFor(req.app);
     const unit = await this.cgroups.unit(req.unit, req.limits);

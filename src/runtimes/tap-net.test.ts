@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TAP_NAME_RE, TapPool, tapNetwork } from './tap-net.js';
 
 const sh = (cmd: string, args: string[]): Promise<string> =>
@@ -22,14 +25,20 @@ test('a slot maps to its own tap, /30, and MAC', () => {
   assert.throws(() => new TapPool({ subnetBase: 'ten.0.0.0' }), /subnetBase/);
 });
 
-test('the pool skips slots in use here or taken by another process, and frees on release', async () => {
+test('the pool skips slots in use here or taken by another process, and frees on release', async (t) => {
   const calls: string[] = [];
   const taken = new Set<string>();
+  // Stands in for /dev/net/tun, 0600 as on a host without udev.
+  const dir = await mkdtemp(join(tmpdir(), 'summon-tun-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const tun = join(dir, 'tun');
+  await writeFile(tun, '', { mode: 0o600 });
   const pool = new TapPool({
     ip: async (args, input) => {
       calls.push(input ?? args.join(' '));
     },
     interfaceExists: (name) => taken.has(name),
+    tunDevice: tun,
   });
   const first = await pool.acquire();
   assert.equal(calls.shift(), 'route add blackhole 10.201.0.0/16');
@@ -41,6 +50,14 @@ test('the pool skips slots in use here or taken by another process, and frees on
   assert.equal(second.slot, (first.slot + 2) % 16384);
   await pool.release(first);
   assert.equal(calls.at(-1), `link del ${first.tap}`);
+
+  assert.equal((await stat(tun)).mode & 0o777, 0o600, 'a tap without an owner leaves the tun device alone');
+  // A tap for a VMM that runs as the app's user belongs to that user and group, and the tun
+  // device is opened to every user (0666, udev's default), as that VMM opens it itself.
+  const owned = await pool.acquire({ uid: 40123, gid: 40123 });
+  assert.match(calls.at(-1)!, new RegExp(`^tuntap add dev ${owned.tap} mode tap user 40123 group 40123\n`));
+  assert.equal((await stat(tun)).mode & 0o777, 0o666);
+  await assert.rejects(pool.acquire({ uid: 0, gid: 0 }), /a tap's owner must be an unprivileged uid and gid/);
 
   const failing = new TapPool({ ip: async (args) => { if (args[0] === '-batch') throw new Error('Operation not permitted'); }, interfaceExists: () => false });
   await assert.rejects(failing.acquire(), /cannot create tap smn[0-9a-f]{4}: Operation not permitted \(needs root or CAP_NET_ADMIN\)/);
@@ -64,4 +81,12 @@ test('on this host: a real tap with the guest\'s neighbour entry, then gone', as
     await pool.release(net);
   }
   assert.equal(existsSync(`/sys/class/net/${net.tap}`), false);
+  // Owned by a user, the kernel records that user and group on the tap.
+  const owned = await pool.acquire({ uid: 40123, gid: 40124 });
+  try {
+    const [owner, group] = await Promise.all(['owner', 'group'].map((f) => readFile(`/sys/class/net/${owned.tap}/${f}`, 'utf8')));
+    assert.deepEqual([owner!.trim(), group!.trim()], ['40123', '40124']);
+  } finally {
+    await pool.release(owned);
+  }
 });

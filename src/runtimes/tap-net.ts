@@ -7,7 +7,7 @@
 // connection to a port nobody listens on yet is refused at once, and the agent can check
 // every millisecond until the app listens.
 import { spawn } from 'node:child_process';
-import { access, constants, readFile } from 'node:fs/promises';
+import { access, chmod, constants, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { InvalidInputError } from '../core/errors.js';
 
@@ -81,6 +81,7 @@ export class TapPool {
   private next = Math.floor(Math.random() * SLOTS);
   private cap: Promise<{ ok: boolean; reason: string }> | undefined;
   private blackhole: Promise<void> | undefined;
+  private tunOpened: Promise<void> | undefined;
 
   constructor(opts: TapPoolOptions = {}) {
     this.subnetBase = opts.subnetBase ?? DEFAULT_SUBNET_BASE;
@@ -109,8 +110,15 @@ export class TapPool {
     return this.cap;
   }
 
-  /** Creates a tap with its host address and the guest's neighbour entry, up and ready for the VMM. */
-  async acquire(): Promise<TapNetwork> {
+  /** Creates a tap with its host address and the guest's neighbour entry, up and ready for the
+   *  VMM. With `owner`, the tap belongs to that user and group, so a VMM running as them (no
+   *  CAP_NET_ADMIN) can attach to it through /dev/net/tun, and no other user can. */
+  async acquire(owner?: { uid: number; gid: number }): Promise<TapNetwork> {
+    if (owner && ![owner.uid, owner.gid].every((n) => Number.isInteger(n) && n > 0)) {
+      throw new InvalidInputError(`a tap's owner must be an unprivileged uid and gid, got ${JSON.stringify(owner)}`);
+    }
+    const ownedBy = owner ? ` user ${owner.uid} group ${owner.gid}` : '';
+    if (owner) await this.openTunToOwners();
     // Addresses of the /16 without a live tap go nowhere, never out of the default route.
     this.blackhole ??= this.ip(['route', 'add', 'blackhole', `${this.subnetBase}/16`]).catch(() => {});
     await this.blackhole;
@@ -123,7 +131,7 @@ export class TapPool {
       this.used.add(slot);
       try {
         await this.ip(['-batch', '-'], [
-          `tuntap add dev ${net.tap} mode tap`,
+          `tuntap add dev ${net.tap} mode tap${ownedBy}`,
           `addr add ${net.hostAddress}/${net.prefix} dev ${net.tap}`,
           `link set ${net.tap} up`,
           `neigh replace ${net.guestAddress} lladdr ${net.mac} dev ${net.tap} nud permanent`,
@@ -136,6 +144,27 @@ export class TapPool {
       }
     }
     throw new Error(`no free tap slot in ${this.subnetBase}/16`);
+  }
+
+  /**
+   * A VMM running as an app's user opens the tun device itself to attach to its tap, so the
+   * device must be open to every user: 0666, as udev makes it on Debian. That is safe by the
+   * kernel's rule: without CAP_NET_ADMIN a process may attach only to a tap its user or group
+   * owns. A host without udev (a container) may have it 0600: it is opened up once, here.
+   */
+  private openTunToOwners(): Promise<void> {
+    this.tunOpened ??= (async () => {
+      const st = await stat(this.tunDevice);
+      if ((st.mode & 0o666) === 0o666) return;
+      try {
+        await chmod(this.tunDevice, (st.mode & 0o7777) | 0o666);
+      } catch (e) {
+        throw new Error(`${this.tunDevice} is ${(st.mode & 0o777).toString(8)} and cannot be made 0666 (${(e as Error).message}), so a VMM running as an app's user cannot reach its tap: chmod 0666 ${this.tunDevice}, or use [run].network = "user"`);
+      }
+    })();
+    const p = this.tunOpened;
+    p.catch(() => (this.tunOpened = undefined));
+    return p;
   }
 
   /** Deletes the tap (its address and neighbour entry go with it) and frees the slot. */

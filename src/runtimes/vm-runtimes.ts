@@ -5,6 +5,7 @@ import type { Runtime } from './runtime.js';
 import { QemuRuntime } from './qemu/qemu-runtime.js';
 import { Solo5Runtime } from './solo5/solo5-runtime.js';
 import { TapPool } from './tap-net.js';
+import type { Confiner } from '../isolation/confine.js';
 
 export interface VmNetworkOptions {
   /** The /16 tap instances take their /30s from (default 10.201.0.0). */
@@ -14,6 +15,8 @@ export interface VmNetworkOptions {
   /** A remote agent's VMs are reached by a router on another host: QEMU forwards each
    *  instance's port on this address, and only qemu is offered (solo5 guests sit on taps). */
   forwardAddress?: string;
+  /** Runs QEMU and the tenders as each app's user, without capabilities, in a cgroup unit. */
+  confiner?: Confiner;
 }
 
 export async function vmRuntimes(stateDir: string, net: VmNetworkOptions = {}): Promise<Runtime[]> {
@@ -21,11 +24,13 @@ export async function vmRuntimes(stateDir: string, net: VmNetworkOptions = {}): 
   const taps = new TapPool(net.subnetBase ? { subnetBase: net.subnetBase } : {});
   const qemu = new QemuRuntime({
     stateDir, taps, ...(net.network ? { network: net.network } : {}), ...(net.forwardAddress ? { forwardAddress: net.forwardAddress } : {}),
+    ...(net.confiner ? { confiner: net.confiner } : {}),
   });
   // The KVM probe boots a guest (up to ~10 s when KVM hangs) and is cached in stateDir: start
   // it now in the background so `summon up` does not wait for it and the first push or
   // `summon hosts` usually finds the answer ready. capability() shares this probe.
   void qemu.capability().catch(() => undefined);
   if (net.forwardAddress) return [qemu];
-  return [qemu, new Solo5Runtime({ target: 'solo5-hvt', stateDir, taps }), new Solo5Runtime({ target: 'solo5-spt', stateDir, taps })];
+  const confiner = net.confiner ? { confiner: net.confiner } : {};
+  return [qemu, new Solo5Runtime({ target: 'solo5-hvt', stateDir, taps, ...confiner }), new Solo5Runtime({ target: 'solo5-spt', stateDir, taps, ...confiner })];
 }

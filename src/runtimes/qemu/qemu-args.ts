@@ -16,6 +16,12 @@ export interface QemuArgsInput {
   net: QemuNet;
   /** A file (relative to workDir) the guest reads as the fw_cfg entry opt/summon/env. */
   envFile?: string;
+  /** Under TCG, the most memory (MiB) translated code may take (QEMU's tb-size); a confined
+   *  QEMU sets it, so its memory limit holds (QEMU 7.2's default may grow to 1 GiB). */
+  tcgCodeBufferMiB?: number;
+  /** Leaves out -pidfile: QEMU resolves its path to an absolute one, which a QEMU running as
+   *  an app's user cannot do below Summon's 0700 DATA directory (the pid is known anyway). */
+  noPidFile?: boolean;
 }
 
 /** user: QEMU's own user-mode network forwards 127.0.0.1:hostPort to the guest port, with
@@ -43,8 +49,9 @@ export function instanceTag(id: string): string {
   return `summon-${id}`;
 }
 
-export function accelArgs(accel: Accel): string[] {
-  return accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max'];
+export function accelArgs(accel: Accel, tcgCodeBufferMiB?: number): string[] {
+  if (accel === 'kvm') return ['-accel', 'kvm', '-cpu', 'host'];
+  return ['-accel', `tcg,thread=multi${tcgCodeBufferMiB ? `,tb-size=${tcgCodeBufferMiB}` : ''}`, '-cpu', 'max'];
 }
 
 export function buildQemuArgs(i: QemuArgsInput): string[] {
@@ -56,13 +63,13 @@ export function buildQemuArgs(i: QemuArgsInput): string[] {
     '-nodefaults', '-no-user-config', '-display', 'none',
     '-machine', 'usb=off,dump-guest-core=off',
     '-sandbox', SANDBOX,
-    ...accelArgs(i.accel),
+    ...accelArgs(i.accel, i.tcgCodeBufferMiB),
     '-m', `${memMiB}M`,
     // A guest that reboots or panics (panic=1) ends the instance: the agent decides what next.
     '-no-reboot',
     '-serial', `file:${CONSOLE_LOG}`,
     '-qmp', `unix:${QMP_SOCKET},server=on,wait=off`,
-    '-pidfile', PID_FILE,
+    ...(i.noPidFile ? [] : ['-pidfile', PID_FILE]),
     ...netArgs(i.net),
   ];
   if (i.envFile) args.push('-fw_cfg', `name=${FW_CFG_ENV},file=${escapeOptionValue(i.envFile)}`);

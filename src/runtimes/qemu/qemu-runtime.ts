@@ -10,11 +10,17 @@
 // (CIDR) and SUMMON_GATEWAY on the kernel command line; config vars reach it only through
 // the fw_cfg entry opt/summon/env, read from a 0600 file, never through QEMU's argv.
 //
+// Confined (a Confiner given; what `summon up` uses), QEMU runs as the app's own uid/gid with
+// no capabilities, in a cgroup unit of its own ([run].memory + QEMU_MEMORY_OVERHEAD, a pids
+// limit, [run].cpu), so a stop or a crash takes everything with it. It opens only what it is
+// handed: the kernel, initrd or disk as /dev/fd/N (opened here; the blob store's directories
+// stay out of its reach), its work dir (the app user's, 0700), a tap owned by that user.
+//
 //   start ─► launched (QMP answered) ─► stop(): system_powerdown ─► [graceMs] ─► quit ─► [quitMs] ─► SIGKILL
 //                    └──────────── exits on its own (poweroff, panic, kill) ─► onExit
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, symlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
@@ -35,6 +41,20 @@ import {
 import { assertConfigForRuntime } from '../../core/config-vars.js';
 import { QmpClient } from './qmp.js';
 import { TAP_NAME_RE, TapPool, type TapNetwork } from '../tap-net.js';
+import type { Confiner } from '../../isolation/confine.js';
+import type { CgroupUnit } from '../../isolation/cgroups.js';
+import { vmmUser, type VmmUser } from '../vmm-user.js';
+
+/** What a confined QEMU may use beyond the guest's [run].memory (its unit's limit is the sum):
+ *  QEMU's own code, heap and devices, and under TCG the translation cache (capped at
+ *  TCG_CODE_BUFFER_MIB). Measured on QEMU 7.2 (TCG): a 128 MiB vm-hello guest's QEMU used
+ *  184–212 MiB in all after booting and serving 50 requests, the guest's own pages included. */
+export const QEMU_MEMORY_OVERHEAD = 256 * 1024 * 1024;
+/** TCG's translated-code buffer, confined: QEMU 7.2's default may grow to 1 GiB. */
+export const TCG_CODE_BUFFER_MIB = 64;
+/** Tasks a confined QEMU may have: its main loop, RCU and vCPU threads, and up to 64 I/O workers. */
+export const QEMU_PIDS_LIMIT = 128;
+
 
 export interface QemuRuntimeOptions {
   /** Instance records (for recover()) and the acceleration probe's cache live under <stateDir>/qemu. */
@@ -60,6 +80,10 @@ export interface QemuRuntimeOptions {
    *  agent whose instances a router on another host reaches sets 0.0.0.0; a tap guest is
    *  reachable only from its own host, so such an agent runs every VM on the user-mode network. */
   forwardAddress?: string;
+  /** Runs each QEMU as its app's user, without capabilities, in a cgroup unit of its own. */
+  confiner?: Confiner;
+  /** Confined: the unit's memory limit is [run].memory plus this (default QEMU_MEMORY_OVERHEAD). */
+  memoryOverheadBytes?: number;
 }
 
 interface Running {
@@ -69,6 +93,7 @@ interface Running {
   qmp: QmpClient | undefined;
   qmpPath: string;
   stopping: boolean;
+  unit?: CgroupUnit;
 }
 
 interface InstanceRecord {
@@ -97,6 +122,8 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
   private readonly taps: TapPool;
   private readonly network: 'auto' | 'tap' | 'user';
   private readonly forwardAddress: string;
+  private readonly confiner: Confiner | undefined;
+  private readonly memoryOverheadBytes: number;
   private version: Promise<string | undefined> | undefined;
 
   constructor(opts: QemuRuntimeOptions) {
@@ -106,7 +133,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     if (!['auto', 'kvm', 'tcg'].includes(accel)) {
       throw new Error(`QemuRuntime: accel must be "auto", "kvm" or "tcg", got ${JSON.stringify(accel)}`);
     }
-    for (const k of ['defaultGraceMs', 'quitTimeoutMs', 'launchTimeoutMs', 'probeTimeoutMs'] as const) {
+    for (const k of ['defaultGraceMs', 'quitTimeoutMs', 'launchTimeoutMs', 'probeTimeoutMs', 'memoryOverheadBytes'] as const) {
       const v = opts[k];
       if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new Error(`QemuRuntime: ${k} must be a number >= 0`);
     }
@@ -118,6 +145,8 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     this.launchTimeoutMs = opts.launchTimeoutMs ?? 10_000;
     this.taps = opts.taps ?? new TapPool();
     this.forwardAddress = opts.forwardAddress ?? '127.0.0.1';
+    this.confiner = opts.confiner;
+    this.memoryOverheadBytes = opts.memoryOverheadBytes ?? QEMU_MEMORY_OVERHEAD;
     this.network = opts.network ?? (this.forwardsElsewhere ? 'user' : 'auto');
     if (!['auto', 'tap', 'user'].includes(this.network)) {
       throw new Error(`QemuRuntime: network must be "auto", "tap" or "user", got ${JSON.stringify(opts.network)}`);
@@ -191,24 +220,31 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     if (!accel) throw new RuntimeUnavailableError('qemu', `${this.qemuBinary} not found: ${INSTALL_HINT}`);
     const kind = await detectImageKind(spec.artifactPath);
     const mode = await this.chooseNetwork(spec, kind);
-    const tap = mode === 'tap' ? await this.acquireTap() : undefined;
+    const user = this.confiner ? await vmmUser(this.confiner, spec.app) : undefined;
+    let use = accel.accel as Accel;
+    if (user && use === 'kvm' && !user.kvm) {
+      // The probe ran as root; the app's user reaches /dev/kvm only through its group.
+      use = 'tcg';
+      sink('summon: /dev/kvm is not open to the app\'s user (give it a group other than root, mode 0660): running under TCG', 'stderr');
+    }
+    const tap = mode === 'tap' ? await this.acquireTap(user) : undefined;
     try {
-      return await this.launch(spec, sink, accel.accel as Accel, kind, tap);
+      return await this.launch(spec, sink, use, kind, tap, user);
     } catch (e) {
       if (tap) await this.taps.release(tap);
       throw e;
     }
   }
 
-  private async acquireTap(): Promise<TapNetwork> {
+  private async acquireTap(user: VmmUser | undefined): Promise<TapNetwork> {
     try {
-      return await this.taps.acquire();
+      return await this.taps.acquire(user ? { uid: user.uid, gid: user.gid } : undefined);
     } catch (e) {
       throw new RuntimeUnavailableError('qemu', (e as Error).message);
     }
   }
 
-  private async launch(spec: InstanceSpec, sink: ConsoleSink, accel: Accel, kind: 'kernel' | 'disk', tap: TapNetwork | undefined): Promise<RuntimeHandle> {
+  private async launch(spec: InstanceSpec, sink: ConsoleSink, accel: Accel, kind: 'kernel' | 'disk', tap: TapNetwork | undefined, user: VmmUser | undefined): Promise<RuntimeHandle> {
     const guestPort = String(spec.guestPort);
     const addr = tap ? { cidr: `${tap.guestAddress}/${tap.prefix}`, ip: tap.guestAddress, gateway: tap.hostAddress } : USER_NET;
     // Checked when set (core/config-vars.ts), and again here: a var stored before the rules,
@@ -245,12 +281,6 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     const net: QemuNet = tap
       ? { kind: 'tap', tap: tap.tap, mac: tap.mac }
       : { kind: 'user', hostPort: spec.hostPort, guestPort: spec.guestPort, forwardAddress: this.forwardAddress };
-    const args = buildQemuArgs({
-      id: spec.id, accel, kind, artifactPath: spec.artifactPath,
-      ...(spec.initrdPath ? { initrdPath: spec.initrdPath } : {}),
-      cmdline, memoryBytes: spec.memoryBytes, net, envFile: ENV_FILE,
-    });
-
     await mkdir(this.stateDir, { recursive: true });
     await Promise.all([CONSOLE_LOG, QMP_SOCKET, PID_FILE, ENV_FILE].map((f) => rm(join(spec.workDir, f), { force: true })));
     // 0600 and created afresh (the mode applies on creation); QEMU reads it while parsing its
@@ -259,16 +289,54 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     await writeFile(envPath, guestEnv, { mode: 0o600, flag: 'wx' });
     const qmpPath = await reachableSocketPath(spec.workDir, QMP_SOCKET);
 
-    const child = spawn(this.qemuBinary, args, {
-      cwd: spec.workDir,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' },
-      detached: true, // Ctrl-C on Summon's terminal must not take the VMs down with it; recover() cleans up
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // Confined, QEMU gets the blobs as open files (fd 3, 4): the app's user may read a blob
+    // (0555) but not walk Summon's 0700 DATA directory to it.
+    const handed: FileHandle[] = [];
+    let unit: CgroupUnit | undefined;
+    let child: ChildProcess;
+    try {
+      const blob = async (path: string): Promise<string> => {
+        handed.push(await open(path, 'r'));
+        return `/dev/fd/${2 + handed.length}`;
+      };
+      const artifactPath = user ? await blob(spec.artifactPath) : spec.artifactPath;
+      const initrdPath = spec.initrdPath ? (user ? await blob(spec.initrdPath) : spec.initrdPath) : undefined;
+      const args = buildQemuArgs({
+        id: spec.id, accel, kind, artifactPath, ...(initrdPath ? { initrdPath } : {}),
+        cmdline, memoryBytes: spec.memoryBytes, net, envFile: ENV_FILE,
+        ...(user ? { tcgCodeBufferMiB: TCG_CODE_BUFFER_MIB, noPidFile: true } : {}),
+      });
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' };
+      const opts = {
+        cwd: spec.workDir,
+        env,
+        detached: true, // Ctrl-C on Summon's terminal must not take the VMs down with it; recover() cleans up
+        stdio: ['ignore', 'pipe', 'pipe', ...handed.map((h) => h.fd)] as ('ignore' | 'pipe' | number)[],
+      };
+      if (user) {
+        unit = await this.confiner!.cgroups.unit(spec.id, {
+          memoryBytes: spec.memoryBytes + this.memoryOverheadBytes, pids: QEMU_PIDS_LIMIT, ...(spec.cpu !== undefined ? { cpu: spec.cpu } : {}),
+        });
+        // The work dir (QMP socket, console, pid file, the env file) becomes the app user's, 0700.
+        await this.confiner!.own(spec.workDir, user.uid);
+        const c = this.confiner!.asUser(unit, user, [this.qemuBinary, ...args]);
+        child = spawn(c.file, c.args, opts);
+      } else {
+        child = spawn(this.qemuBinary, args, opts);
+      }
+    } catch (e) {
+      await Promise.all(handed.map((h) => h.close()));
+      await rm(envPath, { force: true });
+      await unit?.remove().catch(() => undefined);
+      throw e;
+    }
+    const closeHanded = () => void Promise.all(handed.map((h) => h.close())).catch(() => undefined);
+    child.once('spawn', closeHanded);
+    child.once('error', closeHanded);
     const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
     let resolveExit!: () => void;
     const exited = new Promise<void>((r) => (resolveExit = r));
-    const r: Running = { child, status, exited, qmp: undefined, qmpPath, stopping: false };
+    const r: Running = { child, status, exited, qmp: undefined, qmpPath, stopping: false, ...(unit ? { unit } : {}) };
     this.running.set(spec.id, r);
 
     const stderrTail: string[] = [];
@@ -283,9 +351,14 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
 
     const spawnError = this.spawned(child);
     child.once('exit', (code, signal) => {
-      this.exitedWith(spec.id, status, code, signal);
-      r.qmp?.close();
       void (async () => {
+        if (unit) {
+          // The kernel says whether QEMU ran out of its unit's memory; nothing it left stays.
+          if (await unit.oomKilled()) status.oomKilled = true;
+          await unit.remove().catch(() => undefined);
+        }
+        this.exitedWith(spec.id, status, code, signal);
+        r.qmp?.close();
         await tail.stop(); // the last console lines arrive before listeners hear of the exit
         if (tap) await this.taps.release(tap);
         await rm(join(this.stateDir, `${spec.id}.json`), { force: true });
@@ -299,6 +372,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     if (err) {
       this.running.delete(spec.id);
       await rm(envPath, { force: true });
+      await unit?.remove().catch(() => undefined);
       await tail.stop();
       throw new RuntimeUnavailableError('qemu', `could not run ${this.qemuBinary}: ${err.message}; ${INSTALL_HINT}`);
     }

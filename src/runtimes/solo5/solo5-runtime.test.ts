@@ -3,6 +3,7 @@
 // against a stand-in tender script with `ip` recorded instead of run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,4 +126,57 @@ test('lifecycle against a stand-in tender: tap up, console, stop, onExit, tap do
   await waitFor(() => exits.get('uk-2'), { timeoutMs: 5000, what: 'the leftover to exit' });
   assert.deepEqual(await successor.recover(stateDir), []);
   assert.ok(hl.pid);
+});
+
+test('confined: the tender runs as the app\'s user with no capabilities, in its cgroup unit, the unikernel handed to it open', { skip: process.getuid?.() !== 0 ? 'confinement needs root' : false }, async (t) => {
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755); // the stand-in tender lives here and the app's user executes it
+  const bin = join(dir, 'bin');
+  await mkdir(bin);
+  const tender = join(bin, 'solo5-spt');
+  await writeFile(tender, [
+    '#!/bin/sh',
+    'echo "ids: $(id -u) $(id -g) [$(id -G)]"',
+    'grep -E "^(CapEff|CapBnd|NoNewPrivs):" /proc/self/status | tr -s "\\t" " "',
+    'echo "argv: $*"',
+    'echo "unikernel: $(cat /dev/fd/3)"',
+    'grep -c "/uk-c1$" /proc/self/cgroup | sed "s/^/cgroups: /"',
+    'trap "exit 0" TERM', 'while :; do sleep 0.05; done', '',
+  ].join('\n'));
+  await chmod(tender, 0o755);
+  // The unikernel where the blob store keeps it: 0555, below a directory only root may walk.
+  const data = join(dir, 'data');
+  await mkdir(join(data, 'blobs'), { recursive: true, mode: 0o700 });
+  await chmod(data, 0o700);
+  const artifact = join(data, 'blobs', 'app.spt');
+  await writeFile(artifact, 'UNIKERNEL-BYTES', { mode: 0o555 });
+  const { Confiner } = await import('../../isolation/confine.js');
+  const confiner = await Confiner.create(data);
+  if ('unavailable' in confiner) throw new Error(confiner.unavailable);
+  t.after(() => confiner.reap().then(() => undefined));
+  const ipCalls: string[] = [];
+  const ip = async (args: string[], input?: string): Promise<void> => {
+    ipCalls.push(...(input ? input.trim().split('\n') : [args.join(' ')]));
+  };
+  const rt = new Solo5Runtime({ target: 'solo5-spt', stateDir: join(data, 'agent'), searchPath: bin, ip, confiner });
+  const exits = new Map<string, InstanceStatus>();
+  rt.onExit((id, st) => exits.set(id, st));
+  const workDir = join(data, 'instances', 'uk-c1');
+  await mkdir(workDir, { recursive: true });
+  const lines: string[] = [];
+  const spec = baseSpec(workDir, { id: 'uk-c1', artifactPath: artifact });
+  const h = await rt.start(spec, (l) => lines.push(l));
+  const uid = await confiner.uids.uidFor('mirage');
+  await waitFor(() => lines.some((l) => l.startsWith('cgroups:')), { timeoutMs: 5000, what: 'the stand-in tender\'s report' });
+  assert.ok(lines.includes(`ids: ${uid} ${uid} [${uid}]`), lines.join('\n'));
+  assert.ok(lines.includes('CapEff: 0000000000000000') && lines.includes('CapBnd: 0000000000000000') && lines.includes('NoNewPrivs: 1'), lines.join('\n'));
+  assert.ok(lines.includes('unikernel: UNIKERNEL-BYTES'), lines.join('\n'));
+  assert.ok(lines.some((l) => /^argv: .* -- \/dev\/fd\/3 /.test(l)), lines.join('\n'));
+  assert.ok(lines.includes(`cgroups: ${confiner.cgroups.describe().length}`), lines.join('\n'));
+  assert.ok(ipCalls.some((c) => new RegExp(`^tuntap add dev smn[0-9a-f]{4} mode tap user ${uid} group ${uid}$`).test(c)), ipCalls.join('\n'));
+  const dirs = confiner.cgroups.describe().map((d) => join(d.root, 'uk-c1'));
+  await rt.stop(spec.id, { graceMs: 5000 });
+  assert.equal(exits.get(spec.id)?.running, false);
+  assert.ok(h.pid);
+  for (const d of dirs) assert.equal(existsSync(d), false, `${d} removed`);
 });

@@ -5,8 +5,12 @@
 //
 // Networking: each instance gets its own tap device and a /30 (tap-net.ts): the host side is
 // .1, the unikernel .2. The router connects to the unikernel's address and guest port directly.
+//
+// Confined (a Confiner given), the tender runs as the app's own uid/gid with no capabilities,
+// in a cgroup unit ([run].memory + SOLO5_MEMORY_OVERHEAD, a pids limit, [run].cpu), with the
+// unikernel handed to it as /dev/fd/3 and a tap owned by that user; hvt gets /dev/kvm's group.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, constants, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, open, readdir, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { RuntimeUnavailableError } from '../../core/errors.js';
 import { assertConfigForRuntime } from '../../core/config-vars.js';
@@ -18,6 +22,15 @@ import { isSameProcess, readProcSample } from '../proc-stats.js';
 import { HostProcessRuntime } from '../host-process-runtime.js';
 import { forEachLine } from '../line-splitter.js';
 import { TAP_NAME_RE, TapPool, type IpRunner, type TapNetwork } from '../tap-net.js';
+import type { Confiner } from '../../isolation/confine.js';
+import type { CgroupUnit } from '../../isolation/cgroups.js';
+import { vmmUser } from '../vmm-user.js';
+
+/** What a confined tender may use beyond the unikernel's [run].memory: the tender itself is
+ *  one small process that maps the guest's memory, so a few MiB would do; this leaves room. */
+export const SOLO5_MEMORY_OVERHEAD = 64 * 1024 * 1024;
+/** Tasks a confined tender may have (it is single-threaded). */
+export const SOLO5_PIDS_LIMIT = 16;
 
 export type Solo5Target = 'solo5-hvt' | 'solo5-spt';
 
@@ -36,6 +49,8 @@ export interface Solo5RuntimeOptions {
   defaultGraceMs?: number;
   /** Without `taps`: runs `ip` (tests substitute a recorder). */
   ip?: IpRunner;
+  /** Runs each tender as its app's user, without capabilities, in a cgroup unit of its own. */
+  confiner?: Confiner;
 }
 
 const INSTALL_HINT =
@@ -85,6 +100,7 @@ interface Running {
   child: ChildProcess;
   status: InstanceStatus;
   exited: Promise<void>;
+  unit?: CgroupUnit;
 }
 
 export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime {
@@ -95,6 +111,7 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
   private readonly taps: TapPool;
   private readonly kvmDevice: string;
   private readonly defaultGraceMs: number;
+  private readonly confiner: Confiner | undefined;
 
   constructor(opts: Solo5RuntimeOptions) {
     super();
@@ -109,6 +126,7 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     this.taps = opts.taps ?? new TapPool({ ...(opts.subnetBase ? { subnetBase: opts.subnetBase } : {}), ...(opts.ip ? { ip: opts.ip } : {}) });
     this.kvmDevice = opts.kvmDevice ?? '/dev/kvm';
     this.defaultGraceMs = opts.defaultGraceMs ?? 10_000;
+    this.confiner = opts.confiner;
   }
 
   private async tender(): Promise<string | undefined> {
@@ -152,25 +170,62 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     if (!cap.available) throw new RuntimeUnavailableError(this.target, cap.reason);
     const tender = (await this.tender())!;
     await mkdir(this.stateDir, { recursive: true });
+    const user = this.confiner ? await vmmUser(this.confiner, spec.app, this.kvmDevice) : undefined;
+    if (user && this.target === 'solo5-hvt' && !user.kvm) {
+      throw new RuntimeUnavailableError(this.target, `the app's user cannot open ${this.kvmDevice} (it needs a group other than root with read and write, e.g. kvm 0660); use solo5-spt`);
+    }
     let net: TapNetwork;
     try {
-      net = await this.taps.acquire();
+      net = await this.taps.acquire(user ? { uid: user.uid, gid: user.gid } : undefined);
     } catch (e) {
       throw new RuntimeUnavailableError(this.target, (e as Error).message);
     }
-    const args = buildTenderArgs(spec, net);
-    const child = spawn(tender, args, { cwd: spec.workDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let unit: CgroupUnit | undefined;
+    let child: ChildProcess;
+    let artifact: FileHandle | undefined;
+    try {
+      // Confined, the unikernel is handed over open: the blob store's 0700 parents stay closed to the app's user.
+      if (user) artifact = await open(spec.artifactPath, 'r');
+      const args = buildTenderArgs(user ? { ...spec, artifactPath: '/dev/fd/3' } : spec, net);
+      const opts = {
+        cwd: spec.workDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, detached: true,
+        stdio: ['ignore', 'pipe', 'pipe', ...(artifact ? [artifact.fd] : [])] as ('ignore' | 'pipe' | number)[],
+      };
+      if (user) {
+        unit = await this.confiner!.cgroups.unit(spec.id, {
+          memoryBytes: spec.memoryBytes + SOLO5_MEMORY_OVERHEAD, pids: SOLO5_PIDS_LIMIT, ...(spec.cpu !== undefined ? { cpu: spec.cpu } : {}),
+        });
+        await this.confiner!.own(spec.workDir, user.uid);
+        const groups = this.target === 'solo5-hvt' ? user.groups : [];
+        const c = this.confiner!.asUser(unit, { uid: user.uid, gid: user.gid, groups }, [tender, ...args]);
+        child = spawn(c.file, c.args, opts);
+      } else {
+        child = spawn(tender, args, opts);
+      }
+    } catch (e) {
+      await artifact?.close();
+      await unit?.remove().catch(() => undefined);
+      await this.taps.release(net);
+      throw e;
+    }
+    const closeArtifact = () => void artifact?.close().catch(() => undefined);
+    child.once('spawn', closeArtifact);
+    child.once('error', closeArtifact);
     const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
     let resolveExit!: () => void;
     const exited = new Promise<void>((r) => (resolveExit = r));
-    this.running.set(spec.id, { child, status, exited });
+    this.running.set(spec.id, { child, status, exited, ...(unit ? { unit } : {}) });
     // The unikernel's console is the tender's stdout.
     forEachLine(child.stdout!, (l) => sink(l, 'console'));
     forEachLine(child.stderr!, (l) => sink(l, 'stderr'));
     const spawnError = this.spawned(child);
     child.once('exit', (code, signal) => {
-      this.exitedWith(spec.id, status, code, signal);
       void (async () => {
+        if (unit) {
+          if (await unit.oomKilled()) status.oomKilled = true;
+          await unit.remove().catch(() => undefined);
+        }
+        this.exitedWith(spec.id, status, code, signal);
         await this.taps.release(net);
         await rm(join(this.stateDir, `${spec.id}.json`), { force: true });
         resolveExit();
@@ -180,6 +235,7 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     const err = await spawnError;
     if (err) {
       this.running.delete(spec.id);
+      await unit?.remove().catch(() => undefined);
       await this.taps.release(net);
       throw new RuntimeUnavailableError(this.target, `could not run ${tender}: ${err.message}`);
     }

@@ -14,6 +14,7 @@ import { installLastResort } from '../../last-resort.js';
 import { drainFlags } from '../../../drains/drain-flags.js';
 import { parseLogLevel } from '../../../logging/logger.js';
 import { vmRuntimes } from '../../../runtimes/vm-runtimes.js';
+import type { Confiner } from '../../../isolation/confine.js';
 import { parseSubnetBase } from '../../../runtimes/tap-net.js';
 import { checkHostId } from '../../../core/names.js';
 import { pinnedFingerprint } from '../../../agent/agent-tls.js';
@@ -55,7 +56,7 @@ function parseAgentFlag(v: string): { id: string; url: string } {
   return { id: m[1], url: m[2] };
 }
 
-function vmRuntimesFor(subnetBase: string, network: string): (stateDir: string) => Promise<Runtime[]> {
+function vmRuntimesFor(subnetBase: string, network: string): (stateDir: string, confiner?: Confiner) => Promise<Runtime[]> {
   if (network !== 'auto' && network !== 'tap' && network !== 'user') {
     throw new SummonError('invalid_input', `--vm-network must be auto, tap or user, got ${network}`);
   }
@@ -64,7 +65,7 @@ function vmRuntimesFor(subnetBase: string, network: string): (stateDir: string) 
   } catch {
     throw new SummonError('invalid_input', `--vm-subnet must be the first address of a /16 like 10.201.0.0, got ${JSON.stringify(subnetBase)}`);
   }
-  return (stateDir) => vmRuntimes(stateDir, { subnetBase, network });
+  return (stateDir, confiner) => vmRuntimes(stateDir, { subnetBase, network, ...(confiner ? { confiner } : {}) });
 }
 
 const MAX_FLAG_DURATION_MS = 24 * 3_600_000;
