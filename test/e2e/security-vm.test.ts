@@ -2,7 +2,8 @@
 // so a single VM serves every check): config var names and values that could add a kernel
 // parameter are refused at config:set; the running QEMU has the seccomp sandbox and no
 // config value in its argv while the guest still reads them (fw_cfg); and a guest on QEMU's
-// user-mode network cannot reach a TCP server on the host's loopback.
+// user-mode network cannot reach a TCP server on the host's loopback. QEMU runs as the
+// app's own user (DATA/uids.json) with no capabilities, in the instance's cgroup unit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -85,6 +86,26 @@ if (!(await hasQemu())) {
       assert.match(argv[argv.indexOf('-netdev') + 1], /^user,id=n0,restrict=on,hostfwd=tcp:127\.0\.0\.1:\d+-:8080$/);
       // The guest's address and port stay on the kernel command line.
       assert.match(argv[argv.indexOf('-append') + 1], /\bPORT=8080\b.*\bSUMMON_ADDR=10\.0\.2\.15\/24\b/);
+    });
+
+    await t.test('the guest\'s QEMU runs as the app\'s own user, with no capabilities, in the instance\'s cgroup unit', async () => {
+      assert.ok(pid, 'the previous step found the QEMU pid');
+      const uids = JSON.parse(await readFile(join(root, 'data', 'uids.json'), 'utf8')) as { apps: Record<string, number> };
+      const uid = uids.apps[app];
+      assert.ok(Number.isInteger(uid) && uid >= 1000, `DATA/uids.json names ${app}'s user: ${JSON.stringify(uids)}`);
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim().split(/\s+/);
+      assert.deepEqual(field('Uid'), [uid, uid, uid, uid].map(String), status);
+      assert.deepEqual(field('Gid'), [uid, uid, uid, uid].map(String), status);
+      for (const k of ['CapEff', 'CapPrm', 'CapBnd']) assert.deepEqual(field(k), ['0000000000000000'], `${k}: ${status}`);
+      assert.deepEqual(field('NoNewPrivs'), ['1']);
+      // Its memory and pids cgroups are the instance's unit (summon-<key>/<instance id>).
+      const [inst] = (await cliJson(s, 'ps', '-a', app, '--json')) as Inst[];
+      const cgroups = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n');
+      for (const c of ['memory', 'pids']) {
+        assert.ok(cgroups.some((l) => new RegExp(`^\\d+:(?:[^:]*,)?${c}(?:,[^:]*)?:.*/summon-[0-9a-f]{12}/${inst!.id}$`).test(l) ||
+          new RegExp(`^0::.*/summon-[0-9a-f]{12}/${inst!.id}$`).test(l)), `${c}: ${cgroups.join(' | ')}`);
+      }
     });
 
     await t.test('the user-net guest cannot reach a TCP server on the host\'s loopback (10.0.2.2)', async () => {
