@@ -57,7 +57,7 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
   const logger = o.log ? createLogger({ name: 'summon agent', ...o.log }) : silentLogger();
   const dataDir = resolve(o.dataDir);
   await makeDataDir(dataDir);
-  const confiner = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: logger.child({ component: 'isolation' }) });
+  const { confiner } = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: logger.child({ component: 'isolation' }) });
   const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
   const fetcher = new BlobFetcher({ controlUrl: o.controlUrl, token: o.token, blobs });
   const cert = o.tls === false ? undefined : await loadOrMakeAgentCert(join(dataDir, 'tls'), hostId);

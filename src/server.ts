@@ -199,7 +199,9 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const appUrl = (app: string) => `http://${app}.${o.domain ?? 'localhost'}:${actualRouterPort}`;
 
     const stateDir = join(dataDir, 'agent');
-    const confiner = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: part('isolation') });
+    const { confiner, reaped } = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: part('isolation') });
+    // What builds of a crashed run left running, killed with their cgroup units just now.
+    const reapedBuildProcesses = reaped.filter((r) => r.unit.startsWith('build-')).reduce((n, r) => n + r.processes, 0);
     const runtimes: Runtime[] = [new ProcessRuntime({ stateDir, ...(confiner ? { confiner } : {}) }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir, confiner) : [])];
     const agentCallbacks = {
       onStatus: (i: Instance) => controller?.onInstanceStatus(i),
@@ -258,7 +260,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     // Before the git endpoint takes a push: what a run that died mid-build left behind.
     const builds = await recoverBuilds(join(dataDir, 'builds'));
     const releases = new ReleaseService({ store, controller, pipeline, events, secrets, agents, appUrl, now, logger: part('releases') });
-    const recovered = { buildProcesses: builds.killed, buildDirs: builds.removed.length, releases: await releases.failInterrupted() };
+    const recovered = { buildProcesses: builds.killed + reapedBuildProcesses, buildDirs: builds.removed.length, releases: await releases.failInterrupted() };
     const { server, fastify } = createApiServer({
       store, controller, releases, repos, git, logs, events, secrets, agents, token, hookToken, agentToken,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,

@@ -228,8 +228,9 @@ export class CgroupTree {
     return unit;
   }
 
-  /** Empties and removes every unit under this Summon's directory (left by a crashed run). */
-  async reap(): Promise<string[]> {
+  /** Empties and removes every unit under this Summon's directory (left by a crashed run);
+   *  says which held processes, and how many. */
+  async reap(): Promise<{ unit: string; processes: number }[]> {
     const names = new Set<string>();
     for (const h of this.hierarchies) {
       let entries: string[] = [];
@@ -240,11 +241,12 @@ export class CgroupTree {
       }
       for (const n of entries) names.add(n);
     }
-    const reaped: string[] = [];
+    const reaped: { unit: string; processes: number }[] = [];
     for (const n of names) {
       const dirs = this.hierarchies.map((h) => ({ h, dir: join(h.root, n) }));
       const unit = new CgroupUnit(n, dirs);
-      if ((await unit.pids()).length > 0) reaped.push(n);
+      const processes = (await unit.pids()).length;
+      if (processes > 0) reaped.push({ unit: n, processes });
       await unit.remove();
     }
     return reaped;

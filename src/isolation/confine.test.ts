@@ -134,7 +134,9 @@ test('a stop reaches the command (SIGTERM, not the sandbox), and reap() removes 
   const q = await c.prepare({ unit: 'orphan', app: 'demo', command: ['/bin/sleep', '300'], cwd: '/tmp', rw: [], ro: [], network: 'none', limits: {} });
   const orphan = spawnConfined(q, { PATH: '/usr/bin:/bin' });
   await waitFor(async () => (await q.unit.pids()).length >= 2, { timeoutMs: 10_000, what: 'the orphan to start' });
-  assert.deepEqual(await c.reap(), ['orphan']);
+  const reaped = await c.reap();
+  assert.deepEqual(reaped.map((r) => r.unit), ['orphan']);
+  assert.ok(reaped[0]!.processes >= 2, 'the outer bwrap and what it runs');
   await new Promise((r) => (orphan.exitCode !== null || orphan.signalCode !== null ? r(null) : orphan.once('close', r)));
   assert.equal((await q.unit.pids()).length, 0);
 });

@@ -119,8 +119,8 @@ export class Confiner {
     return { enabled: true, reason: 'builds and process instances run as their app\'s user, in bubblewrap, under seccomp, in cgroups', cgroups: this.cgroups.describe() };
   }
 
-  /** Empties and removes the cgroups a crashed Summon left behind; returns their names. */
-  reap(): Promise<string[]> {
+  /** Empties and removes the cgroups a crashed Summon left behind; says which held processes. */
+  reap(): Promise<{ unit: string; processes: number }[]> {
     return this.cgroups.reap();
   }
 

@@ -45,13 +45,13 @@ export interface ConfinementOptions {
 
 /**
  * The host's confinement (isolation/confine.ts), with what a crashed run left in its cgroups
- * reaped; undefined when `unconfined`. Refuses to start when confinement is wanted but this
+ * reaped (and said: builds' units are named `build-…`); no confiner when `unconfined`. Refuses to start when confinement is wanted but this
  * host cannot give it, naming why and what to do.
  */
-export async function openConfinement(dataDir: string, o: ConfinementOptions): Promise<Confiner | undefined> {
+export async function openConfinement(dataDir: string, o: ConfinementOptions): Promise<{ confiner?: Confiner; reaped: { unit: string; processes: number }[] }> {
   if (o.unconfined) {
     o.logger?.warn('running unconfined (--unconfined): builds and process instances run as Summon\'s own user and can read its keys; for development only');
-    return undefined;
+    return { reaped: [] };
   }
   const c = await Confiner.create(dataDir, o.uidRange ? { uidRange: o.uidRange } : {});
   if ('unavailable' in c) {
@@ -63,5 +63,5 @@ export async function openConfinement(dataDir: string, o: ConfinementOptions): P
   }
   const reaped = await c.reap();
   if (reaped.length > 0) o.logger?.warn({ units: reaped }, 'killed what a previous run left in its cgroups');
-  return c;
+  return { confiner: c, reaped };
 }

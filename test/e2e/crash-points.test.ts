@@ -27,6 +27,21 @@ function rng(seed: number): () => number {
 }
 
 /** Pids of processes whose working directory is inside `dir`. */
+/** The process and its parents, up to init. */
+function ancestry(pid: number): number[] {
+  const chain: number[] = [];
+  for (let p = pid; p > 1 && chain.length < 64; ) {
+    chain.push(p);
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      p = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+  }
+  return chain;
+}
+
 function processesIn(dir: string): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
@@ -94,8 +109,9 @@ test(`SIGKILL at random points of push, rollback and config:set (${ITERATIONS} t
     const known = await waitFor(async () => {
       const inst = (await cliJson(s, 'ps', '-a', 'phoenix', '--json')) as { pid: number | null; state: string }[];
       const pids = new Set(inst.map((x) => x.pid).filter((p): p is number => p !== null));
+      // A confined instance's pid is its sandbox's; the app runs below it.
       const running = processesIn(data);
-      return running.every((p) => pids.has(p)) ? { pids, running } : null;
+      return running.every((p) => ancestry(p).some((a) => pids.has(a))) ? { pids, running } : null;
     }, { timeoutMs: 30_000, what: `every process in the data directory to be a known instance after ${where}` });
     assert.ok(known.running.length >= 1, `the live release has a process after ${where}`);
   }

@@ -8,6 +8,15 @@ import { join } from 'node:path';
 import { cli, cliJson, editFile, exampleRepo, push, startSummonProcess, tempDir, type SummonProcess } from './harness.js';
 import { waitFor } from '../../src/testing/wait.js';
 
+/** The host pid of the one process whose command line (NUL-separated) starts with `cmdline`. */
+async function hostPidOf(cmdline: string): Promise<number | null> {
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    if ((await readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '')).startsWith(cmdline)) return Number(d);
+  }
+  return null;
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -28,16 +37,18 @@ test('kill -9 during a build: at the next start the release is failed, its proce
     await rm(root, { recursive: true, force: true });
   });
   assert.equal((await cli(s, 'apps:create', 'crashy')).code, 0);
-  const pidFile = join(root, 'build.pids');
-  const set = await cli(s, 'config:set', '-a', 'crashy', `PIDFILE=${pidFile}`);
-  assert.equal(set.code, 0, set.stderr);
   // The build starts a daemon in the background (its own session, like a careless build
-  // script), then works for a long time in the foreground.
+  // script), then works for a long time in the foreground. The build is confined (it can write
+  // only its own directory, and its pids are its namespace's), so the test finds both on the
+  // host by their command lines.
   const repo = await exampleRepo('hello-node', (d) => editFile(d, 'summon.toml', (x) => x.replace(
-    /command\s*=\s*".*"/, 'command = "setsid sleep 600 & echo $! > $PIDFILE.tmp; sleep 600 & echo $! >> $PIDFILE.tmp; mv $PIDFILE.tmp $PIDFILE; wait"')));
+    /command\s*=\s*".*"/, 'command = "setsid sleep 613 & sleep 617 & wait"')));
   const pushing = push(s, repo, 'crashy');
-  const text = await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim() || null, { timeoutMs: 30_000, what: 'the build to start its processes' });
-  pids.push(...text.split('\n').map(Number));
+  const found = await waitFor(async () => {
+    const both = [await hostPidOf('sleep\x00613\x00'), await hostPidOf('sleep\x00617\x00')];
+    return both.every((p) => p !== null) ? (both as number[]) : null;
+  }, { timeoutMs: 30_000, what: 'the build to start its processes' });
+  pids.push(...found);
   assert.equal(pids.length, 2);
   assert.ok(pids.every(alive), 'the build is running');
   assert.ok((await readdir(join(data, 'builds'))).length > 0, 'with its directory');
