@@ -16,6 +16,7 @@ import { InvalidInputError } from './core/errors.js';
 import { checkHostId } from './core/names.js';
 import { createLogger, silentLogger, type Logger, type LoggerOptions } from './logging/logger.js';
 import { logEvent } from './logging/event-log.js';
+import { agentCredentials } from './agent/host-credential.js';
 
 export interface AgentNodeOptions {
   /** This host's id; the control plane names it the same in `--agent ID=URL`. */
@@ -27,6 +28,7 @@ export interface AgentNodeOptions {
   advertise: string;
   /** The control plane's API, for artifacts. */
   controlUrl: string;
+  /** This host's credential (`summon hosts:credential ID`), or the control plane's shared agent secret. */
   token: string;
   /** Offer the qemu runtime too (default true). */
   vm?: boolean;
@@ -53,16 +55,25 @@ export async function startAgentNode(o: AgentNodeOptions): Promise<RunningAgentN
   const hostId = o.id ?? (hostname() || 'agent');
   checkHostId(hostId);
   if (!o.advertise) throw new InvalidInputError('--advertise is required: the address the router reaches this host at');
-  if (o.token.length < 16) throw new InvalidInputError('the agent token is too short to be the control plane\'s: use its DATA/agent.token (--token-file)');
+  if (o.token.length < 16) throw new InvalidInputError('the agent token is too short to be a host credential: print this host\'s with `summon hosts:credential ID` on the control plane (--token-file)');
+  let creds: ReturnType<typeof agentCredentials>;
+  try {
+    creds = agentCredentials(o.token, hostId);
+  } catch (e) {
+    throw new InvalidInputError((e as Error).message);
+  }
   const logger = o.log ? createLogger({ name: 'summon agent', ...o.log }) : silentLogger();
+  if (creds.shared) {
+    logger.warn({ host: hostId }, 'this host was given the control plane\'s shared agent secret, which makes every host\'s credential: give it only its own (`summon hosts:credential ' + hostId + '` on the control plane)');
+  }
   const dataDir = resolve(o.dataDir);
   await makeDataDir(dataDir);
   const { confiner } = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: logger.child({ component: 'isolation' }) });
   const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
-  const fetcher = new BlobFetcher({ controlUrl: o.controlUrl, token: o.token, blobs });
+  const fetcher = new BlobFetcher({ controlUrl: o.controlUrl, token: creds.send, blobs });
   const cert = o.tls === false ? undefined : await loadOrMakeAgentCert(join(dataDir, 'tls'), hostId);
   const server = new AgentServer({
-    token: o.token, host: o.listenHost, port: o.listenPort, journal: join(dataDir, 'stream.journal'),
+    token: creds.send, alsoAccept: creds.accept.filter((t) => t !== creds.send), host: o.listenHost, port: o.listenPort, journal: join(dataDir, 'stream.journal'),
     ...(cert ? { tls: { key: cert.key, cert: cert.cert } } : {}),
     logger: logger.child({ component: 'agent-server' }),
     onStreamDropped: (drop) => logger.warn({ component: 'agent-server', reason: drop.reason, bufferedBytes: drop.bufferedBytes }, `control plane stream dropped: ${drop.message}`),

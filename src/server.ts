@@ -10,6 +10,12 @@ import { RemoteAgent } from './agent/remote-agent.js';
 import type { Instance } from './core/types.js';
 import { isReachable, type HostAgent } from './agent/host-agent.js';
 import { createApiServer } from './api/api.js';
+import { AuthLimiter, type AuthLimiterOptions } from './api/auth-limiter.js';
+import { Authenticator } from './api/auth.js';
+import { AuditLog } from './api/audit-log.js';
+import { PushGrants } from './api/push-grants.js';
+import { adoptAdminToken } from './api/first-admin.js';
+import { hostCredential } from './agent/host-credential.js';
 import { SummonMetrics } from './api/metrics-registry.js';
 import { BlobStore } from './artifacts/blob-store.js';
 import { GitHttpBackend } from './build/git-http.js';
@@ -90,6 +96,8 @@ export interface SummonOptions {
   /** Summon's own log (`--log-level`; logging/logger.ts): JSON lines on stderr, readable ones
    *  where stderr is a terminal. Without it nothing is logged (embedders, in-process tests). */
   log?: LoggerOptions;
+  /** Failed authentications allowed per client address (api/auth-limiter.ts; default 10 a minute). */
+  authLimit?: AuthLimiterOptions;
 }
 
 export interface RunningSummon {
@@ -97,7 +105,8 @@ export interface RunningSummon {
   routerUrl: string;
   dnsPort: number | null;
   token: string;
-  /** What remote agents present (`summon agent --token`), kept in DATA/agent.token. */
+  /** The secret every host's own credential is derived from (agent/host-credential.ts), kept in
+   *  DATA/agent.token: `summon hosts:credential ID` prints one host's. */
   agentToken: string;
   dataDir: string;
   store: Store;
@@ -143,9 +152,20 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
   const store = await openStore(o.storeUrl ?? join(dataDir, 'summon.db'));
   const cleanup: (() => Promise<unknown>)[] = [() => store.close()];
   try {
-    const token = await loadOrCreateToken(dataDir);
+    const audit = new AuditLog({ store, now, logger: part('audit') });
+    // DATA/admin.token is the first admin's token (api/first-admin.ts); a revoked one is replaced.
+    const adopted = await adoptAdminToken(store, await loadOrCreateToken(dataDir), now(), audit);
+    if (adopted.replaced) {
+      await writeFile(join(dataDir, 'admin.token'), `${adopted.token}\n`, { mode: 0o600 });
+      logger.warn({ file: join(dataDir, 'admin.token') }, adopted.replaced);
+    }
+    const token = adopted.token;
     const agentToken = await loadOrCreateToken(dataDir, 'agent.token', 'ak_');
-    const hookToken = randomBytes(24).toString('base64url');
+    const auth = new Authenticator({
+      store, now, limiter: new AuthLimiter({ now, ...o.authLimit }),
+      onTouchFailed: (err) => logger.warn({ err, component: 'auth' }, 'token last-used time not stored'),
+    });
+    const pushes = new PushGrants();
     const secrets = await Secrets.open(dataDir);
     const logs = new LogStore({ dir: join(dataDir, 'logs'), logger: part('logs'), ...(o.logBytesPerApp ? { maxBytesPerApp: o.logBytesPerApp } : {}) });
     await logs.load((await store.listApps()).map((a) => a.name));
@@ -217,7 +237,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     });
     if (o.remoteAgents?.length) await mkdir(join(dataDir, 'hosts'), { recursive: true });
     const remotes = (o.remoteAgents ?? []).map((r) => new RemoteAgent({
-      hostId: r.id, url: r.url, token: agentToken, cursorFile: join(dataDir, 'hosts', `${r.id}.cursor`), ...agentCallbacks,
+      hostId: r.id, url: r.url, token: hostCredential(agentToken, r.id), cursorFile: join(dataDir, 'hosts', `${r.id}.cursor`), ...agentCallbacks,
       logger: logger.child({ component: 'remote-agent', host: r.id }),
     }));
     if (new Set([agent.hostId, ...remotes.map((r) => r.hostId)]).size !== remotes.length + 1) {
@@ -249,7 +269,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const git = new GitHttpBackend({
       ...(o.maxPushBytes ? { maxPushBytes: o.maxPushBytes } : {}),
       repos,
-      hookEnv: (app) => ({ SUMMON_HOOK_URL: `${apiUrl}/internal/push`, SUMMON_HOOK_TOKEN: hookToken, SUMMON_APP: app }),
+      hookEnv: (app, req) => ({ SUMMON_HOOK_URL: `${apiUrl}/internal/push`, SUMMON_HOOK_TOKEN: pushes.hookToken(req), SUMMON_APP: app }),
     });
     const pipeline = new BuildPipeline({
       workDir: join(dataDir, 'builds'), blobs, summonVersion: SUMMON_VERSION,
@@ -262,7 +282,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const releases = new ReleaseService({ store, controller, pipeline, events, secrets, agents, appUrl, now, logger: part('releases') });
     const recovered = { buildProcesses: builds.killed + reapedBuildProcesses, buildDirs: builds.removed.length, releases: await releases.failInterrupted() };
     const { server, fastify } = createApiServer({
-      store, controller, releases, repos, git, logs, events, secrets, agents, token, hookToken, agentToken,
+      store, controller, releases, repos, git, logs, events, secrets, agents, auth, audit, pushes, agentToken,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
       metricsText: () => metrics.text(),
       series: (app) => recorder.get(app),

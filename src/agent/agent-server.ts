@@ -13,11 +13,13 @@
 // with its cursor and the backlog fills the gap. The backlog itself goes out at the client's
 // pace, so a long one does not trip that bound.
 //
-// Every request needs `Authorization: Bearer <agent token>`. The agent goes on running and
-// healing its desired set (kept on its disk) whether or not anyone is connected.
+// Every request needs `Authorization: Bearer <this host's credential>` (host-credential.ts),
+// compared in constant time; an address that fails too often is answered 429 for a while
+// (api/auth-limiter.ts). The agent goes on running and healing its desired set (kept on its
+// disk) whether or not anyone is connected.
 import http from 'node:http';
 import https from 'node:https';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Instance } from '../core/types.js';
 import type { Agent, AgentCallbacks, AgentEvent } from './agent.js';
@@ -25,9 +27,15 @@ import { parseDesiredSet } from './desired-schema.js';
 import { StreamJournal, type JournalEntry } from './stream-journal.js';
 import type { Logger } from '../logging/logger.js';
 import { SseWriter, sseLimits, type SseDrop } from '../core/sse-writer.js';
+import { AuthLimiter } from '../api/auth-limiter.js';
 
 export interface AgentServerOptions {
   token: string;
+  /** Further tokens accepted beside `token` (a host given the control plane's shared secret
+   *  accepts it too: see host-credential.ts). */
+  alsoAccept?: string[];
+  /** Failed authentications allowed per address before 429s (api/auth-limiter.ts). */
+  authLimiter?: AuthLimiter;
   host: string;
   port: number;
   heartbeatMs?: number;
@@ -60,7 +68,8 @@ export class AgentServer {
   private readonly replaying = new Map<SseWriter, Map<string, string>>();
   private readonly sseBounds: { maxBufferedBytes: number; drainTimeoutMs: number };
   private readonly heartbeat: NodeJS.Timeout;
-  private readonly token: Buffer;
+  private readonly tokens: Buffer[];
+  private readonly limiter: AuthLimiter;
   private readonly maxBody: number;
   /** Message ids are `<boot>:<seq>`; a client's cursor from another boot is not ours. With a
    *  journal the boot is the journal's id and outlives restarts. */
@@ -72,7 +81,8 @@ export class AgentServer {
 
   constructor(private readonly opts: AgentServerOptions) {
     if (!opts.token || opts.token.length < 16) throw new Error('AgentServer: the agent token must be at least 16 characters');
-    this.token = Buffer.from(opts.token);
+    this.tokens = [opts.token, ...(opts.alsoAccept ?? [])].map(digest);
+    this.limiter = opts.authLimiter ?? new AuthLimiter();
     this.maxBody = opts.maxBodyBytes ?? 16 * 1024 * 1024;
     this.backlogMax = opts.backlog ?? 5000;
     this.sseBounds = sseLimits(opts.sse);
@@ -182,15 +192,27 @@ export class AgentServer {
 
   private authorized(req: http.IncomingMessage): boolean {
     const h = req.headers.authorization ?? '';
-    const given = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
-    return given.length === this.token.length && timingSafeEqual(given, this.token);
+    const given = digest(h.startsWith('Bearer ') ? h.slice(7) : '');
+    let ok = false;
+    for (const t of this.tokens) ok = timingSafeEqual(given, t) || ok; // every one compared: no early exit
+    return ok;
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const send = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
-    if (!this.authorized(req)) return send(401, { error: { code: 'unauthorized', message: 'the agent token is missing or not valid: pass the token `summon up` keeps in DATA/agent.token' } });
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const wait = this.limiter.retryAfter(address);
+    if (wait > 0) {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(wait) });
+      res.end(JSON.stringify({ error: { code: 'rate_limited', message: `too many failed authentications from ${address}: try again in ${wait} s` } }));
+      return;
+    }
+    if (!this.authorized(req)) {
+      this.limiter.failed(address);
+      return send(401, { error: { code: 'unauthorized', message: 'the agent token is missing or not valid: pass this host\'s credential (`summon hosts:credential ID` on the control plane)' } });
+    }
     const agent = this.agent;
     if (!agent) return send(503, { error: { code: 'starting', message: 'the agent is still starting; try again' } });
     const url = new URL(req.url ?? '/', 'http://agent');
@@ -245,4 +267,8 @@ function readBody(req: http.IncomingMessage, max: number): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
 }

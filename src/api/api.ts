@@ -10,7 +10,7 @@ import type { HostAgent } from '../agent/host-agent.js';
 import type { GitHttpBackend } from '../build/git-http.js';
 import { parsePushRequest, servePushStream } from '../build/push-stream.js';
 import type { RepoManager } from '../build/repos.js';
-import { InvalidInputError, NotFoundError, SummonError, UnauthorizedError, toSummonError } from '../core/errors.js';
+import { ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError, SummonError, UnauthorizedError, toSummonError } from '../core/errors.js';
 import { checkAppName } from '../core/names.js';
 import { checkConfigChange } from '../core/config-vars.js';
 import { DURATION_LIMITS } from '../core/manifest.js';
@@ -22,7 +22,13 @@ import type { LogStore } from '../control/log-store.js';
 import type { ReleaseService } from '../control/release-service.js';
 import type { Secrets } from '../control/secrets.js';
 import type { Store } from '../store/store.js';
-import { isAuthorized } from './auth.js';
+import { bearerOf, type Authenticator } from './auth.js';
+import type { AuditLog } from './audit-log.js';
+import type { PushGrants } from './push-grants.js';
+import { auditPush, authorizeGit, installGuard, sees, type GuardDeps } from './guard.js';
+import { registerAccessRoutes } from './access-routes.js';
+import { securityHeaders } from './security-headers.js';
+import { verifyHostCredential } from '../agent/host-credential.js';
 import { appState, type AppView, type ReleaseView } from './views.js';
 import type { Release } from '../core/types.js';
 import { registerWebhookRoutes } from '../notify/routes.js';
@@ -43,10 +49,13 @@ export interface ApiDeps {
   events: EventBus;
   secrets: Secrets;
   agents: HostAgent[];
-  /** What remote agents present to fetch artifacts (GET /internal/blobs/:sha256). */
+  /** The secret each remote host's credential is derived from (agent/host-credential.ts):
+   *  what GET /internal/blobs/:sha256 checks, and POST /api/hosts/:host/credential prints. */
   agentToken?: string;
-  token: string;
-  hookToken: string;
+  /** Tokens (auth.ts), the audit log (audit-log.ts) and the push hook's per-push credential. */
+  auth: Authenticator;
+  audit: AuditLog;
+  pushes: PushGrants;
   appUrl: (app: string) => string;
   gitUrl: (app: string) => string;
   /** Prometheus text for GET /metrics. */
@@ -79,16 +88,20 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
       void d.events.emit(null, 'api.stream_dropped', `${reply.request.url}: ${drop.message}`, { path: reply.request.url.split('?')[0], reason: drop.reason, bufferedBytes: drop.bufferedBytes });
     });
   let fastifyHandler: http.RequestListener | null = null;
+  const gate: GuardDeps = { auth: d.auth, audit: d.audit, pushes: d.pushes };
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
+    securityHeaders(res, url);
     const git = /^\/git\/([^/]+)\.git(\/[^?]*)?(\?.*)?$/.exec(url);
     if (git) {
-      if (!isAuthorized(req, d.token)) {
-        res.writeHead(401, { 'www-authenticate': 'Basic realm="summon"', 'content-type': 'text/plain' });
-        res.end('Authentication required: use any user name and your Summon API token as the password (summon auth:token).\n');
-        return;
-      }
-      void d.git.handle(git[1], git[2] ?? '/', req, res).catch((e) => {
+      void (async () => {
+        // Git's HTTP Basic (the token as password) is accepted here and nowhere else.
+        if (!(await authorizeGit(gate, git[1], git[2] ?? '/', req, res))) {
+          req.resume();
+          return;
+        }
+        await d.git.handle(git[1], git[2] ?? '/', req, res);
+      })().catch((e) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(`git error: ${toSummonError(e).message}\n`);
       });
@@ -108,20 +121,16 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     const e = err instanceof SummonError ? err
       : err.statusCode && err.statusCode < 500 ? new InvalidInputError(err.message)
         : toSummonError(err);
+    if (e instanceof RateLimitedError) void reply.header('retry-after', String(e.retryAfterS));
+    if (e.code === 'unauthorized') void reply.header('www-authenticate', 'Bearer realm="summon"');
     void reply.status(e.httpStatus).send(e.toJSON());
   });
   fastify.setNotFoundHandler((req, reply) => {
     void reply.status(404).send(new NotFoundError('route', `${req.method} ${req.url}`, 'see the API reference in the README').toJSON());
   });
 
-  const publicPaths = new Set(['/', '/healthz']);
-  fastify.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0];
-    if (publicPaths.has(path) || path.startsWith('/assets/') || path === '/favicon.svg') return;
-    if (path === '/internal/push') return; // checked with the hook token below
-    if (path.startsWith('/internal/blobs/')) return; // checked with the agent token below
-    if (!isAuthorized(req.raw, d.token)) throw new UnauthorizedError();
-  });
+  // Authentication, `may` (core/access.ts) and the audit log for every route below.
+  installGuard(fastify, gate);
 
   // ---- dashboard (static, built with Vite at package build time) ----
   const serveStatic = async (file: string, reply: FastifyReply) => {
@@ -158,11 +167,11 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   };
   const appParam = (req: FastifyRequest): string => checkAppName((req.params as { app: string }).app);
 
-  fastify.get('/api/apps', async () => {
+  fastify.get('/api/apps', async (req) => {
     // One app after another: with a thousand apps, a thousand concurrent store reads would
     // only raise the peak memory the process keeps afterwards.
     const out: AppView[] = [];
-    for (const a of await d.store.listApps()) out.push(await view(a.name));
+    for (const a of await d.store.listApps()) if (sees(req, a.name)) out.push(await view(a.name));
     return out;
   });
   fastify.post('/api/apps', async (req, reply) => {
@@ -216,8 +225,12 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     const out = (line: string) => res.write(`${JSON.stringify({ line })}\n`);
     try {
-      res.end(`${JSON.stringify({ done: true, ...(await run(out)) })}\n`);
+      const result = await run(out);
+      // Answered 200 either way: the audit log has whether it did what was asked.
+      d.audit.note(reply.request.raw, { failed: result.ok === false, detail: result.ok === false && typeof result.message === 'string' ? { message: result.message.slice(0, 500) } : {} });
+      res.end(`${JSON.stringify({ done: true, ...result })}\n`);
     } catch (e) {
+      d.audit.note(reply.request.raw, { failed: true, detail: { message: toSummonError(e).message.slice(0, 500) } });
       res.end(`${JSON.stringify({ done: true, ok: false, error: toSummonError(e).toJSON().error })}\n`);
     }
   };
@@ -369,7 +382,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   fastify.get('/api/events/stream', async (req, reply) => {
     const app = (req.query as Record<string, string>).app;
     sse(reply, (send) => d.events.subscribe((e) => {
-      if (!app || e.app === app) send('event', e);
+      if ((!app || e.app === app) && sees(req, e.app)) send('event', e);
     }));
   });
   fastify.get('/api/apps/:app/metrics', async (req) => {
@@ -378,6 +391,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     return d.series(name);
   });
 
+  registerAccessRoutes(fastify, { store: d.store, now, ...(d.agentToken ? { agentSecret: d.agentToken } : {}) });
   registerWebhookRoutes(fastify, { store: d.store, now, allowPrivate: d.webhooksAllowPrivate === true });
   if (d.drains) registerDrainRoutes(fastify, { store: d.store, drains: d.drains, now, allowPrivate: d.drainsAllowPrivate === true });
   if (d.artifactPath) registerImageRoutes(fastify, { store: d.store, secrets: d.secrets, artifactPath: d.artifactPath });
@@ -400,9 +414,19 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   // ---- artifacts for remote agents ----
   const blobVerifier = new ArtifactVerifier();
   fastify.get('/internal/blobs/:sha', async (req, reply) => {
-    if (!d.agentToken || !d.artifactPath || !isAuthorized(req.raw, d.agentToken)) throw new UnauthorizedError('the agent token is not valid');
+    // Each host presents its own credential and gets only the artifacts placed on it.
+    d.auth.checkAddress(req.raw);
+    const host = d.agentToken ? verifyHostCredential(d.agentToken, bearerOf(req.raw)) : null;
+    const agent = host === null ? undefined : d.agents.find((a) => a.hostId === host && a.link().state !== 'local');
+    if (!agent || !d.artifactPath) {
+      d.auth.failed(req.raw);
+      throw new UnauthorizedError(host ? `host ${host} is not one of this control plane's agents (summon up --agent ${host}=URL)` : 'not a host credential: give the agent its own (`summon hosts:credential ID`)');
+    }
     const sha = (req.params as { sha: string }).sha;
     if (!/^[0-9a-f]{64}$/.test(sha)) throw new InvalidInputError(`not a sha256 digest: ${JSON.stringify(sha)}`);
+    if (!agent.desiredSet().some((x) => x.artifactSha256 === sha || x.initrdSha256 === sha)) {
+      throw new ForbiddenError(`host ${host} runs no release with artifact ${sha.slice(0, 12)}: a host fetches only the artifacts of instances placed on it`);
+    }
     const path = d.artifactPath(sha);
     // Never serve a copy that is not what its digest says: the agent would refuse it anyway,
     // and this says where the damage is.
@@ -417,11 +441,24 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
 
   // ---- the pre-receive hook ----
   fastify.post('/internal/push', async (req, reply) => {
-    const given = req.headers.authorization?.startsWith('Bearer ') ? req.headers.authorization.slice(7) : '';
-    if (given !== d.hookToken) throw new UnauthorizedError('the push hook token is not valid');
+    d.auth.checkAddress(req.raw);
+    // One credential per git request, valid while it is served (push-grants.ts): who pushed.
+    const ctx = d.pushes.redeem(bearerOf(req.raw));
+    if (!ctx) {
+      d.auth.failed(req.raw);
+      throw new UnauthorizedError('the push hook token is not valid');
+    }
     const push = await parsePushRequest(req.body, { gitDirFor: (app) => d.repos.path(app) });
+    if (push.app !== ctx.app) throw new ForbiddenError(`this push was authorized for ${ctx.app}, not ${push.app}`);
     reply.hijack();
-    await servePushStream(reply.raw, (out, signal) => d.releases.push(push, out, signal));
+    await servePushStream(reply.raw, async (out, signal) => {
+      const result = await d.releases.push(push, out, signal).catch((e: unknown) => {
+        void auditPush(gate, ctx, { ok: false, message: toSummonError(e).message }, now());
+        throw e;
+      });
+      await auditPush(gate, ctx, result, now());
+      return result;
+    });
   });
 
   async function requireApp(name: string): Promise<void> {

@@ -14,8 +14,8 @@ import type { RepoManager } from './repos.js';
 
 export interface GitHttpBackendOptions {
   repos: RepoManager;
-  /** Extra environment for the hook: SUMMON_HOOK_URL, SUMMON_HOOK_TOKEN, SUMMON_APP. */
-  hookEnv: (app: string) => Record<string, string>;
+  /** Extra environment for the hook: SUMMON_HOOK_URL, SUMMON_HOOK_TOKEN (one per request), SUMMON_APP. */
+  hookEnv: (app: string, req: IncomingMessage) => Record<string, string>;
   /** The git binary; defaults to `git` on PATH. */
   gitPath?: string;
   /** Reported to git as REMOTE_USER (shows up in reflogs). */
@@ -38,7 +38,7 @@ const MAX_CGI_HEADER = 64 * 1024;
 
 export class GitHttpBackend {
   private readonly repos: RepoManager;
-  private readonly hookEnv: (app: string) => Record<string, string>;
+  private readonly hookEnv: (app: string, req: IncomingMessage) => Record<string, string>;
   private readonly gitPath: string;
   private readonly remoteUser: string;
   private readonly maxPushBytes: number;
@@ -109,7 +109,7 @@ export class GitHttpBackend {
       GIT_CONFIG_COUNT: '1',
       GIT_CONFIG_KEY_0: 'receive.maxInputSize',
       GIT_CONFIG_VALUE_0: String(this.maxPushBytes),
-      ...this.hookEnv(app),
+      ...this.hookEnv(app, req),
     };
     const opt = (k: string, v: string | undefined) => {
       if (v !== undefined && v !== '') env[k] = v;

@@ -15,6 +15,10 @@ import { registerUp } from './commands/up/index.js';
 import { registerAgent } from './commands/agent/index.js';
 import { registerWebhooks } from './commands/webhooks/index.js';
 import { registerDrains } from './commands/drains/index.js';
+import { registerUsers } from './commands/users/index.js';
+import { registerAccess } from './commands/access/index.js';
+import { registerTokens } from './commands/tokens/index.js';
+import { registerAudit } from './commands/audit/index.js';
 
 export async function main(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s), env: process.env }): Promise<number> {
   let code = 0;
@@ -45,6 +49,10 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
   registerImages(program, io, run);
   registerWebhooks(program, io, run);
   registerDrains(program, io, run);
+  registerUsers(program, io, run);
+  registerAccess(program, io, run);
+  registerTokens(program, io, run);
+  registerAudit(program, io, run);
   try {
     await program.parseAsync(argv);
   } catch (e) {

@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'invalid_name'
   | 'invalid_manifest'
   | 'unauthorized'
+  | 'forbidden'
+  | 'rate_limited'
   | 'not_found'
   | 'conflict'
   | 'build_failed'
@@ -22,6 +24,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid_name: 400,
   invalid_manifest: 422,
   unauthorized: 401,
+  forbidden: 403,
+  rate_limited: 429,
   not_found: 404,
   conflict: 409,
   build_failed: 422,
@@ -46,6 +50,8 @@ const EXIT_CODE: Record<ErrorCode, number> = {
   runtime_unavailable: 8,
   capacity: 9,
   timeout: 10,
+  forbidden: 11,
+  rate_limited: 12,
   internal: 1,
 };
 
@@ -95,6 +101,22 @@ export class ManifestError extends SummonError {
 export class UnauthorizedError extends SummonError {
   constructor(message = 'missing or invalid token: pass "Authorization: Bearer TOKEN" (see `summon auth:token`)') {
     super('unauthorized', message);
+  }
+}
+
+/** A valid token that may not do this (its scope, its app, or its user's access). */
+export class ForbiddenError extends SummonError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('forbidden', message, details);
+  }
+}
+
+/** Too many failed authentications from one address: `retryAfterS` is the Retry-After header. */
+export class RateLimitedError extends SummonError {
+  readonly retryAfterS: number;
+  constructor(message: string, retryAfterS: number) {
+    super('rate_limited', message, { retryAfter: retryAfterS });
+    this.retryAfterS = retryAfterS;
   }
 }
 

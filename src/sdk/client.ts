@@ -7,8 +7,11 @@ import type { Webhook, WebhookDelivery } from '../store/store.js';
 import type { SeriesPoint } from '../api/series.js';
 import type { DrainView } from '../drains/routes.js';
 import type { DrainStatus } from '../drains/drain-manager.js';
+import type { AccessView, AuditEntry, CreatedToken, TokenView, UserView, WhoAmI } from '../api/access-routes.js';
+import type { Role, Scope } from '../core/access.js';
 
 export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App, Webhook, WebhookDelivery, SeriesPoint, DrainView, DrainStatus };
+export type { AccessView, AuditEntry, CreatedToken, TokenView, UserView, WhoAmI, Role, Scope };
 /** A webhook as listed (the secret is only in the answer to addWebhook). */
 export type WebhookView = Omit<Webhook, 'secret'>;
 
@@ -144,6 +147,25 @@ export class SummonClient {
   /** syslog+tls://HOST:PORT, syslog://HOST:PORT or https://HOST/PATH; lines logged from now on are sent. */
   addDrain(app: string, url: string): Promise<DrainView> { return this.request('POST', `/api/apps/${enc(app)}/drains`, { url }); }
   removeDrain(app: string, id: string): Promise<{ ok: boolean }> { return this.request('DELETE', `/api/apps/${enc(app)}/drains/${enc(id)}`); }
+  /** The caller: user, token (scope, app, expiry) and the apps it reaches. */
+  whoami(): Promise<WhoAmI> { return this.request('GET', '/api/whoami'); }
+  users(): Promise<UserView[]> { return this.request('GET', '/api/users'); }
+  addUser(email: string, role?: Role): Promise<UserView> { return this.request('POST', '/api/users', { email, ...(role ? { role } : {}) }); }
+  removeUser(email: string): Promise<{ ok: boolean; email: string }> { return this.request('DELETE', `/api/users/${enc(email)}`); }
+  /** Who reaches the app: admins (every app) and the members granted it. */
+  access(app: string): Promise<AccessView[]> { return this.request('GET', `/api/apps/${enc(app)}/access`); }
+  addAccess(app: string, email: string): Promise<AccessView> { return this.request('POST', `/api/apps/${enc(app)}/access`, { email }); }
+  removeAccess(app: string, email: string): Promise<{ ok: boolean }> { return this.request('DELETE', `/api/apps/${enc(app)}/access/${enc(email)}`); }
+  tokens(q: { user?: string } = {}): Promise<TokenView[]> { return this.request('GET', `/api/tokens${qs(q)}`); }
+  /** The answer holds the token itself, shown this once (only its hash is kept). */
+  createToken(t: { scope: Scope; app?: string | null; expires?: string; name?: string; user?: string }): Promise<CreatedToken> {
+    return this.request('POST', '/api/tokens', t);
+  }
+  revokeToken(id: string): Promise<TokenView> { return this.request('DELETE', `/api/tokens/${enc(id)}`); }
+  /** Changes through the API and git, oldest first (the newest `limit`). */
+  audit(q: { app?: string; limit?: number; after?: number } = {}): Promise<AuditEntry[]> { return this.request('GET', `/api/audit${qs(q)}`); }
+  /** The credential a remote host's agent runs with (`summon agent --token-file`). */
+  hostCredential(host: string): Promise<{ host: string; credential: string }> { return this.request('POST', `/api/hosts/${enc(host)}/credential`, {}); }
   metricsText(): Promise<string> { return this.raw('GET', '/metrics').then(async (r) => (r.ok ? r.text() : Promise.reject(toError(r.status, await r.json().catch(() => undefined))))); }
 
   /** Follows the app's log; resolves when `signal` aborts. */
@@ -215,5 +237,5 @@ function qs(q: Record<string, unknown>): string {
 function toError(status: number, body: unknown): SummonError {
   const e = (body as { error?: { code?: ErrorCode; message?: string } } | undefined)?.error;
   if (e?.code && e.message) return new SummonError(e.code, e.message);
-  return new SummonError(status === 401 ? 'unauthorized' : status === 404 ? 'not_found' : 'internal', `the API answered ${status}`);
+  return new SummonError(status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 429 ? 'rate_limited' : status === 404 ? 'not_found' : 'internal', `the API answered ${status}`);
 }

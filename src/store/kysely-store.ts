@@ -26,6 +26,8 @@ import {
 } from './rows.js';
 import type { AppsTable, Database, ReleasesTable } from './schema.js';
 import type { AppPatch, Drain, NewEvent, NewRelease, ReleasePatch, Store, Webhook, WebhookDelivery } from './store.js';
+import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
+import * as access from './access-queries.js';
 
 export interface KyselyStoreOptions {
   db: Kysely<Database>;
@@ -146,6 +148,10 @@ export class KyselyStore implements Store {
       await trx.deleteFrom('webhook_deliveries').where('app', '=', name).execute();
       await trx.deleteFrom('webhooks').where('app', '=', name).execute();
       await trx.deleteFrom('drains').where('app', '=', name).execute();
+      // Grants and the app's own tokens go with it: an app made later under the same name
+      // must not inherit them. Its audit entries stay.
+      await trx.deleteFrom('app_access').where('app', '=', name).execute();
+      await trx.deleteFrom('tokens').where('app', '=', name).execute();
       await trx.deleteFrom('usage').where('app', '=', name).execute();
       await trx.deleteFrom('events').where('app', '=', name).execute();
       await trx.deleteFrom('instances').where('app', '=', name).execute();
@@ -446,6 +452,24 @@ export class KyselyStore implements Store {
   async deleteDrain(app: string, id: string): Promise<void> {
     await this.db.deleteFrom('drains').where('app', '=', app).where('id', '=', id).execute();
   }
+
+  // ---- users, access, tokens, audit (access-queries.ts)
+
+  addUser(user: User): Promise<void> { return access.addUser(this.db, user); }
+  getUser(email: string): Promise<User | undefined> { return access.getUser(this.db, email); }
+  listUsers(): Promise<User[]> { return access.listUsers(this.db); }
+  deleteUser(id: string): Promise<void> { return access.deleteUser(this.db, id); }
+  grantAccess(app: string, userId: string, now: number): Promise<void> { return access.grantAccess(this.db, app, userId, now); }
+  revokeAccess(app: string, userId: string): Promise<boolean> { return access.revokeAccess(this.db, app, userId); }
+  listAccess(filter: { app?: string; userId?: string }): Promise<AccessGrant[]> { return access.listAccess(this.db, filter); }
+  addToken(token: ApiToken): Promise<void> { return access.addToken(this.db, token); }
+  findTokenByHash(hash: string): Promise<{ token: ApiToken; user: User } | undefined> { return access.findTokenByHash(this.db, hash); }
+  getToken(id: string): Promise<ApiToken | undefined> { return access.getToken(this.db, id); }
+  listTokens(filter?: { userId?: string }): Promise<ApiToken[]> { return access.listTokens(this.db, filter); }
+  revokeToken(id: string, now: number): Promise<ApiToken> { return access.revokeToken(this.db, id, now); }
+  touchToken(id: string, now: number): Promise<void> { return access.touchToken(this.db, id, now); }
+  appendAudit(entry: NewAuditEntry): Promise<AuditEntry> { return access.appendAudit(this.db, entry); }
+  listAudit(filter: { app?: string; afterId?: number; limit?: number }): Promise<AuditEntry[]> { return access.listAudit(this.db, filter); }
 
   // ---- helpers
 

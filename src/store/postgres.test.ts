@@ -1,7 +1,8 @@
 import { after, before } from 'node:test';
 import { createTestDatabase, startTestPostgres, type TestPostgres } from './pg-harness.js';
 import { createPostgresStore } from './postgres.js';
-import { runStoreContract } from './store.contract.js';
+import { runStoreContract, type StoreSubject } from './store.contract.js';
+import { runAccessContract } from './access.contract.js';
 import type { Store } from './store.js';
 
 let server: TestPostgres | undefined;
@@ -16,7 +17,7 @@ after(async () => {
   console.log(`# PostgreSQL suite took ${Date.now() - startedAt} ms including server start and stop`);
 });
 
-runStoreContract('postgres', async () => {
+const open = async (): Promise<StoreSubject> => {
   if (!server) throw new Error('test PostgreSQL did not start');
   const db = await createTestDatabase(server.url);
   const opened: Store[] = [];
@@ -34,4 +35,7 @@ runStoreContract('postgres', async () => {
       await db.drop();
     },
   };
-});
+};
+
+runStoreContract('postgres', open);
+runAccessContract('postgres', open);

@@ -112,6 +112,50 @@ export interface DrainsTable {
   created_at: Big;
 }
 
+export interface UsersTable {
+  id: string;
+  email: string;
+  role: string;
+  created_at: Big;
+}
+
+export interface AppAccessTable {
+  app: string;
+  user_id: string;
+  created_at: Big;
+}
+
+export interface TokensTable {
+  id: string;
+  user_id: string;
+  name: string;
+  scope: string;
+  app: string | null;
+  hash: string;
+  prefix: string;
+  created_at: Big;
+  created_by: string;
+  expires_at: Big | null;
+  revoked_at: Big | null;
+  last_used_at: Big | null;
+}
+
+export interface AuditTable {
+  id: Generated<Big>;
+  at: Big;
+  actor: string;
+  token_id: string | null;
+  token_name: string | null;
+  address: string | null;
+  method: string | null;
+  route: string | null;
+  app: string | null;
+  action: string;
+  outcome: string;
+  status: number | null;
+  detail: string;
+}
+
 export interface Database {
   settings: SettingsTable;
   apps: AppsTable;
@@ -124,4 +168,8 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   drains: DrainsTable;
+  users: UsersTable;
+  app_access: AppAccessTable;
+  tokens: TokensTable;
+  audit: AuditTable;
 }

@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSqliteStore } from './sqlite.js';
-import { runStoreContract } from './store.contract.js';
+import { runStoreContract, type StoreSubject } from './store.contract.js';
+import { runAccessContract } from './access.contract.js';
 import type { Store } from './store.js';
 
-runStoreContract('sqlite', async () => {
+const open = async (): Promise<StoreSubject> => {
   const dir = mkdtempSync(join(tmpdir(), 'summon-store-'));
   const file = join(dir, 'nested', 'summon.db');
   const opened: Store[] = [];
@@ -23,4 +24,7 @@ runStoreContract('sqlite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+};
+
+runStoreContract('sqlite', open);
+runAccessContract('sqlite', open);

@@ -1,6 +1,9 @@
 // The one Store interface. SQLite (embedded default) and PostgreSQL implement it and
 // both pass store.contract.ts. Methods that change state are atomic on their own.
 import type { App, Host, Instance, Release, SummonEvent } from '../core/types.js';
+import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
+
+export type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 
 export type AppPatch = Partial<Pick<App, 'desiredCount' | 'scalePolicy' | 'liveVersion' | 'targetVersion'>>;
 export type NewRelease = Omit<Release, 'app' | 'version' | 'createdAt' | 'updatedAt' | 'brokenReason' | 'brokenAt'>;
@@ -91,4 +94,36 @@ export interface Store {
   /** Oldest first. */
   listDrains(app: string): Promise<Drain[]>;
   deleteDrain(app: string, id: string): Promise<void>;
+
+  // ---- users, per-app access, tokens, audit (access-types.ts)
+
+  /** Throws ConflictError if a user has this email. */
+  addUser(user: User): Promise<void>;
+  getUser(email: string): Promise<User | undefined>;
+  /** Oldest first. */
+  listUsers(): Promise<User[]>;
+  /** Removes the user, their tokens and their access grants. */
+  deleteUser(id: string): Promise<void>;
+
+  /** Throws NotFoundError if the app or user does not exist, ConflictError if the grant exists. */
+  grantAccess(app: string, userId: string, now: number): Promise<void>;
+  /** Whether a grant was removed. */
+  revokeAccess(app: string, userId: string): Promise<boolean>;
+  /** Grants of one app or of one user, oldest first. */
+  listAccess(filter: { app?: string; userId?: string }): Promise<AccessGrant[]>;
+
+  /** Throws ConflictError if the id or hash is taken. */
+  addToken(token: ApiToken): Promise<void>;
+  /** The token whose sha256 (hex) is `hash`, with its user, revoked and expired ones too. */
+  findTokenByHash(hash: string): Promise<{ token: ApiToken; user: User } | undefined>;
+  getToken(id: string): Promise<ApiToken | undefined>;
+  /** Oldest first; `userId` for one user's. */
+  listTokens(filter?: { userId?: string }): Promise<ApiToken[]>;
+  /** Sets revokedAt (once: an already revoked token keeps its time). Throws NotFoundError. */
+  revokeToken(id: string, now: number): Promise<ApiToken>;
+  touchToken(id: string, now: number): Promise<void>;
+
+  appendAudit(entry: NewAuditEntry): Promise<AuditEntry>;
+  /** Oldest first; `afterId` pages forward, `limit` keeps the newest N. Outlives the app. */
+  listAudit(filter: { app?: string; afterId?: number; limit?: number }): Promise<AuditEntry[]>;
 }

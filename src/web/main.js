@@ -10,7 +10,12 @@ import './styles.css';
 import { SummonClient } from '../sdk/client.ts';
 
 const html = htm.bind(h);
+// The token is kept for this tab's session only (sessionStorage: gone when the tab closes,
+// never sent by the browser on its own as a cookie would be). Earlier versions kept it in
+// localStorage: whatever is left there is dropped.
 const TOKEN_KEY = 'summon.token';
+const session = window.sessionStorage;
+localStorage.removeItem(TOKEN_KEY);
 const POLL_MS = 2000;
 const HOUR_MS = 3_600_000;
 const MAX_LOG_LINES = 500;
@@ -84,10 +89,11 @@ function SignIn({ onToken, message }) {
     setBusy(true);
     setError(null);
     try {
-      await new SummonClient({ api: location.origin, token: token.trim() }).apps();
+      const who = await new SummonClient({ api: location.origin, token: token.trim() }).whoami();
+      if (who.token.scope === 'metrics') throw new Error('A metrics token can only scrape /metrics: sign in with a read, deploy or admin token.');
       onToken(token.trim());
     } catch (e) {
-      setError(e.code === 'unauthorized' ? 'That token is not valid. `summon auth:token` prints it.' : e.message);
+      setError(e.code === 'unauthorized' || e.code === 'rate_limited' ? `Sign-in refused: ${e.message}` : e.message);
     } finally {
       setBusy(false);
     }
@@ -446,7 +452,8 @@ function AppPage({ client, name }) {
 // ---------- shell ----------
 
 function Shell() {
-  const [token, setToken] = useState(() => localStorage.getItem(TOKEN_KEY));
+  const [token, setToken] = useState(() => session.getItem(TOKEN_KEY));
+  const [who, setWho] = useState(null);
   const [message, setMessage] = useState(null);
   const hash = useHash();
   const client = useRef(null);
@@ -457,7 +464,7 @@ function Shell() {
       fetch: async (url, init) => {
         const res = await fetch(url, init);
         if (res.status === 401) {
-          localStorage.removeItem(TOKEN_KEY);
+          session.removeItem(TOKEN_KEY);
           setMessage('Your token is no longer valid; sign in again.');
           setToken(null);
         }
@@ -465,19 +472,20 @@ function Shell() {
       },
     });
     client.current = { token, c };
+    c.whoami().then(setWho, () => setWho(null));
   }
   if (!token) {
-    return html`<main><${SignIn} message=${message} onToken=${(t) => { localStorage.setItem(TOKEN_KEY, t); setMessage(null); setToken(t); }} /></main>`;
+    return html`<main><${SignIn} message=${message} onToken=${(t) => { session.setItem(TOKEN_KEY, t); setMessage(null); setToken(t); }} /></main>`;
   }
   const m = /^#\/apps\/([a-z](?:[a-z0-9-]{0,28}[a-z0-9])?)$/.exec(hash);
   return html`
     <header class="top">
       <a class="brand" href="#/">Summon</a>
       <a href="#/">Apps</a>
-      <a href="#/hosts" data-testid="nav-hosts">Hosts</a>
+      ${(!who || who.token.scope === 'admin') && html`<a href="#/hosts" data-testid="nav-hosts">Hosts</a>`}
       <span class="spacer"></span>
-      <span class="who">${location.host}</span>
-      <a href="#/" data-testid="sign-out" onClick=${(e) => { e.preventDefault(); localStorage.removeItem(TOKEN_KEY); setToken(null); }}>Sign out</a>
+      <span class="who" data-testid="who">${who ? `${who.user.email} · ${who.token.scope}${who.token.app ? ` (${who.token.app})` : ''} · ` : ''}${location.host}</span>
+      <a href="#/" data-testid="sign-out" onClick=${(e) => { e.preventDefault(); session.removeItem(TOKEN_KEY); setWho(null); setToken(null); }}>Sign out</a>
     </header>
     <main>
       ${m ? html`<${AppPage} key=${m[1]} client=${client.current.c} name=${m[1]} />`

@@ -37,6 +37,12 @@ before(async () => {
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
   page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  // Anything the Content-Security-Policy blocked (an inline script or style, a foreign origin).
+  await page.addInitScript(() => {
+    const w = window as unknown as { cspViolations: string[] };
+    w.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => w.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
 });
 
 after(async () => {
@@ -65,9 +71,13 @@ test('sign in, see the app in the list, open it', async () => {
   const shot = join(OUT, 'dashboard-apps.png');
   await page.screenshot({ path: shot, fullPage: true });
   console.log(`screenshot: ${shot}`);
-  // the token survives a reload (localStorage)
+  // the token survives a reload (sessionStorage: this tab's session), and is nowhere else
   await page.reload();
   await row.waitFor({ timeout: 10_000 });
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('summon.token')), s.token);
+  assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
+  assert.equal(await page.evaluate(() => document.cookie), '', 'no cookie');
+  assert.match(await page.getByTestId('who').innerText(), /admin@localhost · admin/);
   await page.getByTestId('app-link-web').click();
   await page.getByTestId('app-name').waitFor({ timeout: 10_000 });
   assert.match(await page.getByTestId('app-name').innerText(), /web/);
@@ -133,5 +143,31 @@ test('the hosts page lists this host, its link and its runtimes', async () => {
 test('sign out forgets the token', async () => {
   await page.getByTestId('sign-out').click();
   await page.getByTestId('token-input').waitFor({ timeout: 5000 });
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('summon.token')), null);
   assert.equal(await page.evaluate(() => localStorage.getItem('summon.token')), null);
+});
+
+test('a new tab (another session) is not signed in', async () => {
+  const other = await browser.newPage();
+  try {
+    await other.goto(s.apiUrl);
+    await other.getByTestId('token-input').waitFor({ timeout: 10_000 });
+  } finally {
+    await other.close();
+  }
+});
+
+test('the page and the API are served with a CSP, no framing and no sniffing; nothing was blocked', async () => {
+  for (const path of ['/', '/api/apps', '/assets/main.js', '/nowhere']) {
+    const res = await fetch(`${s.apiUrl}${path}`, { headers: { authorization: `Bearer ${s.token}` } });
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'self'/, path);
+    assert.match(csp, /script-src 'self'(;|$)/, `${path}: no 'unsafe-inline' script`);
+    assert.match(csp, /frame-ancestors 'none'/, path);
+    assert.equal(res.headers.get('x-frame-options'), 'DENY', path);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
+  }
+  const html = await (await fetch(s.apiUrl)).text();
+  assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script in the page');
+  assert.deepEqual(await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations), []);
 });

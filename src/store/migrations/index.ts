@@ -6,6 +6,7 @@ import { SummonError } from '../../core/errors.js';
 import { initialMigration } from './0001-initial.js';
 import { drainsMigration } from './0002-drains.js';
 import { releaseBrokenMigration } from './0004-release-broken.js';
+import { accessMigration } from './0003-access.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -14,6 +15,7 @@ export function migrationsFor(kind: StoreKind): Record<string, Migration> {
     '0001-initial': initialMigration(kind),
     '0002-drains': drainsMigration(),
     '0004-release-broken': releaseBrokenMigration(),
+    '0003-access': accessMigration(kind),
   };
 }
 

@@ -14,8 +14,8 @@ export function registerAgent(program: Command, io: Io, run: (f: () => Promise<v
     .requiredOption('--advertise <addr>', 'the address the control plane\'s router reaches this host at')
     .option('--id <id>', 'this host\'s id (default: the host name)')
     .option('--listen <host:port>', 'where the agent protocol listens', '0.0.0.0:7171')
-    .option('--token <t>', 'the control plane\'s agent token (or SUMMON_AGENT_TOKEN)')
-    .option('--token-file <file>', 'read the agent token from this file (the control plane keeps it in DATA/agent.token)')
+    .option('--token <t>', 'this host\'s credential, from `summon hosts:credential ID` on the control plane (or SUMMON_AGENT_TOKEN)')
+    .option('--token-file <file>', 'read this host\'s credential from a file (`summon hosts:credential ID > FILE` on the control plane)')
     .option('--data <dir>', 'state directory: desired set, artifacts, instance files', '.summon-agent')
     .option('--no-vm', 'do not probe or offer the qemu runtime')
     .option('--unconfined', 'run process instances as this agent\'s own user, without bubblewrap, seccomp or cgroups (development only)')
@@ -25,7 +25,7 @@ export function registerAgent(program: Command, io: Io, run: (f: () => Promise<v
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
       const logLevel = parseLogLevel(o.logLevel);
       const token = (o.token as string | undefined) ?? (o.tokenFile ? (await readFile(String(o.tokenFile), 'utf8')).trim() : io.env.SUMMON_AGENT_TOKEN);
-      if (!token) throw new SummonError('invalid_input', 'the agent needs the control plane\'s agent token: --token, --token-file or SUMMON_AGENT_TOKEN');
+      if (!token) throw new SummonError('invalid_input', 'the agent needs this host\'s credential (`summon hosts:credential ID` on the control plane): --token-file, --token or SUMMON_AGENT_TOKEN');
       const m = /^(.+):(\d+)$/.exec(String(o.listen));
       if (!m || Number(m[2]) > 65535) throw new SummonError('invalid_input', `--listen must be HOST:PORT, got ${JSON.stringify(o.listen)}`);
       const node = await startAgentNode({

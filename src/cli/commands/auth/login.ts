@@ -15,8 +15,8 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
         throw new SummonError('invalid_input', `--api must be a URL like http://127.0.0.1:7070, got ${JSON.stringify(o.api)}`);
       }
       const api = url.toString().replace(/\/$/, '');
-      await new SummonClient({ api, token: o.token }).apps(); // fails with 401 on a bad token
+      const who = await new SummonClient({ api, token: o.token }).whoami(); // fails with 401 on a bad token
       const file = await saveLogin({ api, token: o.token }, io.env);
-      io.out(`Logged in to ${api} (saved in ${file}).`);
+      io.out(`Logged in to ${api} as ${who.user.email} (token ${who.token.name}, scope ${who.token.scope}${who.token.app ? ` on ${who.token.app}` : ''}; saved in ${file}).`);
     }));
 }

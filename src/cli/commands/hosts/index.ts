@@ -2,9 +2,11 @@ import type { Command } from 'commander';
 import type { Io } from '../../context.js';
 import { register as listVerb } from './list.js';
 import { register as eventsVerb } from './events.js';
+import { register as credentialVerb } from './credential.js';
 
 /** `hosts` commands, one file per verb. */
 export function registerHosts(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
   listVerb(program, io, run);
   eventsVerb(program, io, run);
+  credentialVerb(program, io, run);
 }

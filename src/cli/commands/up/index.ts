@@ -198,7 +198,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
       io.out(`  Router:  ${s.routerUrl}   (apps at http://NAME.localhost:${new URL(s.routerUrl).port})`);
       if (s.dnsPort !== null) io.out(`  DNS:     udp+tcp ${opts.host}:${s.dnsPort}`);
       io.out(`  Token:   ${s.token}`);
-      io.out(`  Agents:  \`summon agent --control ${s.apiUrl} --token-file ${s.dataDir}/agent.token …\` on another host, then --agent ID=URL here`);
+      io.out(`  Agents:  \`summon hosts:credential ID > ID.token\` here, \`summon agent --id ID --control ${s.apiUrl} --token-file ID.token …\` on the host, then --agent ID=URL here`);
       io.out(`  Data:    ${s.dataDir}`);
       const r = s.recovered;
       if (r.buildProcesses + r.buildDirs + r.releases > 0) {
