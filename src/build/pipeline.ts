@@ -67,6 +67,11 @@ export interface BuildPipelineOptions {
   readOnlyPaths?: string[];
 }
 
+/** Each step its own cgroup unit: the kill that ends one step can never reach the next. */
+function stepUnit(c: NonNullable<RunCommandOptions['confine']>, step: string): NonNullable<RunCommandOptions['confine']> {
+  return { ...c, unit: `${c.unit}-${step}` };
+}
+
 /** Tasks (processes and threads) a confined build step may have at once. */
 export const BUILD_PIDS_LIMIT = 256;
 
@@ -210,8 +215,8 @@ export class BuildPipeline {
       if (manifest.build.toolchain.length > 0) {
         out('-----> Toolchain');
         await timed('toolchain', async () => {
-          for (const command of manifest.build.toolchain) {
-            const r = await runCommand({ command, cwd: src, env, timeoutMs: this.toolchainTimeoutMs, signal, killGraceMs: 500, onSpawn, ...(confine ? { confine } : {}) });
+          for (const [i, command] of manifest.build.toolchain.entries()) {
+            const r = await runCommand({ command, cwd: src, env, timeoutMs: this.toolchainTimeoutMs, signal, killGraceMs: 500, onSpawn, ...(confine ? { confine: stepUnit(confine, `toolchain${i}`) } : {}) });
             const output = r.output.trim().slice(0, 4096);
             toolchain.push({ command, output, exitCode: r.exitCode ?? -1 });
             out(`${INDENT}${command}: ${output.split('\n')[0] || '(no output)'}${r.exitCode === 0 ? '' : ` (exit ${r.exitCode ?? r.signal})`}`);
@@ -358,7 +363,7 @@ export class BuildPipeline {
             killGraceMs: this.killGraceMs,
             onLine: (l) => ctx.out(INDENT + l),
             onSpawn: ctx.onSpawn,
-            ...(ctx.confine ? { confine: ctx.confine } : {}),
+            ...(ctx.confine ? { confine: stepUnit(ctx.confine, name) } : {}),
           });
     disk.stop();
     ctx.steps.push({ name, startedAt: t0, durationMs: this.now() - t0, exitCode: r.exitCode });

@@ -60,6 +60,8 @@ export async function runCommand(opts: RunCommandOptions): Promise<CommandResult
   }
   const r = await watchCommand(opts, child, unit);
   if (unit) {
+    // What the step left running dies with its unit before the next step starts.
+    await unit.killAll();
     if (await unit.oomKilled()) r.oomKilled = true;
     await unit.remove();
   }
