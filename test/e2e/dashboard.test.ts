@@ -48,7 +48,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await s?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  if (dataDir) await rm(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 });
 
 test('the dashboard asks for a token and refuses a wrong one', async () => {
