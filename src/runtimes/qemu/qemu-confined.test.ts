@@ -144,8 +144,9 @@ test('qemu runtime confined: the app\'s user, no capabilities, its own cgroup un
     const seen = new Map<string, InstanceStatus>();
     tight.onExit((id, st) => seen.set(id, st));
     const s = await spec({ network: 'user' }, tight);
-    // Killed while starting (start() rejects) or just after: either way the exit says oom-killed.
-    await tight.start(s, () => {}).catch(() => undefined);
+    // Killed while starting (start() rejects, saying so) or just after: either way the exit says oom-killed.
+    const err = await tight.start(s, () => {}).then(() => undefined, (e: Error) => e);
+    if (err) assert.match(err.message, /out of memory: killed at its unit's limit of 136 MiB \(\[run\]\.memory 128 MiB \+ 8 MiB for QEMU\)/);
     const ex = await waitFor(() => seen.get(s.id), { timeoutMs: BOOT_MS, what: 'the OOM kill' });
     assert.equal(ex.oomKilled, true, JSON.stringify(ex));
     assert.equal(ex.signal, 'SIGKILL');

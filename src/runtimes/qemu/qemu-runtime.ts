@@ -317,7 +317,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
         unit = await this.confiner!.cgroups.unit(spec.id, {
           memoryBytes: spec.memoryBytes + this.memoryOverheadBytes, pids: QEMU_PIDS_LIMIT, ...(spec.cpu !== undefined ? { cpu: spec.cpu } : {}),
         });
-        // The work dir (QMP socket, console, pid file, the env file) becomes the app user's, 0700.
+        // The work dir (QMP socket, console, the env file) becomes the app user's, 0700.
         await this.confiner!.own(spec.workDir, user.uid);
         const c = this.confiner!.asUser(unit, user, [this.qemuBinary, ...args]);
         child = spawn(c.file, c.args, opts);
@@ -402,8 +402,11 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
       }
       await exited;
       this.running.delete(spec.id);
-      const why = stderrTail.filter((l) => l.trim()).slice(-3).join(' / ') ||
-        (launched instanceof Error ? launched.message : `exit ${status.signal ?? status.exitCode}`);
+      const mib = (b: number) => Math.round(b / (1024 * 1024));
+      const why = status.oomKilled
+        ? `out of memory: killed at its unit's limit of ${mib(spec.memoryBytes + this.memoryOverheadBytes)} MiB ([run].memory ${mib(spec.memoryBytes)} MiB + ${mib(this.memoryOverheadBytes)} MiB for QEMU)`
+        : stderrTail.filter((l) => l.trim()).slice(-3).join(' / ') ||
+          (launched instanceof Error ? launched.message : `exit ${status.signal ?? status.exitCode}`);
       throw new RuntimeUnavailableError('qemu', `qemu exited while starting ${spec.id}: ${why}`);
     }
     return tap
