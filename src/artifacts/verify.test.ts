@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { statSync, utimesSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,11 +72,14 @@ test('a same-size rewrite in place with mtime put back is caught (ctime)', async
   const fh = await open(f, 'r+');
   await fh.write(evil, 0);
   await fh.close();
-  utimesSync(f, before.atime, before.mtime);
+  // To the nanosecond, as utimensat(2) can (touch -d @S.N); Node's utimes rounds through a double.
+  const ns = (t: bigint) => `@${t / 1_000_000_000n}.${String(t % 1_000_000_000n).padStart(9, '0')}`;
+  execFileSync('touch', ['-m', '-d', ns(before.mtimeNs), f]);
+  execFileSync('touch', ['-a', '-d', ns(before.atimeNs), f]);
   const after = statSync(f, { bigint: true });
   assert.equal(after.ino, before.ino);
   assert.equal(after.size, before.size);
-  assert.equal(after.mtimeMs, before.mtimeMs, 'mtime restored (to the ms utimes keeps)');
+  assert.equal(after.mtimeNs, before.mtimeNs, 'mtime restored exactly');
   const r = await v.verify(f, sha(good));
   assert.equal(calls.length, 2, 'the rewrite made the check hash again');
   assert.deepEqual(r, { ok: false, kind: 'altered', expected: sha(good), actual: sha(evil), path: f });
