@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildTenderArgs, Solo5Runtime } from './solo5-runtime.js';
+import { buildTenderArgs, solo5EnvImage, Solo5Runtime } from './solo5-runtime.js';
 import { tapNetwork } from '../tap-net.js';
 import type { InstanceSpec, InstanceStatus } from '../runtime.js';
 import { waitFor } from '../../testing/wait.js';
@@ -59,10 +59,16 @@ test('each instance gets its own tap and /30; argv follows the solo5 tender conv
   const a = tapNetwork(0);
 
   const spec = baseSpec('/w', { args: ['--port={port}'], env: { MAILGUN_KEY: 'k1', DEBUG: 'true' } });
-  assert.deepEqual(buildTenderArgs(spec, a), [
-    '--mem=64', `--net:service=${a.tap}`, '--', '/blobs/app.spt',
-    '--ipv4=10.201.0.2/30', '--ipv4-gateway=10.201.0.1', '--port=8080', '--mailgun-key=k1', '--debug=true',
+  // Config vars are not in argv: they are the summon_env block device.
+  assert.deepEqual(buildTenderArgs(spec, a, '/w/summon-env.img'), [
+    '--mem=64', `--net:service=${a.tap}`, '--block:summon_env=/w/summon-env.img', '--', '/blobs/app.spt',
+    '--ipv4=10.201.0.2/30', '--ipv4-gateway=10.201.0.1', '--port=8080',
   ]);
+  assert.deepEqual(buildTenderArgs(baseSpec('/w'), a, '/w/summon-env.img').slice(0, 3), ['--mem=64', `--net:service=${a.tap}`, '--'], 'no vars, no device');
+  const img = solo5EnvImage({ MAILGUN_KEY: 'k1', DEBUG: 'true' });
+  assert.equal(img.length, 512);
+  assert.equal(img.toString('utf8').replace(/\0+$/, ''), 'MAILGUN_KEY=k1\nDEBUG=true\n');
+  assert.equal(solo5EnvImage({ BIG: 'x'.repeat(600) }).length, 1024, 'whole sectors');
   const own = buildTenderArgs(baseSpec('/w', { args: ['--ip={ip}', '--gw={gateway}'] }), a);
   assert.deepEqual(own.slice(4), ['--ip=10.201.0.2', '--gw=10.201.0.1']);
 });
@@ -92,8 +98,14 @@ test('lifecycle against a stand-in tender: tap up, console, stop, onExit, tap do
   rt.onExit((id, st) => exits.set(id, st));
 
   const lines: string[] = [];
-  const spec = baseSpec(dir);
+  const spec = baseSpec(dir, { env: { API_SECRET: 'secret-value-42' } });
   const h = await rt.start(spec, (l, s) => lines.push(`${s}:${l}`));
+  // The secret is in a 0600 block device image, not in the tender's argv.
+  const cmdline = (await readFile(`/proc/${h.pid}/cmdline`, 'utf8')).split('\0');
+  assert.ok(cmdline.includes(`--block:summon_env=${join(dir, 'summon-env.img')}`), cmdline.join(' '));
+  assert.ok(!cmdline.join(' ').includes('secret-value-42'), 'no config value in argv');
+  assert.equal(((await stat(join(dir, 'summon-env.img'))).mode & 0o777).toString(8), '600');
+  assert.match(await readFile(join(dir, 'summon-env.img'), 'utf8'), /^API_SECRET=secret-value-42\n\0+$/);
   const tap = /^tuntap add dev (\S+) mode tap$/.exec(ipCalls.find((c) => c.startsWith('tuntap add')) ?? '')?.[1];
   const net = tapNetwork(parseInt(tap!.slice(3), 16));
   assert.equal(h.address, net.guestAddress);

@@ -57,28 +57,40 @@ const INSTALL_HINT =
   'Debian has no solo5 package: build solo5 from source (or `opam install solo5`) and put solo5-hvt / solo5-spt ' +
   'on PATH of the Summon process, then restart `summon up`';
 
+/** The block device config vars reach a solo5 unikernel through, never argv. */
+export const SOLO5_ENV_DEVICE = 'summon_env';
+
 /**
- * The tender's argv. Config vars become unikernel boot arguments the MirageOS way:
- * FOO_BAR=x is `--foo-bar=x`. `{port}`, `{ip}` and `{gateway}` are substituted in [run].args;
- * without an explicit `{ip}` the MirageOS network arguments are added.
+ * What the `summon_env` block device holds: `KEY=VALUE` lines (UTF-8), padded with NUL bytes
+ * to whole 512-byte sectors (solo5's block size); the unikernel reads up to the first NUL.
  */
-export function buildTenderArgs(spec: InstanceSpec, net: TapNetwork): string[] {
+export function solo5EnvImage(env: Record<string, string>): Buffer {
+  const text = Buffer.from(Object.entries(env).map(([k, v]) => `${k}=${v}\n`).join(''), 'utf8');
+  const out = Buffer.alloc(Math.max(512, Math.ceil(text.length / 512) * 512));
+  text.copy(out);
+  return out;
+}
+
+/**
+ * The tender's argv. Config vars are not in it (argv is readable by every user in /proc):
+ * with any set, `envImage` (a 0600 file, solo5EnvImage) is attached as the block device
+ * `summon_env`, which the unikernel declares in its manifest to read them. `{port}`, `{ip}` and
+ * `{gateway}` are substituted in [run].args; without an explicit `{ip}` the MirageOS network
+ * arguments are added.
+ */
+export function buildTenderArgs(spec: InstanceSpec, net: TapNetwork, envImage?: string): string[] {
   const memMiB = Math.max(2, Math.floor(spec.memoryBytes / (1024 * 1024)));
   const subst = (a: string): string =>
     a.replaceAll('{port}', String(spec.guestPort)).replaceAll('{ip}', net.guestAddress).replaceAll('{gateway}', net.hostAddress);
-  const args = [`--mem=${memMiB}`, `--net:service=${net.tap}`, '--', spec.artifactPath];
+  assertConfigForRuntime(spec.env, 'vm', spec.target);
+  const hasEnv = Object.keys(spec.env).length > 0;
+  if (hasEnv && !envImage) throw new Error('buildTenderArgs: config vars need their block device image');
+  const args = [`--mem=${memMiB}`, `--net:service=${net.tap}`, ...(hasEnv ? [`--block:${SOLO5_ENV_DEVICE}=${envImage}`] : []), '--', spec.artifactPath];
   const user = spec.args.map(subst);
   if (!spec.args.some((a) => a.includes('{ip}'))) {
     args.push(`--ipv4=${net.guestAddress}/${net.prefix}`, `--ipv4-gateway=${net.hostAddress}`);
   }
   args.push(...user);
-  // The tender joins these into the unikernel's boot arguments, which it splits on spaces:
-  // the VM rules (core/config-vars.ts) keep each var one argument. Unlike qemu's fw_cfg,
-  // solo5 has no channel but argv for them, so they are visible in `ps` on this host.
-  assertConfigForRuntime(spec.env, 'vm', spec.target);
-  for (const [k, v] of Object.entries(spec.env)) {
-    args.push(`--${k.toLowerCase().replaceAll('_', '-')}=${v}`);
-  }
   return args;
 }
 
@@ -186,7 +198,11 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     try {
       // Confined, the unikernel is handed over open: the blob store's 0700 parents stay closed to the app's user.
       if (user) artifact = await open(spec.artifactPath, 'r');
-      const args = buildTenderArgs(user ? { ...spec, artifactPath: '/dev/fd/3' } : spec, net);
+      // Config vars as the summon_env block device: a 0600 file of the instance's (the app
+      // user's once the work dir is made its own below).
+      const envImage = join(spec.workDir, 'summon-env.img');
+      if (Object.keys(spec.env).length > 0) await writeFile(envImage, solo5EnvImage(spec.env), { mode: 0o600 });
+      const args = buildTenderArgs(user ? { ...spec, artifactPath: '/dev/fd/3' } : spec, net, envImage);
       const opts = {
         cwd: spec.workDir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, detached: true,
         stdio: ['ignore', 'pipe', 'pipe', ...(artifact ? [artifact.fd] : [])] as ('ignore' | 'pipe' | number)[],
