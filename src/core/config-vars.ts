@@ -5,7 +5,7 @@
 //
 // Names are environment-variable names, for every target. Values depend on the target the
 // app runs on: a process gets them as its environment (anything but NUL); a VM guest reads
-// them as KEY=VALUE lines (qemu: fw_cfg opt/summon/env) or boot arguments (solo5), which
+// them as KEY=VALUE lines (qemu: fw_cfg opt/summon/env; solo5: the summon_env block device), which
 // guests split on whitespace, so there they are one printable-ASCII word without quotes or
 // backslashes. An app with no release yet gets the VM rules (the stricter), since its first
 // push may choose any target.

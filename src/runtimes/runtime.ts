@@ -13,7 +13,7 @@ export interface InstanceSpec {
   initrdPath?: string;
   /** [run].args; "{port}" is substituted with the port the instance must listen on. */
   args: string[];
-  /** Config vars: environment (process), fw_cfg opt/summon/env (qemu) or boot arguments (solo5). */
+  /** Config vars: environment (process), fw_cfg opt/summon/env (qemu) or the summon_env block device (solo5). */
   env: Record<string, string>;
   /** The port the app listens on inside a VM ([run].port). Ignored by the process target. */
   guestPort: number;
