@@ -2,7 +2,10 @@
 // v2 only, and hybrid (this machine: v1 memory/cpu/pids, a v2 mount at /sys/fs/cgroup/unified).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { locateHierarchies } from './cgroups.js';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CgroupTree, locateHierarchies } from './cgroups.js';
 
 const V1 = [
   '30 25 0:26 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:12 - cgroup cgroup rw,memory',
@@ -39,4 +42,30 @@ test('a controller neither hierarchy has is left out (limits it would hold are n
   const h = locateHierarchies(`${V1.split('\n')[0]}\n${UNIFIED}`, '4:memory:/\n0::/\n', () => ['pids'], 'k3');
   assert.deepEqual(h.map((x) => [x.controller, x.version]), [['memory', 1], ['pids', 2]]);
   assert.deepEqual(locateHierarchies('', '', () => [], 'k4'), []);
+});
+
+test('v2 units: the controllers handed down and the limits written in v2\'s files (a directory standing in for cgroupfs)', async (t) => {
+  const fs = await mkdtemp(join(tmpdir(), 'summon-cgroup2-'));
+  t.after(() => rm(fs, { recursive: true, force: true }));
+  const own = join(fs, 'system.slice', 'summon.service');
+  await mkdir(own, { recursive: true });
+  await writeFile(join(fs, 'system.slice', 'cgroup.subtree_control'), 'memory pids cpu');
+  await writeFile(join(own, 'cgroup.subtree_control'), '');
+  const root = join(own, 'summon-k5');
+  const tree = CgroupTree.over((['memory', 'cpu', 'pids'] as const).map((controller) => ({ controller, version: 2 as const, root })));
+  const unit = await tree.unit('web-1', { memoryBytes: 64 * 1024 * 1024, cpu: 0.5, pids: 128 });
+  const read = (f: string) => readFile(join(root, 'web-1', f), 'utf8');
+  assert.equal(await read('memory.max'), String(64 * 1024 * 1024));
+  assert.equal(await read('memory.swap.max'), '0');
+  assert.equal(await read('pids.max'), '128');
+  assert.equal(await read('cpu.max'), '50000 100000');
+  // A plain directory keeps only the last write; cgroupfs would have accumulated +memory +cpu +pids.
+  assert.match(await readFile(join(own, 'cgroup.subtree_control'), 'utf8'), /^\+(memory|cpu|pids)$/);
+  assert.match(await readFile(join(root, 'cgroup.subtree_control'), 'utf8'), /^\+(memory|cpu|pids)$/);
+  assert.deepEqual(unit.procFiles, [join(root, 'web-1', 'cgroup.procs')]);
+  const none = await tree.unit('web-2', {});
+  assert.equal(await readFile(join(root, 'web-2', 'memory.max'), 'utf8'), 'max');
+  assert.equal(await readFile(join(root, 'web-2', 'cpu.max'), 'utf8'), 'max 100000');
+  assert.equal(await readFile(join(root, 'web-2', 'pids.max'), 'utf8'), 'max');
+  assert.deepEqual(none.controllers, ['memory', 'cpu', 'pids']);
 });

@@ -22,7 +22,7 @@ export interface CgroupLimits {
   pids?: number;
 }
 
-interface Hierarchy {
+export interface Hierarchy {
   controller: Controller;
   version: 1 | 2;
   /** This Summon's directory in that hierarchy. */
@@ -103,7 +103,8 @@ export class CgroupUnit {
 
   /** The cgroup.procs files a new process writes its pid to, one per hierarchy. */
   get procFiles(): string[] {
-    return this.dirs.map((d) => join(d.dir, 'cgroup.procs'));
+    // On v2 every controller is the same directory: one write each.
+    return [...new Set(this.dirs.map((d) => join(d.dir, 'cgroup.procs')))];
   }
 
   get controllers(): Controller[] {
@@ -185,6 +186,11 @@ async function rmdirPatiently(dir: string): Promise<void> {
 
 export class CgroupTree {
   private constructor(private readonly hierarchies: Hierarchy[]) {}
+
+  /** A tree over given hierarchies (tests point it at a directory standing in for cgroupfs). */
+  static over(hierarchies: Hierarchy[]): CgroupTree {
+    return new CgroupTree(hierarchies);
+  }
 
   /** This Summon's cgroups; `key` names them apart from another Summon's on the same host. */
   static open(key: string): CgroupTree {
