@@ -112,7 +112,7 @@ export class LogStore {
 
   /** Loads the tail of every app's log file (called once at start). */
   async load(apps: string[]): Promise<void> {
-    await mkdir(this.opts.dir, { recursive: true });
+    await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
     for (const name of apps) {
       try {
         const text = await readFile(join(this.opts.dir, `${name}.log`), 'utf8');
@@ -150,7 +150,7 @@ export class LogStore {
   flush(): Promise<void> {
     this.flushTimer = null;
     this.flushing = this.flushing.then(async () => {
-      await mkdir(this.opts.dir, { recursive: true });
+      await mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
       for (const [name, a] of this.apps) {
         if (!a.pending) continue;
         const chunk = a.pending;
@@ -161,7 +161,7 @@ export class LogStore {
           await rename(file, `${file}.1`).catch(() => undefined);
           a.fileBytes = 0;
         }
-        await appendFile(file, chunk);
+        await appendFile(file, chunk, { mode: 0o600 }); // created 0600: logs hold what apps print
         a.fileBytes += chunk.length;
       }
     }).catch((err: unknown) => this.log.warn({ err, dir: this.opts.dir }, 'app log lines not written to disk'));

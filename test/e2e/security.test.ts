@@ -129,5 +129,11 @@ test('a pushed build and a running app are confined: every attack refused or con
     assert.equal(await mode(data), '700');
     for (const k of ['admin.token', 'agent.token', 'master.key']) assert.equal(await mode(join(data, k)), '400', k);
     assert.equal(await mode(join(data, 'summon.db')), '600');
+    const logs = await waitFor(async () => {
+      const files = (await readdir(join(data, 'logs'))).filter((f) => f.endsWith('.log'));
+      return files.length > 0 ? files : null;
+    }, { timeoutMs: 20_000, what: 'an app log file on disk' });
+    assert.equal(await mode(join(data, 'logs')), '700');
+    for (const f of logs) assert.equal(await mode(join(data, 'logs', f)), '600', f);
   });
 });
