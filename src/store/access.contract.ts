@@ -2,9 +2,9 @@
 // 0003-access), run by each backend's test file beside runStoreContract.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConflictError, NotFoundError, SummonError } from '../core/errors.js';
+import { ConflictError, NotFoundError } from '../core/errors.js';
 import type { ApiToken, NewAuditEntry, User } from './access-types.js';
-import type { StoreSubject } from './store.contract.js';
+import { rejectsWith, type StoreSubject } from './store.contract.js';
 
 const T0 = 1_700_000_000_123;
 const HASH = (c: string) => c.repeat(64).slice(0, 64);
@@ -21,17 +21,6 @@ const audit = (over: Partial<NewAuditEntry> = {}): NewAuditEntry => ({
   route: '/api/apps/:app/config', app: 'web', action: 'config.set', outcome: 'ok', status: 200,
   detail: { set: ['A', 'B'], note: 'quoted "é"' }, ...over,
 });
-
-async function rejectsWith(p: Promise<unknown>, cls: new (...a: never[]) => SummonError, code: string): Promise<SummonError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${String(e)}`);
-    assert.equal((e as SummonError).code, code);
-    return e as SummonError;
-  }
-  assert.fail(`expected ${cls.name}`);
-}
 
 export function runAccessContract(name: string, open: () => Promise<StoreSubject>): void {
   const withStore = async (f: (s: StoreSubject['store'], subject: StoreSubject) => Promise<void>) => {

@@ -91,7 +91,8 @@ function drain(over: Partial<Drain> = {}): Drain {
   return { id: 'drn-1', app: 'web', url: 'syslog+tls://logs.example.com:6514', createdAt: T0, ...over };
 }
 
-async function rejectsWith(p: Promise<unknown>, cls: new (...a: never[]) => SummonError, code: string): Promise<SummonError> {
+/** Asserts `p` rejects with `cls` and `code`; returns the error (both contracts use it). */
+export async function rejectsWith(p: Promise<unknown>, cls: new (...a: never[]) => SummonError, code: string): Promise<SummonError> {
   try {
     await p;
   } catch (e) {
