@@ -13,7 +13,8 @@
 // bounding set, clears the supplementary groups and switches uid and gid; the command never
 // runs with a privilege. The first process is a shell that puts itself in the unit's cgroups
 // before it execs bwrap, so no process of the unit ever runs outside them.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { constants } from 'node:fs';
 import { access, chmod, lstat, mkdir, open, readlink, writeFile, type FileHandle } from 'node:fs/promises';
@@ -61,16 +62,13 @@ export interface ConfinerStatus {
 const SYSTEM_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 /** Mounted by every sandbox: a bind below them needs no parent made. */
 const SANDBOX_ROOTS = ['/usr', '/etc', '/proc', '/dev', ...SYSTEM_DIRS];
+const execFileP = promisify(execFile);
 const JOIN_CGROUPS = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ >"$1" || { echo "summon: could not join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"';
 
-function which(cmd: string): string | null {
+async function which(cmd: string): Promise<string | null> {
   for (const dir of ['/usr/bin', '/usr/sbin', '/bin', '/sbin', '/usr/local/bin']) {
-    try {
-      execFileSync('test', ['-x', join(dir, cmd)]);
-      return join(dir, cmd);
-    } catch {
-      // not here
-    }
+    const p = join(dir, cmd);
+    if (await access(p, constants.X_OK).then(() => true, () => false)) return p;
   }
   return null;
 }
@@ -91,9 +89,9 @@ export class Confiner {
    */
   static async create(dataDir: string, opts: { uidRange?: UidRange } = {}): Promise<Confiner | { unavailable: string }> {
     if (process.getuid?.() !== 0) return { unavailable: 'Summon is not running as root, so it cannot switch builds and instances to their apps\' users' };
-    const bwrap = which('bwrap');
+    const bwrap = await which('bwrap');
     if (!bwrap) return { unavailable: 'bubblewrap is not installed (apt-get install bubblewrap, or scripts/setup.sh)' };
-    const setpriv = which('setpriv');
+    const setpriv = await which('setpriv');
     if (!setpriv) return { unavailable: 'setpriv (util-linux) is not installed' };
     const arch = seccompArch();
     if (!arch) return { unavailable: `no seccomp filter is defined for ${process.arch}` };
@@ -127,7 +125,8 @@ export class Confiner {
   /** Makes `dir` the app user's own (0700), so only it (and root) can read and write there. */
   async own(dir: string, uid: number): Promise<void> {
     await mkdir(dir, { recursive: true });
-    execFileSync('chown', ['-R', `${uid}:${uid}`, dir]);
+    // chown -R in a child: a checkout of up to 100,000 files must not block Summon's event loop.
+    await execFileP('chown', ['-R', `${uid}:${uid}`, dir]);
     await chmod(dir, 0o700);
   }
 
