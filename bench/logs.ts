@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { SummonClient } from '../src/sdk/client.js';
 import { httpGet, waitFor } from '../src/testing/wait.js';
 import { machine } from './lib/proc.js';
-import { SPEW_APP, SPEW_TOML, spewToFile } from './lib/spew-app.js';
-import { median, git } from './lib/platform.js';
+import { deploySpewApp, spewToFile } from './lib/spew-app.js';
+import { median } from './lib/platform.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = path.resolve(here, '..', '..');
@@ -55,19 +55,7 @@ async function main(): Promise<void> {
   try {
     const c = new SummonClient({ api: s.apiUrl, token: s.token });
     const app = 'spew';
-    await c.createApp(app);
-    const appDir = path.join(dir, 'app');
-    await mkdir(appDir);
-    await writeFile(path.join(appDir, 'spew.mjs'), SPEW_APP);
-    await writeFile(path.join(appDir, 'summon.toml'), SPEW_TOML);
-    await git(appDir, 'init', '-q', '-b', 'main');
-    await git(appDir, 'add', '-A');
-    await git(appDir, '-c', 'user.email=bench@example.com', '-c', 'user.name=bench', 'commit', '-q', '-m', 'spew');
-    const remote = new URL(`${s.apiUrl}/git/${app}.git`);
-    remote.username = 'summon';
-    remote.password = s.token;
-    await git(appDir, 'push', '-q', remote.toString(), 'main');
-    await waitFor(async () => (await c.app(app)).instances.healthy === 1, { timeoutMs: 60_000, what: 'the spew app to be healthy' });
+    await deploySpewApp(s, c, app, dir);
     const routerPort = Number(new URL(s.routerUrl).port);
 
     const rounds: { tailLinesPerSec: number; appLoopMs: number; tailMs: number; fileLinesPerSec: number; fileMs: number }[] = [];

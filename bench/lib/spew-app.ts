@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { SummonClient } from '../../src/sdk/client.js';
+import { waitFor } from '../../src/testing/wait.js';
+import { git } from './platform.js';
 
 // The app both log benchmarks (logs, drains) deploy: a process-target Node script that prints
 // lines as fast as console.log goes, so what is measured is Summon's path, not the app.
@@ -56,4 +59,22 @@ export async function spewToFile(dir: string, round: number, lines: number): Pro
   const got = (await readFile(out, 'utf8')).split('\n').length - 1;
   if (got !== lines) throw new Error(`the file got ${got} lines, not ${lines}`);
   return JSON.parse(err) as { ms: number };
+}
+
+/** Creates `app` and pushes the spew app to it (from `dir`/app) with the real git client;
+ *  resolves once its instance is healthy. */
+export async function deploySpewApp(s: { apiUrl: string; token: string }, c: SummonClient, app: string, dir: string): Promise<void> {
+  await c.createApp(app);
+  const appDir = path.join(dir, 'app');
+  await mkdir(appDir);
+  await writeFile(path.join(appDir, 'spew.mjs'), SPEW_APP, { mode: 0o755 });
+  await writeFile(path.join(appDir, 'summon.toml'), SPEW_TOML);
+  await git(appDir, 'init', '-q', '-b', 'main');
+  await git(appDir, 'add', '-A');
+  await git(appDir, '-c', 'user.email=bench@example.com', '-c', 'user.name=bench', 'commit', '-q', '-m', 'spew');
+  const remote = new URL(`${s.apiUrl}/git/${app}.git`);
+  remote.username = 'summon';
+  remote.password = s.token;
+  await git(appDir, 'push', '-q', remote.toString(), 'main');
+  await waitFor(async () => (await c.app(app)).instances.healthy === 1, { timeoutMs: 60_000, what: 'the spew app to be healthy' });
 }
