@@ -96,12 +96,10 @@ export class Confiner {
     const arch = seccompArch();
     if (!arch) return { unavailable: `no seccomp filter is defined for ${process.arch}` };
     const seccompFile = join(dataDir, 'seccomp.bpf');
-    await writeFile(seccompFile, filterBytes(arch), { mode: 0o400 }).catch(async (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EACCES') throw e;
-      await chmod(seccompFile, 0o600);
-      await writeFile(seccompFile, filterBytes(arch));
-      await chmod(seccompFile, 0o400);
-    });
+    // Root (checked above) rewrites it whatever its mode; the mode is set again for a file
+    // made before (writeFile's mode applies only to a new one).
+    await writeFile(seccompFile, filterBytes(arch), { mode: 0o400 });
+    await chmod(seccompFile, 0o400);
     const key = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 12);
     const systemArgs: string[] = ['--ro-bind', '/usr', '/usr', '--ro-bind', '/etc', '/etc'];
     for (const d of SYSTEM_DIRS) {
