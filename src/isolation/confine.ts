@@ -17,7 +17,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { constants } from 'node:fs';
-import { access, chmod, lstat, mkdir, open, readlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { access, chmod, chown, lstat, mkdir, open, readdir, readlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { CgroupTree, type CgroupLimits, type CgroupUnit } from './cgroups.js';
@@ -123,8 +123,10 @@ export class Confiner {
   /** Makes `dir` the app user's own (0700), so only it (and root) can read and write there. */
   async own(dir: string, uid: number): Promise<void> {
     await mkdir(dir, { recursive: true });
-    // chown -R in a child: a checkout of up to 100,000 files must not block Summon's event loop.
-    await execFileP('chown', ['-R', `${uid}:${uid}`, dir]);
+    // An instance's fresh work directory is one chown (a cold start waits on it); a checkout
+    // of up to 100,000 files is chown -R in a child, off Summon's event loop.
+    if ((await readdir(dir)).length === 0) await chown(dir, uid, uid);
+    else await execFileP('chown', ['-R', `${uid}:${uid}`, dir]);
     await chmod(dir, 0o700);
   }
 
