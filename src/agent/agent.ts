@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Instance, InstanceState, Manifest, RuntimeCapability, Target } from '../core/types.js';
 import { restartDelayMs } from '../core/backoff.js';
 import type { Runtime } from '../runtimes/runtime.js';
-import { freePort } from './ports.js';
+import { PortAllocator, portIsFree } from './ports.js';
 import type { HostAgent, HostLink } from './host-agent.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { isLocalExhaustion, probeHttp, probeTcp, type ProbeOptions, type ProbeResult } from './health-probe.js';
@@ -78,6 +78,12 @@ export interface AgentOptions extends AgentCallbacks {
   refetch?: (sha256: string) => Promise<void>;
   /** Summon's own log: the desired set not saved to disk. */
   logger?: Logger;
+  /** Where instances' host ports come from (default: a PortAllocator over the ports below the
+   *  kernel's ephemeral range, skipping those this agent's instances hold). */
+  ports?: { take(): Promise<number>; release(port: number): void };
+  /** Whether nothing else holds a port: asked when an instance exits before it was ever healthy
+   *  on its port (default: a bind of 0.0.0.0:port). */
+  portIsFree?: (port: number) => Promise<boolean>;
 }
 
 /** The agent's view of one instance. */
@@ -111,6 +117,8 @@ class Worker {
   firstRefusedAt: number | null = null;
   /** Bumped on every launch, so a check begun before a restart cannot count after it. */
   launches = 0;
+  /** Launches in a row that found their port taken by another program (not crashes). */
+  portTaken = 0;
 
   constructor(desired: DesiredInstance, host: string, now: number) {
     this.desired = desired;
@@ -130,6 +138,8 @@ interface IntegrityFailure {
 }
 
 const CRASH_LINES = 10;
+/** Launches in a row on a port found taken before the next exit counts as a crash. */
+const PORT_TAKEN_RETRIES = 3;
 /** Healthy this long, an instance's next crash is treated as a first one again. */
 const STABLE_MS = 30_000;
 // While a VM instance starts, a check that neither connects nor is refused may hang for the
@@ -150,7 +160,8 @@ const START_CHECKS = {
 
 export class Agent implements HostAgent {
   readonly hostId: string;
-  private readonly opts: Required<Omit<AgentOptions, 'now' | 'advertise' | 'prepare' | 'refetch'>> & Pick<AgentOptions, 'advertise' | 'prepare' | 'refetch'> & { now: () => number };
+  private readonly opts: Required<Omit<AgentOptions, 'now' | 'advertise' | 'prepare' | 'refetch' | 'ports'>> & Pick<AgentOptions, 'advertise' | 'prepare' | 'refetch'> & { now: () => number };
+  private readonly ports: { take(): Promise<number>; release(port: number): void };
   private readonly startedAt = Date.now();
   private readonly runtimes = new Map<Target, Runtime>();
   private readonly workers = new Map<string, Worker>();
@@ -165,7 +176,9 @@ export class Agent implements HostAgent {
     this.opts = {
       statsIntervalMs: 1000, startProbeMs: 50, stopGraceMs: 10_000, now: Date.now, ...opts, logger: opts.logger ?? silentLogger(),
       verifier: opts.verifier ?? new ArtifactVerifier(),
+      portIsFree: opts.portIsFree ?? ((p) => portIsFree(p)),
     };
+    this.ports = opts.ports ?? new PortAllocator({ inUse: (p) => this.holdsPort(p) });
     for (const r of opts.runtimes) this.runtimes.set(r.target, r);
     for (const r of opts.runtimes) r.onExit((id, st) => this.onExit(id, st.exitCode, st.signal, st.oomKilled === true));
   }
@@ -221,9 +234,18 @@ export class Agent implements HostAgent {
   private spare: Promise<number> | null = null;
 
   private takePort(): Promise<number> {
-    const p = this.spare ?? freePort();
-    this.spare = freePort().catch(() => freePort());
+    const p = this.spare ?? this.ports.take();
+    const next = this.ports.take();
+    next.catch(() => undefined); // a failure is the next taker's to see
+    this.spare = next;
     return p;
+  }
+
+  /** Whether one of this agent's instances holds the port (running, starting, or waiting to
+   *  restart on it). */
+  private holdsPort(port: number): boolean {
+    for (const w of this.workers.values()) if (!w.removed && w.status.port === port) return true;
+    return false;
   }
 
   desiredSet(): DesiredInstance[] {
@@ -307,7 +329,11 @@ export class Agent implements HostAgent {
       // so store writes and other I/O callbacks queued meanwhile run after the app is started.
       mkdirSync(workDir, { recursive: true });
       const hostPort = await this.takePort();
-      if (w.removed || this.closed) return;
+      if (w.removed || this.closed) {
+        this.ports.release(hostPort);
+        return;
+      }
+      w.status.port = hostPort; // held by this instance from here (holdsPort), also while it starts
       w.successes = 0;
       w.failures = 0;
       w.lastProbe = null;
@@ -331,22 +357,27 @@ export class Agent implements HostAgent {
       setImmediate(() => {
         if (launch === w.launches && w.status.state === 'starting') this.report(w);
       });
-      const handle = await runtime.start(
-        {
-          id: d.id, app: d.app, version: d.version, target: d.target,
-          artifactPath: this.opts.artifactPath(d.artifactSha256),
-          ...(d.initrdSha256 ? { initrdPath: this.opts.artifactPath(d.initrdSha256) } : {}),
-          args: d.args, env: d.env, guestPort: d.guestPort, memoryBytes: d.memoryBytes, ...(d.cpu !== undefined ? { cpu: d.cpu } : {}),
-          ...(d.cmdline ? { cmdline: d.cmdline } : {}),
-          ...(d.network ? { network: d.network } : {}),
-          workDir, hostPort,
-        },
-        (line, stream) => {
-          w.lastLines.push(line);
-          if (w.lastLines.length > CRASH_LINES) w.lastLines.shift();
-          this.opts.onConsole(d.app, d.id, line, stream);
-        },
-      );
+      let handle;
+      try {
+        handle = await runtime.start(
+          {
+            id: d.id, app: d.app, version: d.version, target: d.target,
+            artifactPath: this.opts.artifactPath(d.artifactSha256),
+            ...(d.initrdSha256 ? { initrdPath: this.opts.artifactPath(d.initrdSha256) } : {}),
+            args: d.args, env: d.env, guestPort: d.guestPort, memoryBytes: d.memoryBytes, ...(d.cpu !== undefined ? { cpu: d.cpu } : {}),
+            ...(d.cmdline ? { cmdline: d.cmdline } : {}),
+            ...(d.network ? { network: d.network } : {}),
+            workDir, hostPort,
+          },
+          (line, stream) => {
+            w.lastLines.push(line);
+            if (w.lastLines.length > CRASH_LINES) w.lastLines.shift();
+            this.opts.onConsole(d.app, d.id, line, stream);
+          },
+        );
+      } finally {
+        this.ports.release(hostPort);
+      }
       if (w.removed || this.closed) {
         await runtime.stop(d.id, { graceMs: 1000 });
         return;
@@ -496,6 +527,7 @@ export class Agent implements HostAgent {
         s.healthyAt = now;
         w.startAbort?.abort();
         w.startAbort = null;
+        w.portTaken = 0;
         this.setState(w, 'healthy', r.detail);
         this.opts.onEvent({ type: 'instance.healthy', app: s.app, instance: s.id, message: `${s.id} is healthy (${r.detail})`, data: { bootMs: now - (s.startedAt ?? now) } });
       }
@@ -545,7 +577,33 @@ export class Agent implements HostAgent {
     const how = oomKilled
       ? `oom-killed: went over its memory limit of ${formatSize(w.desired.memoryBytes)} ([run].memory)`
       : signal ? `killed by ${signal}` : `exited with code ${code}`;
-    this.crashed(w, how, 'exit', oomKilled);
+    const port = w.status.port;
+    if (w.status.state !== 'starting' || oomKilled || port === null || w.portTaken >= PORT_TAKEN_RETRIES) {
+      this.crashed(w, how, 'exit', oomKilled);
+      return;
+    }
+    // Gone before it was ever healthy on this port: if something else listens there now, the
+    // instance lost a race for its port (another program bound it first) and its exit is not
+    // the app's fault: start it again on another port, counting no crash.
+    const launch = w.launches;
+    void this.opts.portIsFree(port).then((free) => {
+      if (launch !== w.launches || w.stopping || w.removed || this.closed) return;
+      if (free) {
+        this.crashed(w, how, 'exit');
+        return;
+      }
+      w.portTaken += 1;
+      if (w.timer) clearTimeout(w.timer);
+      w.timer = null;
+      w.status.pid = null;
+      w.status.port = null;
+      this.opts.onEvent({
+        type: 'instance.port_taken', app: w.status.app, instance: id,
+        message: `${id} ${how} while starting, and port ${port} is held by another program: starting it on another port (not counted as a crash)`,
+        data: { port, how, attempt: w.portTaken },
+      });
+      void this.launch(w);
+    });
   }
 
   /** `cause` tells metrics an exit apart from a start that failed and a restart the agent chose (failed health checks). */
