@@ -78,7 +78,7 @@ export interface SummonOptions {
   extraRuntimes?: (stateDir: string, confiner?: Confiner) => Promise<Runtime[]>;
   /** Keep instances running when Summon stops (default: stop them). */
   keepInstances?: boolean;
-  /** Dashboard chart sample interval (default 5 s; one hour is kept). */
+  /** Dashboard chart sample interval (default 5 s; one hour is kept, in the store). */
   seriesIntervalMs?: number;
   /** Webhook retries: first retry after retryBaseMs (default 500), doubling, maxAttempts in all (default 5).
    *  allowPrivate (`--webhooks-allow-private`): loopback, private, link-local and metadata targets are not refused. */
@@ -257,12 +257,15 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     await Promise.all(remotes.map((r) => r.start()));
     await controller.start();
     cleanup.unshift(() => controller.close());
+    // The charts' points are kept in the store, so the last hour is there again after a restart.
     const recorder = new SeriesRecorder({
-      instances: () => controller.instances(), metrics: () => router.metrics(), now,
+      instances: () => controller.instances(), metrics: () => router.metrics(), now, store,
+      onStoreError: (err) => logger.warn({ err, component: 'series' }, 'chart points not stored'),
       ...(o.seriesIntervalMs ? { intervalMs: o.seriesIntervalMs } : {}),
     });
+    await recorder.load().catch((err: unknown) => logger.warn({ err, component: 'series' }, 'stored chart points not read: the charts start empty'));
     recorder.start();
-    cleanup.unshift(async () => recorder.stop());
+    cleanup.unshift(() => recorder.stop());
 
     const repos = new RepoManager({ dir: join(dataDir, 'repos'), hookScript: join(here, 'build', 'hook.js') });
     let apiUrl = '';

@@ -2,6 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Instance } from '../core/types.js';
 import { AppMetrics, type RouterMetrics } from '../router/metrics.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '../store/open.js';
+import type { SeriesRow } from '../store/store.js';
 import { SeriesRecorder, histogramQuantile } from './series.js';
 
 const inst = (app: string, state: Instance['state'], cpu: number | null): Instance => ({
@@ -52,4 +57,53 @@ test('SeriesRecorder samples instances, CPU, request rate and p95 from counter d
 
 test('SeriesRecorder rejects a silly interval at construction', () => {
   assert.throws(() => new SeriesRecorder({ instances: () => [], metrics: () => ({ apps: {}, unrouted: 0 }), intervalMs: 0 }), /interval/);
+});
+
+test('SeriesRecorder with a store: the points outlive the recorder (a restart), one write per sample, none for idle apps', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'summon-series-'));
+  const store = await openStore(join(dir, 'summon.db'));
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  let writes = 0;
+  const counted = {
+    addSeriesPoints: (p: SeriesRow[]) => {
+      writes++;
+      return store.addSeriesPoints(p);
+    },
+    listSeriesPoints: (since: number) => store.listSeriesPoints(since),
+    pruneSeriesPoints: (before: number) => store.pruneSeriesPoints(before),
+  };
+  let now = 5_000_000;
+  const m = new AppMetrics();
+  const metrics = (): RouterMetrics => ({ apps: { web: m.snapshot(), idle: new AppMetrics().snapshot() }, unrouted: 0 });
+  const instances = [inst('web', 'healthy', 0.5)];
+  const r = new SeriesRecorder({ instances: () => instances, metrics, intervalMs: 1000, retainMs: 10_000, now: () => now, store: counted });
+  assert.equal(await r.load(), 0);
+  for (let i = 0; i < 3; i++) {
+    for (let k = 0; k < 10; k++) m.status(200, 0.002);
+    r.sample();
+    now += 1000;
+  }
+  await r.stop();
+  assert.equal(writes, 3, 'one batch per sample, and the idle app (no instances, no traffic) in none');
+  const before = r.get('web');
+  assert.equal(before.length, 3);
+  assert.deepEqual(r.get('idle'), []);
+
+  // A new recorder on the same store (Summon started again) has the history, and goes on from it.
+  const again = new SeriesRecorder({ instances: () => instances, metrics, intervalMs: 1000, retainMs: 10_000, now: () => now, store });
+  assert.equal(await again.load(), 3);
+  assert.deepEqual(again.get('web'), before);
+  again.sample();
+  await again.stop();
+  assert.equal(again.get('web').length, 4);
+  assert.equal(again.get('web').at(-1)!.rps, null, 'no rate across the restart: the counters may have started again');
+
+  // Points past the retention are pruned from the store too.
+  now += 60_000;
+  again.sample();
+  await again.stop();
+  assert.deepEqual((await store.listSeriesPoints(0)).map((p) => p.at), [now]);
 });

@@ -1,9 +1,12 @@
 // Time series for the dashboard charts, sampled in memory: per app, every `intervalMs`
 // (default 5 s), for `retainMs` (default 1 h): healthy instances, average CPU, requests per
 // second and p95 latency. Rates and the percentile come from deltas of the router's
-// cumulative counters between two samples.
+// cumulative counters between two samples. With a store, each sample's new points are
+// written in one batch (none for an app at zero with no traffic) and load() reads the last
+// hour back at start, so the charts outlive a restart of Summon.
 import type { Instance } from '../core/types.js';
 import type { HistogramSnapshot, RouterMetrics } from '../router/metrics.js';
+import type { SeriesRow } from '../store/store.js';
 
 export interface SeriesPoint {
   /** Sample time, epoch ms. */
@@ -26,7 +29,18 @@ export interface SeriesRecorderOptions {
   intervalMs?: number;
   retainMs?: number;
   now?: () => number;
+  /** Where points are kept across restarts (the Store's chart-point methods). */
+  store?: {
+    addSeriesPoints(points: SeriesRow[]): Promise<void>;
+    listSeriesPoints(since: number): Promise<SeriesRow[]>;
+    pruneSeriesPoints(before: number): Promise<number>;
+  };
+  /** A write to the store that failed (the points stay in memory). */
+  onStoreError?: (err: unknown) => void;
 }
+
+/** Points older than the retention are deleted from the store at most this often. */
+const PRUNE_EVERY_MS = 60_000;
 
 interface AppSeries {
   points: SeriesPoint[];
@@ -72,6 +86,26 @@ export class SeriesRecorder {
     if (!Number.isFinite(this.retainMs) || this.retainMs < this.intervalMs) throw new Error('series retention must be at least one interval');
   }
 
+  /** Writes to the store in order, one at a time; stop() waits for the last. */
+  private writes: Promise<void> = Promise.resolve();
+  private lastPruneAt = 0;
+
+  /** Reads back the points of the last retainMs from the store (once, before start()). */
+  async load(): Promise<number> {
+    if (!this.o.store) return 0;
+    const rows = await this.o.store.listSeriesPoints(this.now() - this.retainMs);
+    for (const r of rows) {
+      let s = this.series.get(r.app);
+      if (!s) {
+        // last stays null: the router's counters the next sample sees may have restarted
+        s = { points: [], last: null };
+        this.series.set(r.app, s);
+      }
+      s.points.push({ at: r.at, instances: r.instances, total: r.total, cpu: r.cpu, rps: r.rps, p95Ms: r.p95Ms });
+    }
+    return rows.length;
+  }
+
   start(): void {
     if (this.timer) return;
     this.sample();
@@ -79,9 +113,17 @@ export class SeriesRecorder {
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops sampling; resolves once what was sampled is in the store. */
+  stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    return this.writes;
+  }
+
+  private write(f: (store: NonNullable<SeriesRecorderOptions['store']>) => Promise<unknown>): void {
+    const store = this.o.store;
+    if (!store) return;
+    this.writes = this.writes.then(() => f(store)).then(() => undefined, (err: unknown) => this.o.onStoreError?.(err));
   }
 
   /** Takes one sample of every app that has instances, router traffic, or a series already. */
@@ -96,6 +138,7 @@ export class SeriesRecorder {
       byApp.set(i.app, list);
     }
     const names = new Set([...this.series.keys(), ...byApp.keys(), ...Object.keys(metrics.apps)]);
+    const added: SeriesRow[] = [];
     for (const app of names) {
       const list = byApp.get(app) ?? [];
       const m = metrics.apps[app];
@@ -120,15 +163,22 @@ export class SeriesRecorder {
       }
       s.last = { at, requests, counts };
       const withCpu = list.filter((i) => i.cpu !== null && i.state !== 'stopped');
-      s.points.push({
+      const point: SeriesPoint = {
         at,
         instances: list.filter((i) => i.state === 'healthy').length,
         total: list.filter((i) => i.state !== 'stopped').length,
         cpu: withCpu.length ? withCpu.reduce((a, i) => a + (i.cpu ?? 0), 0) / withCpu.length : null,
         rps: rps === null ? null : Math.round(rps * 100) / 100,
         p95Ms: p95Ms === null ? null : Math.round(p95Ms * 1000) / 1000,
-      });
+      };
+      s.points.push(point);
+      if (this.o.store) added.push({ app, ...point });
       this.prune(s, at);
+    }
+    if (added.length) this.write((st) => st.addSeriesPoints(added));
+    if (at - this.lastPruneAt >= PRUNE_EVERY_MS) {
+      this.lastPruneAt = at;
+      this.write((st) => st.pruneSeriesPoints(at - this.retainMs));
     }
   }
 

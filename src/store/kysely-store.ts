@@ -25,7 +25,7 @@ import {
   webhookFromRow,
 } from './rows.js';
 import type { AppsTable, Database, ReleasesTable } from './schema.js';
-import type { AppPatch, Drain, NewEvent, NewRelease, ReleasePatch, Store, Webhook, WebhookDelivery } from './store.js';
+import type { AppPatch, Drain, NewEvent, NewRelease, ReleasePatch, SeriesRow, Store, Webhook, WebhookDelivery } from './store.js';
 import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 import * as access from './access-queries.js';
 
@@ -153,6 +153,7 @@ export class KyselyStore implements Store {
       await trx.deleteFrom('app_access').where('app', '=', name).execute();
       await trx.deleteFrom('tokens').where('app', '=', name).execute();
       await trx.deleteFrom('usage').where('app', '=', name).execute();
+      await trx.deleteFrom('series_points').where('app', '=', name).execute();
       await trx.deleteFrom('events').where('app', '=', name).execute();
       await trx.deleteFrom('instances').where('app', '=', name).execute();
       await trx.deleteFrom('app_config').where('app', '=', name).execute();
@@ -355,6 +356,31 @@ export class KyselyStore implements Store {
       .where('day', '=', day)
       .executeTakeFirst();
     return r ? Number(r.instance_seconds) : 0;
+  }
+
+  // ---- chart points
+
+  async addSeriesPoints(points: SeriesRow[]): Promise<void> {
+    // In chunks: one statement's bound values stay far below either database's limit.
+    for (let i = 0; i < points.length; i += 500) {
+      const rows = points.slice(i, i + 500).map((p) => ({
+        app: p.app, at: p.at, instances: p.instances, total: p.total, cpu: p.cpu, rps: p.rps, p95_ms: p.p95Ms,
+      }));
+      await this.db.insertInto('series_points').values(rows).onConflict((oc) => oc.columns(['app', 'at']).doNothing()).execute();
+    }
+  }
+
+  async listSeriesPoints(since: number): Promise<SeriesRow[]> {
+    const rows = await this.db.selectFrom('series_points').selectAll().where('at', '>=', since).orderBy('app').orderBy('at').execute();
+    const n = (v: number | string | null) => (v === null ? null : Number(v));
+    return rows.map((r) => ({
+      app: r.app, at: Number(r.at), instances: Number(r.instances), total: Number(r.total), cpu: n(r.cpu), rps: n(r.rps), p95Ms: n(r.p95_ms),
+    }));
+  }
+
+  async pruneSeriesPoints(before: number): Promise<number> {
+    const r = await this.db.deleteFrom('series_points').where('at', '<', before).executeTakeFirst();
+    return Number(r.numDeletedRows);
   }
 
   // ---- webhooks

@@ -83,6 +83,16 @@ export interface UsageTable {
   instance_seconds: number | string;
 }
 
+export interface SeriesPointsTable {
+  app: string;
+  at: Big;
+  instances: number;
+  total: number;
+  cpu: number | null;
+  rps: number | null;
+  p95_ms: number | null;
+}
+
 export interface WebhooksTable {
   id: string;
   app: string;
@@ -165,6 +175,7 @@ export interface Database {
   events: EventsTable;
   hosts: HostsTable;
   usage: UsageTable;
+  series_points: SeriesPointsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   drains: DrainsTable;

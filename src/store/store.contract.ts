@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConflictError, NotFoundError, SummonError } from '../core/errors.js';
 import type { BuildManifest, Host, Instance, Manifest } from '../core/types.js';
-import type { Drain, NewRelease, Store, Webhook, WebhookDelivery } from './store.js';
+import type { Drain, NewRelease, SeriesRow, Store, Webhook, WebhookDelivery } from './store.js';
 
 export interface StoreSubject {
   store: Store;
@@ -427,6 +427,25 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.equal(await s.getUsage('web', '2024-05-03'), 20);
       }));
 
+    test('chart points: added in batches, listed by app and time from a moment, pruned by time, kept once per (app, at)', () =>
+      withStore(async (s) => {
+        const p = (app: string, at: number, extra: Partial<SeriesRow> = {}): SeriesRow => ({ app, at, instances: 1, total: 2, cpu: 0.25, rps: 12.5, p95Ms: 3.125, ...extra });
+        assert.deepEqual(await s.listSeriesPoints(0), []);
+        await s.addSeriesPoints([p('web', T0), p('api', T0, { cpu: null, rps: null, p95Ms: null }), p('web', T0 + 5000)]);
+        await s.addSeriesPoints([]);
+        // A point already stored (a sample written twice) stays as it was.
+        await s.addSeriesPoints([p('web', T0, { instances: 9 }), p('web', T0 + 10_000, { instances: 0, total: 0 })]);
+        assert.deepEqual(await s.listSeriesPoints(0), [
+          p('api', T0, { cpu: null, rps: null, p95Ms: null }), p('web', T0), p('web', T0 + 5000), p('web', T0 + 10_000, { instances: 0, total: 0 }),
+        ]);
+        assert.deepEqual((await s.listSeriesPoints(T0 + 5000)).map((x) => x.at), [T0 + 5000, T0 + 10_000]);
+        assert.equal(await s.pruneSeriesPoints(T0 + 5000), 2);
+        assert.deepEqual((await s.listSeriesPoints(0)).map((x) => `${x.app}@${x.at - T0}`), ['web@5000', 'web@10000']);
+        // A sample of a thousand apps is one call.
+        await s.addSeriesPoints(Array.from({ length: 1000 }, (_, i) => p(`a${i}`, T0 + 20_000)));
+        assert.equal((await s.listSeriesPoints(T0 + 20_000)).length, 1000);
+      }));
+
     test('webhooks: add, list per app, delete only within the app; missing app is NotFoundError', () =>
       withStore(async (s) => {
         await s.createApp('web', T0);
@@ -494,6 +513,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
           await s.addDelivery(delivery({ id: `d-${app}`, webhookId: `wh-${app}`, app }));
           await s.addDrain(drain({ id: `drn-${app}`, app }));
           await s.addUsage(app, '2024-05-01', 5);
+          await s.addSeriesPoints([{ app, at: T0, instances: 1, total: 1, cpu: null, rps: null, p95Ms: null }]);
         }
         await s.appendEvent({ app: null, type: 'host.seen', message: 'h1', data: {}, at: T0 });
         await s.setSetting('k', 'v');
@@ -510,6 +530,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.deepEqual(await s.listDeliveries('web'), []);
         assert.deepEqual(await s.listDrains('web'), []);
         assert.equal(await s.getUsage('web', '2024-05-01'), 0);
+        assert.deepEqual((await s.listSeriesPoints(0)).map((x) => x.app), ['api']);
 
         assert.deepEqual((await s.listApps()).map((a) => a.name), ['api']);
         assert.equal(await s.getConfig('api'), 'cipher-api');

@@ -40,6 +40,18 @@ export interface Drain {
   createdAt: number;
 }
 
+/** One point of an app's dashboard chart (api/series.ts). */
+export interface SeriesRow {
+  app: string;
+  /** Sample time, epoch ms; one point per app and time. */
+  at: number;
+  instances: number;
+  total: number;
+  cpu: number | null;
+  rps: number | null;
+  p95Ms: number | null;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Creates or upgrades the schema. Safe to call on every start. */
@@ -82,6 +94,13 @@ export interface Store {
 
   addUsage(app: string, day: string, instanceSeconds: number): Promise<void>;
   getUsage(app: string, day: string): Promise<number>;
+
+  /** Appends chart points; a point whose (app, at) is stored already is left as it was. */
+  addSeriesPoints(points: SeriesRow[]): Promise<void>;
+  /** Points at or after `since` (epoch ms), by app, oldest first. */
+  listSeriesPoints(since: number): Promise<SeriesRow[]>;
+  /** Removes the points older than `before`; how many went. */
+  pruneSeriesPoints(before: number): Promise<number>;
 
   addWebhook(hook: Webhook): Promise<void>;
   listWebhooks(app: string): Promise<Webhook[]>;

@@ -7,6 +7,7 @@ import { initialMigration } from './0001-initial.js';
 import { drainsMigration } from './0002-drains.js';
 import { releaseBrokenMigration } from './0004-release-broken.js';
 import { accessMigration } from './0003-access.js';
+import { seriesMigration } from './0005-series.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -16,6 +17,7 @@ export function migrationsFor(kind: StoreKind): Record<string, Migration> {
     '0002-drains': drainsMigration(),
     '0004-release-broken': releaseBrokenMigration(),
     '0003-access': accessMigration(kind),
+    '0005-series': seriesMigration(),
   };
 }
 
