@@ -2,42 +2,18 @@
 // own identity, and hosts' credentials. Who may call each is in core/access.ts (ROUTE_RULES);
 // the gate (guard.ts) has decided before a handler runs.
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
-import { checkEmail, checkTokenGrant, parseExpiry, ROLES, SCOPES, TOKEN_NAME_RE } from '../core/access.js';
+import { checkEmail, checkTokenGrant, parseExpiry, TOKEN_NAME_RE } from '../core/access.js';
 import { ConflictError, InvalidInputError, NotFoundError, SummonError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { checkAppName, checkHostId } from '../core/names.js';
 import type { ApiToken, AuditEntry, Store, User } from '../store/store.js';
 import { hostCredential } from '../agent/host-credential.js';
 import { hashToken, newToken, tokenPrefix } from './auth.js';
-import { parseBody } from './bodies.js';
 import { principalOf } from './guard.js';
+import { route } from './route.js';
+import type { AccessView, CreatedToken, TokenView, UserView, WhoAmI } from '../sdk/types.js';
 
-export const userBody = z.strictObject({ email: z.string(), role: z.enum(ROLES).optional() });
-export const accessBody = z.strictObject({ email: z.string() });
-export const tokenBody = z.strictObject({
-  scope: z.enum(SCOPES),
-  app: z.union([z.string(), z.null()]).optional(),
-  /** "90d", "12h", "never" (the default). */
-  expires: z.string().optional(),
-  name: z.string().optional(),
-  /** The user's email (default: the caller). */
-  user: z.string().optional(),
-});
-
-export type UserView = User & { apps: string[] };
-export type AccessView = { email: string; role: User['role']; via: 'grant' | 'admin'; createdAt: number };
-export type TokenState = 'active' | 'expired' | 'revoked';
-export type TokenView = Omit<ApiToken, 'hash'> & { user: string; state: TokenState };
-/** The answer to POST /api/tokens: the token itself, shown this once. */
-export type CreatedToken = TokenView & { token: string };
-export interface WhoAmI {
-  user: { id: string; email: string; role: User['role'] };
-  token: { id: string; name: string; scope: ApiToken['scope']; app: string | null; expiresAt: number | null };
-  /** The apps this token reaches: their names, or "all". */
-  apps: string[] | 'all';
-}
-export type { AuditEntry };
+export type { AccessView, CreatedToken, TokenView, UserView, WhoAmI, AuditEntry };
 
 const email = (v: unknown): string => {
   const e = checkEmail(v);
@@ -58,12 +34,12 @@ export function registerAccessRoutes(fastify: FastifyInstance, d: { store: Store
   };
   const tokenView = (t: ApiToken, users: Map<string, User>): TokenView => {
     const { hash: _hash, ...rest } = t;
-    const state: TokenState = t.revokedAt !== null ? 'revoked' : t.expiresAt !== null && t.expiresAt <= d.now() ? 'expired' : 'active';
+    const state: TokenView['state'] = t.revokedAt !== null ? 'revoked' : t.expiresAt !== null && t.expiresAt <= d.now() ? 'expired' : 'active';
     return { ...rest, user: users.get(t.userId)?.email ?? t.userId, state };
   };
   const usersById = async () => new Map((await d.store.listUsers()).map((u) => [u.id, u]));
 
-  fastify.get('/api/whoami', async (req): Promise<WhoAmI> => {
+  route(fastify, 'whoami', async (req): Promise<WhoAmI> => {
     const { user, token, grant } = principalOf(req);
     const apps = grant.apps === 'all' ? (token.app ? [token.app] : 'all') : [...grant.apps].filter((a) => !token.app || a === token.app).sort();
     return {
@@ -74,58 +50,58 @@ export function registerAccessRoutes(fastify: FastifyInstance, d: { store: Store
   });
 
   // ---- users
-  fastify.get('/api/users', async (): Promise<UserView[]> => {
+  route(fastify, 'listUsers', async (): Promise<UserView[]> => {
     const out: UserView[] = [];
     for (const u of await d.store.listUsers()) out.push({ ...u, apps: (await d.store.listAccess({ userId: u.id })).map((g) => g.app) });
     return out;
   });
-  fastify.post('/api/users', async (req, reply) => {
-    const b = parseBody(userBody, req.body, 'POST /api/users');
+  route(fastify, 'addUser', async (req, reply) => {
+    const b = req.body;
     const user: User = { id: newId('usr'), email: email(b.email), role: b.role ?? 'member', createdAt: d.now() };
     await d.store.addUser(user);
     return reply.status(201).send({ ...user, apps: [] } satisfies UserView);
   });
-  fastify.delete('/api/users/:email', async (req) => {
-    const u = await userOf((req.params as { email: string }).email);
+  route(fastify, 'removeUser', async (req) => {
+    const u = await userOf(req.params.email);
     if (u.role === 'admin' && (await d.store.listUsers()).filter((x) => x.role === 'admin').length === 1) {
       throw new ConflictError(`${u.email} is the last admin: add another (\`summon users:add EMAIL --role admin\`) before removing this one`);
     }
     await d.store.deleteUser(u.id);
-    return { ok: true, email: u.email };
+    return { ok: true as const, email: u.email };
   });
 
   // ---- per-app access
-  fastify.get('/api/apps/:app/access', async (req): Promise<AccessView[]> => {
-    const app = await requireApp((req.params as { app: string }).app);
+  route(fastify, 'listAccess', async (req): Promise<AccessView[]> => {
+    const app = await requireApp(req.params.app);
     const users = await usersById();
     const admins: AccessView[] = [...users.values()].filter((u) => u.role === 'admin').map((u) => ({ email: u.email, role: u.role, via: 'admin', createdAt: u.createdAt }));
     const grants: AccessView[] = (await d.store.listAccess({ app })).map((g) => ({ email: g.email, role: users.get(g.userId)?.role ?? 'member', via: 'grant', createdAt: g.createdAt }));
     return [...admins, ...grants];
   });
-  fastify.post('/api/apps/:app/access', async (req, reply) => {
-    const app = await requireApp((req.params as { app: string }).app);
-    const u = await userOf(parseBody(accessBody, req.body, 'access').email);
+  route(fastify, 'addAccess', async (req, reply) => {
+    const app = await requireApp(req.params.app);
+    const u = await userOf(req.body.email);
     if (u.role === 'admin') throw new ConflictError(`${u.email} is an admin: admins reach every app already`);
     await d.store.grantAccess(app, u.id, d.now());
     return reply.status(201).send({ email: u.email, role: u.role, via: 'grant', createdAt: d.now() } satisfies AccessView);
   });
-  fastify.delete('/api/apps/:app/access/:email', async (req) => {
-    const p = req.params as { app: string; email: string };
+  route(fastify, 'removeAccess', async (req) => {
+    const p = req.params;
     const app = await requireApp(p.app);
     const u = await userOf(p.email);
     if (!(await d.store.revokeAccess(app, u.id))) throw new NotFoundError('access of', u.email, `to ${app}: see \`summon access -a ${app}\``);
-    return { ok: true };
+    return { ok: true as const };
   });
 
   // ---- tokens
-  fastify.get('/api/tokens', async (req): Promise<TokenView[]> => {
-    const q = req.query as { user?: string };
+  route(fastify, 'listTokens', async (req): Promise<TokenView[]> => {
+    const q = req.query;
     const users = await usersById();
     const userId = q.user ? (await userOf(q.user)).id : undefined;
     return (await d.store.listTokens(userId ? { userId } : {})).map((t) => tokenView(t, users));
   });
-  fastify.post('/api/tokens', async (req, reply) => {
-    const b = parseBody(tokenBody, req.body, 'POST /api/tokens');
+  route(fastify, 'createToken', async (req, reply) => {
+    const b = req.body;
     const caller = principalOf(req).user;
     const user = b.user ? await userOf(b.user) : caller;
     const app = b.app ? await requireApp(b.app) : null;
@@ -148,25 +124,21 @@ export function registerAccessRoutes(fastify: FastifyInstance, d: { store: Store
     const view = tokenView(t, new Map([[user.id, user]]));
     return reply.status(201).send({ ...view, token: secret } satisfies CreatedToken);
   });
-  fastify.delete('/api/tokens/:id', async (req): Promise<TokenView> => {
-    const id = (req.params as { id: string }).id;
+  route(fastify, 'revokeToken', async (req): Promise<TokenView> => {
+    const id = req.params.id;
     if (!(await d.store.getToken(id))) throw new NotFoundError('token', id, 'see `summon tokens`');
     return tokenView(await d.store.revokeToken(id, d.now()), await usersById());
   });
 
   // ---- audit
-  fastify.get('/api/audit', async (req): Promise<AuditEntry[]> => {
-    const q = req.query as { app?: string; limit?: string; after?: string };
-    const limit = q.limit === undefined ? 200 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new InvalidInputError(`limit must be a whole number from 1 to 10000, got ${q.limit}`);
-    const after = q.after === undefined ? undefined : Number(q.after);
-    if (after !== undefined && !Number.isInteger(after)) throw new InvalidInputError(`after must be an audit entry id, got ${q.after}`);
-    return d.store.listAudit({ ...(q.app ? { app: checkAppName(q.app) } : {}), limit, ...(after !== undefined ? { afterId: after } : {}) });
+  route(fastify, 'audit', async (req): Promise<AuditEntry[]> => {
+    const q = req.query;
+    return d.store.listAudit({ ...(q.app ? { app: checkAppName(q.app) } : {}), limit: q.limit ?? 200, ...(q.after !== undefined ? { afterId: q.after } : {}) });
   });
 
   // ---- hosts
-  fastify.post('/api/hosts/:host/credential', async (req) => {
-    const host = checkHostId((req.params as { host: string }).host);
+  route(fastify, 'hostCredential', async (req) => {
+    const host = checkHostId(req.params.host);
     if (!d.agentSecret) throw new SummonError('internal', 'this Summon has no agent secret (DATA/agent.token) to derive host credentials from');
     return { host, credential: hostCredential(d.agentSecret, host) };
   });

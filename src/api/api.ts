@@ -14,7 +14,11 @@ import { ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError, Sum
 import { checkAppName } from '../core/names.js';
 import { checkConfigChange } from '../core/config-vars.js';
 import { DURATION_LIMITS } from '../core/manifest.js';
-import { autoscaleBody, configBody, createAppBody, parseBody, rollbackBody, scaleBody } from './bodies.js';
+import { validationError } from './bodies.js';
+import { route } from './route.js';
+import { openApiOptions } from './openapi.js';
+import swagger from '@fastify/swagger';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { parseDuration } from '../core/units.js';
 import type { Controller } from '../control/controller.js';
 import type { EventBus } from '../control/event-bus.js';
@@ -31,6 +35,7 @@ import { securityHeaders } from './security-headers.js';
 import { verifyHostCredential } from '../agent/host-credential.js';
 import { appState, type AppView, type ReleaseView } from './views.js';
 import type { Release } from '../core/types.js';
+import type { SeriesPoint } from '../sdk/types.js';
 import { registerWebhookRoutes } from '../notify/routes.js';
 import { registerDrainRoutes } from '../drains/routes.js';
 import type { DrainManager } from '../drains/drain-manager.js';
@@ -61,7 +66,7 @@ export interface ApiDeps {
   /** Prometheus text for GET /metrics. */
   metricsText: () => Promise<string>;
   /** Time series for the dashboard charts. */
-  series: (app: string) => unknown;
+  series: (app: string) => SeriesPoint[];
   webDir?: string;
   now?: () => number;
   onAppDestroyed?: (app: string) => Promise<void>;
@@ -117,10 +122,21 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     bodyLimit: 1024 * 1024,
   });
 
-  fastify.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+  // Requests are validated against the route's schemas and JSON answers serialized through
+  // them (api/contract.ts); @fastify/swagger makes the OpenAPI document from the same routes.
+  fastify.setValidatorCompiler(validatorCompiler);
+  fastify.setSerializerCompiler(serializerCompiler);
+  void fastify.register(swagger, openApiOptions);
+
+  fastify.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    if (isResponseSerializationError(err as never)) {
+      // An answer that does not match its schema is a bug in Summon, not in the request.
+      reply.log.error({ err, cause: (err as { cause?: unknown }).cause }, 'answer does not match its schema');
+    }
     const e = err instanceof SummonError ? err
-      : err.statusCode && err.statusCode < 500 ? new InvalidInputError(err.message)
-        : toSummonError(err);
+      : hasZodFastifySchemaValidationErrors(err) ? validationError(err, `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`)
+        : err.statusCode && err.statusCode < 500 ? new InvalidInputError(err.message)
+          : toSummonError(err);
     if (e instanceof RateLimitedError) void reply.header('retry-after', String(e.retryAfterS));
     if (e.code === 'unauthorized') void reply.header('www-authenticate', 'Bearer realm="summon"');
     void reply.status(e.httpStatus).send(e.toJSON());
@@ -132,7 +148,9 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   // Authentication, `may` (core/access.ts) and the audit log for every route below.
   installGuard(fastify, gate);
 
-  // ---- dashboard (static, built with Vite at package build time) ----
+  // Every route is registered after the OpenAPI plugin, so it sees them all.
+  void fastify.register(async (fastify) => {
+  // ---- dashboard (static files of dist/web, built by scripts/build-web.mjs) ----
   const serveStatic = async (file: string, reply: FastifyReply) => {
     if (!d.webDir || !existsSync(join(d.webDir, file))) {
       return reply.status(404).type('text/plain').send('The dashboard is not built: run `npm run build`.\n');
@@ -145,7 +163,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     if (rest.includes('..')) throw new InvalidInputError('bad asset path');
     return serveStatic(join('assets', rest), reply);
   });
-  fastify.get('/healthz', async () => ({ ok: true }));
+  route(fastify, 'health', async () => ({ ok: true as const }));
 
   // ---- apps ----
   const view = async (name: string): Promise<AppView> => {
@@ -165,17 +183,17 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
       createdAt: app.createdAt,
     };
   };
-  const appParam = (req: FastifyRequest): string => checkAppName((req.params as { app: string }).app);
+  const appParam = (req: FastifyRequest<{ Params: { app: string } }>): string => checkAppName(req.params.app);
 
-  fastify.get('/api/apps', async (req) => {
+  route(fastify, 'listApps', async (req) => {
     // One app after another: with a thousand apps, a thousand concurrent store reads would
     // only raise the peak memory the process keeps afterwards.
     const out: AppView[] = [];
     for (const a of await d.store.listApps()) if (sees(req, a.name)) out.push(await view(a.name));
     return out;
   });
-  fastify.post('/api/apps', async (req, reply) => {
-    const name = checkAppName(parseBody(createAppBody, req.body, 'POST /api/apps').name);
+  route(fastify, 'createApp', async (req, reply) => {
+    const name = checkAppName(req.body.name);
     const app = await d.store.createApp(name, now());
     try {
       await d.repos.create(name);
@@ -187,8 +205,8 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     void d.events.emit(name, 'app.created', `app ${name} created`);
     return reply.status(201).send(await view(name));
   });
-  fastify.get('/api/apps/:app', async (req) => view(appParam(req)));
-  fastify.delete('/api/apps/:app', async (req) => {
+  route(fastify, 'getApp', async (req) => view(appParam(req)));
+  route(fastify, 'destroyApp', async (req) => {
     const name = appParam(req);
     if (!(await d.store.getApp(name))) throw new NotFoundError('app', name, 'see `summon apps`');
     await d.controller.appRemoved(name);
@@ -197,7 +215,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     await d.logs.remove(name);
     await d.onAppDestroyed?.(name);
     void d.events.emit(null, 'app.destroyed', `app ${name} destroyed`, { app: name });
-    return { ok: true };
+    return { ok: true as const };
   });
 
   // ---- releases ----
@@ -205,14 +223,14 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     const { configCipher, ...rest } = r;
     return { ...rest, configKeys: Object.keys(d.secrets.decrypt(configCipher)).sort() };
   };
-  fastify.get('/api/apps/:app/releases', async (req) => {
+  route(fastify, 'listReleases', async (req) => {
     const name = appParam(req);
     await requireApp(name);
     return (await d.store.listReleases(name)).map(releaseView);
   });
-  fastify.get('/api/apps/:app/releases/:version', async (req) => {
+  route(fastify, 'getRelease', async (req) => {
     const name = appParam(req);
-    const v = Number(String((req.params as { version: string }).version).replace(/^v/, ''));
+    const v = Number(req.params.version.replace(/^v/, ''));
     if (!Number.isInteger(v) || v < 1) throw new InvalidInputError('release must be written vN or N, e.g. v3');
     const r = await d.store.getRelease(name, v);
     if (!r) throw new NotFoundError('release', `v${v}`, `see \`summon releases -a ${name}\``);
@@ -234,9 +252,9 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
       res.end(`${JSON.stringify({ done: true, ok: false, error: toSummonError(e).toJSON().error })}\n`);
     }
   };
-  fastify.post('/api/apps/:app/rollback', async (req, reply) => {
+  route(fastify, 'rollback', async (req, reply) => {
     const name = appParam(req);
-    const body = parseBody(rollbackBody, req.body, 'rollback');
+    const body = req.body ?? {};
     const version = body.version === undefined || body.version === null ? null : Number(String(body.version).replace(/^v/, ''));
     await requireApp(name);
     return streamed(reply, async (out) => {
@@ -246,14 +264,14 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   });
 
   // ---- config ----
-  fastify.get('/api/apps/:app/config', async (req) => {
+  route(fastify, 'getConfig', async (req) => {
     const name = appParam(req);
     await requireApp(name);
     return d.secrets.decrypt(await d.store.getConfig(name));
   });
-  fastify.patch('/api/apps/:app/config', async (req, reply) => {
+  route(fastify, 'setConfig', async (req, reply) => {
     const name = appParam(req);
-    const body = parseBody(configBody, req.body, 'config');
+    const body = req.body;
     const set = body.set ?? {};
     const unset = body.unset ?? [];
     if (!Object.keys(set).length && !unset.length) throw new InvalidInputError('nothing to change: give KEY=VALUE pairs to set or KEYs to unset');
@@ -271,20 +289,20 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   });
 
   // ---- instances and scale ----
-  fastify.get('/api/apps/:app/instances', async (req) => {
+  route(fastify, 'listInstances', async (req) => {
     const name = appParam(req);
     await requireApp(name);
     return d.controller.instances(name);
   });
-  fastify.post('/api/apps/:app/scale', async (req) => {
+  route(fastify, 'scale', async (req) => {
     const name = appParam(req);
-    const { count } = parseBody(scaleBody, req.body, 'scale');
+    const { count } = req.body;
     await d.controller.scale(name, count);
     return view(name);
   });
-  fastify.put('/api/apps/:app/autoscale', async (req) => {
+  route(fastify, 'autoscale', async (req) => {
     const name = appParam(req);
-    const b = parseBody(autoscaleBody, req.body, 'autoscale');
+    const b = req.body;
     const cur = d.controller.policy(name);
     const num = (k: string, v: unknown, fallback: number, lo: number, hi: number): number => {
       if (v === undefined) return fallback;
@@ -309,7 +327,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     await d.controller.setPolicy(name, policy);
     return view(name);
   });
-  fastify.post('/api/apps/:app/restart', async (req, reply) => {
+  route(fastify, 'restart', async (req, reply) => {
     const name = appParam(req);
     await requireApp(name);
     return streamed(reply, async (out) => {
@@ -320,15 +338,15 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   });
 
   // ---- logs and events ----
-  fastify.get('/api/apps/:app/logs', async (req) => {
+  route(fastify, 'logs', async (req) => {
     const name = appParam(req);
     await requireApp(name);
-    return d.logs.query(name, logQuery(req.query as Record<string, string>, now));
+    return d.logs.query(name, logQuery(req.query, now));
   });
-  fastify.get('/api/apps/:app/logs/stream', async (req, reply) => {
+  route(fastify, 'logStream', async (req, reply) => {
     const name = appParam(req);
     await requireApp(name);
-    const q = logQuery(req.query as Record<string, string>, now);
+    const q = logQuery(req.query, now);
     sse(reply, (send, room) => {
       // Lines that arrive in one tick go out as one `logs` event holding a JSON array: one
       // SSE frame (and one parse on the client) per burst instead of one per line.
@@ -373,19 +391,19 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
       };
     });
   });
-  fastify.get('/api/apps/:app/events', async (req) => {
+  route(fastify, 'appEvents', async (req) => {
     const name = appParam(req);
     await requireApp(name);
-    const q = req.query as Record<string, string>;
-    return d.store.listEvents({ app: name, limit: q.limit ? Number(q.limit) : 200, ...(q.after ? { afterId: Number(q.after) } : {}) });
+    const q = req.query;
+    return d.store.listEvents({ app: name, limit: q.limit ?? 200, ...(q.after !== undefined ? { afterId: q.after } : {}) });
   });
-  fastify.get('/api/events/stream', async (req, reply) => {
-    const app = (req.query as Record<string, string>).app;
+  route(fastify, 'eventStream', async (req, reply) => {
+    const app = req.query.app;
     sse(reply, (send) => d.events.subscribe((e) => {
       if ((!app || e.app === app) && sees(req, e.app)) send('event', e);
     }));
   });
-  fastify.get('/api/apps/:app/metrics', async (req) => {
+  route(fastify, 'series', async (req) => {
     const name = appParam(req);
     await requireApp(name);
     return d.series(name);
@@ -397,7 +415,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   if (d.artifactPath) registerImageRoutes(fastify, { store: d.store, secrets: d.secrets, artifactPath: d.artifactPath });
 
   // ---- hosts and metrics ----
-  fastify.get('/api/hosts', async () => Promise.all(d.agents.map(async (a) => {
+  route(fastify, 'listHosts', async () => Promise.all(d.agents.map(async (a) => {
     const link = a.link();
     return {
       id: a.hostId, address: link.address, link: link.state, ...(link.url ? { url: link.url } : {}), since: link.since,
@@ -405,15 +423,13 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
       runtimes: await a.capabilities().catch(() => []), instances: a.instances().length,
     };
   })));
-  fastify.get('/api/hosts/events', async (req) => {
-    const q = req.query as Record<string, string>;
-    return d.store.listEvents({ types: ['host.unreachable', 'host.connected'], limit: q.limit ? Number(q.limit) : 200 });
-  });
-  fastify.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await d.metricsText()));
+  route(fastify, 'hostEvents', async (req) => d.store.listEvents({ types: ['host.unreachable', 'host.connected'], limit: req.query.limit ?? 200 }));
+  route(fastify, 'metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await d.metricsText()));
+  route(fastify, 'openapi', async (_req, reply) => reply.type('application/json').send(JSON.stringify(fastify.swagger())));
 
   // ---- artifacts for remote agents ----
   const blobVerifier = new ArtifactVerifier();
-  fastify.get('/internal/blobs/:sha', async (req, reply) => {
+  fastify.get('/internal/blobs/:sha', { schema: { hide: true } }, async (req, reply) => {
     // Each host presents its own credential and gets only the artifacts placed on it.
     d.auth.checkAddress(req.raw);
     const host = d.agentToken ? verifyHostCredential(d.agentToken, bearerOf(req.raw)) : null;
@@ -440,7 +456,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   });
 
   // ---- the pre-receive hook ----
-  fastify.post('/internal/push', async (req, reply) => {
+  fastify.post('/internal/push', { schema: { hide: true } }, async (req, reply) => {
     d.auth.checkAddress(req.raw);
     // One credential per git request, valid while it is served (push-grants.ts): who pushed.
     const ctx = d.pushes.redeem(bearerOf(req.raw));
@@ -460,6 +476,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
       return result;
     });
   });
+  });
 
   async function requireApp(name: string): Promise<void> {
     if (!d.controller.app(name) && !(await d.store.getApp(name))) throw new NotFoundError('app', name, 'see `summon apps`');
@@ -467,7 +484,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   return { server, fastify };
 }
 
-function logQuery(q: Record<string, string>, now: () => number) {
+function logQuery(q: { since?: string; instance?: string; source?: 'app' | 'summon'; limit?: number }, now: () => number) {
   const out: { since?: number; instance?: string; source?: 'app' | 'summon'; limit?: number } = {};
   if (q.since) {
     const ms = parseDuration(q.since);
@@ -475,11 +492,8 @@ function logQuery(q: Record<string, string>, now: () => number) {
     out.since = now() - ms;
   }
   if (q.instance) out.instance = q.instance;
-  if (q.source) {
-    if (q.source !== 'app' && q.source !== 'summon') throw new InvalidInputError('--source must be "app" or "summon"');
-    out.source = q.source;
-  }
-  if (q.limit) out.limit = Math.max(1, Math.min(10_000, Number(q.limit) || 100));
+  if (q.source) out.source = q.source;
+  if (q.limit !== undefined) out.limit = q.limit;
   return out;
 }
 

@@ -7,7 +7,8 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { route } from './route.js';
 import { buildBootableDisk, exportGceImage } from '../artifacts/disk-image.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../core/errors.js';
 import { checkAppName } from '../core/names.js';
@@ -52,10 +53,10 @@ export function imageCmdline(release: Release, config: Record<string, string>): 
 }
 
 export function registerImageRoutes(fastify: FastifyInstance, d: ImageRouteDeps): void {
-  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    const app = checkAppName((req.params as { app: string }).app);
-    const format = parseFormat((req.query as { format?: string }).format);
-    const release = await pickRelease(d.store, app, (req.params as { version?: string }).version);
+  const handler = async (req: { params: { app: string; version?: string }; query: { format?: string } }, reply: FastifyReply) => {
+    const app = checkAppName(req.params.app);
+    const format = parseFormat(req.query.format);
+    const release = await pickRelease(d.store, app, req.params.version);
     const m = release.manifest;
     if (!m || !release.artifactSha256) {
       throw new ConflictError(`v${release.version} of ${app} never built an artifact (status ${release.status}); pick another release`);
@@ -100,8 +101,8 @@ export function registerImageRoutes(fastify: FastifyInstance, d: ImageRouteDeps)
       .header('x-summon-release', `v${release.version}`)
       .send(stream);
   };
-  fastify.get('/api/apps/:app/image', handler);
-  fastify.get('/api/apps/:app/releases/:version/image', handler);
+  route(fastify, 'liveImage', handler);
+  route(fastify, 'releaseImage', handler);
 }
 
 function parseFormat(v: string | undefined): ImageFormat {

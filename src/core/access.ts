@@ -32,7 +32,7 @@ export interface RouteRule {
 const r = (method: string, route: string, need: Need, action?: string): RouteRule => ({ method, route, need, ...(action ? { action } : {}) });
 
 export const ROUTE_RULES: readonly RouteRule[] = [
-  r('GET', '/', 'public'), r('GET', '/assets/*', 'public'), r('GET', '/healthz', 'public'),
+  r('GET', '/', 'public'), r('GET', '/assets/*', 'public'), r('GET', '/healthz', 'public'), r('GET', '/api/openapi.json', 'public'),
   r('GET', '/api/whoami', 'self'),
   r('GET', '/metrics', 'metrics'),
   // apps

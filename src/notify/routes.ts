@@ -1,6 +1,6 @@
 // API routes for webhooks: list, add (the secret is shown once, in the answer), remove, and
 // the record of delivery attempts.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { InvalidInputError, NotFoundError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { checkAppName } from '../core/names.js';
@@ -8,9 +8,10 @@ import type { Store, Webhook } from '../store/store.js';
 import { DEFAULT_WEBHOOK_EVENTS, EVENT_PATTERN } from './events.js';
 import { newWebhookSecret } from './webhooks.js';
 import { shownUrl, urlProblem } from './webhook-targets.js';
-import { parseBody, webhookBody } from '../api/bodies.js';
+import { route } from '../api/route.js';
+import type { WebhookView } from '../sdk/types.js';
 
-export type WebhookView = Omit<Webhook, 'secret'>;
+export type { WebhookView };
 
 export function webhookView(h: Webhook): WebhookView {
   const { secret: _secret, ...rest } = h;
@@ -49,15 +50,15 @@ export function checkWebhookEvents(raw: unknown): string[] {
 }
 
 export function registerWebhookRoutes(fastify: FastifyInstance, d: { store: Store; now: () => number; allowPrivate?: boolean }): void {
-  const appOf = async (req: FastifyRequest): Promise<string> => {
-    const name = checkAppName((req.params as { app: string }).app);
+  const appOf = async (req: { params: { app: string } }): Promise<string> => {
+    const name = checkAppName(req.params.app);
     if (!(await d.store.getApp(name))) throw new NotFoundError('app', name, 'see `summon apps`');
     return name;
   };
-  fastify.get('/api/apps/:app/webhooks', async (req) => (await d.store.listWebhooks(await appOf(req))).map(webhookView));
-  fastify.post('/api/apps/:app/webhooks', async (req, reply) => {
+  route(fastify, 'listWebhooks', async (req) => (await d.store.listWebhooks(await appOf(req))).map(webhookView));
+  route(fastify, 'addWebhook', async (req, reply) => {
     const app = await appOf(req);
-    const body = parseBody(webhookBody, req.body, 'webhook');
+    const body = req.body;
     const hook: Webhook = {
       id: newId('wh'), app, url: checkWebhookUrl(body.url, d.allowPrivate === true), events: checkWebhookEvents(body.events),
       secret: newWebhookSecret(), createdAt: d.now(),
@@ -65,20 +66,17 @@ export function registerWebhookRoutes(fastify: FastifyInstance, d: { store: Stor
     await d.store.addWebhook(hook);
     return reply.status(201).send(hook);
   });
-  fastify.delete('/api/apps/:app/webhooks/:id', async (req) => {
+  route(fastify, 'removeWebhook', async (req) => {
     const app = await appOf(req);
-    const id = (req.params as { id: string }).id;
+    const id = req.params.id;
     if (!(await d.store.listWebhooks(app)).some((h) => h.id === id)) {
       throw new NotFoundError('webhook', id, `see \`summon webhooks -a ${app}\``);
     }
     await d.store.deleteWebhook(app, id);
-    return { ok: true };
+    return { ok: true as const };
   });
-  fastify.get('/api/apps/:app/webhooks/deliveries', async (req) => {
+  route(fastify, 'webhookDeliveries', async (req) => {
     const app = await appOf(req);
-    const q = req.query as { limit?: string };
-    const limit = q.limit === undefined ? 50 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidInputError('limit must be a whole number 1-1000');
-    return d.store.listDeliveries(app, limit);
+    return d.store.listDeliveries(app, req.query.limit ?? 50);
   });
 }

@@ -1,37 +1,24 @@
-// The typed API client. The CLI and the dashboard use only this.
-import type { App, Instance, SummonEvent } from '../core/types.js';
-import type { AppView, ReleaseView } from '../api/views.js';
+// The typed API client. The CLI and the dashboard use only this. Each method names its route
+// (sdk/routes.ts) and returns what that route's contract says it answers (api/contract.ts), so
+// the client and the server cannot drift apart.
+import type { App } from '../core/types.js';
 import { SummonError, type ErrorCode } from '../core/errors.js';
-import type { LogLine } from '../control/log-store.js';
-import type { Webhook, WebhookDelivery } from '../store/store.js';
-import type { SeriesPoint } from '../api/series.js';
-import type { DrainView } from '../drains/routes.js';
-import type { DrainStatus } from '../drains/drain-manager.js';
-import type { AccessView, AuditEntry, CreatedToken, TokenView, UserView, WhoAmI } from '../api/access-routes.js';
+import type { Answer, BodyOf } from '../api/contract.js';
+import { pathOf, ROUTES, type RouteName } from './routes.js';
+import type {
+  AccessView, AppView, AuditEntry, CreatedToken, DrainStatus, DrainView, HostView, Instance, LogLine, ReleaseView, SeriesPoint,
+  SummonEvent, TokenView, UserView, Webhook, WebhookDelivery, WebhookView, WhoAmI,
+} from './types.js';
 import type { Role, Scope } from '../core/access.js';
 
-export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App, Webhook, WebhookDelivery, SeriesPoint, DrainView, DrainStatus };
-export type { AccessView, AuditEntry, CreatedToken, TokenView, UserView, WhoAmI, Role, Scope };
-/** A webhook as listed (the secret is only in the answer to addWebhook). */
-export type WebhookView = Omit<Webhook, 'secret'>;
+export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App, Webhook, WebhookDelivery, SeriesPoint, DrainView, DrainStatus, HostView };
+export type { AccessView, AuditEntry, CreatedToken, TokenView, UserView, WhoAmI, Role, Scope, WebhookView };
 
 export interface StreamResult {
   ok: boolean;
   message?: string;
   error?: { code: ErrorCode; message: string };
   [k: string]: unknown;
-}
-
-export interface HostView {
-  id: string;
-  address: string;
-  /** local: the agent in the Summon process; connected / unreachable: a remote agent's link. */
-  link: 'local' | 'connected' | 'unreachable';
-  url?: string;
-  since: number;
-  error?: string;
-  runtimes: { target: string; available: boolean; accel?: string; kvm?: boolean; reason: string }[];
-  instances: number;
 }
 
 export interface ImageDownload {
@@ -48,12 +35,13 @@ export class SummonClient {
     if (!opts.api) throw new SummonError('invalid_input', 'no Summon API URL: run `summon login --api URL --token T` or set SUMMON_API');
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.raw(method, path, body);
+  /** Calls route `name` with its path parameters, query and body; answers what its contract says. */
+  private async call<K extends RouteName>(name: K, params: Record<string, string | number> = {}, opts: { query?: Record<string, unknown>; body?: BodyOf<K> } = {}): Promise<Answer<K>> {
+    const res = await this.raw(ROUTES[name].method, `${pathOf(name, params)}${qs(opts.query ?? {})}`, opts.body);
     const text = await res.text();
     const data = text ? JSON.parse(text) : undefined;
     if (!res.ok) throw toError(res.status, data);
-    return data as T;
+    return data as Answer<K>;
   }
 
   private async raw(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
@@ -72,8 +60,8 @@ export class SummonClient {
   }
 
   /** Long operations answer NDJSON progress lines, then a result frame. */
-  private async streamed(method: string, path: string, body: unknown, onLine: (l: string) => void): Promise<StreamResult> {
-    const res = await this.raw(method, path, body);
+  private async streamed<K extends RouteName>(name: K, params: Record<string, string>, body: BodyOf<K>, onLine: (l: string) => void): Promise<StreamResult> {
+    const res = await this.raw(ROUTES[name].method, pathOf(name, params), body);
     if (!res.ok) throw toError(res.status, await res.json().catch(() => undefined));
     let result: StreamResult = { ok: false, message: 'the stream ended without a result' };
     await readLines(res, (line) => {
@@ -86,42 +74,42 @@ export class SummonClient {
     return result;
   }
 
-  apps(): Promise<AppView[]> { return this.request('GET', '/api/apps'); }
-  createApp(name: string): Promise<AppView> { return this.request('POST', '/api/apps', { name }); }
-  app(name: string): Promise<AppView> { return this.request('GET', `/api/apps/${enc(name)}`); }
-  destroyApp(name: string): Promise<{ ok: boolean }> { return this.request('DELETE', `/api/apps/${enc(name)}`); }
-  releases(app: string): Promise<ReleaseView[]> { return this.request('GET', `/api/apps/${enc(app)}/releases`); }
-  release(app: string, version: number): Promise<ReleaseView> { return this.request('GET', `/api/apps/${enc(app)}/releases/${version}`); }
+  apps(): Promise<AppView[]> { return this.call('listApps'); }
+  createApp(name: string): Promise<AppView> { return this.call('createApp', {}, { body: { name } }); }
+  app(name: string): Promise<AppView> { return this.call('getApp', { app: name }); }
+  destroyApp(name: string): Promise<{ ok: boolean }> { return this.call('destroyApp', { app: name }); }
+  releases(app: string): Promise<ReleaseView[]> { return this.call('listReleases', { app }); }
+  release(app: string, version: number): Promise<ReleaseView> { return this.call('getRelease', { app, version }); }
   rollback(app: string, version: number | null, onLine: (l: string) => void = () => {}): Promise<StreamResult> {
-    return this.streamed('POST', `/api/apps/${enc(app)}/rollback`, { version }, onLine);
+    return this.streamed('rollback', { app }, { version }, onLine);
   }
-  config(app: string): Promise<Record<string, string>> { return this.request('GET', `/api/apps/${enc(app)}/config`); }
+  config(app: string): Promise<Record<string, string>> { return this.call('getConfig', { app }); }
   setConfig(app: string, set: Record<string, string>, unset: string[] = [], onLine: (l: string) => void = () => {}): Promise<StreamResult> {
-    return this.streamed('PATCH', `/api/apps/${enc(app)}/config`, { set, unset }, onLine);
+    return this.streamed('setConfig', { app }, { set, unset }, onLine);
   }
-  instances(app: string): Promise<Instance[]> { return this.request('GET', `/api/apps/${enc(app)}/instances`); }
-  scale(app: string, count: number): Promise<AppView> { return this.request('POST', `/api/apps/${enc(app)}/scale`, { count }); }
+  instances(app: string): Promise<Instance[]> { return this.call('listInstances', { app }); }
+  scale(app: string, count: number): Promise<AppView> { return this.call('scale', { app }, { body: { count } }); }
   autoscale(app: string, p: { min?: number; max?: number; targetCpu?: number; idleTimeout?: string }): Promise<AppView> {
-    return this.request('PUT', `/api/apps/${enc(app)}/autoscale`, p);
+    return this.call('autoscale', { app }, { body: p });
   }
   restart(app: string, onLine: (l: string) => void = () => {}): Promise<StreamResult> {
-    return this.streamed('POST', `/api/apps/${enc(app)}/restart`, {}, onLine);
+    return this.streamed('restart', { app }, {}, onLine);
   }
   logs(app: string, q: { since?: string; instance?: string; source?: string; limit?: number } = {}): Promise<LogLine[]> {
-    return this.request('GET', `/api/apps/${enc(app)}/logs${qs(q)}`);
+    return this.call('logs', { app }, { query: q });
   }
-  events(app: string, q: { limit?: number } = {}): Promise<SummonEvent[]> {
-    return this.request('GET', `/api/apps/${enc(app)}/events${qs(q)}`);
+  events(app: string, q: { limit?: number; after?: number } = {}): Promise<SummonEvent[]> {
+    return this.call('appEvents', { app }, { query: q });
   }
-  hosts(): Promise<HostView[]> { return this.request('GET', '/api/hosts'); }
+  hosts(): Promise<HostView[]> { return this.call('listHosts'); }
   /** host.unreachable / host.connected, newest last. */
-  hostEvents(q: { limit?: number } = {}): Promise<SummonEvent[]> { return this.request('GET', `/api/hosts/events${qs(q)}`); }
+  hostEvents(q: { limit?: number } = {}): Promise<SummonEvent[]> { return this.call('hostEvents', {}, { query: q }); }
   /**
    * A qemu release as a bootable disk: `raw`, or `gce` (a tar.gz holding disk.raw). The
    * server builds it first (seconds), then the body streams; `version` null is the live release.
    */
   async exportImage(app: string, version: number | null, format: 'raw' | 'gce'): Promise<ImageDownload> {
-    const path = version === null ? `/api/apps/${enc(app)}/image` : `/api/apps/${enc(app)}/releases/${version}/image`;
+    const path = version === null ? pathOf('liveImage', { app }) : pathOf('releaseImage', { app, version });
     const res = await this.raw('GET', `${path}${qs({ format })}`);
     if (!res.ok) throw toError(res.status, await res.json().catch(() => undefined));
     const len = res.headers.get('content-length');
@@ -132,52 +120,54 @@ export class SummonClient {
       body: res.body as unknown as AsyncIterable<Uint8Array>,
     };
   }
-  series(app: string): Promise<SeriesPoint[]> { return this.request('GET', `/api/apps/${enc(app)}/metrics`); }
-  webhooks(app: string): Promise<WebhookView[]> { return this.request('GET', `/api/apps/${enc(app)}/webhooks`); }
+  series(app: string): Promise<SeriesPoint[]> { return this.call('series', { app }); }
+  webhooks(app: string): Promise<WebhookView[]> { return this.call('listWebhooks', { app }); }
   /** The answer carries the signing secret; it is not shown again. */
   addWebhook(app: string, url: string, events?: string[]): Promise<Webhook> {
-    return this.request('POST', `/api/apps/${enc(app)}/webhooks`, { url, ...(events ? { events } : {}) });
+    return this.call('addWebhook', { app }, { body: { url, ...(events ? { events } : {}) } });
   }
-  removeWebhook(app: string, id: string): Promise<{ ok: boolean }> { return this.request('DELETE', `/api/apps/${enc(app)}/webhooks/${enc(id)}`); }
+  removeWebhook(app: string, id: string): Promise<{ ok: boolean }> { return this.call('removeWebhook', { app, id }); }
   webhookDeliveries(app: string, q: { limit?: number } = {}): Promise<WebhookDelivery[]> {
-    return this.request('GET', `/api/apps/${enc(app)}/webhooks/deliveries${qs(q)}`);
+    return this.call('webhookDeliveries', { app }, { query: q });
   }
   /** The app's log drains, each with its delivery status (buffered, delivered, dropped, last error). */
-  drains(app: string): Promise<DrainView[]> { return this.request('GET', `/api/apps/${enc(app)}/drains`); }
+  drains(app: string): Promise<DrainView[]> { return this.call('listDrains', { app }); }
   /** syslog+tls://HOST:PORT, syslog://HOST:PORT or https://HOST/PATH; lines logged from now on are sent. */
-  addDrain(app: string, url: string): Promise<DrainView> { return this.request('POST', `/api/apps/${enc(app)}/drains`, { url }); }
-  removeDrain(app: string, id: string): Promise<{ ok: boolean }> { return this.request('DELETE', `/api/apps/${enc(app)}/drains/${enc(id)}`); }
+  addDrain(app: string, url: string): Promise<DrainView> { return this.call('addDrain', { app }, { body: { url } }); }
+  removeDrain(app: string, id: string): Promise<{ ok: boolean }> { return this.call('removeDrain', { app, id }); }
   /** The caller: user, token (scope, app, expiry) and the apps it reaches. */
-  whoami(): Promise<WhoAmI> { return this.request('GET', '/api/whoami'); }
-  users(): Promise<UserView[]> { return this.request('GET', '/api/users'); }
-  addUser(email: string, role?: Role): Promise<UserView> { return this.request('POST', '/api/users', { email, ...(role ? { role } : {}) }); }
-  removeUser(email: string): Promise<{ ok: boolean; email: string }> { return this.request('DELETE', `/api/users/${enc(email)}`); }
+  whoami(): Promise<WhoAmI> { return this.call('whoami'); }
+  users(): Promise<UserView[]> { return this.call('listUsers'); }
+  addUser(email: string, role?: Role): Promise<UserView> { return this.call('addUser', {}, { body: { email, ...(role ? { role } : {}) } }); }
+  removeUser(email: string): Promise<{ ok: boolean; email: string }> { return this.call('removeUser', { email }); }
   /** Who reaches the app: admins (every app) and the members granted it. */
-  access(app: string): Promise<AccessView[]> { return this.request('GET', `/api/apps/${enc(app)}/access`); }
-  addAccess(app: string, email: string): Promise<AccessView> { return this.request('POST', `/api/apps/${enc(app)}/access`, { email }); }
-  removeAccess(app: string, email: string): Promise<{ ok: boolean }> { return this.request('DELETE', `/api/apps/${enc(app)}/access/${enc(email)}`); }
-  tokens(q: { user?: string } = {}): Promise<TokenView[]> { return this.request('GET', `/api/tokens${qs(q)}`); }
+  access(app: string): Promise<AccessView[]> { return this.call('listAccess', { app }); }
+  addAccess(app: string, email: string): Promise<AccessView> { return this.call('addAccess', { app }, { body: { email } }); }
+  removeAccess(app: string, email: string): Promise<{ ok: boolean }> { return this.call('removeAccess', { app, email }); }
+  tokens(q: { user?: string } = {}): Promise<TokenView[]> { return this.call('listTokens', {}, { query: q }); }
   /** The answer holds the token itself, shown this once (only its hash is kept). */
   createToken(t: { scope: Scope; app?: string | null; expires?: string; name?: string; user?: string }): Promise<CreatedToken> {
-    return this.request('POST', '/api/tokens', t);
+    return this.call('createToken', {}, { body: t });
   }
-  revokeToken(id: string): Promise<TokenView> { return this.request('DELETE', `/api/tokens/${enc(id)}`); }
+  revokeToken(id: string): Promise<TokenView> { return this.call('revokeToken', { id }); }
   /** Changes through the API and git, oldest first (the newest `limit`). */
-  audit(q: { app?: string; limit?: number; after?: number } = {}): Promise<AuditEntry[]> { return this.request('GET', `/api/audit${qs(q)}`); }
+  audit(q: { app?: string; limit?: number; after?: number } = {}): Promise<AuditEntry[]> { return this.call('audit', {}, { query: q }); }
   /** The credential a remote host's agent runs with (`summon agent --token-file`). */
-  hostCredential(host: string): Promise<{ host: string; credential: string }> { return this.request('POST', `/api/hosts/${enc(host)}/credential`, {}); }
-  metricsText(): Promise<string> { return this.raw('GET', '/metrics').then(async (r) => (r.ok ? r.text() : Promise.reject(toError(r.status, await r.json().catch(() => undefined))))); }
+  hostCredential(host: string): Promise<{ host: string; credential: string }> { return this.call('hostCredential', { host }, { body: {} }); }
+  metricsText(): Promise<string> { return this.raw('GET', pathOf('metrics')).then(async (r) => (r.ok ? r.text() : Promise.reject(toError(r.status, await r.json().catch(() => undefined))))); }
+  /** The API's OpenAPI 3 document. */
+  openapi(): Promise<Record<string, unknown>> { return this.call('openapi'); }
 
   /** Follows the app's log; resolves when `signal` aborts. */
   async tailLogs(app: string, q: { since?: string; instance?: string; source?: string; limit?: number }, onLine: (l: LogLine) => void, signal: AbortSignal): Promise<void> {
-    await this.sse(`/api/apps/${enc(app)}/logs/stream${qs(q)}`, (ev, data) => {
+    await this.sse(`${pathOf('logStream', { app })}${qs(q)}`, (ev, data) => {
       if (ev === 'log') onLine(data as LogLine);
       else if (ev === 'logs') for (const l of data as LogLine[]) onLine(l);
     }, signal);
   }
 
   async tailEvents(app: string | null, onEvent: (e: SummonEvent) => void, signal: AbortSignal): Promise<void> {
-    await this.sse(`/api/events/stream${app ? qs({ app }) : ''}`, (ev, data) => { if (ev === 'event') onEvent(data as SummonEvent); }, signal);
+    await this.sse(`${pathOf('eventStream')}${app ? qs({ app }) : ''}`, (ev, data) => { if (ev === 'event') onEvent(data as SummonEvent); }, signal);
   }
 
   private async sse(path: string, on: (event: string, data: unknown) => void, signal: AbortSignal): Promise<void> {
@@ -223,10 +213,6 @@ async function readLines(res: Response, onLine: (line: string) => void): Promise
     buf = buf.slice(start);
   }
   if (buf) onLine(buf);
-}
-
-function enc(s: string): string {
-  return encodeURIComponent(s);
 }
 
 function qs(q: Record<string, unknown>): string {

@@ -1,0 +1,287 @@
+// The API's wire shapes, once: zod schemas with the types inferred from them. The server
+// validates request bodies, parameters and queries against these and serializes its answers
+// through them (api/contract.ts); the OpenAPI document (docs/openapi.json) is generated from
+// them; the SDK's methods return the inferred types. The domain's own interfaces (core/types.ts,
+// store/) are checked equal to these at compile time (sdk/types-equal.ts), so a field added on
+// one side and not the other fails the build.
+import { z } from 'zod';
+import { ROLES, SCOPES } from '../core/access.js';
+import { TARGETS } from '../core/manifest.js';
+
+const epochMs = z.number().describe('epoch milliseconds');
+const named = <T extends z.ZodType>(id: string, s: T, description?: string): T => s.meta({ id, ...(description ? { description } : {}) });
+
+// ---- errors
+export const ERROR_CODES = [
+  'invalid_input', 'invalid_name', 'invalid_manifest', 'unauthorized', 'forbidden', 'rate_limited', 'not_found',
+  'conflict', 'build_failed', 'test_failed', 'deploy_failed', 'runtime_unavailable', 'capacity', 'timeout', 'internal',
+] as const;
+export const ErrorBody = named('Error', z.object({
+  error: z.object({
+    code: z.enum(ERROR_CODES).describe('stable: scripts match on it (README, "Exit codes" maps each to the CLI\'s exit code)'),
+    message: z.string().describe('what went wrong and what to do next'),
+    details: z.record(z.string(), z.unknown()).optional().describe('the fields the message names (field, value, rule, retryAfter...)'),
+  }),
+}), 'Every refusal and failure: one shape, a stable code, a message that says what to do next.');
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+export const Ok = named('Ok', z.object({ ok: z.literal(true) }));
+
+// ---- apps
+export const ScalePolicy = named('ScalePolicy', z.object({
+  min: z.number().int(), max: z.number().int(),
+  targetCpu: z.number().describe('fraction of a core per instance the autoscaler aims for'),
+  idleTimeoutMs: z.number().describe('scale to zero after this long without a request (0: never)'),
+}));
+export type ScalePolicy = z.infer<typeof ScalePolicy>;
+
+export const APP_STATES = ['no-release', 'idle', 'running', 'deploying', 'crashed', 'starting'] as const;
+export const AppView = named('App', z.object({
+  name: z.string(),
+  url: z.string(),
+  gitUrl: z.string(),
+  state: z.enum(APP_STATES),
+  liveVersion: z.number().int().nullable(),
+  targetVersion: z.number().int().nullable(),
+  desiredCount: z.number().int(),
+  instances: z.object({ total: z.number().int(), healthy: z.number().int() }),
+  scale: ScalePolicy,
+  scalePolicySource: z.enum(['autoscale', 'manifest', 'default']),
+  manualHoldUntil: epochMs.nullable().describe('after ps:scale on an app that autoscales: no scale-in before this'),
+  usageSecondsToday: z.number(),
+  createdAt: epochMs,
+}));
+export type AppView = z.infer<typeof AppView>;
+
+// ---- releases
+const Target = z.enum(TARGETS);
+export const Manifest = named('Manifest', z.object({
+  build: z.object({
+    command: z.string().optional(), artifact: z.string(), test: z.string().optional(), timeoutMs: z.number(),
+    toolchain: z.array(z.string()), memoryBytes: z.number().optional(),
+  }),
+  run: z.object({
+    target: Target, args: z.array(z.string()), port: z.number().int(), memoryBytes: z.number(), initrd: z.string().optional(),
+    cmdline: z.string().optional(), cpu: z.number().optional(), network: z.enum(['tap', 'user']).optional(),
+  }),
+  health: z.object({
+    kind: z.enum(['http', 'tcp']), path: z.string().optional(), intervalMs: z.number(), timeoutMs: z.number(),
+    healthyThreshold: z.number().int(), unhealthyThreshold: z.number().int(), graceMs: z.number(),
+  }),
+  scale: z.object({ min: z.number().int(), max: z.number().int(), targetCpu: z.number(), idleTimeoutMs: z.number() }),
+  deploy: z.object({ maxSurge: z.number().int(), maxUnavailable: z.number().int(), drainTimeoutMs: z.number() }),
+}), 'summon.toml as parsed, defaults filled in (docs/manifest.md)');
+
+export const BuildManifest = named('BuildManifest', z.object({
+  schema: z.literal('summon.build/v1'),
+  app: z.string(), commit: z.string(), tree: z.string(), ref: z.string(), summonTomlSha256: z.string(),
+  build: z.object({ command: z.string().nullable(), test: z.string().nullable(), timeoutMs: z.number() }),
+  platform: z.object({ os: z.string(), arch: z.string(), kernel: z.string(), node: z.string(), summon: z.string() }),
+  toolchain: z.array(z.object({ command: z.string(), output: z.string(), exitCode: z.number() })),
+  lockfiles: z.array(z.object({ path: z.string(), sha256: z.string() })),
+  artifact: z.object({ path: z.string(), sha256: z.string(), size: z.number(), target: Target, initrdSha256: z.string().optional() }),
+  steps: z.array(z.object({ name: z.string(), startedAt: epochMs, durationMs: z.number(), exitCode: z.number().nullable() })),
+  startedAt: epochMs,
+  finishedAt: epochMs,
+}), 'what exactly went into a release: enough to rebuild or audit it');
+
+export const RELEASE_STATUSES = ['building', 'testing', 'ready', 'deploying', 'live', 'superseded', 'failed'] as const;
+export const ReleaseView = named('Release', z.object({
+  app: z.string(),
+  version: z.number().int(),
+  status: z.enum(RELEASE_STATUSES),
+  description: z.string(),
+  reason: z.string().nullable(),
+  commit: z.string().nullable(),
+  artifactSha256: z.string().nullable(),
+  initrdSha256: z.string().nullable(),
+  manifest: Manifest.nullable(),
+  buildManifest: BuildManifest.nullable(),
+  brokenReason: z.string().nullable().describe('set when an instance was refused because the artifact is missing or altered'),
+  brokenAt: epochMs.nullable(),
+  createdAt: epochMs,
+  updatedAt: epochMs,
+  configKeys: z.array(z.string()).describe('the config vars of this release (names only)'),
+}));
+export type ReleaseView = z.infer<typeof ReleaseView>;
+
+// ---- instances, logs, events, metrics
+export const INSTANCE_STATES = ['pending', 'starting', 'healthy', 'unhealthy', 'draining', 'stopped', 'crashed'] as const;
+export const Instance = named('Instance', z.object({
+  id: z.string(), app: z.string(), version: z.number().int(), host: z.string(),
+  state: z.enum(INSTANCE_STATES),
+  address: z.string(), port: z.number().int().nullable(), pid: z.number().int().nullable(),
+  startedAt: epochMs.nullable(), healthyAt: epochMs.nullable(), restarts: z.number().int(),
+  reason: z.string().nullable(), nextRetryAt: epochMs.nullable(),
+  cpu: z.number().nullable().describe('cores (1 = one core busy), last sample'),
+  memoryBytes: z.number().nullable(),
+  updatedAt: epochMs,
+}));
+export type Instance = z.infer<typeof Instance>;
+
+export const LogLine = named('LogLine', z.object({
+  seq: z.number().int(), at: epochMs, app: z.string(), source: z.enum(['app', 'summon']),
+  proc: z.string().describe('instance id for app lines; a component (build, deploy, router, scale) for summon lines'),
+  text: z.string(),
+}));
+export type LogLine = z.infer<typeof LogLine>;
+
+export const SummonEvent = named('Event', z.object({
+  id: z.number().int(), app: z.string().nullable(), type: z.string(), message: z.string(),
+  data: z.record(z.string(), z.unknown()), at: epochMs,
+}));
+export type SummonEvent = z.infer<typeof SummonEvent>;
+
+export const SeriesPoint = named('SeriesPoint', z.object({
+  at: epochMs,
+  instances: z.number().int().describe('healthy instances'),
+  total: z.number().int(),
+  cpu: z.number().nullable(),
+  rps: z.number().nullable(),
+  p95Ms: z.number().nullable(),
+}));
+export type SeriesPoint = z.infer<typeof SeriesPoint>;
+
+// ---- hosts
+export const RuntimeCapability = named('RuntimeCapability', z.object({
+  target: Target, available: z.boolean(), accel: z.enum(['kvm', 'tcg']).optional(), kvm: z.boolean().optional(), reason: z.string(),
+}));
+export const HostView = named('Host', z.object({
+  id: z.string(),
+  address: z.string(),
+  link: z.enum(['local', 'connected', 'unreachable']).describe('local: the agent in the Summon process; otherwise a remote agent\'s link'),
+  url: z.string().optional(),
+  since: epochMs,
+  error: z.string().optional(),
+  runtimes: z.array(RuntimeCapability),
+  instances: z.number().int(),
+}));
+export type HostView = z.infer<typeof HostView>;
+export const HostCredential = named('HostCredential', z.object({ host: z.string(), credential: z.string() }));
+
+// ---- webhooks and drains
+export const WebhookView = named('WebhookView', z.object({
+  id: z.string(), app: z.string(), url: z.string(), events: z.array(z.string()), createdAt: epochMs,
+}));
+export type WebhookView = z.infer<typeof WebhookView>;
+export const Webhook = named('Webhook', WebhookView.extend({ secret: z.string().describe('signing secret: shown in this answer only') }));
+export type Webhook = z.infer<typeof Webhook>;
+export const WebhookDelivery = named('WebhookDelivery', z.object({
+  id: z.string(), webhookId: z.string(), app: z.string(), event: z.string(), attempt: z.number().int(),
+  status: z.number().int().nullable(), ok: z.boolean(), error: z.string().nullable(), at: epochMs,
+}));
+export type WebhookDelivery = z.infer<typeof WebhookDelivery>;
+
+export const DrainStatus = named('DrainStatus', z.object({
+  state: z.enum(['starting', 'up', 'down']), since: epochMs, lastError: z.string().nullable(),
+  buffered: z.number().int(), bufferedBytes: z.number().int(), delivered: z.number().int(), dropped: z.number().int(),
+}));
+export type DrainStatus = z.infer<typeof DrainStatus>;
+export const DrainView = named('Drain', z.object({
+  id: z.string(), app: z.string(), url: z.string(), createdAt: epochMs,
+  status: DrainStatus.nullable().describe('null where this node does not deliver it'),
+}));
+export type DrainView = z.infer<typeof DrainView>;
+
+// ---- users, access, tokens, audit
+const Role = z.enum(ROLES);
+const Scope = z.enum(SCOPES);
+export const UserView = named('User', z.object({
+  id: z.string(), email: z.string(), role: Role, createdAt: epochMs, apps: z.array(z.string()),
+}));
+export type UserView = z.infer<typeof UserView>;
+export const RemovedUser = named('RemovedUser', z.object({ ok: z.literal(true), email: z.string() }));
+export const AccessView = named('Access', z.object({
+  email: z.string(), role: Role, via: z.enum(['grant', 'admin']), createdAt: epochMs,
+}));
+export type AccessView = z.infer<typeof AccessView>;
+export const TokenView = named('Token', z.object({
+  id: z.string(), userId: z.string(), name: z.string(), scope: Scope, app: z.string().nullable(),
+  prefix: z.string(), createdAt: epochMs, createdBy: z.string(), expiresAt: epochMs.nullable(),
+  revokedAt: epochMs.nullable(), lastUsedAt: epochMs.nullable(),
+  user: z.string(), state: z.enum(['active', 'expired', 'revoked']),
+}));
+export type TokenView = z.infer<typeof TokenView>;
+export const CreatedToken = named('CreatedToken', TokenView.extend({ token: z.string().describe('the token itself: shown this once, only its hash is kept') }));
+export type CreatedToken = z.infer<typeof CreatedToken>;
+export const WhoAmI = named('WhoAmI', z.object({
+  user: z.object({ id: z.string(), email: z.string(), role: Role }),
+  token: z.object({ id: z.string(), name: z.string(), scope: Scope, app: z.string().nullable(), expiresAt: epochMs.nullable() }),
+  apps: z.union([z.array(z.string()), z.literal('all')]),
+}));
+export type WhoAmI = z.infer<typeof WhoAmI>;
+export const AuditEntry = named('AuditEntry', z.object({
+  id: z.number().int(), at: epochMs, actor: z.string(), tokenId: z.string().nullable(), tokenName: z.string().nullable(),
+  address: z.string().nullable(), method: z.string().nullable(), route: z.string().nullable(), app: z.string().nullable(),
+  action: z.string(), outcome: z.enum(['ok', 'denied', 'failed']), status: z.number().int().nullable(),
+  detail: z.record(z.string(), z.unknown()),
+}));
+export type AuditEntry = z.infer<typeof AuditEntry>;
+
+// ---- streamed answers (NDJSON): progress lines, then one result frame
+export const ProgressFrame = named('ProgressFrame', z.object({ line: z.string() }));
+export const ResultFrame = named('ResultFrame', z.looseObject({
+  done: z.literal(true),
+  ok: z.boolean(),
+  message: z.string().optional(),
+  error: ErrorBody.shape.error.optional().describe('on failure: the same shape as every other error'),
+}), 'the last frame: ok, and on failure the error; other fields depend on the operation (version, release, keys)');
+
+// ---- request bodies: a value of the wrong type is refused naming the field, never coerced
+// (regression: {"name":["hello"]} was read as "hello", {"count":[3]} as 3). Unknown fields are
+// refused too, so a typo is not ignored.
+export const CreateAppBody = named('CreateAppBody', z.strictObject({ name: z.string() }));
+export const RollbackBody = named('RollbackBody', z.strictObject({
+  version: z.union([z.number().int().min(1), z.string().regex(/^v?[1-9]\d*$/, 'write the version as vN or N'), z.null()]).optional()
+    .describe('the release to go back to; absent or null: the one before the live release'),
+}));
+export const ConfigBody = named('ConfigBody', z.strictObject({
+  set: z.record(z.string(), z.string({ error: 'config values must be strings' })).optional(),
+  unset: z.array(z.string()).optional(),
+}));
+export const ScaleBody = named('ScaleBody', z.strictObject({ count: z.number().int().min(0).max(1000) }));
+export const AutoscaleBody = named('AutoscaleBody', z.strictObject({
+  min: z.number().int().min(0).max(1000).optional(),
+  max: z.number().int().min(1).max(1000).optional(),
+  targetCpu: z.number().min(0.01).max(100).optional().describe('a fraction (0.8) or a percentage (80)'),
+  idleTimeout: z.union([z.string(), z.number().min(0)]).optional().describe('a duration ("30s") or milliseconds'),
+}));
+export const EmptyBody = z.strictObject({});
+export const WebhookBody = named('WebhookBody', z.strictObject({
+  url: z.string({ error: 'a webhook needs a URL, e.g. https://hooks.example.com/summon' }).describe('http:// or https://'),
+  events: z.union([z.array(z.string()), z.string()]).optional().describe('event types (release.live, release.*, *); default: releases and crashes'),
+}));
+export const DrainBody = named('DrainBody', z.strictObject({ url: z.string({ error: 'a drain needs a URL, e.g. syslog+tls://logs.example.com:6514 or https://logs.example.com/ingest' }).describe('syslog+tls://HOST:PORT, syslog://HOST:PORT or https://HOST/PATH') }));
+export const UserBody = named('UserBody', z.strictObject({ email: z.string(), role: Role.optional() }));
+export const AccessBody = named('AccessBody', z.strictObject({ email: z.string() }));
+export const TokenBody = named('TokenBody', z.strictObject({
+  scope: Scope,
+  app: z.union([z.string(), z.null()]).optional(),
+  expires: z.string().optional().describe('"90d", "12h", "never" (the default)'),
+  name: z.string().optional(),
+  user: z.string().optional().describe('the user\'s email (default: the caller)'),
+}));
+
+// ---- parameters and queries
+export const AppParams = z.object({ app: z.string().describe('app name') });
+export const ReleaseParams = AppParams.extend({ version: z.string().describe('vN or N') });
+export const AppIdParams = AppParams.extend({ id: z.string() });
+export const AppEmailParams = AppParams.extend({ email: z.string() });
+export const EmailParams = z.object({ email: z.string() });
+export const IdParams = z.object({ id: z.string() });
+export const HostParams = z.object({ host: z.string() });
+const count = (max: number) => z.coerce.number({ error: `must be a whole number from 1 to ${max}` }).int({ error: `must be a whole number from 1 to ${max}` })
+  .min(1, { error: `must be a whole number from 1 to ${max}` }).max(max, { error: `must be a whole number from 1 to ${max}` });
+export const LogQuery = z.object({
+  since: z.string().optional().describe('a duration back from now: "10m", "2h"'),
+  instance: z.string().optional(),
+  source: z.enum(['app', 'summon']).optional(),
+  limit: count(10_000).optional(),
+});
+export const EventQuery = z.object({ limit: count(10_000).optional(), after: z.coerce.number().int().optional().describe('only events after this id') });
+export const LimitQuery = z.object({ limit: count(10_000).optional() });
+export const StreamQuery = z.object({ app: z.string().optional().describe('only this app\'s events') });
+export const TokenQuery = z.object({ user: z.string().optional().describe('a user\'s email') });
+export const AuditQuery = z.object({ app: z.string().optional(), limit: count(10_000).optional(), after: z.coerce.number().int().optional() });
+export const DeliveryQuery = z.object({ limit: count(1000).optional() });
+export const ImageQuery = z.object({ format: z.enum(['raw', 'gce'], { error: 'format must be raw (a bootable disk) or gce (a tar.gz for Google Compute Engine)' }).optional().describe('raw: a bootable disk; gce: a tar.gz for Google Compute Engine') });
