@@ -4,7 +4,7 @@
 // smart HTTP goes through the same gate with HTTP Basic allowed (authorizeGit).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { may, reaches, ruleFor, type Grant } from '../core/access.js';
+import { may, reaches, ROUTE_RULES, ruleFor, type Grant } from '../core/access.js';
 import { APP_NAME_RE } from '../core/names.js';
 import { ForbiddenError, RateLimitedError, toSummonError } from '../core/errors.js';
 import { auditDetail, type AuditLog } from './audit-log.js';
@@ -36,7 +36,8 @@ export function grantOf(req: FastifyRequest): Grant {
   return principalOf(req).grant;
 }
 
-const PUBLIC = new Set(['/', '/healthz', '/favicon.svg']);
+/** The routes anyone may call (core/access.ts): answered without looking for a token. */
+const PUBLIC = new Set(ROUTE_RULES.filter((r) => r.need === 'public' && !r.route.includes('*')).map((r) => r.route));
 
 export function installGuard(fastify: FastifyInstance, d: GuardDeps): void {
   fastify.addHook('onRequest', async (req, reply) => {

@@ -16,6 +16,31 @@ Errors: every refusal and failure is answered with a 4xx or 5xx status and the o
 Long operations (rollback, config changes, restart) answer 200 with NDJSON progress frames and a last
 result frame whose \`error\`, on failure, has the same shape.`;
 
+type OpenApiDoc = { paths?: unknown; components?: { schemas?: Record<string, unknown> } } & Record<string, unknown>;
+
+/** Every named schema is made in an input and an output form; keeps only those a route uses. */
+function withoutUnusedSchemas<D extends OpenApiDoc>(doc: D): D {
+  const all = doc.components?.schemas ?? {};
+  const used = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === '$ref' && typeof x === 'string' && x.startsWith('#/components/schemas/')) {
+          const name = x.slice('#/components/schemas/'.length);
+          if (!used.has(name)) {
+            used.add(name);
+            walk(all[name]);
+          }
+        } else walk(x);
+      }
+    }
+  };
+  walk(doc.paths);
+  const schemas = Object.fromEntries(Object.entries(all).filter(([k]) => used.has(k)).sort(([a], [b]) => a.localeCompare(b)));
+  return { ...doc, components: { ...doc.components, schemas } };
+}
+
 export const openApiOptions: SwaggerOptions = {
   openapi: {
     openapi: '3.0.3',
@@ -24,8 +49,26 @@ export const openApiOptions: SwaggerOptions = {
     security: [{ bearer: [] }],
   },
   transform: jsonSchemaTransform,
-  transformObject: jsonSchemaTransformObject,
+  transformObject: (d) => withoutUnusedSchemas(jsonSchemaTransformObject(d) as OpenApiDoc) as ReturnType<typeof jsonSchemaTransformObject>,
   // Routes without a contract entry (the dashboard's files, git, the hosts' internal routes)
   // are not part of the API.
   hideUntagged: true,
 };
+
+/**
+ * The document as this build of Summon makes it, without a running Summon: the routes are
+ * registered over inert services (nothing is called while routes are registered).
+ */
+export async function openApiDocument(): Promise<Record<string, unknown>> {
+  const { createApiServer } = await import('./api.js');
+  const inert = new Proxy({}, { get: () => () => undefined }) as never;
+  const { fastify } = createApiServer({
+    store: inert, controller: inert, releases: inert, repos: inert, git: inert, logs: inert, events: inert, secrets: inert,
+    agents: [], auth: inert, audit: inert, pushes: inert, drains: inert,
+    appUrl: (a) => a, gitUrl: (a) => a, metricsText: async () => '', series: () => [], artifactPath: (s) => s,
+  });
+  await fastify.ready();
+  const doc = fastify.swagger() as unknown as Record<string, unknown>;
+  await fastify.close();
+  return doc;
+}
