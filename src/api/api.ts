@@ -244,12 +244,16 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
     const out = (line: string) => res.write(`${JSON.stringify({ line })}\n`);
     try {
       const result = await run(out);
+      const failed = result.ok === false;
+      const message = typeof result.message === 'string' ? result.message : `${reply.request.method} ${reply.request.url} failed`;
       // Answered 200 either way: the audit log has whether it did what was asked.
-      d.audit.note(reply.request.raw, { failed: result.ok === false, detail: result.ok === false && typeof result.message === 'string' ? { message: result.message.slice(0, 500) } : {} });
-      res.end(`${JSON.stringify({ done: true, ...result })}\n`);
+      d.audit.note(reply.request.raw, { failed, detail: failed ? { message: message.slice(0, 500) } : {} });
+      // A failure carries the one error shape: the rollout it asked for did not happen.
+      res.end(`${JSON.stringify({ done: true, ...result, ...(failed ? { message, error: { code: 'deploy_failed', message } } : {}) })}\n`);
     } catch (e) {
-      d.audit.note(reply.request.raw, { failed: true, detail: { message: toSummonError(e).message.slice(0, 500) } });
-      res.end(`${JSON.stringify({ done: true, ok: false, error: toSummonError(e).toJSON().error })}\n`);
+      const err = toSummonError(e);
+      d.audit.note(reply.request.raw, { failed: true, detail: { message: err.message.slice(0, 500) } });
+      res.end(`${JSON.stringify({ done: true, ok: false, message: err.message, error: err.toJSON().error })}\n`);
     }
   };
   route(fastify, 'rollback', async (req, reply) => {

@@ -26,9 +26,10 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
     try {
       await f();
     } catch (e) {
-      const err = e instanceof SummonError ? e : (e as { exitCode?: number }).exitCode ? e as Error & { exitCode: number } : toSummonError(e);
+      // The one place a failure becomes an exit code: its error code's (core/errors.ts, README "Exit codes").
+      const err = toSummonError(e);
       io.err(`error: ${err.message}`);
-      code = (err as { exitCode: number }).exitCode || 1;
+      code = err.exitCode;
     }
   };
   const program = new Command('summon')

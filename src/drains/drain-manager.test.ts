@@ -35,6 +35,8 @@ before(async () => {
 after(async () => {
   for (const c of cleanup.reverse()) await c().catch(() => undefined);
   await events.drained();
+  // The events above write Summon's lines into the log files: written before the directory goes.
+  await logs.flush();
   await store.close();
   await rm(dir, { recursive: true, force: true });
 });

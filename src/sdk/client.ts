@@ -70,7 +70,9 @@ export class SummonClient {
       if (f.done) result = f;
       else if (f.line !== undefined) onLine(f.line);
     });
-    if (!result.ok && result.error) throw new SummonError(result.error.code, result.error.message);
+    // A failure's last frame carries the one error shape (deploy_failed when the rollout did not
+    // happen): thrown, so every caller maps its code the same way (the CLI to its exit code).
+    if (!result.ok) throw result.error ? new SummonError(result.error.code, result.error.message) : new SummonError('internal', result.message ?? 'the operation failed');
     return result;
   }
 
