@@ -542,7 +542,9 @@ export class Agent implements HostAgent {
         return;
       }
       if (s.state === 'starting' && now - (s.startedAt ?? now) > h.graceMs) {
-        await this.restart(w, `not healthy within ${Math.round(h.graceMs / 1000)}s of starting (last check: ${r.detail})`);
+        // The runtime may see why (a VM guest's DHCP, ARP, port): that says more than the
+        // last check's "not connected within 20 ms".
+        await this.restart(w, `not healthy within ${Math.round(h.graceMs / 1000)}s of starting`, `(last check: ${r.detail})`, () => this.diagnose(w, r));
         return;
       }
     }
@@ -562,13 +564,27 @@ export class Agent implements HostAgent {
   }
 
 
-  /** Stops an instance that is still running but broken, then treats it like a crash. */
-  private async restart(w: Worker, reason: string): Promise<void> {
+  /** Stops an instance that is still running but broken, then treats it like a crash. With
+   *  `explain`, the runtime's diagnosis (asked before the stop, while the instance still runs)
+   *  replaces `detail` and the generic tail of output. */
+  private async restart(w: Worker, reason: string, detail = '', explain?: () => Promise<string | undefined>): Promise<void> {
     w.stopping = true;
+    // Checks still in flight end now: none of them may count or restart it again.
+    w.startAbort?.abort();
+    const diagnosis = explain ? await explain().catch(() => undefined) : undefined;
     await this.runtimeOf(w)?.stop(w.status.id, { graceMs: 1000 });
     w.stopping = false;
     if (w.removed) return;
-    this.crashed(w, reason, 'unhealthy');
+    if (diagnosis) this.crashed(w, `${reason}. ${diagnosis}`, 'unhealthy', false, false);
+    else this.crashed(w, detail ? `${reason} ${detail}` : reason, 'unhealthy');
+  }
+
+  private async diagnose(w: Worker, last: ProbeResult): Promise<string | undefined> {
+    const runtime = this.runtimeOf(w);
+    if (!runtime?.diagnose) return undefined;
+    return runtime.diagnose(w.status.id, {
+      lastCheck: { refused: last.refused, answered: last.answered, detail: last.detail }, consoleTail: w.lastLines.slice(-CRASH_LINES),
+    });
   }
 
   private onExit(id: string, code: number | null, signal: string | null, oomKilled = false): void {
@@ -607,7 +623,7 @@ export class Agent implements HostAgent {
   }
 
   /** `cause` tells metrics an exit apart from a start that failed and a restart the agent chose (failed health checks). */
-  private crashed(w: Worker, how: string, cause: 'exit' | 'start' | 'unhealthy' = 'exit', oomKilled = false): void {
+  private crashed(w: Worker, how: string, cause: 'exit' | 'start' | 'unhealthy' = 'exit', oomKilled = false, withTail = true): void {
     if (w.timer) clearTimeout(w.timer);
     const s = w.status;
     s.restarts += 1;
@@ -619,8 +635,8 @@ export class Agent implements HostAgent {
     const delay = restartDelayMs(w.crashStreak);
     s.pid = null;
     s.nextRetryAt = now + delay;
-    const tail = w.lastLines.length ? ` — last output: ${w.lastLines.slice(-3).join(' | ')}` : '';
-    const probe = w.lastProbe && !w.lastProbe.ok ? ` — last health check: ${w.lastProbe.detail}` : '';
+    const tail = withTail && w.lastLines.length ? ` — last output: ${w.lastLines.slice(-3).join(' | ')}` : '';
+    const probe = withTail && w.lastProbe && !w.lastProbe.ok ? ` — last health check: ${w.lastProbe.detail}` : '';
     this.setState(w, 'crashed', `${how}${probe}${tail}`);
     this.opts.onEvent({
       type: 'instance.crashed', app: s.app, instance: s.id,

@@ -67,6 +67,14 @@ export type ConsoleStream = 'stdout' | 'stderr' | 'console';
 export type ConsoleSink = (line: string, stream: ConsoleStream) => void;
 export type ExitListener = (id: string, status: InstanceStatus) => void;
 
+/** What the agent saw of an instance that never became healthy, for Runtime.diagnose. */
+export interface UnhealthyStart {
+  /** The last health check: refused means the guest's network stack sent a reset. */
+  lastCheck: { refused: boolean; answered: boolean; detail: string } | null;
+  /** The instance's last console (and VMM) lines, oldest first. */
+  consoleTail: string[];
+}
+
 export interface Runtime {
   readonly target: Target;
   /** Whether this runtime works on this host and why (cached after the first call). */
@@ -84,4 +92,10 @@ export interface Runtime {
    * instances it left behind are stopped. Returns the ids it stopped.
    */
   recover(stateDir: string): Promise<string[]>;
+  /**
+   * Why a running instance never answered its health checks, as the runtime can see it (a
+   * VM's DHCP exchange, ARP, its port), with the ways to fix it; undefined when it has
+   * nothing to add. Asked once, before the agent gives the start up.
+   */
+  diagnose?(id: string, seen: UnhealthyStart): Promise<string | undefined>;
 }

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { access, chmod, constants, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { InvalidInputError } from '../core/errors.js';
+import type { DhcpSeen, TapDhcp } from './tap-dhcp.js';
 
 export interface TapNetwork {
   tap: string;
@@ -64,6 +65,8 @@ export interface TapPoolOptions {
   /** Whether a network interface of this name exists on the host (tests substitute). */
   interfaceExists?: (name: string) => boolean;
   tunDevice?: string;
+  /** Serves DHCP on each tap (tap-dhcp.ts), so a guest that asks gets its address and gateway. */
+  dhcp?: TapDhcp;
 }
 
 /**
@@ -82,6 +85,7 @@ export class TapPool {
   private cap: Promise<{ ok: boolean; reason: string }> | undefined;
   private blackhole: Promise<void> | undefined;
   private tunOpened: Promise<void> | undefined;
+  readonly dhcp: TapDhcp | undefined;
 
   constructor(opts: TapPoolOptions = {}) {
     this.subnetBase = opts.subnetBase ?? DEFAULT_SUBNET_BASE;
@@ -89,6 +93,7 @@ export class TapPool {
     this.ip = opts.ip ?? runIp;
     this.interfaceExists = opts.interfaceExists ?? ((name) => existsSync(`/sys/class/net/${name}`));
     this.tunDevice = opts.tunDevice ?? '/dev/net/tun';
+    this.dhcp = opts.dhcp;
   }
 
   /** Whether this host can make taps: the tun device, CAP_NET_ADMIN and `ip` (checked once). */
@@ -105,7 +110,8 @@ export class TapPool {
       } catch (e) {
         return { ok: false, reason: `\`ip\` does not run (${(e as Error).message}): install iproute2` };
       }
-      return { ok: true, reason: `tap devices, one /30 each from ${this.subnetBase}/16` };
+      const dhcp = this.dhcp ? `; ${(await this.dhcp.capability()).reason}` : '';
+      return { ok: true, reason: `tap devices, one /30 each from ${this.subnetBase}/16${dhcp}` };
     })();
     return this.cap;
   }
@@ -136,6 +142,8 @@ export class TapPool {
           `link set ${net.tap} up`,
           `neigh replace ${net.guestAddress} lladdr ${net.mac} dev ${net.tap} nud permanent`,
         ].join('\n') + '\n');
+        // Its DHCP server starts beside the VMM; a guest asks long after it is up.
+        if (this.dhcp) void this.dhcp.serve(net).catch(() => undefined);
         return net;
       } catch (e) {
         this.used.delete(slot);
@@ -173,9 +181,16 @@ export class TapPool {
     // delete a tap the slot has since been given to.
     if (this.released.has(net)) return;
     this.released.add(net);
+    await this.dhcp?.stop(net.tap).catch(() => undefined);
     await this.ip(['link', 'del', net.tap]).catch(() => {});
     const m = /^smn([0-9a-f]{4})$/.exec(net.tap);
     if (m) this.used.delete(parseInt(m[1], 16));
+  }
+
+  /** What the tap's DHCP server saw of its guest (undefined: no DHCP on this pool). */
+  dhcpSeen(tap: string): DhcpSeen | undefined {
+    if (!this.dhcp) return undefined;
+    return this.dhcp.seen(tap) ?? { served: false, packets: {} };
   }
 }
 

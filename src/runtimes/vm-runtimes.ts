@@ -5,6 +5,8 @@ import type { Runtime } from './runtime.js';
 import { QemuRuntime } from './qemu/qemu-runtime.js';
 import { Solo5Runtime } from './solo5/solo5-runtime.js';
 import { TapPool } from './tap-net.js';
+import { TapDhcp } from './tap-dhcp.js';
+import { join } from 'node:path';
 import type { Confiner } from '../isolation/confine.js';
 
 export interface VmNetworkOptions {
@@ -17,11 +19,20 @@ export interface VmNetworkOptions {
   forwardAddress?: string;
   /** Runs QEMU and the tenders as each app's user, without capabilities, in a cgroup unit. */
   confiner?: Confiner;
+  /** Summon's log: a tap's DHCP server that died and was restarted. */
+  onWarn?: (msg: string, data?: Record<string, unknown>) => void;
 }
 
 export async function vmRuntimes(stateDir: string, net: VmNetworkOptions = {}): Promise<Runtime[]> {
-  // One pool of tap slots for every VM runtime of this host.
-  const taps = new TapPool(net.subnetBase ? { subnetBase: net.subnetBase } : {});
+  // One pool of tap slots for every VM runtime of this host, each tap with its DHCP server
+  // (DATA/dhcp: pid and lease files). A remote agent's VMs use the user-mode network only.
+  let dhcp: TapDhcp | undefined;
+  if (!net.forwardAddress) {
+    dhcp = new TapDhcp({ dir: join(stateDir, 'dhcp'), ...(net.onWarn ? { onWarn: net.onWarn } : {}) });
+    // What a SIGKILLed run of Summon on this DATA left serving.
+    await dhcp.recover();
+  }
+  const taps = new TapPool({ ...(net.subnetBase ? { subnetBase: net.subnetBase } : {}), ...(dhcp ? { dhcp } : {}) });
   const qemu = new QemuRuntime({
     stateDir, taps, ...(net.network ? { network: net.network } : {}), ...(net.forwardAddress ? { forwardAddress: net.forwardAddress } : {}),
     ...(net.confiner ? { confiner: net.confiner } : {}),

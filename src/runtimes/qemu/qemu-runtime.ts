@@ -26,7 +26,7 @@ import { basename, join } from 'node:path';
 import { InvalidInputError, RuntimeUnavailableError } from '../../core/errors.js';
 import type { RuntimeCapability } from '../../core/types.js';
 import type {
-  ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle,
+  ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle, UnhealthyStart,
 } from '../runtime.js';
 import { isSameProcess, readProcSample } from '../proc-stats.js';
 import { HostProcessRuntime } from '../host-process-runtime.js';
@@ -41,6 +41,8 @@ import {
 import { assertConfigForRuntime } from '../../core/config-vars.js';
 import { QmpClient } from './qmp.js';
 import { TAP_NAME_RE, TapPool, type TapNetwork } from '../tap-net.js';
+import { explainTapGuest } from '../tap-observe.js';
+import { diagnoseUnreachable } from '../guest-diagnosis.js';
 import type { Confiner } from '../../isolation/confine.js';
 import type { CgroupUnit } from '../../isolation/cgroups.js';
 import { vmmUser, type VmmUser } from '../vmm-user.js';
@@ -94,6 +96,8 @@ interface Running {
   qmpPath: string;
   stopping: boolean;
   unit?: CgroupUnit;
+  /** Where the guest is: its tap, or the user-mode forward; for diagnose(). */
+  net: { tap?: TapNetwork; guestPort: number; hostPort: number };
 }
 
 interface InstanceRecord {
@@ -336,7 +340,10 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
     let resolveExit!: () => void;
     const exited = new Promise<void>((r) => (resolveExit = r));
-    const r: Running = { child, status, exited, qmp: undefined, qmpPath, stopping: false, ...(unit ? { unit } : {}) };
+    const r: Running = {
+      child, status, exited, qmp: undefined, qmpPath, stopping: false, ...(unit ? { unit } : {}),
+      net: { ...(tap ? { tap } : {}), guestPort: spec.guestPort, hostPort: spec.hostPort },
+    };
     this.running.set(spec.id, r);
 
     const stderrTail: string[] = [];
@@ -412,6 +419,17 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     return tap
       ? { pid: child.pid ?? null, address: tap.guestAddress, port: spec.guestPort, unanswered: 'dropped' }
       : { pid: child.pid ?? null, address: '127.0.0.1', port: spec.hostPort, unanswered: 'held' };
+  }
+
+  /** A guest that never answered: on a tap, its DHCP exchange, ARP and port; the fixes. */
+  async diagnose(id: string, seen: UnhealthyStart): Promise<string | undefined> {
+    const r = this.running.get(id);
+    if (!r) return undefined;
+    if (r.net.tap) return explainTapGuest(this.taps, r.net.tap, r.net.guestPort, seen);
+    return diagnoseUnreachable({
+      network: 'user', address: USER_NET.ip, gateway: USER_NET.gateway, prefix: 24, port: r.net.guestPort, hostPort: r.net.hostPort,
+      lastCheck: seen.lastCheck, consoleTail: seen.consoleTail,
+    });
   }
 
   async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {

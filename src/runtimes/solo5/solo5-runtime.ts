@@ -16,12 +16,13 @@ import { RuntimeUnavailableError } from '../../core/errors.js';
 import { assertConfigForRuntime } from '../../core/config-vars.js';
 import type { RuntimeCapability } from '../../core/types.js';
 import type {
-  ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle,
+  ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle, UnhealthyStart,
 } from '../runtime.js';
 import { isSameProcess, readProcSample } from '../proc-stats.js';
 import { HostProcessRuntime } from '../host-process-runtime.js';
 import { forEachLine } from '../line-splitter.js';
 import { TAP_NAME_RE, TapPool, type IpRunner, type TapNetwork } from '../tap-net.js';
+import { explainTapGuest } from '../tap-observe.js';
 import type { Confiner } from '../../isolation/confine.js';
 import type { CgroupUnit } from '../../isolation/cgroups.js';
 import { vmmUser } from '../vmm-user.js';
@@ -113,6 +114,8 @@ interface Running {
   status: InstanceStatus;
   exited: Promise<void>;
   unit?: CgroupUnit;
+  net: TapNetwork;
+  guestPort: number;
 }
 
 export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime {
@@ -230,7 +233,7 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
     const status: InstanceStatus = { running: true, pid: child.pid ?? null, exitCode: null, signal: null };
     let resolveExit!: () => void;
     const exited = new Promise<void>((r) => (resolveExit = r));
-    this.running.set(spec.id, { child, status, exited, ...(unit ? { unit } : {}) });
+    this.running.set(spec.id, { child, status, exited, ...(unit ? { unit } : {}), net, guestPort: spec.guestPort });
     // The unikernel's console is the tender's stdout.
     forEachLine(child.stdout!, (l) => sink(l, 'console'));
     forEachLine(child.stderr!, (l) => sink(l, 'stderr'));
@@ -260,6 +263,12 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
       id: spec.id, pid: child.pid, startTicks: sample?.startTicks ?? null, tap: net.tap, tender,
     }));
     return { pid: child.pid ?? null, address: net.guestAddress, port: spec.guestPort, unanswered: 'dropped' };
+  }
+
+  /** A unikernel on its tap that never answered: its DHCP exchange, ARP and port, and the fixes. */
+  async diagnose(id: string, seen: UnhealthyStart): Promise<string | undefined> {
+    const r = this.running.get(id);
+    return r ? explainTapGuest(this.taps, r.net, r.guestPort, seen) : undefined;
   }
 
   async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
