@@ -70,6 +70,7 @@ for app in $("$bb" --list); do
 done
 install -m 0755 "$here/init" "$stage/init"
 install -m 0755 "$here/power-button.sh" "$stage/etc/acpi/PWRF/00000080"
+install -m 0755 "$here/udhcpc.script" "$stage/etc/udhcpc.script"
 
 # Copy just the modules the guest loads, plus everything they depend on (read from each
 # module's own modinfo), then let busybox depmod write modules.dep for modprobe.

@@ -215,3 +215,31 @@ test('an altered artifact is never started nor retried; a bad copy is fetched ag
   const again = events.filter((e) => e.type === 'artifact.refetched').at(-1)!;
   assert.match(again.message, /^artifact of v1 \(sha256 [0-9a-f]{12}…\) was altered on host h1: fetched again from the control plane and verified$/);
 });
+
+test('a start not healthy within its grace: the runtime is asked once why, and its diagnosis is the reason', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'summon-agent-diag-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const asked: { id: string; refused: boolean; tail: string[] }[] = [];
+  class Diagnosing extends ProcessRuntime {
+    async diagnose(id: string, seen: { lastCheck: { refused: boolean } | null; consoleTail: string[] }): Promise<string> {
+      asked.push({ id, refused: seen.lastCheck?.refused ?? false, tail: seen.consoleTail });
+      return 'Summon saw: nothing listens on the port. To fix: listen on it';
+    }
+  }
+  const events: AgentEvent[] = [];
+  const reported: Instance[] = [];
+  const agent = new Agent({
+    hostId: 'h1', dataDir: dir, runtimes: [new Diagnosing({ stateDir: dir })], artifactPath: () => tinyApp,
+    onStatus: (i) => reported.push(i), onConsole: () => {}, onEvent: (e) => events.push(e),
+  });
+  t.after(() => agent.close());
+  await agent.start();
+  // The app listens on a port of its own, not the one it is checked on: every check is refused.
+  const d = desired('demo-deaf');
+  await agent.setDesired([{ ...d, args: ['--port', '1'], health: { ...d.health, graceMs: 800 } }]);
+  const crash = await waitFor(() => events.find((e) => e.type === 'instance.crashed'), { timeoutMs: 10_000, what: 'the start given up' });
+  assert.equal(crash.data?.how, 'not healthy within 1s of starting. Summon saw: nothing listens on the port. To fix: listen on it');
+  assert.equal(reported.find((i) => i.state === 'crashed')?.reason, crash.data?.how, 'the diagnosis replaces the last check and output tail');
+  assert.equal(asked.length, 1, 'asked once, however many checks were in flight');
+  assert.deepEqual([asked[0].id, asked[0].refused], ['demo-deaf', true]);
+});

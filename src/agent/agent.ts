@@ -97,6 +97,8 @@ class Worker {
   everHealthy = false;
   lastProbe: ProbeResult | null = null;
   lastLines: string[] = [];
+  /** Why the last attempt ended (the crashed reason), shown while the next one starts. */
+  lastFailure: string | null = null;
   timer: NodeJS.Timeout | null = null;
   probing = false;
   /** The launch in flight, if any. */
@@ -350,7 +352,9 @@ export class Agent implements HostAgent {
       w.status.healthyAt = null;
       w.status.cpu = null;
       w.status.state = 'starting';
-      w.status.reason = null;
+      // A restart goes on saying why the last attempt failed (ps, the dashboard) until it is
+      // healthy: a restart after a crash is at once, so `crashed` alone is rarely seen.
+      w.status.reason = w.status.restarts > 0 && w.lastFailure ? `last attempt: ${w.lastFailure}` : null;
       // Reported a turn later, once the runtime below has spawned: what the controller does
       // on 'starting' (route table, planner, store row) must not delay a cold start.
       const launch = w.launches;
@@ -637,7 +641,8 @@ export class Agent implements HostAgent {
     s.nextRetryAt = now + delay;
     const tail = withTail && w.lastLines.length ? ` — last output: ${w.lastLines.slice(-3).join(' | ')}` : '';
     const probe = withTail && w.lastProbe && !w.lastProbe.ok ? ` — last health check: ${w.lastProbe.detail}` : '';
-    this.setState(w, 'crashed', `${how}${probe}${tail}`);
+    w.lastFailure = `${how}${probe}${tail}`;
+    this.setState(w, 'crashed', w.lastFailure);
     this.opts.onEvent({
       type: 'instance.crashed', app: s.app, instance: s.id,
       message: `${s.id} ${how}; restart ${s.restarts} in ${delay} ms`,

@@ -18,7 +18,8 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
         cpu: i.cpu === null ? null : `${(i.cpu * 100).toFixed(0)}%`,
         mem: i.memoryBytes === null ? null : `${(i.memoryBytes / 1048576).toFixed(0)}M`,
         uptime: i.startedAt && i.pid ? ago(i.startedAt, now) : null, restarts: i.restarts,
-        reason: i.state === 'crashed' ? `${i.reason ?? ''}${i.nextRetryAt ? ` (retry in ${Math.max(0, Math.round((i.nextRetryAt - now) / 1000))}s)` : ''}` : null,
+        reason: i.state === 'crashed' ? `${i.reason ?? ''}${i.nextRetryAt ? ` (retry in ${Math.max(0, Math.round((i.nextRetryAt - now) / 1000))}s)` : ''}`
+          : i.state === 'starting' ? i.reason : null,
       })), ['id', 'release', 'host', 'state', 'port', 'pid', 'cpu', 'mem', 'uptime', 'restarts', 'reason']));
     }));
 }
