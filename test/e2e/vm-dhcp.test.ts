@@ -95,6 +95,7 @@ test('VM guests that configure themselves on a tap', { skip }, async (t) => {
     const rels = (await cliJson(s, 'releases', '-a', 'vmnone', '--json')) as { status: string; reason: string }[];
     assert.equal(rels[0].status, 'failed');
     assert.match(rels[0].reason, /no DHCP request from the guest/);
+    t.diagnostic(`release reason: ${rels[0].reason}`);
     // `summon ps` shows the same reason while the instance is crashed (if one is left).
     const events = (await cliJson(s, 'events', '-a', 'vmnone', '--json', '-n', '200')) as { type: string; message: string; data: { how?: string } }[];
     const crash = events.find((e) => e.type === 'instance.crashed');
