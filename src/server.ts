@@ -75,7 +75,7 @@ export interface SummonOptions {
   /** `--build-ro DIR`: host directories builds see read-only beside /usr and /etc. */
   buildReadOnly?: string[];
   /** Extra runtimes (qemu, solo5) beside the process runtime. */
-  extraRuntimes?: (stateDir: string, confiner?: Confiner) => Promise<Runtime[]>;
+  extraRuntimes?: (stateDir: string, confiner?: Confiner, logger?: Logger) => Promise<Runtime[]>;
   /** Keep instances running when Summon stops (default: stop them). */
   keepInstances?: boolean;
   /** Dashboard chart sample interval (default 5 s; one hour is kept, in the store). */
@@ -222,7 +222,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const { confiner, reaped } = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: part('isolation') });
     // What builds of a crashed run left running, killed with their cgroup units just now.
     const reapedBuildProcesses = reaped.filter((r) => r.unit.startsWith('build-')).reduce((n, r) => n + r.processes, 0);
-    const runtimes: Runtime[] = [new ProcessRuntime({ stateDir, ...(confiner ? { confiner } : {}) }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir, confiner) : [])];
+    const runtimes: Runtime[] = [new ProcessRuntime({ stateDir, ...(confiner ? { confiner } : {}) }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir, confiner, part('vm')) : [])];
     const agentCallbacks = {
       onStatus: (i: Instance) => controller?.onInstanceStatus(i),
       onConsole: (app: string, instance: string, line: string, _stream: string, at?: number) => logs.append(app, 'app', instance, line, at),

@@ -12,7 +12,7 @@ import type { Io } from '../../context.js';
 import { saveLogin } from '../../login-file.js';
 import { installLastResort } from '../../last-resort.js';
 import { drainFlags } from '../../../drains/drain-flags.js';
-import { parseLogLevel } from '../../../logging/logger.js';
+import { parseLogLevel, type Logger } from '../../../logging/logger.js';
 import { vmRuntimes } from '../../../runtimes/vm-runtimes.js';
 import type { Confiner } from '../../../isolation/confine.js';
 import { parseSubnetBase } from '../../../runtimes/tap-net.js';
@@ -56,7 +56,7 @@ function parseAgentFlag(v: string): { id: string; url: string } {
   return { id: m[1], url: m[2] };
 }
 
-function vmRuntimesFor(subnetBase: string, network: string): (stateDir: string, confiner?: Confiner) => Promise<Runtime[]> {
+function vmRuntimesFor(subnetBase: string, network: string): (stateDir: string, confiner?: Confiner, logger?: Logger) => Promise<Runtime[]> {
   if (network !== 'auto' && network !== 'tap' && network !== 'user') {
     throw new SummonError('invalid_input', `--vm-network must be auto, tap or user, got ${network}`);
   }
@@ -65,7 +65,10 @@ function vmRuntimesFor(subnetBase: string, network: string): (stateDir: string, 
   } catch {
     throw new SummonError('invalid_input', `--vm-subnet must be the first address of a /16 like 10.201.0.0, got ${JSON.stringify(subnetBase)}`);
   }
-  return (stateDir, confiner) => vmRuntimes(stateDir, { subnetBase, network, ...(confiner ? { confiner } : {}) });
+  return (stateDir, confiner, logger) => vmRuntimes(stateDir, {
+    subnetBase, network, ...(confiner ? { confiner } : {}),
+    ...(logger ? { onWarn: (msg: string, data?: Record<string, unknown>) => logger.warn(data ?? {}, msg) } : {}),
+  });
 }
 
 const MAX_FLAG_DURATION_MS = 24 * 3_600_000;
