@@ -339,6 +339,8 @@ export class Agent implements HostAgent {
       w.successes = 0;
       w.failures = 0;
       w.lastProbe = null;
+      // The output a crash or a diagnosis quotes is this attempt's, not the last boot's shutdown.
+      w.lastLines = [];
       w.launches += 1;
       w.startProbes = 0;
       w.startAbort?.abort();
