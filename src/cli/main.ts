@@ -2,7 +2,7 @@
 // the error's code (see core/errors.ts).
 import { Command, CommanderError } from 'commander';
 import { SummonError, toSummonError } from '../core/errors.js';
-import type { Io } from './context.js';
+import { colours, type Io } from './context.js';
 import { registerApps } from './commands/apps/index.js';
 import { registerAuth } from './commands/auth/index.js';
 import { registerConfig } from './commands/config/index.js';
@@ -19,8 +19,16 @@ import { registerUsers } from './commands/users/index.js';
 import { registerAccess } from './commands/access/index.js';
 import { registerTokens } from './commands/tokens/index.js';
 import { registerAudit } from './commands/audit/index.js';
+import { registerGit } from './commands/git/index.js';
+import { registerOpen } from './commands/open/index.js';
+import { registerCompletion } from './commands/completion/index.js';
 
-export async function main(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s), env: process.env }): Promise<number> {
+const processIo = (): Io => ({
+  out: (s) => console.log(s), err: (s) => console.error(s), env: process.env, cwd: process.cwd(), stdin: process.stdin,
+  tty: process.stdout.isTTY === true, errTty: process.stderr.isTTY === true, self: [process.execPath, process.argv[1] ?? 'summon'],
+});
+
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   let code = 0;
   const run = async (f: () => Promise<void>): Promise<void> => {
     try {
@@ -28,7 +36,7 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
     } catch (e) {
       // The one place a failure becomes an exit code: its error code's (core/errors.ts, README "Exit codes").
       const err = toSummonError(e);
-      io.err(`error: ${err.message}`);
+      io.err(`${colours(io, 'err').red('error:')} ${err.message}`);
       code = err.exitCode;
     }
   };
@@ -54,6 +62,9 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
   registerAccess(program, io, run);
   registerTokens(program, io, run);
   registerAudit(program, io, run);
+  registerGit(program, io, run);
+  registerOpen(program, io, run);
+  registerCompletion(program, io, run);
   try {
     await program.parseAsync(argv);
   } catch (e) {

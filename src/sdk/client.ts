@@ -32,7 +32,7 @@ export interface ImageDownload {
 
 export class SummonClient {
   constructor(private readonly opts: { api: string; token: string; fetch?: typeof fetch }) {
-    if (!opts.api) throw new SummonError('invalid_input', 'no Summon API URL: run `summon login --api URL --token T` or set SUMMON_API');
+    if (!opts.api) throw new SummonError('invalid_input', 'no Summon API URL: run `summon login --api URL` or set SUMMON_API');
   }
 
   /** Calls route `name` with its path parameters, query and body; answers what its contract says. */
@@ -100,6 +100,7 @@ export class SummonClient {
   logs(app: string, q: { since?: string; instance?: string; source?: string; limit?: number } = {}): Promise<LogLine[]> {
     return this.call('logs', { app }, { query: q });
   }
+  /** The newest `limit` (default 200) events, oldest first; with `after`, only events with a greater id. */
   events(app: string, q: { limit?: number; after?: number } = {}): Promise<SummonEvent[]> {
     return this.call('appEvents', { app }, { query: q });
   }
@@ -160,19 +161,23 @@ export class SummonClient {
   /** The API's OpenAPI 3 document. */
   openapi(): Promise<Record<string, unknown>> { return this.call('openapi'); }
 
-  /** Follows the app's log; resolves when `signal` aborts. */
-  async tailLogs(app: string, q: { since?: string; instance?: string; source?: string; limit?: number }, onLine: (l: LogLine) => void, signal: AbortSignal): Promise<void> {
+  /**
+   * Follows the app's log; resolves when `signal` aborts or the server ends the stream.
+   * `onOpen` runs once the server accepted the stream, before any line is read.
+   */
+  async tailLogs(app: string, q: { since?: string; instance?: string; source?: string; limit?: number }, onLine: (l: LogLine) => void, signal: AbortSignal, onOpen?: () => void | Promise<void>): Promise<void> {
     await this.sse(`${pathOf('logStream', { app })}${qs(q)}`, (ev, data) => {
       if (ev === 'log') onLine(data as LogLine);
       else if (ev === 'logs') for (const l of data as LogLine[]) onLine(l);
-    }, signal);
+    }, signal, onOpen);
   }
 
-  async tailEvents(app: string | null, onEvent: (e: SummonEvent) => void, signal: AbortSignal): Promise<void> {
-    await this.sse(`${pathOf('eventStream')}${app ? qs({ app }) : ''}`, (ev, data) => { if (ev === 'event') onEvent(data as SummonEvent); }, signal);
+  /** Events from now on (none of the past: `events(app, { after })` fills a gap); `onOpen` as for tailLogs. */
+  async tailEvents(app: string | null, onEvent: (e: SummonEvent) => void, signal: AbortSignal, onOpen?: () => void | Promise<void>): Promise<void> {
+    await this.sse(`${pathOf('eventStream')}${app ? qs({ app }) : ''}`, (ev, data) => { if (ev === 'event') onEvent(data as SummonEvent); }, signal, onOpen);
   }
 
-  private async sse(path: string, on: (event: string, data: unknown) => void, signal: AbortSignal): Promise<void> {
+  private async sse(path: string, on: (event: string, data: unknown) => void, signal: AbortSignal, onOpen?: () => void | Promise<void>): Promise<void> {
     let res: Response;
     try {
       res = await this.raw('GET', path, undefined, signal);
@@ -183,6 +188,7 @@ export class SummonClient {
     if (!res.ok) throw toError(res.status, await res.json().catch(() => undefined));
     let event = 'message';
     try {
+      if (onOpen) await onOpen();
       await readLines(res, (line) => {
         if (line.startsWith('event: ')) event = line.slice(7);
         else if (line.startsWith('data: ')) {
@@ -194,6 +200,7 @@ export class SummonClient {
         }
       });
     } catch (e) {
+      await res.body?.cancel().catch(() => {});
       if (!signal.aborted) throw e;
     }
   }

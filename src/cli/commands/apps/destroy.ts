@@ -1,13 +1,16 @@
 import type { Command } from 'commander';
 import { SummonError } from '../../../core/errors.js';
 import { client, type Io } from '../../context.js';
+import { appName, appOption } from '../../app.js';
 
 export function register(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
-  program.command('apps:destroy <name>').description('stop an app and remove all its data')
+  program.command('apps:destroy [name]').description('stop an app and remove all its data')
+    .addOption(appOption())
     .option('--confirm <name>', 'repeat the app name to confirm')
-    .action((name: string, o: { confirm?: string }) => run(async () => {
-      if (o.confirm !== name) throw new SummonError('invalid_input', `this removes ${name} and all its releases, config and logs: repeat the name with --confirm ${name}`);
-      await (await client(io)).destroyApp(name);
-      io.out(`Destroyed ${name}.`);
+    .action((name: string | undefined, o: { app?: string; confirm?: string }) => run(async () => {
+      const app = await appName(io, o, name);
+      if (o.confirm !== app) throw new SummonError('invalid_input', `this removes ${app} and all its releases, config and logs: repeat the name with --confirm ${app}`);
+      await (await client(io)).destroyApp(app);
+      io.out(`Destroyed ${app}.`);
     }));
 }

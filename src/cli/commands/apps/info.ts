@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 
 import { client, json, type Io } from '../../context.js';
+import { appName, appOption } from '../../app.js';
 
 export function register(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
-  program.command('apps:info').description('show an app').requiredOption('-a, --app <name>', 'app name').option('--json', 'machine-readable output')
-    .action((o: { app: string; json?: boolean }) => run(async () => {
-      const a = await (await client(io)).app(o.app);
+  program.command('apps:info [name]').description('show an app').addOption(appOption()).option('--json', 'machine-readable output')
+    .action((name: string | undefined, o: { app?: string; json?: boolean }) => run(async () => {
+      const app = await appName(io, o, name);
+      const a = await (await client(io)).app(app);
       if (o.json) return json(io, a);
       const rows: [string, string][] = [
         ['Name', a.name], ['State', a.state], ['URL', a.url], ['Git', a.gitUrl],

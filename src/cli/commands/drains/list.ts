@@ -1,14 +1,16 @@
 import type { Command } from 'commander';
 import { ago, client, json, table, type Io } from '../../context.js';
+import { appName, appOption } from '../../app.js';
 
 export function register(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
   program.command('drains').description("list an app's log drains and how their delivery goes")
-    .requiredOption('-a, --app <name>', 'app name').option('--json', 'machine-readable output')
-    .action((o: { app: string; json?: boolean }) => run(async () => {
-      const list = await (await client(io)).drains(o.app);
+    .addOption(appOption()).option('--json', 'machine-readable output')
+    .action((o: { app?: string; json?: boolean }) => run(async () => {
+      const app = await appName(io, o);
+      const list = await (await client(io)).drains(app);
       if (o.json) return json(io, list);
       if (!list.length) {
-        io.out(`${o.app} has no log drains. Add one: summon drains:add -a ${o.app} syslog+tls://logs.example.com:6514`);
+        io.out(`${app} has no log drains. Add one: summon drains:add -a ${app} syslog+tls://logs.example.com:6514`);
         return;
       }
       const now = Date.now();
@@ -22,7 +24,7 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
       const dropping = list.filter((d) => (d.status?.dropped ?? 0) > 0);
       if (dropping.length) {
         io.out(`Lines were dropped (a drain's buffer keeps its newest lines while the receiver is away or slow); ` +
-          `\`summon events -a ${o.app}\` has the drain.dropped reports.`);
+          `\`summon events -a ${app}\` has the drain.dropped reports.`);
       }
     }));
 }

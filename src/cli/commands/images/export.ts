@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import { SummonError } from '../../../core/errors.js';
 import { client, parseVersion, type Io } from '../../context.js';
+import { appName, appOption } from '../../app.js';
 
 const FORMATS = ['raw', 'gce'];
 
@@ -14,16 +15,17 @@ function mib(n: number): string {
 export function register(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
   program.command('images:export [version]')
     .description('download a qemu release (default: the live one) as a bootable disk: raw, or gce (tar.gz for Google Compute Engine)')
-    .requiredOption('-a, --app <name>', 'app name')
+    .addOption(appOption())
     .option('--format <f>', 'raw | gce', 'raw')
     .requiredOption('-o, --output <file>', 'where to write the image')
-    .action((version: string | undefined, o: { app: string; format: string; output: string }) => run(async () => {
+    .action((version: string | undefined, o: { app?: string; format: string; output: string }) => run(async () => {
+      const app = await appName(io, o);
       if (!FORMATS.includes(o.format)) {
         throw new SummonError('invalid_input', `--format must be one of ${FORMATS.join(', ')}, got ${JSON.stringify(o.format)}`);
       }
       const v = version ? parseVersion(version) : null;
-      io.err(`Building a ${o.format} image of ${o.app} ${v === null ? '(live release)' : `v${v}`}…`);
-      const img = await (await client(io)).exportImage(o.app, v, o.format as 'raw' | 'gce');
+      io.err(`Building a ${o.format} image of ${app} ${v === null ? '(live release)' : `v${v}`}…`);
+      const img = await (await client(io)).exportImage(app, v, o.format as 'raw' | 'gce');
       const tmp = `${o.output}.part`;
       const file = createWriteStream(tmp);
       let got = 0;
@@ -53,6 +55,6 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
         throw e;
       }
       progress(true);
-      io.out(`Wrote ${o.output} (${img.release ?? 'release'} of ${o.app}, ${o.format}, ${got} bytes)`);
+      io.out(`Wrote ${o.output} (${img.release ?? 'release'} of ${app}, ${o.format}, ${got} bytes)`);
     }));
 }

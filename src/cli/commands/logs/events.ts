@@ -1,25 +1,42 @@
 import type { Command } from 'commander';
 import type { SummonEvent } from '../../../sdk/client.js';
 import { client, json, type Io } from '../../context.js';
+import { appName, appOption } from '../../app.js';
+import { follow } from '../../tail.js';
+
+/** The most events one reconnection fetches to fill the gap. */
+export const CATCH_UP_LIMIT = 1000;
 
 export function register(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
-  program.command('events').description('the history of releases, deploys, crashes and scaling').requiredOption('-a, --app <name>', 'app name')
+  program.command('events').description('the history of releases, deploys, crashes and scaling').addOption(appOption())
     .option('-n, --num <n>', 'number of events', '50').option('-t, --tail', 'keep streaming').option('--json', 'machine-readable output')
-    .action((o: { app: string; num: string; tail?: boolean; json?: boolean }) => run(async () => {
+    .action((o: { app?: string; num: string; tail?: boolean; json?: boolean }) => run(async () => {
+      const app = await appName(io, o);
       const c = await client(io);
       const print = (e: SummonEvent) => io.out(o.json ? JSON.stringify(e) : `${new Date(e.at).toISOString()} ${e.type.padEnd(18)} ${e.message}`);
-      const list = await c.events(o.app, { limit: Number(o.num) || 50 });
+      const list = await c.events(app, { limit: Number(o.num) || 50 });
       if (o.json && !o.tail) return json(io, list);
-      for (const e of list) print(e);
+      let last = 0;
+      const once = (e: SummonEvent) => {
+        if (e.id <= last) return;
+        last = e.id;
+        print(e);
+      };
+      for (const e of list) once(e);
       if (!o.tail) return;
-      const ac = new AbortController();
-      process.once('SIGINT', () => ac.abort());
-      // As logs --tail: a stream the API ended (restarted, or dropped for reading too slowly) is reopened.
-      while (!ac.signal.aborted) {
-        await c.tailEvents(o.app, print, ac.signal).catch((e) => {
-          if (!ac.signal.aborted) io.err(`event stream interrupted (${(e as Error).message}); reconnecting`);
-        });
-        if (!ac.signal.aborted) await new Promise((r) => setTimeout(r, 1000));
-      }
+      // Each (re)opened stream first fetches what came after the last event printed (the stream
+      // itself carries only new events), so an outage or a restart of the API loses none; the
+      // stream's own copies of those are skipped by id.
+      await follow(io, {
+        what: 'event',
+        open: (signal, opened) => c.tailEvents(app, once, signal, opened),
+        onOpen: async () => {
+          const missed = await c.events(app, { after: last, limit: CATCH_UP_LIMIT });
+          if (missed.length === CATCH_UP_LIMIT) {
+            io.err(`more than ${CATCH_UP_LIMIT} events came while the stream was down; the older ones are in \`summon events -a ${app} -n N\``);
+          }
+          for (const e of missed) once(e);
+        },
+      });
     }));
 }

@@ -1,15 +1,17 @@
 import type { Command } from 'commander';
 
-import { ago, client, json, table, type Io } from '../../context.js';
+import { ago, client, json, stateColour, table, type Io } from '../../context.js';
+import { appName, appOption } from '../../app.js';
 
 export function register(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
-  program.command('ps').description('list instances').requiredOption('-a, --app <name>', 'app name').option('--json', 'machine-readable output')
-    .action((o: { app: string; json?: boolean }) => run(async () => {
+  program.command('ps').description('list instances').addOption(appOption()).option('--json', 'machine-readable output')
+    .action((o: { app?: string; json?: boolean }) => run(async () => {
+      const app = await appName(io, o);
       const c = await client(io);
-      const [list, app] = await Promise.all([c.instances(o.app), c.app(o.app)]);
+      const [list, view] = await Promise.all([c.instances(app), c.app(app)]);
       if (o.json) return json(io, list);
       if (!list.length) {
-        io.out(app.state === 'idle' ? `${o.app} is idle (scaled to zero); the next request wakes it.` : `${o.app} has no instances (desired ${app.desiredCount}).`);
+        io.out(view.state === 'idle' ? `${app} is idle (scaled to zero); the next request wakes it.` : `${app} has no instances (desired ${view.desiredCount}).`);
         return;
       }
       const now = Date.now();
@@ -20,6 +22,6 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
         uptime: i.startedAt && i.pid ? ago(i.startedAt, now) : null, restarts: i.restarts,
         reason: i.state === 'crashed' ? `${i.reason ?? ''}${i.nextRetryAt ? ` (retry in ${Math.max(0, Math.round((i.nextRetryAt - now) / 1000))}s)` : ''}`
           : i.state === 'starting' ? i.reason : null,
-      })), ['id', 'release', 'host', 'state', 'port', 'pid', 'cpu', 'mem', 'uptime', 'restarts', 'reason']));
+      })), ['id', 'release', 'host', 'state', 'port', 'pid', 'cpu', 'mem', 'uptime', 'restarts', 'reason'], (col, v) => (col === 'state' ? stateColour(io, v) : v)));
     }));
 }

@@ -1,15 +1,17 @@
 import type { Command } from 'commander';
 import { client, json, parseVersion, type Io } from '../../context.js';
+import { appName, appOption } from '../../app.js';
 
 export function register(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
-  program.command('releases:info <version>').description('show a release and its build manifest').requiredOption('-a, --app <name>', 'app name').option('--json', 'machine-readable output')
-    .action((version: string, o: { app: string; json?: boolean }) => run(async () => {
-      const r = await (await client(io)).release(o.app, parseVersion(version));
+  program.command('releases:info <version>').description('show a release and its build manifest').addOption(appOption()).option('--json', 'machine-readable output')
+    .action((version: string, o: { app?: string; json?: boolean }) => run(async () => {
+      const app = await appName(io, o);
+      const r = await (await client(io)).release(app, parseVersion(version));
       if (o.json) return json(io, r);
       const b = r.buildManifest;
       io.out(`v${r.version}  ${r.status}${r.brokenReason ? ', broken' : ''}  ${r.description}`);
       if (r.reason) io.out(`Reason:     ${r.reason}`);
-      if (r.brokenReason) io.out(`Broken:     ${r.brokenReason} (since ${new Date(r.brokenAt ?? r.updatedAt).toISOString()}; see \`summon releases -a ${o.app}\` for the rollback)`);
+      if (r.brokenReason) io.out(`Broken:     ${r.brokenReason} (since ${new Date(r.brokenAt ?? r.updatedAt).toISOString()}; see \`summon releases -a ${app}\` for the rollback)`);
       io.out(`Commit:     ${r.commit ?? '-'}${b ? ` (tree ${b.tree})` : ''}`);
       io.out(`Artifact:   ${r.artifactSha256 ? `sha256:${r.artifactSha256}` : '-'}${b ? ` ${b.artifact.path}, ${b.artifact.size} bytes, target ${b.artifact.target}` : ''}`);
       io.out(`Config:     ${r.configKeys.length ? r.configKeys.join(', ') : '(none)'}`);
