@@ -199,7 +199,7 @@ export function parseManifest(text: string, file = 'summon.toml', limits: Manife
     if (issue.code === 'unrecognized_keys') {
       const keys = (issue as { keys: string[] }).keys;
       path = [...path, keys[0]];
-      reason = `unknown key ${JSON.stringify(keys[0])}; see the manifest format in docs/design.md`;
+      reason = `unknown key ${JSON.stringify(keys[0])}; every key is listed in docs/manifest.md`;
     } else if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) {
       reason = 'is required';
     } else if (issue.code === 'invalid_value' && path[0] === 'run' && path[1] === 'target') {
