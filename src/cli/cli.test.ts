@@ -421,3 +421,42 @@ test('events --tail resumes after the last event it printed: none missed across 
   assert.deepEqual(io.outLines.map((l) => l.replace(/^.*event /, '')), ['1', '2', '3', '4', '5', '6']);
   assert.deepEqual(io.errLines.map((l) => l.replace(/ \(.*\)/, '')), ['event stream interrupted; reconnecting', 'event stream reconnected']);
 });
+
+test('every `summon …` hint in the source names a command, and options, that exist', async () => {
+  const { buildProgram } = await import('./main.js');
+  const { readdirSync, readFileSync, statSync } = await import('node:fs');
+  const program = buildProgram(fakeIo(tmpdir(), {}), async () => {});
+  const byName = new Map(program.commands.flatMap((c) => [c.name(), ...c.aliases()].map((n) => [n, c] as const)));
+  const files: string[] = [];
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (n.endsWith('.ts') && !n.endsWith('.test.ts')) files.push(p);
+    }
+  };
+  walk(join(ROOT, 'src'));
+  let checked = 0;
+  const bad: string[] = [];
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8');
+    for (const m of text.matchAll(/`summon ([a-z][a-z:-]*)((?: [^`\n]*)?)\\?`/g)) {
+      const [, name, rest] = m;
+      if (rest.includes('\\0')) continue; // a signing label (agent/host-credential.ts), not a hint
+      const cmd = byName.get(name);
+      const where = `${f.slice(ROOT.length)}: summon ${name}${rest}`;
+      if (!cmd) {
+        bad.push(`${where}: no command ${name}`);
+        continue;
+      }
+      checked++;
+      const opts = new Set([...cmd.options.flatMap((o) => [o.long, o.short]), '--help']);
+      for (const word of rest.replace(/\$\{[^}]*\}/g, 'X').split(/\s+/)) {
+        const flag = /^(--?[a-z][a-z-]*)/.exec(word)?.[1];
+        if (flag && !opts.has(flag)) bad.push(`${where}: ${name} has no option ${flag}`);
+      }
+    }
+  }
+  assert.deepEqual(bad, []);
+  assert.ok(checked > 50, `found ${checked} hints`);
+});

@@ -40,6 +40,18 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       code = err.exitCode;
     }
   };
+  const program = buildProgram(io, run);
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    throw e;
+  }
+  return code;
+}
+
+/** Every command, registered on one commander program (also what `summon completion` reads). */
+export function buildProgram(io: Io, run: (f: () => Promise<void>) => Promise<void>): Command {
   const program = new Command('summon')
     .description('Summon: git push your unikernels to production')
     .version('0.1.0')
@@ -65,11 +77,5 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   registerGit(program, io, run);
   registerOpen(program, io, run);
   registerCompletion(program, io, run);
-  try {
-    await program.parseAsync(argv);
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    throw e;
-  }
-  return code;
+  return program;
 }
