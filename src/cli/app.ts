@@ -8,8 +8,9 @@ import type { Io } from './context.js';
 
 export const APP_HELP = 'the app (default: SUMMON_APP, or the `summon` git remote of the current directory)';
 
-export function appOption(): Option {
-  return new Option('-a, --app <name>', APP_HELP);
+/** The one `-a, --app` definition; `help` for a command where it means something narrower (a filter). */
+export function appOption(help = APP_HELP): Option {
+  return new Option('-a, --app <name>', help);
 }
 
 /** The app name in a Summon git URL: http(s)://HOST/git/NAME.git (credentials in it ignored). */

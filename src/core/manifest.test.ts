@@ -149,3 +149,19 @@ test('[build].memory defaults to 1G; [run].cpu is a number of cores within its r
   assert.throws(() => parseManifest(`${base}[run]\ncpu = "1"`), /run\.cpu.*number of cores/);
   assert.throws(() => parseManifest(`${base}memory = "1K"`), /build\.memory.*at least 16M/);
 });
+
+test('docs/manifest.md documents every key of every table, and no key the parser refuses; its example parses', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { manifestKeys } = await import('./manifest.js');
+  const doc = await readFile(new URL('../../../docs/manifest.md', import.meta.url), 'utf8');
+  const documented: Record<string, string[]> = {};
+  for (const section of doc.split(/^## /m).slice(1)) {
+    const table = /^`\[(\w+)\]`/.exec(section)?.[1];
+    if (!table) continue;
+    documented[table] = [...section.matchAll(/^\| `(\w+)` \|/gm)].map((m) => m[1]).sort();
+  }
+  assert.deepEqual(documented, Object.fromEntries(Object.entries(manifestKeys()).map(([t, keys]) => [t, [...keys].sort()])));
+  const example = /## An example\n\n```toml\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(example, 'the example is there');
+  assert.equal(parseManifest(example).health.graceMs, 30_000);
+});

@@ -141,6 +141,12 @@ const manifestSchema = (maxMemoryBytes: number) => z
   })
   .strict();
 
+/** Every key summon.toml takes, by table (docs/manifest.md documents each; a test holds them equal). */
+export function manifestKeys(): Record<string, string[]> {
+  const tables = { build: buildSchema, run: runSchema(1), health: healthSchema, scale: scaleSchema, deploy: deploySchema };
+  return Object.fromEntries(Object.entries(tables).map(([t, schema]) => [t, Object.keys(schema.shape)]));
+}
+
 export interface Manifest {
   build: {
     command?: string; artifact: string; test?: string; timeoutMs: number; toolchain: string[];

@@ -2,11 +2,12 @@ import type { Command } from 'commander';
 import { SCOPES, type Scope } from '../../../core/access.js';
 import { SummonError } from '../../../core/errors.js';
 import { client, json, type Io } from '../../context.js';
+import { appOption } from '../../app.js';
 
 export function register(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
   program.command('tokens:create').description('make an API token (shown once): admin, deploy (push, deploy, roll back, read), read (GET only) or metrics (/metrics only)')
     .requiredOption('--scope <scope>', 'admin, deploy, read or metrics')
-    .option('-a, --app <name>', 'the one app the token is for (default: every app its user reaches)')
+    .addOption(appOption('the one app the token is for (default: every app its user reaches)'))
     .option('--expires <d>', 'lifetime like 90d, 12h or 30m, or never', 'never')
     .option('--name <name>', 'what it is for, shown in `summon tokens` and the audit log (default: the scope and app)')
     .option('--user <email>', 'the user it acts as (default: you)')
