@@ -6,7 +6,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(git ca-certificates openssl qemu-system-x86 qemu-utils nginx-light wrk chromium postgresql
       busybox-static iproute2 dnsutils cpio syslinux-common syslinux extlinux mtools dosfstools xorriso
-      prometheus rsyslog bubblewrap dnsmasq-base)
+      prometheus rsyslog bubblewrap dnsmasq-base zsh)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -359,6 +359,19 @@ test('completion prints bash and zsh scripts from the command list; bash complet
   assert.equal(zsh.code, 0);
   assert.match(zsh.out[0], /^#compdef summon/);
   assert.match(zsh.out.join('\n'), /'apps\\:info:show an app'/);
+  // Real zsh (scripts/setup.sh installs it): the script parses, and with compsys's functions
+  // stubbed to print what they are given, _summon offers commands and each command's options.
+  const zscript = join(dir, '_summon');
+  await writeFile(zscript, zsh.out.join('\n'));
+  assert.equal((await sh('zsh', ['-n', zscript])).code, 0);
+  const zcomplete = async (words: string[]) => {
+    const stubs = 'compdef(){}; _describe(){ print -rl -- ${(P)2} }; compadd(){ shift; print -rl -- "$@" }; _files(){}';
+    const r = await sh('zsh', ['-c', `${stubs}; source ${zscript}; words=(${words.map((w) => `'${w}'`).join(' ')}); CURRENT=${words.length}; _summon`]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n').filter(Boolean);
+  };
+  assert.ok((await zcomplete(['summon', 'ap'])).includes('apps\\:info:show an app'));
+  assert.ok((await zcomplete(['summon', 'logs', '--t'])).includes('--tail'));
   const bad = await summon(io, 'completion', 'fish');
   assert.equal(bad.code, 2);
   assert.match(bad.err.join('\n'), /bash or zsh/);
