@@ -395,6 +395,8 @@ test('logs --tail: one "reconnecting" line per outage however many attempts fail
   f.logHistory.push(line(3));
   f.down = false;
   await waitFor(() => io.errLines.some((l) => /log stream reconnected/.test(l)), { timeoutMs: 20_000, what: 'the reconnection' });
+  const reopened = f.requests.filter((r) => /\/logs\/stream/.test(r.path)).at(-1)!.path;
+  assert.match(reopened, /since=\d+s&limit=10000|limit=10000.*since=\d+s|since=\d+s.*limit=10000/, 'the reopened stream asks for everything since the last line');
   f.pushLog(line(4));
   await waitFor(() => io.outLines.length >= 4, { timeoutMs: 10_000, what: 'the new lines' });
   ac.abort();

@@ -22,8 +22,8 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
         for (const l of await c.logs(app, q)) print(l);
         return;
       }
-      // A reopened stream starts with the recent history again: lines already printed (by seq,
-      // and not newer than the last one: a restarted API may count seq from 1 again) are skipped.
+      // A reopened stream starts with history again: lines already printed (by seq, and not
+      // newer than the last one: a restarted API may count seq from 1 again) are skipped.
       let lastSeq = -1;
       let lastAt = -Infinity;
       const once = (l: LogLine) => {
@@ -32,6 +32,9 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
         lastAt = Math.max(lastAt, l.at);
         print(l);
       };
-      await follow(io, { what: 'log', open: (signal, opened) => c.tailLogs(app, q, once, signal, opened) });
+      // A reopened stream asks for everything since the last line printed (plus a margin for
+      // the clocks), not just the newest -n lines, so an outage loses none the API kept.
+      const reopen = () => (lastAt === -Infinity ? q : { ...q, since: `${Math.max(1, Math.ceil((Date.now() - lastAt) / 1000) + 5)}s`, limit: 10_000 });
+      await follow(io, { what: 'log', open: (signal, opened) => c.tailLogs(app, reopen(), once, signal, opened) });
     }));
 }
