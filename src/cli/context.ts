@@ -17,6 +17,8 @@ export interface Io {
   errTty?: boolean;
   /** The command line that runs this CLI again (git's credential helper); default node and this script. */
   self?: string[];
+  /** Writes a prompt with no newline after it (stderr); default: `err`. */
+  prompt?: (s: string) => void;
   /** Ends a `--tail` (as Ctrl-C does); for callers other than a terminal. */
   signal?: AbortSignal;
 }

@@ -26,6 +26,7 @@ import { registerCompletion } from './commands/completion/index.js';
 const processIo = (): Io => ({
   out: (s) => console.log(s), err: (s) => console.error(s), env: process.env, cwd: process.cwd(), stdin: process.stdin,
   tty: process.stdout.isTTY === true, errTty: process.stderr.isTTY === true, self: [process.execPath, process.argv[1] ?? 'summon'],
+  prompt: (s) => { process.stderr.write(s); },
 });
 
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {

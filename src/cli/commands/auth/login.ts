@@ -14,14 +14,17 @@ export function readToken(io: Io): Promise<string> {
     let buf = '';
     const tty = stdin.isTTY === true && typeof stdin.setRawMode === 'function';
     if (tty) {
-      io.err('Token (input hidden; `summon auth:token` prints it where Summon runs): ');
+      (io.prompt ?? io.err)('Token (input hidden; `summon auth:token` prints it where Summon runs): ');
       stdin.setRawMode!(true);
     }
     stdin.setEncoding?.('utf8');
     const finish = (err?: Error) => {
       stdin.removeListener('data', onData);
       stdin.removeListener('end', onEnd);
-      if (tty) stdin.setRawMode!(false);
+      if (tty) {
+        stdin.setRawMode!(false);
+        (io.prompt ?? io.err)('\n');
+      }
       stdin.pause?.();
       if (err) reject(err);
       else resolve(buf.trim());
