@@ -88,7 +88,8 @@ test('VM guests that configure themselves on a tap', { skip }, async (t) => {
     assert.notEqual(r.code, 0, 'the push is refused');
     const said = r.stderr;
     assert.match(said, /not healthy within 8s of starting\. Summon saw: no DHCP request from the guest \(02:53:4d:[0-9a-f:]+\) and no answer to ARP for 10\.201\.\d+\.\d+/);
-    assert.match(said, /console's last lines: [^;]*vm-hello: (network: none configured|httpd listening)/);
+    // The guest's own lines of that attempt (how far it got depends on the machine's speed).
+    assert.match(said, /console's last lines: [^;]*vm-hello: /);
     assert.match(said, /To fix, either way: have the guest take its address by DHCP \(served on its tap: 10\.201\.\d+\.\d+\/30 via 10\.201\.\d+\.\d+\) or from its boot arguments \(\{ip\} and \{gateway\} in \[run\]\.args/);
     assert.match(said, /or set \[run\]\.network = "user"/);
     assert.doesNotMatch(said, /not connected within 20 ms/, 'the diagnosis replaces the last check\'s words');
