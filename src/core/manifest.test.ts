@@ -90,7 +90,17 @@ test('[run].network: auto is the same as leaving it out; tap and user are kept',
   assert.equal(parseManifest(`${base2}network = "tap"\n`).run.network, 'tap');
 });
 
+test('[run].arch: canonical names are kept, aliases stored as their canonical name, absent when not given', () => {
+  const base2 = '[build]\nartifact = "a"\n[run]\ntarget = "qemu"\n';
+  assert.equal(parseManifest(base2).run.arch, undefined);
+  for (const [given, want] of [['x86_64', 'x86_64'], ['aarch64', 'aarch64'], ['amd64', 'x86_64'], ['arm64', 'aarch64'], ['x64', 'x86_64']]) {
+    assert.equal(parseManifest(`${base2}arch = "${given}"\n`).run.arch, want, given);
+  }
+});
+
 test('bad values name the key and the reason', () => {
+  rejects(`${base}[run]\narch = "armv7"\n`, 'run.arch', /arch must be one of x86_64, aarch64 \(or amd64 for x86_64, x64 for x86_64, arm64 for aarch64\), got "armv7"/);
+  rejects(`${base}[run]\narch = 64\n`, 'run.arch', /./);
   rejects('[build\n', '', /not valid TOML/);
   rejects('[run]\nport = 1\n', 'build', /required/);
   rejects('[build]\ncommand = "make"\n', 'build.artifact', /required/);

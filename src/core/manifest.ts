@@ -4,6 +4,7 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { ManifestError } from './errors.js';
 import { formatDuration, formatSize, parseDuration, parseSize } from './units.js';
+import { ARCH_ALIASES, ARCHES, canonicalArch, type Arch } from './arch.js';
 
 export const TARGETS = ['process', 'qemu', 'solo5-hvt', 'solo5-spt'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -89,6 +90,15 @@ const runSchema = (maxMemoryBytes: number) => z
     initrd: relPath('initrd').optional(),
     cmdline: z.string().optional(),
     network: z.enum(['auto', 'tap', 'user']).optional(),
+    arch: z.string().transform((s, ctx) => {
+      const a = canonicalArch(s);
+      if (!a) {
+        const aliases = Object.entries(ARCH_ALIASES).map(([k, v]) => `${k} for ${v}`).join(', ');
+        ctx.addIssue({ code: 'custom', message: `arch must be one of ${ARCHES.join(', ')} (or ${aliases}), got ${JSON.stringify(s)}` });
+        return z.NEVER;
+      }
+      return a;
+    }).optional(),
   })
   .strict()
   .refine((r) => !(r.network === 'user' && r.target.startsWith('solo5-')), {
@@ -159,6 +169,9 @@ export interface Manifest {
     cpu?: number;
     /** VM targets: how the router reaches the guest; absent = auto (tap where the host can). */
     network?: 'tap' | 'user';
+    /** [run].arch, canonical (an alias such as arm64 is stored as aarch64): the architecture
+     *  the instance needs; absent = the artifact's own, as detected at build. */
+    arch?: Arch;
   };
   health: {
     kind: 'http' | 'tcp';
@@ -233,6 +246,7 @@ export function parseManifest(text: string, file = 'summon.toml', limits: Manife
       ...(m.run.initrd ? { initrd: m.run.initrd } : {}),
       ...(m.run.cmdline ? { cmdline: m.run.cmdline } : {}),
       ...(m.run.network && m.run.network !== 'auto' ? { network: m.run.network } : {}),
+      ...(m.run.arch ? { arch: m.run.arch } : {}),
     },
     health: {
       kind: h?.path ? 'http' : 'tcp',

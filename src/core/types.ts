@@ -1,7 +1,9 @@
 // The domain of Summon. Plain data only: everything here is stored, sent over the wire
 // and fed to the planners. Times are epoch milliseconds.
 import type { Manifest, Target } from './manifest.js';
+import type { Arch, ArchSupport } from './arch.js';
 export type { Manifest, Target } from './manifest.js';
+export type { Arch, ArchSupport } from './arch.js';
 
 /**
  * release:   building ─► testing ─► ready ─► deploying ─► live ─► superseded
@@ -60,7 +62,14 @@ export interface BuildManifest {
   platform: { os: string; arch: string; kernel: string; node: string; summon: string };
   toolchain: ToolchainVersion[];
   lockfiles: LockfileDigest[];
-  artifact: { path: string; sha256: string; size: number; target: Target; initrdSha256?: string };
+  artifact: {
+    path: string; sha256: string; size: number; target: Target; initrdSha256?: string;
+    /** The architecture the instance needs: detected from the artifact's first bytes, else
+     *  [run].arch; absent when neither says (a script, a disk). Releases before it: absent. */
+    arch?: Arch;
+    /** How it was known: what the header is ("arm64 Linux Image …"), or "[run].arch". */
+    archFrom?: string;
+  };
   steps: { name: string; startedAt: number; durationMs: number; exitCode: number | null }[];
   startedAt: number;
   finishedAt: number;
@@ -125,6 +134,9 @@ export interface RuntimeCapability {
   /** For VM targets: the acceleration in use. */
   accel?: 'kvm' | 'tcg';
   kvm?: boolean;
+  /** The architectures it runs, each natively (KVM; a process: the host's own CPU) or
+   *  emulated (QEMU's TCG). Absent (a host from before it): the host's own architecture. */
+  arches?: ArchSupport[];
   reason: string;
 }
 
