@@ -262,6 +262,29 @@ test('a lockfile past the limit fails the build before the build command runs, n
   );
 });
 
+test('the artifact\'s architecture is recorded; a [run].arch it contradicts fails the build before anything is stored', async (t) => {
+  const f = await fixture(t);
+  // An arm64 Linux Image header ("ARM\x64" at 0x38) made by the build command.
+  const make = 'printf "%056d" 0 | tr 0 "\\\\000" >Image && printf "ARM\\\\144" >>Image';
+  const good = await makeRepo(f.root, { 'summon.toml': `[build]\ncommand = '${make}'\nartifact = "Image"\n[run]\ntarget = "qemu"\narch = "arm64"\n` });
+  const { lines, out } = collect();
+  const res = await f.pipeline.run(request(good), out);
+  assert.equal(res.manifest.run.arch, 'aarch64', 'the alias is stored canonical');
+  assert.equal(res.buildManifest.artifact.arch, 'aarch64');
+  assert.match(res.buildManifest.artifact.archFrom ?? '', /arm64 Linux Image/);
+  assert.ok(lines.some((l) => /Architecture: aarch64 \(arm64 Linux Image/.test(l)), lines.join('\n'));
+
+  const bad = await makeRepo(f.root, { 'summon.toml': `[build]\ncommand = '${make}'\nartifact = "Image"\n[run]\ntarget = "qemu"\narch = "x86_64"\n` });
+  const before = await readdir(join(f.root, 'blobs')).catch(() => []);
+  await assert.rejects(f.pipeline.run(request(bad), () => {}), (e: unknown) => {
+    assert.ok(e instanceof BuildError);
+    assert.match(e.message, /\[run\]\.arch is x86_64 but the artifact Image is aarch64 \(arm64 Linux Image/);
+    return true;
+  });
+  assert.deepEqual(await readdir(join(f.root, 'blobs')).catch(() => []), before, 'nothing new stored');
+  await assertWorkDirEmpty(f.workDir);
+});
+
 test('an artifact that is a directory is refused', async (t) => {
   const f = await fixture(t);
   const repo = await makeRepo(f.root, { 'summon.toml': '[build]\ncommand = "mkdir -p out/app"\nartifact = "out/app"\n' });

@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { releaseArchOf } from './artifact-arch.js';
 import { arch, platform, release as kernelRelease, totalmem } from 'node:os';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import { promisify } from 'node:util';
@@ -247,9 +248,13 @@ export class BuildPipeline {
       checkAbort();
 
       // Store
-      const { artifact, initrd } = await timed('store', async () => {
+      const { artifact, initrd, arch: artifactArch } = await timed('store', async () => {
         const artifactFile = await this.requireFile(src, manifest.build.artifact, 'artifact', '[build].artifact');
         const initrdFile = manifest.run.initrd ? await this.requireFile(src, manifest.run.initrd, 'initrd', '[run].initrd') : null;
+        // Before anything is stored: a [run].arch the artifact contradicts fails the build.
+        const archOf = await releaseArchOf(artifactFile, manifest.run.arch, manifest.build.artifact);
+        if (archOf.arch) out(`-----> Architecture: ${archOf.arch} (${archOf.archFrom})`);
+        else if (archOf.detected) out(`-----> Architecture: not one Summon runs (${archOf.detected.how})`);
         const artifact = await this.blobs.put(artifactFile);
         out(`-----> Storing artifact (${kb(artifact.size)} KB, sha256 ${artifact.sha256.slice(0, 12)}…)`);
         let initrd: { sha256: string; size: number } | null = null;
@@ -257,7 +262,7 @@ export class BuildPipeline {
           initrd = await this.blobs.put(initrdFile);
           out(`-----> Storing initrd (${kb(initrd.size)} KB, sha256 ${initrd.sha256.slice(0, 12)}…)`);
         }
-        return { artifact, initrd };
+        return { artifact, initrd, arch: { ...(archOf.arch ? { arch: archOf.arch } : {}), ...(archOf.archFrom ? { archFrom: archOf.archFrom } : {}) } };
       });
 
       const finishedAt = this.now();
@@ -278,6 +283,7 @@ export class BuildPipeline {
           size: artifact.size,
           target: manifest.run.target,
           ...(initrd ? { initrdSha256: initrd.sha256 } : {}),
+          ...artifactArch,
         },
         steps,
         startedAt,
