@@ -5,7 +5,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { access, constants, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { accelArgs, SANDBOX, type Accel } from './qemu-args.js';
+import { accelArgs, consoleDevice, machineArgs, SANDBOX, type Accel } from './qemu-args.js';
+import type { Arch } from '../../core/arch.js';
 
 export interface AccelResult {
   accel: Accel;
@@ -27,6 +28,8 @@ export interface AccelProbeOptions {
   /** How long the probe guest has to reach the end of kernel init. */
   timeoutMs?: number;
   kvmDevice?: string;
+  /** The architecture of qemuBinary's guests, the host's own (default x86_64). */
+  arch?: Arch;
 }
 
 const CACHE_FILE = 'accel-probe.json';
@@ -40,6 +43,8 @@ export async function defaultProbeKernels(env: NodeJS.ProcessEnv = process.env):
   if (env.SUMMON_VM_CACHE) dirs.push(join(env.SUMMON_VM_CACHE, 'kernel', 'boot'));
   dirs.push('/var/cache/summon-vm-hello/kernel/boot');
   if (env.HOME) dirs.push(join(env.HOME, '.cache', 'summon-vm-hello', 'kernel', 'boot'));
+  // On an arm64 host, /boot and vm-hello-arm64's cache hold arm64 kernels.
+  if (process.arch === 'arm64') dirs.push('/var/cache/summon-vm-hello-arm64/kernel/boot');
   const out: string[] = [];
   for (const d of dirs) {
     try {
@@ -68,16 +73,18 @@ export function probeBoot(
   kernel: string,
   accel: Accel,
   timeoutMs: number,
+  arch: Arch = 'x86_64',
 ): Promise<{ booted: boolean; detail: string; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve) => {
     const child = spawn(
       qemuBinary,
       [
-        '-nodefaults', '-no-user-config', '-display', 'none', '-sandbox', SANDBOX, ...accelArgs(accel),
+        '-nodefaults', '-no-user-config', '-display', 'none', '-sandbox', SANDBOX, ...(arch === 'x86_64' ? [] : machineArgs(arch)),
+        ...accelArgs(accel, undefined, arch),
         // Less than ~100 MiB and the cloud kernel cannot even decompress itself.
         '-m', '128M', '-no-reboot', '-serial', 'stdio', '-kernel', kernel,
-        '-append', 'console=ttyS0 panic=-1',
+        '-append', `console=${consoleDevice(arch)} panic=-1`,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -117,6 +124,7 @@ export class AccelProbe {
   private readonly kernels: string[] | undefined;
   private readonly timeoutMs: number;
   private readonly kvmDevice: string;
+  private readonly arch: Arch;
   private inflight: Promise<AccelResult> | undefined;
 
   constructor(opts: AccelProbeOptions) {
@@ -128,6 +136,7 @@ export class AccelProbe {
     this.kernels = opts.kernels;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.kvmDevice = opts.kvmDevice ?? '/dev/kvm';
+    this.arch = opts.arch ?? 'x86_64';
   }
 
   get cachePath(): string {
@@ -175,7 +184,7 @@ export class AccelProbe {
           `(looked for /boot/vmlinuz-* and the vm-hello build cache); using tcg`,
       );
     }
-    const probe = await probeBoot(this.qemuBinary, kernel, 'kvm', this.timeoutMs);
+    const probe = await probeBoot(this.qemuBinary, kernel, 'kvm', this.timeoutMs, this.arch);
     const result: AccelResult = probe.booted
       ? { accel: 'kvm', kvm: true, reason: `kvm: yes — a probe guest booted under ${this.kvmDevice} in ${probe.ms} ms`,
           qemuVersion: qemuVer, kernel, probedAt: now, cached: false }

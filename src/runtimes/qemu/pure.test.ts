@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { classifyImageHeader, detectImageKind } from './image-kind.js';
+import { classifyImageHeader, detectImage, detectImageKind } from './image-kind.js';
 import { buildKernelCmdline, MAX_CMDLINE } from './kernel-cmdline.js';
-import { buildQemuArgs, ENV_FILE, escapeOptionValue } from './qemu-args.js';
+import { buildQemuArgs, consoleDevice, ENV_FILE, escapeOptionValue } from './qemu-args.js';
 import { envFileText } from './qemu-runtime.js';
 
 test('classifyImageHeader tells a bzImage from an MBR disk by content', () => {
@@ -20,6 +20,57 @@ test('classifyImageHeader tells a bzImage from an MBR disk by content', () => {
   disk[511] = 0xaa;
   assert.equal(classifyImageHeader(disk), 'disk');
   assert.equal(classifyImageHeader(Buffer.from('#!/bin/sh\necho hi\n')), undefined);
+});
+
+test('an arm64 Image is a kernel too, and detectImage says each image\'s architecture', async () => {
+  const image = Buffer.alloc(1024);
+  image.write('ARM\x64', 0x38, 'latin1');
+  assert.equal(classifyImageHeader(image), 'kernel');
+  const bz = Buffer.alloc(1024);
+  bz.write('HdrS', 0x202, 'latin1');
+  const disk = Buffer.alloc(512);
+  disk[510] = 0x55;
+  disk[511] = 0xaa;
+  const dir = await mkdtemp(join(tmpdir(), 'summon-kind-'));
+  try {
+    const table: [string, Buffer, { kind: string; arch: string }][] = [
+      ['Image', image, { kind: 'kernel', arch: 'aarch64' }],
+      ['bzImage', bz, { kind: 'kernel', arch: 'x86_64' }],
+      ['disk.raw', disk, { kind: 'disk', arch: 'x86_64' }],
+    ];
+    for (const [name, buf, want] of table) {
+      await writeFile(join(dir, name), buf);
+      assert.deepEqual(await detectImage(join(dir, name)), want, name);
+    }
+    // A gzip-compressed arm64 kernel is neither: the message says to decompress it.
+    await writeFile(join(dir, 'vmlinuz.gz'), Buffer.from([0x1f, 0x8b, 8, 0]));
+    await assert.rejects(detectImage(join(dir, 'vmlinuz.gz')), /arm64 Image, "ARM\\x64" at 0x38.*an arm64 kernel decompressed/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('buildQemuArgs: an aarch64 kernel boots on the virt machine, a Cortex-A57 under TCG, the host CPU under KVM', () => {
+  const table: [string, 'tcg' | 'kvm', string[]][] = [
+    ['tcg', 'tcg', ['-machine', 'virt,usb=off,dump-guest-core=off', '-accel', 'tcg,thread=multi,tb-size=64', '-cpu', 'cortex-a57']],
+    ['kvm', 'kvm', ['-machine', 'virt,usb=off,dump-guest-core=off', '-accel', 'kvm', '-cpu', 'host']],
+  ];
+  for (const [what, accel, want] of table) {
+    for (const net of [{ kind: 'user', hostPort: 40001, guestPort: 8080 }, { kind: 'tap', tap: 'smn002a', mac: '02:53:4d:00:00:2a' }] as const) {
+      const args = buildQemuArgs({
+        id: 'a', accel, kind: 'kernel', artifactPath: '/dev/fd/3', initrdPath: '/dev/fd/4', cmdline: `console=${consoleDevice('aarch64')}`,
+        memoryBytes: 128 << 20, net, envFile: ENV_FILE, arch: 'aarch64', tcgCodeBufferMiB: 64,
+      });
+      const at = (flag: string) => args.slice(args.indexOf(flag), args.indexOf(flag) + 2);
+      assert.deepEqual([...at('-machine'), ...at('-accel'), ...at('-cpu')], want, `${what} ${net.kind}`);
+      assert.equal(args[args.indexOf('-append') + 1], 'console=ttyAMA0');
+      assert.match(args[args.indexOf('-device') + 1], /^virtio-net-pci,netdev=n0/);
+      assert.equal(args[args.indexOf('-sandbox') + 1], 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
+      assert.equal(args[args.indexOf('-fw_cfg') + 1], 'name=opt/summon/env,file=summon-env');
+    }
+  }
+  assert.equal(consoleDevice('x86_64'), 'ttyS0');
+  assert.equal(consoleDevice(), 'ttyS0');
 });
 
 test('detectImageKind names what it expected when the artifact is neither', async () => {

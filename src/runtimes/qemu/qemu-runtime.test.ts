@@ -33,10 +33,11 @@ test('QemuRuntime validates its options at construction', () => {
 test('capability() says how to install QEMU when the binary is missing, and start() refuses', async () => {
   const root = await mkdtemp(join(tmpdir(), 'summon-qemu-missing-'));
   try {
-    const rt = new QemuRuntime({ stateDir: root, qemuBinary: join(root, 'no-such-qemu') });
+    const rt = new QemuRuntime({ stateDir: root, qemuBinaries: { x86_64: join(root, 'no-such-qemu'), aarch64: join(root, 'no-such-qemu-arm') } });
     const cap = await rt.capability();
     assert.equal(cap.available, false);
-    assert.match(cap.reason, /apt-get install qemu-system-x86/);
+    assert.match(cap.reason, /no-such-qemu \(x86_64\) not found or not runnable: install it with `apt-get install qemu-system-x86`/);
+    assert.match(cap.reason, /no-such-qemu-arm \(aarch64\) not found or not runnable: install it with `apt-get install qemu-system-arm`/);
     await assert.rejects(
       rt.start({
         id: 'i-x', app: 'a', version: 1, target: 'qemu', artifactPath: '/nonexistent', args: [], env: {},

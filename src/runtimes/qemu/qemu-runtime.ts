@@ -1,5 +1,6 @@
-// The qemu target: each instance is one qemu-system-x86_64 process booting the artifact
-// (a Linux kernel + initrd, or a bootable raw disk), the serial console in a file we follow,
+// The qemu target: each instance is one qemu-system-x86_64 (or, for an arm64 kernel,
+// qemu-system-aarch64 -M virt) process booting the artifact (a Linux kernel + initrd, or a
+// bootable raw disk), the serial console in a file we follow,
 // and a QMP socket through which stop() asks the guest to power down.
 //
 // Networking: a tap device and /30 of its own (tap-net.ts; the router reaches the guest's
@@ -33,10 +34,11 @@ import { HostProcessRuntime } from '../host-process-runtime.js';
 import { forEachLine } from '../line-splitter.js';
 import { AccelProbe, qemuVersion, type AccelResult } from './accel-probe.js';
 import { ConsoleTail } from './console-tail.js';
-import { detectImageKind } from './image-kind.js';
+import { detectImage } from './image-kind.js';
+import { ARCHES, hostArch, type Arch, type ArchSupport } from '../../core/arch.js';
 import { buildKernelCmdline, MAX_CMDLINE } from './kernel-cmdline.js';
 import {
-  buildQemuArgs, CONSOLE_LOG, ENV_FILE, instanceTag, PID_FILE, QMP_SOCKET, type Accel, type QemuNet,
+  buildQemuArgs, consoleDevice, CONSOLE_LOG, ENV_FILE, instanceTag, PID_FILE, QEMU_BINARIES, QEMU_PACKAGES, QMP_SOCKET, type Accel, type QemuNet,
 } from './qemu-args.js';
 import { assertConfigForRuntime } from '../../core/config-vars.js';
 import { QmpClient } from './qmp.js';
@@ -61,7 +63,12 @@ export const QEMU_PIDS_LIMIT = 128;
 export interface QemuRuntimeOptions {
   /** Instance records (for recover()) and the acceleration probe's cache live under <stateDir>/qemu. */
   stateDir: string;
+  /** The x86_64 guests' QEMU (default qemu-system-x86_64). */
   qemuBinary?: string;
+  /** Each architecture's QEMU (default QEMU_BINARIES; qemuBinary, when given, is x86_64's). */
+  qemuBinaries?: Partial<Record<Arch, string>>;
+  /** The host's own architecture, whose guests may run under KVM (default: this machine's). */
+  hostArch?: Arch;
   /** auto: probe KVM once and fall back to TCG; kvm / tcg: use that without probing. */
   accel?: 'auto' | 'kvm' | 'tcg';
   /** Kernels the KVM probe may boot (default: /boot/vmlinuz-*, then the vm-hello build cache). */
@@ -109,15 +116,16 @@ interface InstanceRecord {
   tap?: string;
 }
 
-const DEFAULT_QEMU = 'qemu-system-x86_64';
 /** QEMU's user-mode network: the guest is 10.0.2.15/24 behind the gateway 10.0.2.2. */
 const USER_NET = { cidr: '10.0.2.15/24', ip: '10.0.2.15', gateway: '10.0.2.2' };
-const INSTALL_HINT = 'install it with `apt-get install qemu-system-x86`';
+const installHint = (arch: Arch) => `install it with \`apt-get install ${QEMU_PACKAGES[arch]}\``;
 
 export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime {
   readonly target = 'qemu' as const;
   private readonly stateDir: string;
-  private readonly qemuBinary: string;
+  private readonly binaries: Record<Arch, string>;
+  /** Guests of this architecture may use KVM; every other one is emulated (TCG). */
+  private readonly nativeArch: Arch | undefined;
   private readonly accel: 'auto' | 'kvm' | 'tcg';
   private readonly probe: AccelProbe;
   private readonly defaultGraceMs: number;
@@ -128,7 +136,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
   private readonly forwardAddress: string;
   private readonly confiner: Confiner | undefined;
   private readonly memoryOverheadBytes: number;
-  private version: Promise<string | undefined> | undefined;
+  private readonly versions = new Map<Arch, Promise<string | undefined>>();
 
   constructor(opts: QemuRuntimeOptions) {
     super();
@@ -142,7 +150,8 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
       if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new Error(`QemuRuntime: ${k} must be a number >= 0`);
     }
     this.stateDir = join(opts.stateDir, 'qemu');
-    this.qemuBinary = opts.qemuBinary ?? DEFAULT_QEMU;
+    this.binaries = { ...QEMU_BINARIES, ...(opts.qemuBinary ? { x86_64: opts.qemuBinary } : {}), ...opts.qemuBinaries };
+    this.nativeArch = opts.hostArch ?? hostArch();
     this.accel = accel;
     this.defaultGraceMs = opts.defaultGraceMs ?? 10_000;
     this.quitTimeoutMs = opts.quitTimeoutMs ?? 3000;
@@ -157,21 +166,31 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     }
     this.probe = new AccelProbe({
       stateDir: this.stateDir,
-      qemuBinary: this.qemuBinary,
+      // KVM runs guests of the host's own architecture: the probe boots one of those.
+      qemuBinary: this.binaries[this.nativeArch ?? 'x86_64'],
+      ...(this.nativeArch === 'aarch64' ? { arch: 'aarch64' as const } : {}),
       ...(opts.probeKernels ? { kernels: opts.probeKernels } : {}),
       ...(opts.probeTimeoutMs !== undefined ? { timeoutMs: opts.probeTimeoutMs } : {}),
     });
   }
 
-  private qemuVersion(): Promise<string | undefined> {
-    this.version ??= qemuVersion(this.qemuBinary);
-    return this.version;
+  private qemuVersion(arch: Arch = this.nativeArch ?? 'x86_64'): Promise<string | undefined> {
+    let v = this.versions.get(arch);
+    if (!v) this.versions.set(arch, (v = qemuVersion(this.binaries[arch])));
+    return v;
   }
 
-  /** The acceleration decision with its reason; undefined when QEMU is missing. */
-  async accelResult(): Promise<AccelResult | undefined> {
-    const ver = await this.qemuVersion();
+  /** The acceleration decision for `arch`'s guests (default the host's own) with its reason;
+   *  undefined when that QEMU is missing. Only the host's own architecture may use KVM. */
+  async accelResult(arch: Arch = this.nativeArch ?? 'x86_64'): Promise<AccelResult | undefined> {
+    const ver = await this.qemuVersion(arch);
     if (!ver) return undefined;
+    if (arch !== this.nativeArch) {
+      return {
+        accel: 'tcg', kvm: false, qemuVersion: ver, kernel: null, probedAt: Date.now(), cached: false,
+        reason: `kvm: no — ${arch} guests on a ${this.nativeArch ?? 'foreign'} host are emulated (tcg)`,
+      };
+    }
     if (this.accel === 'auto') return this.probe.result(ver);
     const forced = this.accel;
     return {
@@ -180,12 +199,21 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     };
   }
 
+  /** Available when any architecture's QEMU runs; accel and kvm are the host's own
+   *  architecture's (else the first one found), arches says how each one runs. */
   async capability(): Promise<RuntimeCapability> {
-    const r = await this.accelResult();
-    if (!r) {
-      return { target: 'qemu', available: false, reason: `${this.qemuBinary} not found or not runnable: ${INSTALL_HINT}` };
-    }
-    return { target: 'qemu', available: true, accel: r.accel, kvm: r.kvm, reason: `qemu ${r.qemuVersion}; ${r.reason}; ${await this.networkReason()}` };
+    const order = [...(this.nativeArch ? [this.nativeArch] : []), ...ARCHES.filter((a) => a !== this.nativeArch)];
+    const found = (await Promise.all(order.map(async (arch) => ({ arch, r: await this.accelResult(arch) }))));
+    const ok = found.filter((f): f is { arch: Arch; r: AccelResult } => f.r !== undefined);
+    const missing = found.filter((f) => !f.r).map((f) => `${this.binaries[f.arch]} (${f.arch}) not found or not runnable: ${installHint(f.arch)}`);
+    if (ok.length === 0) return { target: 'qemu', available: false, reason: missing.join('; ') };
+    const first = ok[0].r;
+    const arches: ArchSupport[] = ok.map((f) => ({ arch: f.arch, native: f.r.accel === 'kvm' }));
+    const each = ok.map((f) => `${f.arch}: qemu ${f.r.qemuVersion}, ${f.r.reason}`);
+    return {
+      target: 'qemu', available: true, accel: first.accel, kvm: first.kvm, arches,
+      reason: [...each, ...missing, await this.networkReason()].join('; '),
+    };
   }
 
   /** The forwarded port is for a router on another host. */
@@ -220,9 +248,14 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
 
   async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
     await this.claim(spec.id);
-    const accel = await this.accelResult();
-    if (!accel) throw new RuntimeUnavailableError('qemu', `${this.qemuBinary} not found: ${INSTALL_HINT}`);
-    const kind = await detectImageKind(spec.artifactPath);
+    // No QEMU at all: say so (and how to install it) before anything else.
+    if ((await Promise.all(ARCHES.map((a) => this.qemuVersion(a)))).every((v) => !v)) {
+      throw new RuntimeUnavailableError('qemu', ARCHES.map((a) => `${this.binaries[a]} not found: ${installHint(a)}`).join('; '));
+    }
+    const { kind, arch } = await detectImage(spec.artifactPath);
+    if (kind === 'disk' && arch !== 'x86_64') throw new InvalidInputError(`a ${arch} disk image needs UEFI firmware, which the qemu runtime does not boot: make the artifact the kernel`);
+    const accel = await this.accelResult(arch);
+    if (!accel) throw new RuntimeUnavailableError('qemu', `${this.binaries[arch]} not found, so this host cannot run ${arch} guests: ${installHint(arch)}`);
     const mode = await this.chooseNetwork(spec, kind);
     const user = this.confiner ? await vmmUser(this.confiner, spec.app) : undefined;
     let use = accel.accel as Accel;
@@ -233,7 +266,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     }
     const tap = mode === 'tap' ? await this.acquireTap(user) : undefined;
     try {
-      return await this.launch(spec, sink, use, kind, tap, user);
+      return await this.launch(spec, sink, use, kind, tap, user, arch);
     } catch (e) {
       if (tap) await this.taps.release(tap);
       throw e;
@@ -248,7 +281,8 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
     }
   }
 
-  private async launch(spec: InstanceSpec, sink: ConsoleSink, accel: Accel, kind: 'kernel' | 'disk', tap: TapNetwork | undefined, user: VmmUser | undefined): Promise<RuntimeHandle> {
+  private async launch(spec: InstanceSpec, sink: ConsoleSink, accel: Accel, kind: 'kernel' | 'disk', tap: TapNetwork | undefined, user: VmmUser | undefined, arch: Arch = 'x86_64'): Promise<RuntimeHandle> {
+    const qemuBinary = this.binaries[arch];
     const guestPort = String(spec.guestPort);
     const addr = tap ? { cidr: `${tap.guestAddress}/${tap.prefix}`, ip: tap.guestAddress, gateway: tap.hostAddress } : USER_NET;
     // Checked when set (core/config-vars.ts), and again here: a var stored before the rules,
@@ -265,7 +299,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
       SUMMON_INSTANCE: spec.id,
     };
     const guestEnv = envFileText({ ...spec.env, ...own });
-    let cmdline = buildKernelCmdline({ base: ['console=ttyS0', 'panic=1'], extra: spec.cmdline, env: own });
+    let cmdline = buildKernelCmdline({ base: [`console=${consoleDevice(arch)}`, 'panic=1'], extra: spec.cmdline, env: own });
     if (spec.args.length > 0) {
       // Words after "--" become init's argv; they obey the same quoting limits as values.
       const words = spec.args.map((a) =>
@@ -307,7 +341,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
       const initrdPath = spec.initrdPath ? (user ? await blob(spec.initrdPath) : spec.initrdPath) : undefined;
       const args = buildQemuArgs({
         id: spec.id, accel, kind, artifactPath, ...(initrdPath ? { initrdPath } : {}),
-        cmdline, memoryBytes: spec.memoryBytes, net, envFile: ENV_FILE,
+        cmdline, memoryBytes: spec.memoryBytes, net, envFile: ENV_FILE, arch,
         ...(user ? { tcgCodeBufferMiB: TCG_CODE_BUFFER_MIB, noPidFile: true } : {}),
       });
       const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' };
@@ -323,10 +357,10 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
         });
         // The work dir (QMP socket, console, the env file) becomes the app user's, 0700.
         await this.confiner!.own(spec.workDir, user.uid);
-        const c = this.confiner!.asUser(unit, user, [this.qemuBinary, ...args]);
+        const c = this.confiner!.asUser(unit, user, [qemuBinary, ...args]);
         child = spawn(c.file, c.args, opts);
       } else {
-        child = spawn(this.qemuBinary, args, opts);
+        child = spawn(qemuBinary, args, opts);
       }
     } catch (e) {
       await Promise.all(handed.map((h) => h.close()));
@@ -381,7 +415,7 @@ export class QemuRuntime extends HostProcessRuntime<Running> implements Runtime 
       await rm(envPath, { force: true });
       await unit?.remove().catch(() => undefined);
       await tail.stop();
-      throw new RuntimeUnavailableError('qemu', `could not run ${this.qemuBinary}: ${err.message}; ${INSTALL_HINT}`);
+      throw new RuntimeUnavailableError('qemu', `could not run ${qemuBinary}: ${err.message}; ${installHint(arch)}`);
     }
     const sample = await readProcSample(child.pid!);
     const record: InstanceRecord = {

@@ -31,6 +31,25 @@ export function buildVmHello(): Promise<VmHelloImage> {
   return building;
 }
 
+/** examples/vm-hello-arm64, beside vm-hello. */
+export function vmHelloArm64Dir(): string {
+  return join(vmHelloDir(), '..', 'vm-hello-arm64');
+}
+
+let buildingArm64: Promise<VmHelloImage> | undefined;
+
+/** Builds examples/vm-hello-arm64 (an arm64 Image and initrd) with its own build script. */
+export function buildVmHelloArm64(): Promise<VmHelloImage> {
+  buildingArm64 ??= new Promise<VmHelloImage>((resolve, reject) => {
+    const dir = vmHelloArm64Dir();
+    execFile('sh', [join(dir, 'build.sh')], { cwd: dir, timeout: 300_000, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`building vm-hello-arm64 failed: ${err.message}\n${stdout}\n${stderr}`));
+      resolve({ dir, kernel: join(dir, 'build', 'Image'), initrd: join(dir, 'build', 'initrd.gz') });
+    });
+  });
+  return buildingArm64;
+}
+
 /** Whether qemu-system-x86_64 can run here; tests skip (saying why) when it cannot. */
 export function hasQemu(binary = 'qemu-system-x86_64'): Promise<boolean> {
   return new Promise((resolve) => execFile(binary, ['--version'], (err) => resolve(!err)));
