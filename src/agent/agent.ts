@@ -6,7 +6,8 @@ import { setMaxListeners } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Instance, InstanceState, Manifest, RuntimeCapability, Target } from '../core/types.js';
+import type { Arch, Instance, InstanceState, Manifest, RuntimeCapability, Target } from '../core/types.js';
+import { runsArch } from '../core/arch.js';
 import { restartDelayMs } from '../core/backoff.js';
 import type { Runtime } from '../runtimes/runtime.js';
 import { PortAllocator, portIsFree } from './ports.js';
@@ -189,6 +190,9 @@ export class Agent implements HostAgent {
   async start(): Promise<void> {
     await mkdir(this.instancesDir, { recursive: true });
     for (const r of this.runtimes.values()) await r.recover(this.opts.dataDir);
+    // What each runtime runs (architectures among it), known for placement before long; a
+    // runtime's probe may take seconds, so nothing waits for it here.
+    void this.capabilities().catch(() => undefined);
     const saved = await this.loadDesired();
     if (saved.length) await this.setDesired(saved);
     this.statsTimer = setInterval(() => void this.sampleStats(), this.opts.statsIntervalMs);
@@ -196,15 +200,23 @@ export class Agent implements HostAgent {
   }
 
   async capabilities(): Promise<RuntimeCapability[]> {
-    return Promise.all([...this.runtimes.values()].map((r) => r.capability()));
+    const caps = await Promise.all([...this.runtimes.values()].map((r) => r.capability()));
+    this.caps = caps;
+    return caps;
   }
+
+  /** The last capabilities() answer, for offers(): placement asks without waiting. */
+  private caps: RuntimeCapability[] | undefined;
 
   runtimeFor(target: Target): Runtime | undefined {
     return this.runtimes.get(target);
   }
 
-  offers(target: Target): boolean {
-    return this.runtimes.has(target);
+  offers(target: Target, arch?: Arch): boolean {
+    if (!this.runtimes.has(target)) return false;
+    // Not asked yet (start() asks at once): the runtime says at start whether it can.
+    const cap = this.caps?.find((c) => c.target === target);
+    return !cap || runsArch(cap.arches, arch);
   }
 
   link(): HostLink {

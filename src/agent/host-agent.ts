@@ -1,7 +1,7 @@
 // What the control plane needs from the agent of one host, whether that agent runs in the
 // same process (Agent) or on another machine behind the agent protocol (RemoteAgent). The
 // controller, the release service and the API see only this.
-import type { Instance, RuntimeCapability, Target } from '../core/types.js';
+import type { Arch, Instance, RuntimeCapability, Target } from '../core/types.js';
 import type { DesiredInstance } from './agent.js';
 
 export interface HostLink {
@@ -30,7 +30,8 @@ export interface HostAgent {
   desiredSet(): DesiredInstance[];
   instances(): Instance[];
   capabilities(): Promise<RuntimeCapability[]>;
-  /** Whether the host has an available runtime for target, from what is known now (no I/O). */
-  offers(target: Target): boolean;
+  /** Whether the host has an available runtime for target (that runs arch, natively or
+   *  emulated, when arch is given), from what is known now (no I/O). */
+  offers(target: Target, arch?: Arch): boolean;
   link(): HostLink;
 }

@@ -11,7 +11,8 @@ import https from 'node:https';
 import { fetchPinnedCert, pinnedFingerprint } from './agent-tls.js';
 import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Instance, RuntimeCapability, Target } from '../core/types.js';
+import type { Arch, Instance, RuntimeCapability, Target } from '../core/types.js';
+import { runsArch } from '../core/arch.js';
 import type { AgentCallbacks, DesiredInstance } from './agent.js';
 import type { StreamMessage } from './agent-server.js';
 import type { HostAgent, HostLink } from './host-agent.js';
@@ -126,8 +127,8 @@ export class RemoteAgent implements HostAgent {
     return this.caps;
   }
 
-  offers(target: Target): boolean {
-    return this.caps.some((c) => c.target === target && c.available);
+  offers(target: Target, arch?: Arch): boolean {
+    return this.caps.some((c) => c.target === target && c.available && runsArch(c.arches, arch));
   }
 
   link(): HostLink {

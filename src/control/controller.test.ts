@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DesiredInstance } from '../agent/agent.js';
 import type { HostAgent, HostLink } from '../agent/host-agent.js';
-import type { Instance, Manifest, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
+import type { Arch, Instance, Manifest, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
 import { createSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { waitFor } from '../testing/wait.js';
@@ -34,8 +34,10 @@ class FakeHost implements HostAgent {
   async capabilities(): Promise<RuntimeCapability[]> {
     return [{ target: 'process', available: true, reason: 'fake' }];
   }
-  offers(target: Target): boolean {
-    return target === 'process';
+  /** The architectures its process runtime runs (any, when not set). */
+  arches: Arch[] | undefined;
+  offers(target: Target, arch?: Arch): boolean {
+    return target === 'process' && (!arch || !this.arches || this.arches.includes(arch));
   }
   /** How often the controller looked at the link: it does on every sampling tick. */
   looked = 0;
@@ -175,6 +177,34 @@ test('a release\'s [scale].min applies at its deploy (regression: min = 2 was ac
   void c.controller.deploy(rel);
   await waitFor(() => c.controller.app('web')!.desiredCount === 2, { timeoutMs: 5000, what: 'the count raised to the new min' });
   assert.ok(c.seen.some((e) => e.type === 'deploy.started' && /to 2 instance\(s\)/.test(e.message)), 'the deploy says so');
+});
+
+test('placement honours the architecture: an aarch64 release goes only to the host that runs it; none → the rollout fails naming [run].arch and summon hosts', async (t) => {
+  const x86 = new FakeHost('x86', false);
+  x86.arches = ['x86_64'];
+  const arm = new FakeHost('arm', true);
+  arm.arches = ['aarch64'];
+  const c = await setUp(t, [x86, arm], 1);
+  await waitFor(() => x86.desired.length + arm.desired.length === 1, { timeoutMs: 5000, what: 'the live release (no arch) on one host' });
+  const armRelease = (version: string) => c.store.createRelease('web', {
+    status: 'ready', description: version, reason: null, commit: null, artifactSha256: 'f'.repeat(64), initrdSha256: null,
+    manifest: { ...MANIFEST, run: { ...MANIFEST.run, arch: 'aarch64' }, scale: { ...MANIFEST.scale, min: 2 } }, buildManifest: null,
+    configCipher: c.secrets.encrypt({}),
+  }, c.now());
+  const rel = await armRelease('arm64');
+  void c.controller.deploy(rel);
+  await waitFor(() => arm.desired.filter((d) => d.version === rel.version).length === 2, { timeoutMs: 5000, what: 'both aarch64 instances on the arm host' });
+  assert.equal(x86.desired.filter((d) => d.version === rel.version).length, 0, 'none on the x86 host, though it had fewer');
+
+  // The arm host no longer runs aarch64: the next release of it has nowhere to go.
+  arm.arches = ['x86_64'];
+  c.report(0.1);
+  const again = await armRelease('arm64 again');
+  const r = await c.controller.deploy(again);
+  assert.equal(r.ok, false);
+  assert.match(!r.ok ? r.reason : '', /^no host runs aarch64 for the process runtime \(\[run\]\.arch asks for it\): see which architectures each host runs with `summon hosts`/);
+  await waitFor(() => c.seen.some((e) => e.type === 'release.failed' && /no host runs aarch64/.test(e.message)), { timeoutMs: 5000, what: 'release.failed with the reason' });
+  assert.equal([...x86.desired, ...arm.desired].filter((d) => d.version === again.version).length, 0, 'nothing started');
 });
 
 test('ps:scale within [min, max] holds against the autoscaler for the scale-in window (regression: undone 0.5 s later)', async (t) => {

@@ -11,6 +11,7 @@ import type { App, Instance, Release, ScalePolicy, Target } from '../core/types.
 import type { Store } from '../store/store.js';
 import type { EventBus } from './event-bus.js';
 import { desiredInstanceFor } from './instance-spec.js';
+import { choosePlacement, releaseNeed, type Placement, type PlacementNeed } from './placement.js';
 import type { Secrets } from './secrets.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { rollbackAdvice } from '../artifacts/integrity.js';
@@ -55,7 +56,7 @@ interface Managed {
 
 interface AppState {
   app: App;
-  releases: Map<number, Release>;
+  releases: Map<number, RunningRelease>;
   instances: Map<string, Managed>;
   samples: CpuSample[];
   lastScaleAt: number | null;
@@ -70,6 +71,8 @@ interface AppState {
   usageFlushed: number;
   /** Releases an agent refused to start (artifact missing or altered), with why. */
   broken: Map<number, string>;
+  /** Why the live release could not be placed, said once until it can be again. */
+  unplaceable: string | null;
 }
 
 type RolloutResult = { ok: true } | { ok: false; reason: string };
@@ -80,9 +83,12 @@ export const DEFAULT_AUTOSCALE = { outMs: 1000, inMs: 60_000, cooldownMs: 3000 }
 
 /** The controller keeps a release only to start instances of it: the build manifest (toolchain
  *  output, lockfiles, steps) stays in the store, which matters with a thousand idle apps. */
-function forRunning(r: Release): Release {
-  return { ...r, buildManifest: null };
+function forRunning(r: Release): RunningRelease {
+  // What placement needs of it (the artifact's architecture) is kept.
+  return { ...r, buildManifest: null, need: r.manifest ? releaseNeed(r) : null };
 }
+
+type RunningRelease = Release & { need: PlacementNeed | null };
 
 export const DEFAULT_POLICY: ScalePolicy = { min: 1, max: 10, targetCpu: 0.8, idleTimeoutMs: 300_000 };
 
@@ -177,7 +183,7 @@ export class Controller {
     const st: AppState = {
       app, releases: new Map(), instances: new Map(), samples: [], lastScaleAt: null, manualAt: null,
       lastActivityAt: this.now(), restarting: null, reconciling: false, again: false, usageSeconds: 0, usageFlushed: 0,
-      broken: new Map(),
+      broken: new Map(), unplaceable: null,
     };
     for (const v of [app.liveVersion, app.targetVersion]) {
       if (v === null) continue;
@@ -489,8 +495,23 @@ export class Controller {
     if (plan.start && release) {
       const config = this.opts.secrets.decrypt(release.configCipher);
       for (let k = 0; k < plan.start.count; k++) {
+        const placed = this.placeOn(release);
+        if ('refused' in placed) {
+          // The architecture its artifact needs runs on no host: a rollout of it fails with the
+          // reason; the live release (a scale-up, a wake-up) says so once and starts nothing.
+          if (app.targetVersion === release.version) {
+            await this.failRollout(st, release.version, placed.refused);
+            return;
+          }
+          if (st.unplaceable !== placed.refused) {
+            st.unplaceable = placed.refused;
+            void this.opts.events.emit(app.name, 'instance.unplaceable', `v${release.version} cannot start: ${placed.refused}`, { version: release.version, reason: placed.refused });
+          }
+          break;
+        }
+        st.unplaceable = null;
+        const host = placed.host;
         const d = desiredInstanceFor(release, config);
-        const host = this.placeOn(release);
         const now = this.now();
         st.instances.set(d.id, {
           desired: d, host, draining: false, createdAt: now, everHealthy: false,
@@ -569,17 +590,16 @@ export class Controller {
     return this.opts.agents.filter((a) => a.offers(target) && isReachable(a));
   }
 
-  /** Placement: the host with the fewest instances that has the release's runtime. */
-  private placeOn(release: Release): string {
-    const target = release.manifest!.run.target;
+  /** Placement (placement.ts): the host with the fewest instances that has the release's
+   *  runtime and runs its artifact's architecture, reachable ones first. */
+  private placeOn(release: RunningRelease): Placement {
+    const need = release.need ?? releaseNeed(release);
     const counts = new Map<string, number>();
     for (const s of this.apps.values()) for (const i of s.instances.values()) counts.set(i.host, (counts.get(i.host) ?? 0) + 1);
-    // A host whose agent cannot be reached now gets no new instances while another can take
-    // them; when only unreachable hosts have the runtime, one of them gets it for when it is back.
-    const reachable = this.reachableHostsFor(target);
-    const offering = this.opts.agents.filter((a) => a.offers(target));
-    const pool = reachable.length ? reachable : offering.length ? offering : this.opts.agents;
-    return pool.reduce((best, a) => ((counts.get(a.hostId) ?? 0) < (counts.get(best.hostId) ?? 0) ? a : best), pool[0]).hostId;
+    return choosePlacement(this.opts.agents.map((a) => ({
+      id: a.hostId, offers: a.offers(need.target), runsArch: !need.arch || a.offers(need.target, need.arch),
+      reachable: isReachable(a), instances: counts.get(a.hostId) ?? 0,
+    })), need);
   }
 
   private drain(st: AppState, inst: Managed, timeoutMs: number): void {

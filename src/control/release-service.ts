@@ -14,6 +14,8 @@ import type { Controller } from './controller.js';
 import type { EventBus } from './event-bus.js';
 import type { Secrets } from './secrets.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
+import { describeArches, runsArch } from '../core/arch.js';
+import { archRefusal, releaseNeed, type PlacementNeed } from './placement.js';
 
 export interface ReleaseServiceOptions {
   store: Store;
@@ -131,7 +133,7 @@ export class ReleaseService {
       return { ok: false, message: `v${release.version} was not released: ${err.message}${app.liveVersion !== null ? ` (v${app.liveVersion} keeps serving)` : ''}` };
     }
     const target = outcome.manifest.run.target;
-    const capability = await this.capabilityOf(target);
+    const capability = await this.capabilityOf(target, releaseNeed(outcome));
     if (!capability.available) {
       const err = new RuntimeUnavailableError(target, capability.reason);
       await store.updateRelease(req.app, release.version, { status: 'failed', reason: err.message }, this.now());
@@ -228,7 +230,8 @@ export class ReleaseService {
     }
   }
 
-  private async capabilityOf(target: Target): Promise<RuntimeCapability> {
+  /** An available capability for target (that runs need's arch), else why there is none. */
+  private async capabilityOf(target: Target, need?: PlacementNeed): Promise<RuntimeCapability> {
     const all = await Promise.all(this.o.agents.map((a) => a.capabilities().catch((err: unknown) => {
       // Counted as offering nothing: the push is refused only if no other host has the target.
       this.log.warn({ err, host: a.hostId, target }, 'host did not say which runtimes it has');
@@ -237,7 +240,15 @@ export class ReleaseService {
     const found = all.flat().filter((c) => c.target === target);
     const down = this.o.agents.filter((a) => !isReachable(a)).map((a) => a.hostId);
     const also = down.length ? ` (unreachable now, so not asked: ${down.join(', ')})` : '';
-    return found.find((c) => c.available) ??
+    const available = found.filter((c) => c.available);
+    if (available.length && need?.arch && !available.some((c) => runsArch(c.arches, need.arch))) {
+      const hosts = all.map((caps, i) => {
+        const c = caps.find((x) => x.target === target && x.available);
+        return c ? `${this.o.agents[i].hostId}: ${c.arches ? describeArches(c.arches) : 'not said'}` : null;
+      }).filter((x) => x !== null).join('; ');
+      return { target, available: false, reason: `${archRefusal(target, need.arch, need.archFrom)} (${target} runs ${hosts})${also}` };
+    }
+    return available.find((c) => runsArch(c.arches, need?.arch)) ??
       { target, available: false, reason: `${found.find((c) => c.reason)?.reason ?? `no host has a ${target} runtime`}${also}` };
   }
 

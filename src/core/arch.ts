@@ -63,3 +63,10 @@ export interface ArchSupport {
 export function describeArches(list: readonly ArchSupport[]): string {
   return list.map((a) => `${a.arch} (${a.native ? 'native' : 'emulated'})`).join(', ');
 }
+
+/** Whether a runtime whose capability lists `arches` runs `arch`; a capability without the
+ *  list (an agent from before it) is taken at its word and tried. */
+export function runsArch(arches: readonly ArchSupport[] | undefined, arch: Arch | undefined): boolean {
+  if (!arch || !arches) return true;
+  return arches.some((a) => a.arch === arch);
+}

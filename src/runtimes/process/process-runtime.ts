@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hostArch } from '../../core/arch.js';
 import type { RuntimeCapability } from '../../core/types.js';
 import type {
   ConsoleSink, InstanceSpec, InstanceStats, InstanceStatus, Runtime, RuntimeHandle,
@@ -56,8 +57,11 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
   }
 
   async capability(): Promise<RuntimeCapability> {
+    const arch = hostArch();
     return {
       target: 'process', available: true,
+      // A process runs on the host's own CPU (no emulation of another architecture).
+      ...(arch ? { arches: [{ arch, native: true }] } : {}),
       reason: this.confiner ? 'runs the artifact as its app\'s user, confined (bubblewrap, seccomp, cgroups)' : 'runs the artifact as a host process, unconfined',
     };
   }

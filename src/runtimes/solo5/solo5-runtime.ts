@@ -14,6 +14,7 @@ import { access, constants, mkdir, open, readdir, readFile, rm, writeFile, type 
 import { delimiter, join } from 'node:path';
 import { RuntimeUnavailableError } from '../../core/errors.js';
 import { assertConfigForRuntime } from '../../core/config-vars.js';
+import { hostArch } from '../../core/arch.js';
 import type { RuntimeCapability } from '../../core/types.js';
 import type {
   ConsoleSink, InstanceSpec, InstanceStatus, Runtime, RuntimeHandle, UnhealthyStart,
@@ -174,9 +175,15 @@ export class Solo5Runtime extends HostProcessRuntime<Running> implements Runtime
           reason: `${tender} found, but solo5-hvt needs KVM and ${this.kvmDevice} is missing or not accessible; use solo5-spt`,
         };
       }
-      return { target: this.target, available: true, kvm: true, reason: `${tender} (hvt: KVM via ${this.kvmDevice})` };
+      return { target: this.target, available: true, kvm: true, ...this.arches(), reason: `${tender} (hvt: KVM via ${this.kvmDevice})` };
     }
-    return { target: this.target, available: true, reason: `${tender} (spt: seccomp sandbox, no KVM needed)` };
+    return { target: this.target, available: true, ...this.arches(), reason: `${tender} (spt: seccomp sandbox, no KVM needed)` };
+  }
+
+  /** A tender runs unikernels built for the host's own architecture, natively. */
+  private arches(): Pick<RuntimeCapability, 'arches'> {
+    const arch = hostArch();
+    return arch ? { arches: [{ arch, native: true }] } : {};
   }
 
   async start(spec: InstanceSpec, sink: ConsoleSink): Promise<RuntimeHandle> {
