@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { ROLES, SCOPES } from '../core/access.js';
 import { TARGETS } from '../core/manifest.js';
+import { ARCHES } from '../core/arch.js';
 
 const epochMs = z.number().describe('epoch milliseconds');
 const named = <T extends z.ZodType>(id: string, s: T, description?: string): T => s.meta({ id, ...(description ? { description } : {}) });
@@ -63,6 +64,7 @@ export const Manifest = named('Manifest', z.object({
   run: z.object({
     target: Target, args: z.array(z.string()), port: z.number().int(), memoryBytes: z.number(), initrd: z.string().optional(),
     cmdline: z.string().optional(), cpu: z.number().optional(), network: z.enum(['tap', 'user']).optional(),
+    arch: z.enum(ARCHES).optional().describe('[run].arch, canonical'),
   }),
   health: z.object({
     kind: z.enum(['http', 'tcp']), path: z.string().optional(), intervalMs: z.number(), timeoutMs: z.number(),
@@ -79,7 +81,11 @@ export const BuildManifest = named('BuildManifest', z.object({
   platform: z.object({ os: z.string(), arch: z.string(), kernel: z.string(), node: z.string(), summon: z.string() }),
   toolchain: z.array(z.object({ command: z.string(), output: z.string(), exitCode: z.number() })),
   lockfiles: z.array(z.object({ path: z.string(), sha256: z.string() })),
-  artifact: z.object({ path: z.string(), sha256: z.string(), size: z.number(), target: Target, initrdSha256: z.string().optional() }),
+  artifact: z.object({
+    path: z.string(), sha256: z.string(), size: z.number(), target: Target, initrdSha256: z.string().optional(),
+    arch: z.enum(ARCHES).optional().describe('the architecture the instance needs: the artifact\'s own (detected), else [run].arch'),
+    archFrom: z.string().optional().describe('how it was known: the header found, or "[run].arch"'),
+  }),
   steps: z.array(z.object({ name: z.string(), startedAt: epochMs, durationMs: z.number(), exitCode: z.number().nullable() })),
   startedAt: epochMs,
   finishedAt: epochMs,
@@ -144,7 +150,10 @@ export type SeriesPoint = z.infer<typeof SeriesPoint>;
 
 // ---- hosts
 export const RuntimeCapability = named('RuntimeCapability', z.object({
-  target: Target, available: z.boolean(), accel: z.enum(['kvm', 'tcg']).optional(), kvm: z.boolean().optional(), reason: z.string(),
+  target: Target, available: z.boolean(), accel: z.enum(['kvm', 'tcg']).optional(), kvm: z.boolean().optional(),
+  arches: z.array(z.object({ arch: z.enum(ARCHES), native: z.boolean() })).optional()
+    .describe('the architectures it runs: native (KVM, or a process on the host\'s own CPU) or emulated (TCG)'),
+  reason: z.string(),
 }));
 export const HostView = named('Host', z.object({
   id: z.string(),

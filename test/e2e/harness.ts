@@ -257,7 +257,7 @@ function vmCacheDir(): string {
   return '/var/cache/summon-vm-hello';
 }
 
-let vmCacheReady: Promise<string> | undefined;
+const vmCacheReady = new Map<string, Promise<string>>();
 
 /**
  * Where vm-hello's build finds its Debian packages, fetched and unpacked once per machine.
@@ -267,26 +267,40 @@ let vmCacheReady: Promise<string> | undefined;
  * SUMMON_VM_CACHE to it (config:set) and reads it without writing.
  */
 export function vmCache(): Promise<string> {
-  vmCacheReady ??= (async () => {
-    const dir = vmCacheDir();
+  return fillVmCache('vm-hello', vmCacheDir());
+}
+
+/** vm-hello-arm64's Debian arm64 packages, as vmCache() does for vm-hello; a Summon that
+ *  builds it is started with `--build-ro` this directory (VM_CACHE_ARM64). */
+export function vmCacheArm64(): Promise<string> {
+  return fillVmCache('vm-hello-arm64', VM_CACHE_ARM64);
+}
+export const VM_CACHE_ARM64 = '/var/cache/summon-vm-hello-arm64';
+
+function fillVmCache(example: string, cacheDir: string): Promise<string> {
+  let ready = vmCacheReady.get(example);
+  if (ready) return ready;
+  ready = (async () => {
+    const dir = cacheDir;
     const ready = async () => (await access(join(dir, 'kernel', '.from')).then(() => true, () => false))
       && (await access(join(dir, 'busybox', '.from')).then(() => true, () => false));
     if (await ready()) return dir;
     await mkdir(dir, { recursive: true });
     const copy = await mkdtemp(join(tmpdir(), 'summon-vm-cache-fill-'));
     try {
-      await cp(join(EXAMPLES, 'vm-hello'), copy, { recursive: true });
+      await cp(join(EXAMPLES, example), copy, { recursive: true });
       await new Promise<void>((resolve, reject) => {
         execFile('sh', [join(copy, 'build.sh')], { env: { ...process.env, SUMMON_VM_CACHE: dir }, timeout: 10 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, _out, stderr) => (
-          err ? reject(new Error(`filling the vm-hello package cache ${dir} failed: ${err.message}\n${stderr}`)) : resolve()));
+          err ? reject(new Error(`filling the ${example} package cache ${dir} failed: ${err.message}\n${stderr}`)) : resolve()));
       });
     } finally {
       await rm(copy, { recursive: true, force: true });
     }
     return dir;
   })();
-  vmCacheReady.catch(() => (vmCacheReady = undefined));
-  return vmCacheReady;
+  vmCacheReady.set(example, ready);
+  ready.catch(() => vmCacheReady.delete(example));
+  return ready;
 }
 
 /** A real SMTP server on loopback that keeps every message, for notification tests: plain by
