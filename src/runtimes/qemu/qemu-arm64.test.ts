@@ -36,7 +36,7 @@ test('an arm64 guest boots under qemu-system-aarch64 -M virt and serves, on the 
   assert.ok(arm, `aarch64 among the arches: ${JSON.stringify(cap.arches)}`);
   // On an x86 host an arm64 guest can only be emulated.
   if (hostArch() !== 'aarch64') assert.equal(arm.native, false);
-  assert.match(cap.reason, hostArch() === "aarch64" ? /aarch64: qemu \S+, kvm: / : /aarch64: qemu \S+, kvm: no — aarch64 guests on a x86_64 host are emulated \(tcg\)/);
+  assert.match(cap.reason, hostArch() === 'aarch64' ? /aarch64: qemu \S+, kvm: / : /aarch64: qemu \S+, kvm: no — aarch64 guests on a x86_64 host are emulated \(tcg\)/);
 
   const modes: ('user' | 'tap')[] = tapsHere ? ['user', 'tap'] : ['user'];
   if (!tapsHere) t.diagnostic('no tap devices here (not root, or no /dev/net/tun): the user-mode network only');
