@@ -14,7 +14,7 @@ import { ConflictError, InvalidInputError, NotFoundError } from '../core/errors.
 import { checkAppName } from '../core/names.js';
 import type { Release } from '../core/types.js';
 import type { Secrets } from '../control/secrets.js';
-import { detectImageKind } from '../runtimes/qemu/image-kind.js';
+import { detectImage } from '../runtimes/qemu/image-kind.js';
 import { buildKernelCmdline, MAX_CMDLINE } from '../runtimes/qemu/kernel-cmdline.js';
 import type { Store } from '../store/store.js';
 
@@ -65,7 +65,8 @@ export function registerImageRoutes(fastify: FastifyInstance, d: ImageRouteDeps)
       throw new ConflictError(`images:export needs a VM release (target qemu with a kernel artifact); v${release.version} of ${app} runs target ${m.run.target}`);
     }
     const artifact = d.artifactPath(release.artifactSha256);
-    const kind = await detectImageKind(artifact);
+    const { kind, arch } = await detectImage(artifact);
+    if (arch !== 'x86_64') throw new ConflictError(`images:export makes an x86 BIOS disk (syslinux); v${release.version} of ${app} is an ${arch} kernel, which it cannot boot`);
     const dir = await mkdtemp(join(d.workDir ?? tmpdir(), 'summon-image-'));
     const cleanup = () => void rm(dir, { recursive: true, force: true });
     let file: string;

@@ -110,6 +110,12 @@ if (!(await hasQemu('qemu-system-aarch64'))) {
       assert.ok(events.some((e) => e.type === 'scale.idle') && events.some((e) => e.type === 'app.wake'), 'idle and wake are recorded');
     });
 
+    await t.test('images:export of an arm64 release says it makes x86 disks only', async () => {
+      const e = await cli(s, 'images:export', '-a', 'armweb', '-o', join(root, 'arm.raw'));
+      assert.notEqual(e.code, 0);
+      assert.match(e.stderr, /images:export makes an x86 BIOS disk \(syslinux\); v2 of armweb is an aarch64 kernel/);
+    });
+
     await t.test('an architecture no host runs is refused at push, naming [run].arch and summon hosts', async () => {
       // The process runtime runs only the host's own CPU's code; hello-node's artifact (a
       // script) says no architecture, so [run].arch decides.
