@@ -32,6 +32,7 @@ import { EmailNotifier, type EmailOptions } from './notify/email.js';
 import { WebhookNotifier } from './notify/webhooks.js';
 import { DrainManager, type DrainSettings } from './drains/drain-manager.js';
 import { InvalidInputError } from './core/errors.js';
+import { checkPrice } from './core/usage.js';
 import { DnsServer } from './router/dns/dns-server.js';
 import { Router, type ClientLimitOptions } from './router/router.js';
 import { ProcessRuntime } from './runtimes/process/process-runtime.js';
@@ -78,6 +79,10 @@ export interface SummonOptions {
   extraRuntimes?: (stateDir: string, confiner?: Confiner, logger?: Logger) => Promise<Runtime[]>;
   /** Keep instances running when Summon stops (default: stop them). */
   keepInstances?: boolean;
+  /** `--price-per-instance-second`: GET /api/usage and `summon usage` show a cost with it. */
+  pricePerInstanceSecond?: number;
+  /** Least observed time before rightsizing advice other than for OOM kills (default 1 h). */
+  adviceMinWindowMs?: number;
   /** Dashboard chart sample interval (default 5 s; one hour is kept, in the store). */
   seriesIntervalMs?: number;
   /** Webhook retries: first retry after retryBaseMs (default 500), doubling, maxAttempts in all (default 5).
@@ -142,6 +147,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
   const apiPort = checkPort('--api-port', o.apiPort);
   const routerPort = checkPort('--router-port', o.routerPort);
   const host = o.host ?? '127.0.0.1';
+  const price = o.pricePerInstanceSecond !== undefined ? checkPrice(o.pricePerInstanceSecond) : null;
   if (o.domain !== undefined && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(o.domain)) {
     throw new InvalidInputError(`--domain must be a DNS name like apps.example.com, got ${JSON.stringify(o.domain)}`);
   }
@@ -259,7 +265,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     cleanup.unshift(() => controller.close());
     // The charts' points are kept in the store, so the last hour is there again after a restart.
     const recorder = new SeriesRecorder({
-      instances: () => controller.instances(), metrics: () => router.metrics(), now, store,
+      instances: () => controller.instances(), metrics: () => router.metrics({ answeredOnly: true }), now, store,
       onStoreError: (err) => logger.warn({ err, component: 'series' }, 'chart points not stored'),
       ...(o.seriesIntervalMs ? { intervalMs: o.seriesIntervalMs } : {}),
     });
@@ -294,6 +300,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       webDir: join(here, '..', 'web'),
       webhooksAllowPrivate: o.webhooks?.allowPrivate === true,
       drains, drainsAllowPrivate: o.drains?.allowPrivate === true,
+      pricePerInstanceSecond: price,
+      ...(o.adviceMinWindowMs !== undefined ? { adviceMinWindowMs: o.adviceMinWindowMs } : {}),
       now,
     });
     await fastify.ready();

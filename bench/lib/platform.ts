@@ -23,7 +23,16 @@ export interface RunningSummonProc {
   token: string;
   client: SummonClient;
   output(): string;
+  /** The child's memory right after two forced full GCs (it runs with --expose-gc). */
+  memAfterGc(): Promise<ChildMemory>;
   stop(): Promise<void>;
+}
+
+export interface ChildMemory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
 }
 
 /** Options passed through to startSummon in the child (JSON-serialisable subset). */
@@ -43,7 +52,7 @@ export interface ChildOptions {
  * child runs the same composition root as `summon up --no-vm`.
  */
 export async function startSummonChild(o: ChildOptions, timeoutMs = 30_000): Promise<RunningSummonProc> {
-  const proc = spawn(process.execPath, [path.join(here, 'summon-child.js'), JSON.stringify(o)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--expose-gc', path.join(here, 'summon-child.js'), JSON.stringify(o)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.setEncoding('utf8');
   proc.stderr!.setEncoding('utf8');
@@ -71,6 +80,23 @@ export async function startSummonChild(o: ChildOptions, timeoutMs = 30_000): Pro
     proc, pid: proc.pid!, ...info, routerPort: Number(new URL(info.routerUrl).port),
     client: new SummonClient({ api: info.apiUrl, token: info.token }),
     output: () => out,
+    memAfterGc: () => new Promise<ChildMemory>((resolve, reject) => {
+      let buf = '';
+      const t = setTimeout(() => done(new Error('the summon child did not answer "mem" within 10 s')), 10_000);
+      const onData = (c: string) => {
+        buf += c;
+        const line = buf.split('\n').find((l) => l.startsWith('{"mem"'));
+        if (line) done(null, (JSON.parse(line) as { mem: ChildMemory }).mem);
+      };
+      const done = (err: Error | null, m?: ChildMemory) => {
+        clearTimeout(t);
+        proc.stdout!.off('data', onData);
+        if (err) reject(err);
+        else resolve(m!);
+      };
+      proc.stdout!.on('data', onData);
+      proc.stdin!.write('mem\n');
+    }),
     stop: () => {
       stopping ??= (async () => {
         if (proc.exitCode !== null || proc.signalCode !== null) return;

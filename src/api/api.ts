@@ -40,6 +40,7 @@ import { registerWebhookRoutes } from '../notify/routes.js';
 import { registerDrainRoutes } from '../drains/routes.js';
 import type { DrainManager } from '../drains/drain-manager.js';
 import { registerImageRoutes } from './images.js';
+import { registerUsageRoutes } from './usage-routes.js';
 import { ConflictError } from '../core/errors.js';
 import { ArtifactVerifier } from '../artifacts/verify.js';
 import { SseWriter, sseLimits, type SseDrop } from '../core/sse-writer.js';
@@ -79,6 +80,10 @@ export interface ApiDeps {
   /** Log drains; `drainsAllowPrivate` is `summon up --drains-allow-private`. */
   drains?: DrainManager;
   drainsAllowPrivate?: boolean;
+  /** `summon up --price-per-instance-second` (GET /api/usage shows a cost with it). */
+  pricePerInstanceSecond?: number | null;
+  /** Least observed time before rightsizing advice (default 1 h). */
+  adviceMinWindowMs?: number;
 }
 
 const MIME: Record<string, string> = {
@@ -417,6 +422,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   registerWebhookRoutes(fastify, { store: d.store, now, allowPrivate: d.webhooksAllowPrivate === true });
   if (d.drains) registerDrainRoutes(fastify, { store: d.store, drains: d.drains, now, allowPrivate: d.drainsAllowPrivate === true });
   if (d.artifactPath) registerImageRoutes(fastify, { store: d.store, secrets: d.secrets, artifactPath: d.artifactPath });
+  registerUsageRoutes(fastify, { store: d.store, controller: d.controller, pricePerInstanceSecond: d.pricePerInstanceSecond ?? null, now, ...(d.adviceMinWindowMs !== undefined ? { adviceMinWindowMs: d.adviceMinWindowMs } : {}) });
 
   // ---- hosts and metrics ----
   route(fastify, 'listHosts', async () => Promise.all(d.agents.map(async (a) => {

@@ -61,6 +61,8 @@ export const CONTRACT = {
   appEvents: { summary: 'The app\'s events, oldest first', tags: ['events'], params: T.AppParams, querystring: T.EventQuery, response: { 200: z.array(T.SummonEvent) } },
   eventStream: { summary: 'Follow events (every app the caller reaches, or one)', tags: ['events'], querystring: T.StreamQuery, response: { 200: sse('`event: event`', T.SummonEvent) } },
   series: { summary: 'The dashboard charts\' time series', tags: ['metrics'], params: T.AppParams, response: { 200: z.array(T.SeriesPoint) } },
+  usage: { summary: 'Instance-seconds and memory-seconds per app and UTC day, and the cost at the operator\'s price', tags: ['usage'], querystring: T.UsageQuery, response: { 200: T.UsageView } },
+  advice: { summary: 'Rightsizing advice from the last day\'s observations of the running instances', tags: ['usage'], params: T.AppParams, response: { 200: T.AdviceView } },
   metrics: { summary: 'Prometheus metrics (a metrics or admin token)', tags: ['metrics'], response: { 200: { description: 'Prometheus text format 0.0.4', content: { 'text/plain': { schema: z.string() } } } } },
 
   liveImage: { summary: 'The live release as a bootable disk image', tags: ['images'], params: T.AppParams, querystring: T.ImageQuery, response: { 200: file('raw disk, or a tar.gz holding disk.raw (gce); X-Summon-Release names the release') } },

@@ -22,6 +22,7 @@ import { registerAudit } from './commands/audit/index.js';
 import { registerGit } from './commands/git/index.js';
 import { registerOpen } from './commands/open/index.js';
 import { registerCompletion } from './commands/completion/index.js';
+import { registerUsage } from './commands/usage/index.js';
 
 const processIo = (): Io => ({
   out: (s) => console.log(s), err: (s) => console.error(s), env: process.env, cwd: process.cwd(), stdin: process.stdin,
@@ -78,5 +79,6 @@ export function buildProgram(io: Io, run: (f: () => Promise<void>) => Promise<vo
   registerGit(program, io, run);
   registerOpen(program, io, run);
   registerCompletion(program, io, run);
+  registerUsage(program, io, run);
   return program;
 }

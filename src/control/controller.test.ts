@@ -231,3 +231,81 @@ test('ps:scale within [min, max] holds against the autoscaler for the scale-in w
   await waitFor(() => c.controller.app('web')!.desiredCount === 1, { timeoutMs: 5000, what: 'a scale-in once the window after the change is full' });
   assert.equal(c.controller.manualHoldUntil('web'), null);
 });
+
+test('a tick over 1,000 apps at zero touches no per-app state and records nothing; a woken app is metered in instance- and memory-seconds', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'summon-controller-idle-'));
+  const real: Store = await createSqliteStore(join(dir, 'summon.db'));
+  let usageWrites = 0;
+  const store = new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop === 'addUsage') return (...a: Parameters<Store['addUsage']>) => { usageWrites++; return target.addUsage(...a); };
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  let clock = 1_800_000_000_000;
+  const now = () => clock;
+  const secrets = await Secrets.open(dir, 'a'.repeat(64));
+  const logs = new LogStore({ dir: join(dir, 'logs') });
+  const events = new EventBus({ store, logs, now });
+  const looked = { appStats: 0 };
+  const counting: RouterPort = { ...router, appStats: () => { looked.appStats++; return { inflight: 0, held: 0, lastRequestAt: null }; } };
+  const manifest = { ...MANIFEST, scale: { ...MANIFEST.scale, min: 0, idleTimeoutMs: 3_600_000 } };
+  const name = (i: number) => `app-${String(i).padStart(4, '0')}`;
+  for (let i = 0; i < 1000; i++) {
+    await real.createApp(name(i), clock);
+    await real.createRelease(name(i), {
+      status: 'live', description: 'idle', reason: null, commit: null, artifactSha256: 'e'.repeat(64), initrdSha256: null,
+      manifest, buildManifest: null, configCipher: secrets.encrypt({}),
+    }, clock);
+    await real.updateApp(name(i), { liveVersion: 1, desiredCount: 0 });
+  }
+  const host = new FakeHost('local', false);
+  const controller = new Controller({ store, agents: [host], router: counting, events, secrets, now, tickMs: 5 });
+  await controller.start();
+  t.after(async () => {
+    await controller.close();
+    await events.drained();
+    await real.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await waitFor(() => controller.activeApps() === 0, { timeoutMs: 5000, what: `every idle app out of the tick (${controller.activeApps()} left)` });
+  const sampled = async (seconds: number) => {
+    for (let k = 0; k < seconds; k++) {
+      const before = host.looked;
+      clock += 1000;
+      await waitFor(() => host.looked > before, { timeoutMs: 5000, what: 'a sampling tick' });
+    }
+  };
+  looked.appStats = 0;
+  await sampled(12); // past a usage flush (every 10 s)
+  assert.equal(controller.activeApps(), 0);
+  assert.equal(looked.appStats, 0, 'the router was not asked about any idle app');
+  assert.equal(usageWrites, 0, 'no usage written for apps with no instances');
+  assert.deepEqual(controller.unflushedMetering(name(1)), { instanceSeconds: 0, memoryMibSeconds: 0 });
+  assert.equal(controller.observations(name(1)).samples, 0);
+  assert.equal(host.desired.length, 0);
+
+  // Woken, it is back in the tick, alone, and metered: 64 MiB reserved × each second it runs.
+  controller.wake(name(500));
+  await waitFor(() => host.desired.length === 1, { timeoutMs: 5000, what: 'the woken app\'s instance' });
+  assert.equal(controller.activeApps(), 1);
+  const d = host.desired[0];
+  controller.onInstanceStatus({
+    id: d.id, app: d.app, version: d.version, host: 'local', state: 'healthy', address: '127.0.0.1', port: 40000,
+    pid: 1, startedAt: clock - 10_000, healthyAt: clock - 10_000, restarts: 0, reason: null, nextRetryAt: null, cpu: 0.1, memoryBytes: 20 << 20, updatedAt: clock,
+  });
+  await sampled(3);
+  const m = controller.unflushedMetering(name(500));
+  assert.ok(m.instanceSeconds >= 3 && m.instanceSeconds <= 4, `instance-seconds ${m.instanceSeconds}`);
+  assert.equal(m.memoryMibSeconds, m.instanceSeconds * 64);
+  const o = controller.observations(name(500));
+  assert.ok(o.samples >= 3);
+  assert.equal(o.memoryPeakBytes, 20 << 20);
+  await sampled(10);
+  await waitFor(async () => (await real.listUsage({ fromDay: '2000-01-01' })).length === 1, { timeoutMs: 5000, what: 'the flush of the woken app\'s usage' });
+  const [row] = await real.listUsage({ fromDay: '2000-01-01' });
+  assert.equal(row.app, name(500));
+  assert.equal(row.memoryMibSeconds, row.instanceSeconds * 64);
+  assert.ok(row.instanceSeconds >= 3, `flushed ${row.instanceSeconds} instance-seconds`);
+});

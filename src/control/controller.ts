@@ -15,6 +15,8 @@ import { choosePlacement, releaseNeed, type Placement, type PlacementNeed } from
 import type { Secrets } from './secrets.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { rollbackAdvice } from '../artifacts/integrity.js';
+import type { Observations } from '../core/rightsizing.js';
+import { UsageObserver } from './observations.js';
 
 export interface RouterPort {
   setRoute(app: string, route: { kind: 'serving'; upstreams: { id: string; address: string; port: number }[] } | { kind: 'no-release' }): void;
@@ -69,6 +71,9 @@ interface AppState {
   again: boolean;
   usageSeconds: number;
   usageFlushed: number;
+  /** Memory-seconds in MiB·s: each running instance's [run].memory reservation × the seconds it ran. */
+  memorySeconds: number;
+  memoryFlushed: number;
   /** Releases an agent refused to start (artifact missing or altered), with why. */
   broken: Map<number, string>;
   /** Why the live release could not be placed, said once until it can be again. */
@@ -94,6 +99,12 @@ export const DEFAULT_POLICY: ScalePolicy = { min: 1, max: 10, targetCpu: 0.8, id
 
 export class Controller {
   private readonly apps = new Map<string, AppState>();
+  /** The apps the tick looks at: an app at zero with nothing in flight leaves this set at its
+   *  next tick, and anything that could give it work (a reconcile: deploy, scale, wake,
+   *  restart, an instance's status) puts it back. A thousand idle apps cost the tick nothing. */
+  private readonly active = new Set<AppState>();
+  /** Apps with usage not yet written to the store: the flush looks at these only. */
+  private readonly metered = new Set<AppState>();
   private readonly waiters = new Map<string, ((r: RolloutResult) => void)[]>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
@@ -108,13 +119,17 @@ export class Controller {
       autoscale: { ...DEFAULT_AUTOSCALE, ...opts.autoscale },
     };
     if (opts.agents.length === 0) throw new Error('Controller: at least one agent is required');
+    this.observer = new UsageObserver(this.now());
     // From construction: an agent resuming its desired set may refuse a start before start().
     this.unsubscribe = opts.events.subscribe((e) => {
       if (e.app && (e.type === 'artifact.altered' || e.type === 'artifact.missing')) void this.releaseBroken(e.app, e.data, e.message);
+      if (e.app && e.type === 'instance.crashed' && e.data.oomKilled === true) this.observer.oomKilled(e.app, this.now());
     });
   }
 
   private readonly unsubscribe: () => void;
+  /** What running instances were seen to use, for rightsizing advice. */
+  private readonly observer: UsageObserver;
 
   /** An agent refused to start an instance because its artifact (or initrd) is not what the
    *  release built: the release is marked broken (once), a rollout or restart of it fails at
@@ -183,7 +198,7 @@ export class Controller {
     const st: AppState = {
       app, releases: new Map(), instances: new Map(), samples: [], lastScaleAt: null, manualAt: null,
       lastActivityAt: this.now(), restarting: null, reconciling: false, again: false, usageSeconds: 0, usageFlushed: 0,
-      broken: new Map(), unplaceable: null,
+      memorySeconds: 0, memoryFlushed: 0, broken: new Map(), unplaceable: null,
     };
     for (const v of [app.liveVersion, app.targetVersion]) {
       if (v === null) continue;
@@ -191,6 +206,7 @@ export class Controller {
       if (r) st.releases.set(v, forRunning(r));
     }
     this.apps.set(app.name, st);
+    this.active.add(st);
     return st;
   }
 
@@ -205,6 +221,9 @@ export class Controller {
     const st = this.apps.get(name);
     if (!st) return;
     this.apps.delete(name);
+    this.active.delete(st);
+    this.metered.delete(st);
+    this.observer.forget(name);
     this.opts.router.deleteRoute(name);
     for (const [id, w] of this.waiters) if (id.startsWith(`${name}@`)) for (const f of w) f({ ok: false, reason: 'app destroyed' });
     await this.pushDesired();
@@ -337,12 +356,30 @@ export class Controller {
     return st ? st.usageSeconds - st.usageFlushed : 0;
   }
 
+  /** Instance-seconds and memory-seconds (MiB·s) metered since the last flush to the store. */
+  unflushedMetering(name: string): { instanceSeconds: number; memoryMibSeconds: number } {
+    const st = this.apps.get(name);
+    return st ? { instanceSeconds: st.usageSeconds - st.usageFlushed, memoryMibSeconds: st.memorySeconds - st.memoryFlushed } : { instanceSeconds: 0, memoryMibSeconds: 0 };
+  }
+
+  /** What the app's running instances were seen to use over the last day (or since start). */
+  observations(name: string): Observations {
+    this.state(name);
+    return this.observer.summary(name, this.now(), this.opts.router.appStats(name).lastRequestAt);
+  }
+
+  /** How many apps the tick looks at now (apps with instances, a desired count or a rollout). */
+  activeApps(): number {
+    return this.active.size;
+  }
+
   // ---- agent callbacks ------------------------------------------------------------------------
 
   onInstanceStatus(inst: Instance): void {
     const st = this.apps.get(inst.app);
     const m = st?.instances.get(inst.id);
     if (!st || !m) return;
+    this.active.add(st);
     const before = m.status.state;
     m.status = inst;
     if (inst.state === 'healthy') m.everHealthy = true;
@@ -423,6 +460,7 @@ export class Controller {
   private async reconcile(name: string): Promise<void> {
     const st = this.apps.get(name);
     if (!st) return;
+    this.active.add(st);
     if (st.reconciling) {
       st.again = true;
       return;
@@ -676,10 +714,14 @@ export class Controller {
       this.noteLinks();
       this.dropLostHosts(now);
     }
-    for (const st of this.apps.values()) {
-      // An app at zero with nothing in flight has nothing to decide: idle apps cost no CPU
-      // (waking is the router's and the DNS server's call).
-      if (st.app.desiredCount === 0 && st.instances.size === 0 && st.app.targetVersion === null && st.restarting === null) continue;
+    for (const st of this.active) {
+      // An app at zero with nothing in flight has nothing to decide: it leaves the loop until a
+      // reconcile brings it back (waking is the router's and the DNS server's call), so idle
+      // apps cost no CPU and nothing is recorded for them.
+      if (st.app.desiredCount === 0 && st.instances.size === 0 && st.app.targetVersion === null && st.restarting === null) {
+        this.active.delete(st);
+        continue;
+      }
       const policy = this.policy(st);
       const stats = this.opts.router.appStats(st.app.name);
       if (stats.lastRequestAt !== null && stats.lastRequestAt > st.lastActivityAt) st.lastActivityAt = stats.lastRequestAt;
@@ -698,8 +740,13 @@ export class Controller {
       const running = [...st.instances.values()].filter((m) => m.status.state === 'healthy' && !m.draining &&
         (m.status.healthyAt === null || now - m.status.healthyAt >= CPU_WARMUP_MS));
       const live = [...st.instances.values()].filter((m) => m.status.pid !== null);
-      st.usageSeconds += live.length * dt;
+      if (live.length && dt > 0) {
+        st.usageSeconds += live.length * dt;
+        st.memorySeconds += live.reduce((a, m) => a + m.desired.memoryBytes, 0) / 2 ** 20 * dt;
+        this.metered.add(st);
+      }
       if (running.length) {
+        this.observer.record(st.app.name, now, running.map((m) => m.status));
         const avg = running.reduce((a, m) => a + (m.status.cpu ?? 0), 0) / running.length;
         st.samples.push({ at: now, avgCpu: avg, instances: running.length });
         const keep = now - this.opts.autoscale.inMs - 5000;
@@ -725,12 +772,16 @@ export class Controller {
 
   private async flushUsage(): Promise<void> {
     const day = new Date(this.now()).toISOString().slice(0, 10);
-    for (const st of this.apps.values()) {
+    const due = [...this.metered];
+    this.metered.clear();
+    for (const st of due) {
       const add = st.usageSeconds - st.usageFlushed;
-      if (add <= 0) continue;
+      const mem = st.memorySeconds - st.memoryFlushed;
+      if (add <= 0 && mem <= 0) continue;
       st.usageFlushed = st.usageSeconds;
-      await this.opts.store.addUsage(st.app.name, day, add)
-        .catch((err: unknown) => this.opts.logger.warn({ err, app: st.app.name, seconds: add }, 'usage not recorded'));
+      st.memoryFlushed = st.memorySeconds;
+      await this.opts.store.addUsage(st.app.name, day, add, mem)
+        .catch((err: unknown) => this.opts.logger.warn({ err, app: st.app.name, seconds: add, memoryMibSeconds: mem }, 'usage not recorded'));
     }
   }
 }

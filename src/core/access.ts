@@ -54,6 +54,9 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('GET', '/api/apps/:app/events', 'read'),
   r('GET', '/api/events/stream', 'read'),
   r('GET', '/api/apps/:app/metrics', 'read'),
+  r('GET', '/api/apps/:app/advice', 'read'),
+  // usage of every app the token reaches (or ?app=NAME)
+  r('GET', '/api/usage', 'read'),
   r('GET', '/api/apps/:app/webhooks', 'read'),
   r('POST', '/api/apps/:app/webhooks', 'deploy', 'webhook.add'),
   r('DELETE', '/api/apps/:app/webhooks/:id', 'deploy', 'webhook.remove'),

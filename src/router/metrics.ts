@@ -76,6 +76,12 @@ export class AppMetrics {
   private readonly wakeSamples: number[] = [];
   private wakeNext = 0;
 
+  /** Whether any request has been answered (any status). */
+  answered(): boolean {
+    const c = this.statusClasses;
+    return c[0] + c[1] + c[2] + c[3] + c[4] > 0;
+  }
+
   status(code: number, seconds: number): void {
     const c = (code / 100) | 0;
     if (c >= 1 && c <= 5) this.statusClasses[c - 1]++;

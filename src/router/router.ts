@@ -352,9 +352,15 @@ export class Router {
     return { inflight: app.inflight, held: app.held.length, lastRequestAt: app.lastRequestAt };
   }
 
-  metrics(): RouterMetrics {
+  /** Every app's counters; with `answeredOnly`, only apps that have been sent a request (the
+   *  dashboard's series recorder: an app never asked for has no rate to chart, and a thousand
+   *  idle apps are not copied every sample). */
+  metrics(o: { answeredOnly?: boolean } = {}): RouterMetrics {
     const apps: RouterMetrics['apps'] = {};
-    for (const [name, app] of this.apps) apps[name] = app.metrics.snapshot();
+    for (const [name, app] of this.apps) {
+      if (o.answeredOnly && !app.metrics.answered()) continue;
+      apps[name] = app.metrics.snapshot();
+    }
     return { apps, unrouted: this.unrouted };
   }
 

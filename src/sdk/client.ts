@@ -7,7 +7,7 @@ import type { Answer, BodyOf } from '../api/contract.js';
 import { pathOf, ROUTES, type RouteName } from './routes.js';
 import type {
   AccessView, AppView, AuditEntry, CreatedToken, DrainStatus, DrainView, HostView, Instance, LogLine, ReleaseView, SeriesPoint,
-  SummonEvent, TokenView, UserView, Webhook, WebhookDelivery, WebhookView, WhoAmI,
+  SummonEvent, TokenView, UsageView, UserView, AdviceView, Webhook, WebhookDelivery, WebhookView, WhoAmI,
 } from './types.js';
 import type { Role, Scope } from '../core/access.js';
 
@@ -133,6 +133,14 @@ export class SummonClient {
   webhookDeliveries(app: string, q: { limit?: number } = {}): Promise<WebhookDelivery[]> {
     return this.call('webhookDeliveries', { app }, { query: q });
   }
+  /** Instance-seconds and memory-seconds per app and day (all apps the token reaches, or one), with costs when a price is set. */
+  usage(o: { app?: string; since?: string } = {}): Promise<UsageView> {
+    return this.call('usage', {}, { query: o });
+  }
+
+  /** Rightsizing advice for the app from the last day's observations. */
+  advice(app: string): Promise<AdviceView> { return this.call('advice', { app }); }
+
   /** The app's log drains, each with its delivery status (buffered, delivered, dropped, last error). */
   drains(app: string): Promise<DrainView[]> { return this.call('listDrains', { app }); }
   /** syslog+tls://HOST:PORT, syslog://HOST:PORT or https://HOST/PATH; lines logged from now on are sent. */

@@ -28,6 +28,9 @@ export const ROUTES = {
   appEvents: { method: 'GET', url: '/api/apps/:app/events' },
   eventStream: { method: 'GET', url: '/api/events/stream' },
   series: { method: 'GET', url: '/api/apps/:app/metrics' },
+  // usage and rightsizing
+  usage: { method: 'GET', url: '/api/usage' },
+  advice: { method: 'GET', url: '/api/apps/:app/advice' },
   metrics: { method: 'GET', url: '/metrics' },
   // disk images
   liveImage: { method: 'GET', url: '/api/apps/:app/image' },

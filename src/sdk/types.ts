@@ -148,6 +148,48 @@ export const SeriesPoint = named('SeriesPoint', z.object({
 }));
 export type SeriesPoint = z.infer<typeof SeriesPoint>;
 
+// ---- usage and rightsizing
+export const UsageDay = named('UsageDay', z.object({
+  app: z.string(),
+  day: z.string().describe('UTC day, YYYY-MM-DD'),
+  instanceSeconds: z.number(),
+  memoryMibSeconds: z.number().describe('each running instance\'s [run].memory reservation × its seconds, in MiB·s'),
+  cost: z.number().nullable().describe('instanceSeconds × the price per instance-second; null without a price'),
+}));
+export type UsageDay = z.infer<typeof UsageDay>;
+export const UsageView = named('Usage', z.object({
+  from: z.string().describe('the first UTC day included'),
+  to: z.string().describe('today (UTC); its row includes what is not flushed to the store yet'),
+  pricePerInstanceSecond: z.number().nullable().describe('`summon up --price-per-instance-second`; null: not set'),
+  days: z.array(UsageDay),
+  totals: z.array(UsageDay.omit({ day: true })),
+}));
+export type UsageView = z.infer<typeof UsageView>;
+export const AdviceItem = named('AdviceItem', z.object({
+  key: z.enum(['run.memory', 'scale.min']),
+  direction: z.enum(['down', 'up']),
+  from: z.number().describe('bytes for run.memory'),
+  to: z.number(),
+  reason: z.string().describe('the figures, and what to set'),
+}));
+export const AdviceView = named('Advice', z.object({
+  app: z.string(),
+  observed: z.object({
+    windowMs: z.number().describe('how long the observations cover: the last 24 h, or since Summon started'),
+    samples: z.number().int().describe('one-second samples with a running instance'),
+    memoryPeakBytes: z.number().nullable(),
+    cpuAvg: z.number().nullable().describe('cores, per running instance'),
+    cpuTotalPeak: z.number().nullable().describe('cores, all instances together'),
+    instancesPeak: z.number().int(),
+    oomKills: z.number().int(),
+    lastRequestAt: epochMs.nullable(),
+  }),
+  current: z.object({ memoryBytes: z.number().nullable(), min: z.number().int(), max: z.number().int(), targetCpu: z.number() }),
+  items: z.array(AdviceItem),
+  note: z.string().nullable().describe('why there is no advice, or null'),
+}));
+export type AdviceView = z.infer<typeof AdviceView>;
+
 // ---- hosts
 export const RuntimeCapability = named('RuntimeCapability', z.object({
   target: Target, available: z.boolean(), accel: z.enum(['kvm', 'tcg']).optional(), kvm: z.boolean().optional(),
@@ -293,4 +335,8 @@ export const StreamQuery = z.object({ app: z.string().optional().describe('only 
 export const TokenQuery = z.object({ user: z.string().optional().describe('a user\'s email') });
 export const AuditQuery = z.object({ app: z.string().optional(), limit: count(10_000).optional(), after: z.coerce.number().int().optional() });
 export const DeliveryQuery = z.object({ limit: count(1000).optional() });
+export const UsageQuery = z.object({
+  app: z.string().optional().describe('one app (default: every app the caller reaches)'),
+  since: z.string().optional().describe('back from now: "90m", "12h", "30d" (1m to 3650d; default 30d)'),
+});
 export const ImageQuery = z.object({ format: z.enum(['raw', 'gce'], { error: 'format must be raw (a bootable disk) or gce (a tar.gz for Google Compute Engine)' }).optional().describe('raw: a bootable disk; gce: a tar.gz for Google Compute Engine') });

@@ -25,7 +25,7 @@ import {
   webhookFromRow,
 } from './rows.js';
 import type { AppsTable, Database, ReleasesTable } from './schema.js';
-import type { AppPatch, Drain, NewEvent, NewRelease, ReleasePatch, SeriesRow, Store, Webhook, WebhookDelivery } from './store.js';
+import type { AppPatch, Drain, NewEvent, NewRelease, ReleasePatch, SeriesRow, Store, UsageRow, Webhook, WebhookDelivery } from './store.js';
 import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 import * as access from './access-queries.js';
 
@@ -333,16 +333,20 @@ export class KyselyStore implements Store {
 
   // ---- usage
 
-  async addUsage(app: string, day: string, instanceSeconds: number): Promise<void> {
+  async addUsage(app: string, day: string, instanceSeconds: number, memoryMibSeconds = 0): Promise<void> {
     if (!Number.isFinite(instanceSeconds)) {
       throw new InvalidInputError(`usage instanceSeconds must be a finite number, got ${String(instanceSeconds)}`);
     }
+    if (!Number.isFinite(memoryMibSeconds)) {
+      throw new InvalidInputError(`usage memoryMibSeconds must be a finite number, got ${String(memoryMibSeconds)}`);
+    }
     await this.db
       .insertInto('usage')
-      .values({ app, day, instance_seconds: instanceSeconds })
+      .values({ app, day, instance_seconds: instanceSeconds, memory_mib_seconds: memoryMibSeconds })
       .onConflict((oc) =>
         oc.columns(['app', 'day']).doUpdateSet({
           instance_seconds: sql<number>`usage.instance_seconds + excluded.instance_seconds`,
+          memory_mib_seconds: sql<number>`usage.memory_mib_seconds + excluded.memory_mib_seconds`,
         }),
       )
       .execute();
@@ -356,6 +360,13 @@ export class KyselyStore implements Store {
       .where('day', '=', day)
       .executeTakeFirst();
     return r ? Number(r.instance_seconds) : 0;
+  }
+
+  async listUsage(filter: { fromDay: string; app?: string }): Promise<UsageRow[]> {
+    let q = this.db.selectFrom('usage').selectAll().where('day', '>=', filter.fromDay);
+    if (filter.app !== undefined) q = q.where('app', '=', filter.app);
+    const rows = await q.orderBy('app').orderBy('day').execute();
+    return rows.map((r) => ({ app: r.app, day: r.day, instanceSeconds: Number(r.instance_seconds), memoryMibSeconds: Number(r.memory_mib_seconds) }));
   }
 
   // ---- chart points

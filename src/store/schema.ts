@@ -81,6 +81,7 @@ export interface UsageTable {
   app: string;
   day: string;
   instance_seconds: number | string;
+  memory_mib_seconds: number | string;
 }
 
 export interface SeriesPointsTable {

@@ -446,6 +446,29 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.equal((await s.listSeriesPoints(T0 + 20_000)).length, 1000);
       }));
 
+    test('usage: memory-seconds add up beside instance-seconds, listed from a day on, per app or all', () =>
+      withStore(async (s) => {
+        await s.addUsage('web', '2024-04-30', 1, 64);
+        await s.addUsage('web', '2024-05-01', 10, 640);
+        await s.addUsage('web', '2024-05-01', 2.5, 160);
+        await s.addUsage('web', '2024-05-02', 7); // memory-seconds default to 0
+        await s.addUsage('api', '2024-05-01', 1, 128);
+        assert.deepEqual(await s.listUsage({ fromDay: '2024-05-01' }), [
+          { app: 'api', day: '2024-05-01', instanceSeconds: 1, memoryMibSeconds: 128 },
+          { app: 'web', day: '2024-05-01', instanceSeconds: 12.5, memoryMibSeconds: 800 },
+          { app: 'web', day: '2024-05-02', instanceSeconds: 7, memoryMibSeconds: 0 },
+        ]);
+        assert.deepEqual(await s.listUsage({ fromDay: '2024-04-01', app: 'web' }), [
+          { app: 'web', day: '2024-04-30', instanceSeconds: 1, memoryMibSeconds: 64 },
+          { app: 'web', day: '2024-05-01', instanceSeconds: 12.5, memoryMibSeconds: 800 },
+          { app: 'web', day: '2024-05-02', instanceSeconds: 7, memoryMibSeconds: 0 },
+        ]);
+        assert.deepEqual(await s.listUsage({ fromDay: '2024-06-01' }), []);
+        await Promise.all(Array.from({ length: 20 }, () => s.addUsage('web', '2024-05-03', 1, 2)));
+        assert.deepEqual((await s.listUsage({ fromDay: '2024-05-03', app: 'web' }))[0], { app: 'web', day: '2024-05-03', instanceSeconds: 20, memoryMibSeconds: 40 });
+        await assert.rejects(s.addUsage('web', '2024-05-03', 1, Number.NaN), /memoryMibSeconds must be a finite number/);
+      }));
+
     test('webhooks: add, list per app, delete only within the app; missing app is NotFoundError', () =>
       withStore(async (s) => {
         await s.createApp('web', T0);

@@ -92,8 +92,13 @@ export interface Store {
   putHost(host: Host): Promise<void>;
   listHosts(): Promise<Host[]>;
 
-  addUsage(app: string, day: string, instanceSeconds: number): Promise<void>;
+  /** Adds metered seconds to the app's row for `day` (YYYY-MM-DD, UTC): instance-seconds, and
+   *  memory-seconds in MiB·s (each instance's [run].memory reservation × its seconds). */
+  addUsage(app: string, day: string, instanceSeconds: number, memoryMibSeconds?: number): Promise<void>;
+  /** Instance-seconds of the app on `day`. */
   getUsage(app: string, day: string): Promise<number>;
+  /** Rows from `fromDay` on (inclusive), of one app or all, ordered by app then day. */
+  listUsage(filter: { fromDay: string; app?: string }): Promise<UsageRow[]>;
 
   /** Appends chart points; a point whose (app, at) is stored already is left as it was. */
   addSeriesPoints(points: SeriesRow[]): Promise<void>;
@@ -145,4 +150,12 @@ export interface Store {
   appendAudit(entry: NewAuditEntry): Promise<AuditEntry>;
   /** Oldest first; `afterId` pages forward, `limit` keeps the newest N. Outlives the app. */
   listAudit(filter: { app?: string; afterId?: number; limit?: number }): Promise<AuditEntry[]>;
+}
+
+/** One (app, day) of metering: see Store.addUsage. */
+export interface UsageRow {
+  app: string;
+  day: string;
+  instanceSeconds: number;
+  memoryMibSeconds: number;
 }

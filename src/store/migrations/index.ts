@@ -8,6 +8,7 @@ import { drainsMigration } from './0002-drains.js';
 import { releaseBrokenMigration } from './0004-release-broken.js';
 import { accessMigration } from './0003-access.js';
 import { seriesMigration } from './0005-series.js';
+import { usageMemoryMigration } from './0006-usage-memory.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -18,6 +19,7 @@ export function migrationsFor(kind: StoreKind): Record<string, Migration> {
     '0004-release-broken': releaseBrokenMigration(),
     '0003-access': accessMigration(kind),
     '0005-series': seriesMigration(),
+    '0006-usage-memory': usageMemoryMigration(),
   };
 }
 

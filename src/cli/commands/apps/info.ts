@@ -7,8 +7,9 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
   program.command('apps:info [name]').description('show an app').addOption(appOption()).option('--json', 'machine-readable output')
     .action((name: string | undefined, o: { app?: string; json?: boolean }) => run(async () => {
       const app = await appName(io, o, name);
-      const a = await (await client(io)).app(app);
-      if (o.json) return json(io, a);
+      const c = await client(io);
+      const [a, advice] = await Promise.all([c.app(app), c.advice(app)]);
+      if (o.json) return json(io, { ...a, advice });
       const rows: [string, string][] = [
         ['Name', a.name], ['State', a.state], ['URL', a.url], ['Git', a.gitUrl],
         ['Live release', a.liveVersion ? `v${a.liveVersion}` : 'none (git push to deploy)'],
@@ -18,6 +19,9 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
         ['Usage today', `${a.usageSecondsToday} instance-seconds`],
         ['Created', new Date(a.createdAt).toISOString()],
       ];
-      for (const [k, v] of rows) io.out(`${`${k}:`.padEnd(14)}${v}`);
+      // Rightsizing, as GCE suggests a smaller machine: from what the instances used over the last day.
+      rows.push(['Rightsizing', advice.items.length ? advice.items[0].reason : advice.note ?? '']);
+      for (const i of advice.items.slice(1)) rows.push(['', i.reason]);
+      for (const [k, v] of rows) io.out(`${(k ? `${k}:` : '').padEnd(14)}${v}`);
     }));
 }

@@ -4,6 +4,7 @@ import { parseUidRange } from '../../../isolation/uids.js';
 import { Option, type Command } from 'commander';
 import { SummonError } from '../../../core/errors.js';
 import { parseDuration, parseSize } from '../../../core/units.js';
+import { checkPrice } from '../../../core/usage.js';
 import { resolveClientLimits } from '../../../router/client-limits.js';
 import { clientConnectionBudget, fdReserve, parseFdLimit } from '../../../core/fd-budget.js';
 import { startSummon, type SummonOptions } from '../../../server.js';
@@ -111,6 +112,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--drain-ca <file>', 'PEM CA certificate(s) trusted beside the system CAs for syslog+tls:// and https:// drains (a private CA)')
     .option('--unconfined', 'run builds and process instances as Summon\'s own user, without bubblewrap, seccomp or cgroups (development only: pushed code can read Summon\'s keys)')
     .option('--uid-range <first-last>', 'the uids given to apps, one each (their builds and instances run as it)', '520000-585535')
+    .option('--price-per-instance-second <n>', 'price of one instance running one second (your currency): `summon usage` shows costs with it, e.g. 0.000012')
     .option('--build-ro <dir>', 'a host directory builds see read-only (beside /usr and /etc), e.g. a shared package cache; repeat for more', (v: string, all: string[] = []) => [...all, v])
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
       const logLevel = parseLogLevel(o.logLevel);
@@ -121,6 +123,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         if (ms > MAX_FLAG_DURATION_MS) throw new SummonError('invalid_input', `--${flag} must be at most 24h, got ${String(v)}`);
         return ms;
       };
+      const price = o.pricePerInstanceSecond !== undefined ? checkPrice(o.pricePerInstanceSecond) : undefined;
       const holdWait = duration('hold-timeout', o.holdTimeout);
       const autoscale = {
         outMs: duration('scale-out-window', o.scaleOutWindow),
@@ -192,6 +195,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         ...(o.agent ? { remoteAgents: (o.agent as unknown as string[]).map(parseAgentFlag) } : {}),
         log: { level: logLevel },
         ...confinementFlags(o),
+        ...(price !== undefined ? { pricePerInstanceSecond: price } : {}),
       };
       const s = await startSummon(opts);
       installLastResort(io, 'summon up', s.logger);
