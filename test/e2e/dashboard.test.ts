@@ -19,7 +19,8 @@ let commit = '';
 
 before(async () => {
   dataDir = await tempDir('dashboard');
-  s = await startSummon({ dataDir, apiPort: 0, routerPort: 0, seriesIntervalMs: 500 });
+  // A price, so the usage table has a cost column; advice from the first seconds of observations.
+  s = await startSummon({ dataDir, apiPort: 0, routerPort: 0, seriesIntervalMs: 500, pricePerInstanceSecond: 0.001, adviceMinWindowMs: 1000 });
   const c = new SummonClient({ api: s.apiUrl, token: s.token });
   await c.createApp('web');
   const repo = await exampleRepo('hello-node');
@@ -112,6 +113,29 @@ test('charts update while traffic flows, and the release expands to its build ma
   assert.match(await page.getByTestId('manifest-artifact').innerText(), /^[0-9a-f]{64}$/);
   // the live log tail shows the app's console output
   await waitFor(async () => (await page.getByTestId('log-tail').innerText()).includes('GET / 200'), { timeoutMs: 10_000, what: 'request lines in the log tail' });
+});
+
+test('the app page shows its usage growing, with the cost, and the rightsizing figures', async () => {
+  const row = page.getByTestId('usage-row');
+  await row.first().waitFor({ timeout: 15_000 });
+  const first = Number(await row.first().getAttribute('data-seconds'));
+  await waitFor(async () => Number(await row.first().getAttribute('data-seconds')) > first, { timeoutMs: 20_000, what: `the instance-seconds to grow past ${first}` });
+  const text = await page.getByTestId('usage-list').innerText();
+  assert.match(text, /cost/i);
+  assert.match(text, /^total\t/m);
+  const seconds = Number(await row.first().getAttribute('data-seconds'));
+  const cells = (await row.first().innerText()).split(/\t|\n/).map((c) => c.trim()).filter(Boolean);
+  // day, instance-seconds, memory MiB·s (128M reserved × seconds), cost (× 0.001)
+  assert.ok(Math.abs(Number(cells[3]) - seconds * 0.001) < 0.01, `cost ${cells[3]} for ${seconds} s`);
+  assert.ok(Math.abs(Number(cells[2].replaceAll(',', '')) / Number(cells[1].replaceAll(',', '')) - 128) < 1, `memory-seconds ${cells[2]} = 128 × ${cells[1]}`);
+  const observed = page.getByTestId('advice-observed');
+  await waitFor(async () => /peak memory [\d.]+M of 128M reserved/.test(await observed.innerText()), { timeoutMs: 15_000, what: 'the observed peak memory' });
+  // Either an item (with what to set) or a note saying why there is none.
+  const advice = page.getByTestId('advice');
+  const items = Number(await advice.getAttribute('data-items'));
+  if (items > 0) assert.match(await page.getByTestId('advice-item').first().innerText(), /set \[(run|scale)\]\.(memory|min) = /);
+  else assert.match(await page.getByTestId('advice-note').innerText(), /no change suggested|not enough observed/);
+  console.log(`usage ${seconds} instance-seconds; advice: ${(await advice.innerText()).replaceAll('\n', ' | ')}`);
 });
 
 test('scale to 2 from the page: the new instance appears in the instance table', async () => {
