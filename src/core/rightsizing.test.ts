@@ -61,4 +61,5 @@ test('rightsizing: the reason gives the figures', () => {
   assert.equal(oom.items[0].reason, '3 instance(s) killed for going over 128M over the last 24h: set [run].memory = "256M"');
   const short = adviseRightsizing({ ...base, windowMs: 90_000 }, cur, { minWindowMs: 60_000 });
   assert.match(short.note ?? '', /no change suggested over the last 2min/);
+  assert.match(adviseRightsizing({ ...base, windowMs: 8000 }, cur).note ?? '', /not enough observed yet: 8s of the 1h needed/);
 });

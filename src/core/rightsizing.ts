@@ -78,6 +78,7 @@ export function formatMiB(bytes: number): string {
 }
 
 function hours(ms: number): string {
+  if (ms < 60_000) return `${Math.round(ms / 1000)}s`;
   const h = ms / 3_600_000;
   return h >= 1 ? `${Math.round(h * 10) / 10}h` : `${Math.round(ms / 60_000)}min`;
 }

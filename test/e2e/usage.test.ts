@@ -49,7 +49,7 @@ test('summon usage --json: instance-seconds grow while the app runs, memory-seco
   // Rightsizing in apps:info: a minute of observations is less than the hour advice needs, and it says so.
   const info = await cli(s, 'apps:info', '-a', 'web');
   assert.equal(info.code, 0, info.stderr);
-  assert.match(info.stdout, /Rightsizing:\s+not enough observed yet: \d+min of the 1h needed/);
+  assert.match(info.stdout, /Rightsizing:\s+not enough observed yet: \d+(s|min) of the 1h needed/);
   const { advice } = await cliJson(s, 'apps:info', '-a', 'web', '--json');
   assert.ok(advice.observed.samples > 0, 'observations of the running instance');
   assert.equal(advice.current.memoryBytes, 64 * 2 ** 20);
