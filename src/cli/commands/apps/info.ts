@@ -8,7 +8,9 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
     .action((name: string | undefined, o: { app?: string; json?: boolean }) => run(async () => {
       const app = await appName(io, o, name);
       const c = await client(io);
-      const [a, advice] = await Promise.all([c.app(app), c.advice(app)]);
+      // Advice is an extra: a Summon that cannot give it (an older one, or a node that does not
+      // reconcile this app) still shows the app.
+      const [a, advice] = await Promise.all([c.app(app), c.advice(app).catch(() => null)]);
       if (o.json) return json(io, { ...a, advice });
       const rows: [string, string][] = [
         ['Name', a.name], ['State', a.state], ['URL', a.url], ['Git', a.gitUrl],
@@ -20,8 +22,10 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
         ['Created', new Date(a.createdAt).toISOString()],
       ];
       // Rightsizing, as GCE suggests a smaller machine: from what the instances used over the last day.
-      rows.push(['Rightsizing', advice.items.length ? advice.items[0].reason : advice.note ?? '']);
-      for (const i of advice.items.slice(1)) rows.push(['', i.reason]);
+      if (advice) {
+        rows.push(['Rightsizing', advice.items.length ? advice.items[0].reason : advice.note ?? '']);
+        for (const i of advice.items.slice(1)) rows.push(['', i.reason]);
+      }
       for (const [k, v] of rows) io.out(`${(k ? `${k}:` : '').padEnd(14)}${v}`);
     }));
 }
