@@ -2,7 +2,7 @@
 // `summon create`, `summon git:remote -a APP` (the remote and its credential helper), a plain
 // `git push summon main` that authenticates through the helper with no token in the URL, then
 // commands that find the app from the remote by themselves, and `events --tail` that misses
-// nothing across a restart of Summon.
+// nothing across a restart of Summon, and logs --tail that prints no line twice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -77,7 +77,19 @@ test('create, git:remote and a plain git push through the credential helper; the
     tail.kill('SIGINT');
     await tailExit;
   });
+  // logs --tail beside it: one reconnecting line too, and no line printed twice.
+  const logTail = spawn(process.execPath, [BIN, 'logs', '--tail', '--json'], { cwd: repo, env: s.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let logOut = '';
+  let logErr = '';
+  logTail.stdout.on('data', (c) => (logOut += c));
+  logTail.stderr.on('data', (c) => (logErr += c));
+  const logExit = new Promise((r) => logTail.once('exit', r));
+  t.after(async () => {
+    logTail.kill('SIGINT');
+    await logExit;
+  });
   await waitFor(() => /"release\.live"/.test(out), { timeoutMs: 30_000, what: `events --tail to print the history (${err})` });
+  await waitFor(() => logOut.length > 0, { timeoutMs: 30_000, what: `logs --tail to print the history (${logErr})` });
   await s.stop();
   await waitFor(() => /reconnecting/.test(err), { timeoutMs: 30_000, what: 'the reconnecting line' });
   // Back on the same data dir and ports (same URL, so the saved login still points at it).
@@ -93,4 +105,10 @@ test('create, git:remote and a plain git push through the credential helper; the
   assert.deepEqual(printed.filter((id) => id <= lastId), stored.map((e) => e.id), 'every stored event printed once, in order');
   assert.ok(printed.every((id, i) => i === 0 || id > printed[i - 1]), `no event twice: ${printed.join(',')}`);
   assert.equal(err.match(/reconnecting/g)?.length, 1, err);
+  // The config change's deploy lines (logged after the restart) reach logs --tail.
+  await waitFor(() => /reconnected/.test(logErr) && /GREETING|v2/.test(logOut), { timeoutMs: 30_000, what: `logs --tail to reconnect and print the new release's lines (${logErr})` });
+  assert.equal(logErr.match(/reconnecting/g)?.length, 1, logErr);
+  const lines = logOut.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; at: number; text: string });
+  const keys = lines.map((l) => `${l.at}/${l.seq}/${l.text}`);
+  assert.equal(new Set(keys).size, keys.length, `no log line twice:\n${logOut}`);
 });
