@@ -198,6 +198,18 @@ test('every command that acts on one app takes the shared -a option and, with no
     assert.match(r.err.join('\n'), /give one with -a APP, or set SUMMON_APP=APP, or run `summon git:remote -a APP`/, `summon ${c.join(' ')}`);
   }
   assert.deepEqual(f.requests, []);
+  // One definition: no command file spells out its own -a option (src/cli/app.ts's appOption).
+  const { readdirSync, readFileSync, statSync } = await import('node:fs');
+  const own: string[] = [];
+  const walk = (d: string) => {
+    for (const n of readdirSync(d)) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (n.endsWith('.ts') && readFileSync(p, 'utf8').includes("'-a, --app")) own.push(p.slice(ROOT.length));
+    }
+  };
+  walk(join(ROOT, 'src', 'cli', 'commands'));
+  assert.deepEqual(own, []);
 });
 
 test('create and releases:rollback are aliases; open prints the URL and runs xdg-open only on a terminal', async (t) => {

@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { DEFAULT_SINCE, parseSince } from '../../../core/usage.js';
 import { client, json, table, type Io } from '../../context.js';
+import { appOption } from '../../app.js';
 
 const n = (x: number) => (Math.round(x * 10) / 10).toLocaleString('en-US');
 const money = (x: number | null) => (x === null ? '-' : x.toFixed(6));
 
 export function register(program: Command, io: Io, run: (f: () => Promise<void>) => Promise<void>): void {
   program.command('usage').description('instance-seconds and memory-seconds per app and day, and their cost when `summon up --price-per-instance-second` is set')
-    .option('-a, --app <name>', 'one app (default: every app the token reaches)')
+    .addOption(appOption('one app (default: every app the token reaches)'))
     .option('--since <back>', 'how far back: 90m, 12h, 30d (1m to 3650d)', DEFAULT_SINCE)
     .option('--json', 'machine-readable output')
     .action((o: { app?: string; since: string; json?: boolean }) => run(async () => {
