@@ -35,6 +35,7 @@ import { InvalidInputError } from './core/errors.js';
 import { checkPrice } from './core/usage.js';
 import { DnsServer } from './router/dns/dns-server.js';
 import { Router, type ClientLimitOptions } from './router/router.js';
+import { DataPlaneClient } from './router/dataplane-client.js';
 import { ProcessRuntime } from './runtimes/process/process-runtime.js';
 import { makeDataDir, openConfinement, tightenDataDir } from './isolation/data-dir.js';
 import type { Confiner } from './isolation/confine.js';
@@ -77,7 +78,12 @@ export interface SummonOptions {
   buildReadOnly?: string[];
   /** Extra runtimes (qemu, solo5) beside the process runtime. */
   extraRuntimes?: (stateDir: string, confiner?: Confiner, logger?: Logger) => Promise<Runtime[]>;
-  /** Keep instances running when Summon stops (default: stop them). */
+  /** 'process' (what `summon up` runs): the router is a process of its own (router/dataplane.ts)
+   *  that outlives this one and is adopted by the next start; 'embedded' (default: embedders,
+   *  in-process tests): the router runs in this process and stops with it. */
+  dataPlane?: 'embedded' | 'process';
+  /** Leave instances running when Summon stops, for the next start to adopt (`summon up`'s
+   *  default; `--stop-apps-on-exit` stops them). Default here: stop them (embedders, tests). */
   keepInstances?: boolean;
   /** `--price-per-instance-second`: GET /api/usage and `summon usage` show a cost with it. */
   pricePerInstanceSecond?: number;
@@ -115,7 +121,8 @@ export interface RunningSummon {
   agentToken: string;
   dataDir: string;
   store: Store;
-  router: Router;
+  /** The data plane: the router in this process, or the client of the data plane process. */
+  router: Router | DataPlaneClient;
   controller: Controller;
   logs: LogStore;
   /** Summon's own log, for the last resort (cli/last-resort.ts). */
@@ -139,6 +146,16 @@ async function loadOrCreateToken(dataDir: string, name = 'admin.token', prefix =
     const token = `${prefix}${randomBytes(24).toString('base64url')}`;
     await writeFile(file, `${token}\n`, { mode: 0o600 });
     return token;
+  }
+}
+
+/** The ids in the local agent's saved desired set (agent.ts persist()), none when there is none. */
+async function savedInstanceIds(agentDir: string): Promise<Set<string>> {
+  try {
+    const raw = JSON.parse(await readFile(join(agentDir, 'desired.json'), 'utf8')) as { instances?: { id?: unknown }[] };
+    return new Set((raw.instances ?? []).map((d) => d.id).filter((id): id is string => typeof id === 'string'));
+  } catch {
+    return new Set();
   }
 }
 
@@ -211,21 +228,52 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const domains = ['localhost', ...(o.domain ? [o.domain] : [])];
 
     let controller!: Controller;
-    const router = new Router({
-      port: routerPort, host, domains,
-      wake: (app) => controller.wake(app),
-      ...(o.hold ? { hold: o.hold } : {}),
-      ...(o.routerClient ? { client: o.routerClient } : {}),
-      onEvent: (e) => void events.emit(e.app, e.type, e.message, e.data ?? {}),
-      now,
-    });
-    const { port: actualRouterPort } = await router.listen();
-    cleanup.unshift(() => router.close(1000));
+    let up = false;
+    // Wake-ups asked for before the controller is up (requests a data plane held while no
+    // control plane was there) wait for it.
+    let controllerUp = false;
+    const earlyWakes = new Set<string>();
+    const wake = (app: string) => {
+      if (controllerUp) controller.wake(app);
+      else earlyWakes.add(app);
+    };
+    const onRouterEvent = (e: { app: string; type: string; message: string; data?: Record<string, unknown> }) => void events.emit(e.app, e.type, e.message, e.data ?? {});
+    let router: Router | DataPlaneClient;
+    let actualRouterPort: number;
+    if (o.dataPlane === 'process') {
+      const dp = await DataPlaneClient.open({
+        dataDir, port: routerPort, domains, version: SUMMON_VERSION, logger: part('dataplane'),
+        ...(host ? { host } : {}),
+        ...(o.hold ? { hold: o.hold } : {}),
+        ...(o.routerClient ? { client: o.routerClient } : {}),
+        onWake: wake, onEvent: onRouterEvent,
+      });
+      logger.info({ component: 'dataplane', ...dp.origin, port: dp.port }, dp.origin.adopted ? 'adopted the running data plane' : 'started the data plane');
+      router = dp;
+      actualRouterPort = dp.port;
+      // Left serving on a stop that keeps the apps; stopped with them otherwise, and when this
+      // start, which started it, failed.
+      cleanup.unshift(() => dp.close({ stop: !o.keepInstances || (!up && !dp.origin.adopted) }));
+    } else {
+      const r = new Router({
+        port: routerPort, host, domains, wake,
+        ...(o.hold ? { hold: o.hold } : {}),
+        ...(o.routerClient ? { client: o.routerClient } : {}),
+        onEvent: onRouterEvent,
+        now,
+      });
+      actualRouterPort = (await r.listen()).port;
+      router = r;
+      cleanup.unshift(() => r.close(1000));
+    }
     const routerUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actualRouterPort}`;
     const appUrl = (app: string) => `http://${app}.${o.domain ?? 'localhost'}:${actualRouterPort}`;
 
     const stateDir = join(dataDir, 'agent');
-    const { confiner, reaped } = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: part('isolation') });
+    // The instances a previous run left running (a stop that kept them, or kill -9) are adopted
+    // by the agent: their cgroup units are not reaped.
+    const keepUnits = await savedInstanceIds(stateDir);
+    const { confiner, reaped } = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: part('isolation'), keepUnits });
     // What builds of a crashed run left running, killed with their cgroup units just now.
     const reapedBuildProcesses = reaped.filter((r) => r.unit.startsWith('build-')).reduce((n, r) => n + r.processes, 0);
     const runtimes: Runtime[] = [new ProcessRuntime({ stateDir, ...(confiner ? { confiner } : {}) }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir, confiner, part('vm')) : [])];
@@ -263,6 +311,11 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     await Promise.all(remotes.map((r) => r.start()));
     await controller.start();
     cleanup.unshift(() => controller.close());
+    controllerUp = true;
+    for (const app of earlyWakes) controller.wake(app);
+    earlyWakes.clear();
+    // Every app's route is set: what the data plane still routes beyond them goes.
+    if (router instanceof DataPlaneClient) router.sync();
     // The charts' points are kept in the store, so the last hour is there again after a restart.
     const recorder = new SeriesRecorder({
       instances: () => controller.instances(), metrics: () => router.metrics({ answeredOnly: true }), now, store,
@@ -335,6 +388,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     // Never the token: log collectors are read by more people than the data directory.
     logger.info({ version: SUMMON_VERSION, api: apiUrl, router: routerUrl, dns: dnsPort, data: dataDir, hosts: agents.map((a) => a.hostId), recovered }, 'started');
     let stopping: Promise<void> | null = null;
+    up = true;
     return {
       apiUrl, routerUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, logger, recovered,
       stop: () => {

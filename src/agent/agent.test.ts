@@ -26,12 +26,12 @@ function desired(id: string, env: Record<string, string> = {}): DesiredInstance 
   };
 }
 
-function makeAgent(dataDir: string, statuses: Map<string, Instance>, events: AgentEvent[]): Agent {
+function makeAgent(dataDir: string, statuses: Map<string, Instance>, events: AgentEvent[], lines: string[] = []): Agent {
   return new Agent({
     hostId: 'h1', dataDir, runtimes: [new ProcessRuntime({ stateDir: dataDir })],
     artifactPath: () => tinyApp,
     onStatus: (i) => statuses.set(i.id, i),
-    onConsole: () => {},
+    onConsole: (_app, instance, line) => lines.push(`${instance}: ${line}`),
     onEvent: (e) => events.push(e),
     statsIntervalMs: 200,
   });
@@ -82,17 +82,29 @@ test('agent heals, and resumes its desired set after a restart', async (t) => {
     assert.ok(s.cpu !== null && s.cpu >= 0);
   });
 
-  await t.test('a new agent on the same data dir resumes the desired set without a control plane', async () => {
-    const before = statuses.get('demo-a')!.pid!;
+  await t.test('a new agent on the same data dir adopts the running instances (same pid and port) and reads their console again', async () => {
+    const before = statuses.get('demo-a')!;
     await agent.close({ stopInstances: false });
+    // The instance outlives the agent, and keeps answering (and logging) while none is there.
+    assert.equal((await httpGet(`http://127.0.0.1:${before.port}/while-away`)).status, 200);
     statuses.clear();
-    agent = makeAgent(dir, statuses, events);
+    const lines: string[] = [];
+    agent = makeAgent(dir, statuses, events, lines);
     await agent.start();
     const resumed = await healthy('demo-a');
     await healthy('demo-b');
-    assert.notEqual(resumed.pid, before, 'the old process was cleaned up and a new one started');
-    assert.throws(() => process.kill(before, 0), 'the leftover is gone');
+    assert.equal(resumed.pid, before.pid, 'adopted, not started again');
+    assert.equal(resumed.port, before.port);
+    assert.equal(resumed.restarts, 0);
     assert.deepEqual(agent.desiredSet().map((d) => d.id).sort(), ['demo-a', 'demo-b']);
+    // The line written while no agent read is there, and new ones come through the new agent.
+    assert.equal((await httpGet(`http://127.0.0.1:${resumed.port}/after`)).status, 200);
+    await waitFor(() => lines.includes('demo-a: request GET /while-away') && lines.includes('demo-a: request GET /after'), { timeoutMs: 5000, what: `both console lines (got ${JSON.stringify(lines)})` });
+    // An adopted instance that dies is found (it is no child of this process) and restarted.
+    process.kill(resumed.pid!, 'SIGKILL');
+    await waitFor(() => events.filter((e) => e.type === 'instance.crashed' && e.instance === 'demo-a').length === 2, { timeoutMs: 5000, what: 'the adopted instance\'s crash' });
+    const again = await healthy('demo-a');
+    assert.notEqual(again.pid, resumed.pid);
   });
 
   await t.test('an empty desired set stops everything', async () => {

@@ -189,11 +189,13 @@ export class Agent implements HostAgent {
   /** Cleans up after a previous run, then resumes the desired set saved on disk. */
   async start(): Promise<void> {
     await mkdir(this.instancesDir, { recursive: true });
-    for (const r of this.runtimes.values()) await r.recover(this.opts.dataDir);
+    const saved = await this.loadDesired();
+    // What the saved set names and still runs is adopted (by the runtimes that can), not restarted.
+    const keep = new Set(saved.map((d) => d.id));
+    for (const r of this.runtimes.values()) await r.recover(this.opts.dataDir, keep);
     // What each runtime runs (architectures among it), known for placement before long; a
     // runtime's probe may take seconds, so nothing waits for it here.
     void this.capabilities().catch(() => undefined);
-    const saved = await this.loadDesired();
     if (saved.length) await this.setDesired(saved);
     this.statsTimer = setInterval(() => void this.sampleStats(), this.opts.statsIntervalMs);
     this.statsTimer.unref();
@@ -287,6 +289,10 @@ export class Agent implements HostAgent {
         w.stopping = true;
         await this.runtimeOf(w)?.stop(w.status.id, { graceMs: 3000 });
       }));
+    } else {
+      // Left running for the next start to adopt.
+      for (const w of all) w.stopping = true;
+      await Promise.all([...this.runtimes.values()].map((r) => r.detach?.()));
     }
   }
 

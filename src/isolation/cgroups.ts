@@ -234,9 +234,16 @@ export class CgroupTree {
     return unit;
   }
 
-  /** Empties and removes every unit under this Summon's directory (left by a crashed run);
-   *  says which held processes, and how many. */
-  async reap(): Promise<{ unit: string; processes: number }[]> {
+  /** The unit `name` as it is (an instance adopted from a previous run): nothing made or emptied. */
+  existing(name: string): CgroupUnit {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`cgroup unit name ${JSON.stringify(name)} is not a plain name`);
+    return new CgroupUnit(name, this.hierarchies.map((h) => ({ h, dir: join(h.root, name) })));
+  }
+
+  /** Empties and removes every unit under this Summon's directory (left by a previous run)
+   *  but those `keep` names (instances the next start adopts); says which held processes,
+   *  and how many. */
+  async reap(keep: (unit: string) => boolean = () => false): Promise<{ unit: string; processes: number }[]> {
     const names = new Set<string>();
     for (const h of this.hierarchies) {
       let entries: string[] = [];
@@ -249,6 +256,7 @@ export class CgroupTree {
     }
     const reaped: { unit: string; processes: number }[] = [];
     for (const n of names) {
+      if (keep(n)) continue;
       const dirs = this.hierarchies.map((h) => ({ h, dir: join(h.root, n) }));
       const unit = new CgroupUnit(n, dirs);
       const processes = (await unit.pids()).length;

@@ -115,9 +115,10 @@ export class Confiner {
     return { enabled: true, reason: 'builds and process instances run as their app\'s user, in bubblewrap, under seccomp, in cgroups', cgroups: this.cgroups.describe() };
   }
 
-  /** Empties and removes the cgroups a crashed Summon left behind; says which held processes. */
-  reap(): Promise<{ unit: string; processes: number }[]> {
-    return this.cgroups.reap();
+  /** Empties and removes the cgroups a previous Summon left behind, but those `keep` names
+   *  (instances adopted by this start); says which held processes. */
+  reap(keep?: (unit: string) => boolean): Promise<{ unit: string; processes: number }[]> {
+    return this.cgroups.reap(keep);
   }
 
   /** Makes `dir` the app user's own (0700), so only it (and root) can read and write there. */
@@ -203,8 +204,9 @@ export class Confiner {
  * Spawns a prepared command in its own session (so Summon can signal it as a group too),
  * with the seccomp program as fd 3. stdout and stderr are pipes; stdin is /dev/null.
  */
-export function spawnConfined(c: ConfinedCommand, env: Record<string, string>): ChildProcess {
-  const child = spawn(c.file, c.args, { cwd: '/', env, detached: true, stdio: ['ignore', 'pipe', 'pipe', c.seccompFd] });
+/** `output`: descriptors for the command's stdout and stderr (default: pipes to this process). */
+export function spawnConfined(c: ConfinedCommand, env: Record<string, string>, output?: [number, number]): ChildProcess {
+  const child = spawn(c.file, c.args, { cwd: '/', env, detached: true, stdio: ['ignore', output?.[0] ?? 'pipe', output?.[1] ?? 'pipe', c.seccompFd] });
   const done = () => void c.release();
   child.once('spawn', done);
   child.once('error', done);

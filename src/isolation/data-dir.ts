@@ -41,6 +41,8 @@ export interface ConfinementOptions {
   unconfined?: boolean;
   uidRange?: UidRange;
   logger?: Logger;
+  /** Units not reaped: the instances a previous run left running that this start adopts. */
+  keepUnits?: ReadonlySet<string>;
 }
 
 /**
@@ -61,7 +63,8 @@ export async function openConfinement(dataDir: string, o: ConfinementOptions): P
   if (missing.length > 0) {
     throw new InvalidInputError(`cannot confine builds and instances on this host: no ${missing.join(' or ')} cgroup controller is mounted where this process can see it (/proc/self/mountinfo; under \`ip netns exec\`, which remounts /sys, use \`nsenter --net=\` instead). Mount the cgroup hierarchies, or pass --unconfined (development only)`);
   }
-  const reaped = await c.reap();
+  const keep = o.keepUnits;
+  const reaped = await c.reap(keep ? (u) => keep.has(u) : undefined);
   if (reaped.length > 0) o.logger?.warn({ units: reaped }, 'killed what a previous run left in its cgroups');
   return { confiner: c, reaped };
 }

@@ -95,6 +95,11 @@ export class AppMetrics {
     this.wakeNext = (this.wakeNext + 1) % WAKE_SAMPLES;
   }
 
+  /** Changes whenever any counter does (for sending on only the apps that had traffic). */
+  mark(): number {
+    return this.latency.count + this.retries + this.upstreamErrors + this.held + this.rejected + this.holdTimeouts + this.timeouts + this.wakes + this.wakeLatency.count;
+  }
+
   snapshot(): AppMetricsSnapshot {
     const s = this.statusClasses;
     // samples in arrival order, oldest first

@@ -75,6 +75,9 @@ export interface RouterOptions {
   proto?: string;
   /** Client connection limits and timeouts; defaults and reasons in client-limits.ts. */
   client?: ClientLimitOptions;
+  /** Called when an upstream removed from its route has no request in flight any more (a
+   *  control plane in another process learns a drain is over without polling). */
+  onUpstreamIdle?: (instanceId: string) => void;
 }
 
 const NEW = 0;
@@ -149,6 +152,7 @@ export class Router {
   private readonly proto: string;
   private readonly clientLimits: ClientLimits;
   private readonly edge: ClientEdge;
+  private readonly onUpstreamIdle: ((id: string) => void) | undefined;
 
   private readonly apps = new Map<string, AppEntry>();
   /** Upstreams in some route, by instance id. */
@@ -210,6 +214,7 @@ export class Router {
     this.agentOpts = { maxSockets, maxFreeSockets };
     this.proto = proto;
     this.clientLimits = clientLimits;
+    this.onUpstreamIdle = opts.onUpstreamIdle;
 
     this.server = http.createServer(
       {
@@ -352,6 +357,32 @@ export class Router {
     return { inflight: app.inflight, held: app.held.length, lastRequestAt: app.lastRequestAt };
   }
 
+  /** Requests in flight per instance, for those that have any (routed or draining). */
+  busyUpstreams(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const u of this.live.values()) if (u.inflight > 0) out[u.id] = (out[u.id] ?? 0) + u.inflight;
+    for (const u of this.draining) if (u.inflight > 0) out[u.id] = (out[u.id] ?? 0) + u.inflight;
+    return out;
+  }
+
+  /** Snapshots of the apps whose counters moved since the marks (updated in place): what an
+   *  idle app costs here is one sum. */
+  metricsChanged(marks: Map<string, number>): RouterMetrics {
+    const apps: RouterMetrics['apps'] = {};
+    for (const [name, app] of this.apps) {
+      const m = app.metrics.mark();
+      if (marks.get(name) === m) continue;
+      marks.set(name, m);
+      apps[name] = app.metrics.snapshot();
+    }
+    return { apps, unrouted: this.unrouted };
+  }
+
+  /** The apps in the route table. */
+  routedApps(): string[] {
+    return [...this.apps.keys()];
+  }
+
   /** Every app's counters; with `answeredOnly`, only apps that have been sent a request (the
    *  dashboard's series recorder: an app never asked for has no rate to chart, and a thousand
    *  idle apps are not copied every sample). */
@@ -462,6 +493,7 @@ export class Router {
     if (u.draining && u.inflight === 0) {
       u.destroy();
       this.draining.delete(u);
+      this.onUpstreamIdle?.(u.id);
     }
   }
 
@@ -685,6 +717,7 @@ export class Router {
           if (u.draining && u.inflight === 0) {
             u.destroy();
             this.draining.delete(u);
+            this.onUpstreamIdle?.(u.id);
           }
         },
       };

@@ -6,7 +6,8 @@ import { CpuMeter } from './proc-stats.js';
 import { ConflictError } from '../core/errors.js';
 
 export interface HostProcess {
-  child: ChildProcess;
+  /** Only its pid is read here (an instance adopted from a previous run has no ChildProcess). */
+  child: Pick<ChildProcess, 'pid'>;
   status: InstanceStatus;
   exited: Promise<void>;
 }

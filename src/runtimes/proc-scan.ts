@@ -41,10 +41,10 @@ export function cwdInside(pid: number, dirs: string[]): boolean {
 }
 
 /** Sends SIGKILL to every process (but this one) whose working directory is inside `dirs`. */
-export function killProcessesIn(dirs: string[], also: (pid: number) => boolean = () => false): number {
+export function killProcessesIn(dirs: string[], also: (pid: number) => boolean = () => false, except: (pid: number, info: ProcInfo) => boolean = () => false): number {
   let killed = 0;
-  for (const pid of listProcesses().keys()) {
-    if (pid === process.pid || !(cwdInside(pid, dirs) || also(pid))) continue;
+  for (const [pid, info] of listProcesses()) {
+    if (pid === process.pid || !(cwdInside(pid, dirs) || also(pid)) || except(pid, info)) continue;
     try {
       process.kill(pid, 'SIGKILL');
       killed += 1;

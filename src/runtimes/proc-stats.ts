@@ -9,6 +9,8 @@ export interface ProcSample {
   cpuSeconds: number;
   at: number;
   startTicks: number;
+  /** Exited, not yet reaped by its parent. */
+  zombie: boolean;
 }
 
 /** Reads /proc/<pid>/stat; undefined when the process is gone. */
@@ -20,7 +22,7 @@ export async function readProcSample(pid: number): Promise<ProcSample | undefine
     const utime = Number(rest[11]);
     const stime = Number(rest[12]);
     const startTicks = Number(rest[19]);
-    return { cpuSeconds: (utime + stime) / CLOCK_TICKS, at: performance.now(), startTicks };
+    return { cpuSeconds: (utime + stime) / CLOCK_TICKS, at: performance.now(), startTicks, zombie: rest[0] === 'Z' };
   } catch {
     return undefined;
   }
@@ -62,7 +64,7 @@ export class CpuMeter {
       cpuSeconds += p.cpuSeconds;
       memoryBytes += (await readRssBytes(pid)) ?? 0;
     }
-    const s: ProcSample = { cpuSeconds, at: performance.now(), startTicks: 0 };
+    const s: ProcSample = { cpuSeconds, at: performance.now(), startTicks: 0, zombie: false };
     const prev = this.last.get(key);
     this.last.set(key, s);
     if (!prev) return { cpu: 0, memoryBytes };
@@ -75,8 +77,9 @@ export class CpuMeter {
   }
 }
 
-/** True when /proc/<pid> exists and started at `startTicks` (guards against pid reuse). */
+/** True when /proc/<pid> exists, runs (is no zombie) and started at `startTicks` (guards
+ *  against pid reuse). */
 export async function isSameProcess(pid: number, startTicks: number): Promise<boolean> {
   const s = await readProcSample(pid);
-  return s !== undefined && s.startTicks === startTicks;
+  return s !== undefined && s.startTicks === startTicks && !s.zombie;
 }

@@ -88,10 +88,15 @@ export interface Runtime {
   /** Called once for every instance that exits (including after stop()). */
   onExit(listener: ExitListener): void;
   /**
-   * Cleans up after a previous run of this runtime in `stateDir` (e.g. after kill -9 of Summon):
-   * instances it left behind are stopped. Returns the ids it stopped.
+   * Cleans up after a previous run of this runtime in `stateDir` (a stop of Summon, or kill -9):
+   * instances it left behind are stopped, but those in `keep` (the agent's saved desired set)
+   * that a runtime can adopt stay running, and start() of one of them takes it over (same pid
+   * and port) instead of starting it anew. Returns the ids it stopped.
    */
-  recover(stateDir: string): Promise<string[]>;
+  recover(stateDir: string, keep?: ReadonlySet<string>): Promise<string[]>;
+  /** Lets go of the running instances without stopping them (Summon stops and leaves them
+   *  for the next start to adopt): their console is no longer read here. */
+  detach?(): Promise<void>;
   /**
    * Why a running instance never answered its health checks, as the runtime can see it (a
    * VM's DHCP exchange, ARP, its port), with the ways to fix it; undefined when it has

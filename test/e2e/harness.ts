@@ -34,15 +34,18 @@ export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `summon-${prefix}-`));
 }
 
-/** Starts `summon up` on dataDir with free ports; resolves once it printed its URLs. */
-export async function startSummonProcess(dataDir: string, extraArgs: string[] = [], configDir?: string): Promise<SummonProcess> {
+/** Starts `summon up` on dataDir with free ports; resolves once it printed its URLs. Its stop()
+ *  stops the apps too (`--stop-apps-on-exit`, so a test leaves nothing running) unless
+ *  `keepApps` (Summon's own default: a stop leaves them for the next start to adopt). */
+export async function startSummonProcess(dataDir: string, extraArgs: string[] = [], configDir?: string, o: { keepApps?: boolean; bin?: string } = {}): Promise<SummonProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: configDir ?? join(dataDir, "..", "config") };
   delete env.SUMMON_API;
   delete env.SUMMON_TOKEN;
   // The machine's vm-hello package cache, read-only to builds (see vmCache(), which may fill it later).
   await mkdir(vmCacheDir(), { recursive: true });
   const buildRo = ['--build-ro', vmCacheDir()];
-  const proc = spawn(process.execPath, [BIN, 'up', '--data', dataDir, '--api-port', '0', '--router-port', '0', ...buildRo, ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stopApps = o.keepApps ? [] : ['--stop-apps-on-exit'];
+  const proc = spawn(process.execPath, [o.bin ?? BIN, 'up', '--data', dataDir, '--api-port', '0', '--router-port', '0', ...buildRo, ...stopApps, ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let stdout = '';
   let stderr = '';

@@ -113,6 +113,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--unconfined', 'run builds and process instances as Summon\'s own user, without bubblewrap, seccomp or cgroups (development only: pushed code can read Summon\'s keys)')
     .option('--uid-range <first-last>', 'the uids given to apps, one each (their builds and instances run as it)', '520000-585535')
     .option('--price-per-instance-second <n>', 'price of one instance running one second (your currency): `summon usage` shows costs with it, e.g. 0.000012')
+    .option('--stop-apps-on-exit', 'stop every app\'s instances when Summon stops (by default they keep running, and serving, and the next start adopts them)')
     .option('--build-ro <dir>', 'a host directory builds see read-only (beside /usr and /etc), e.g. a shared package cache; repeat for more', (v: string, all: string[] = []) => [...all, v])
     .action((o: Record<string, string | boolean | undefined>) => run(async () => {
       const logLevel = parseLogLevel(o.logLevel);
@@ -196,6 +197,8 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         log: { level: logLevel },
         ...confinementFlags(o),
         ...(price !== undefined ? { pricePerInstanceSecond: price } : {}),
+        keepInstances: o.stopAppsOnExit !== true,
+        dataPlane: 'process',
       };
       const s = await startSummon(opts);
       installLastResort(io, 'summon up', s.logger);
@@ -217,7 +220,9 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         const stop = (sig: string) => {
           io.out(`${sig}: stopping…`);
           void s.stop().then(() => {
-            io.out('Stopped.');
+            io.out(opts.keepInstances
+              ? 'Stopped. Apps keep running; the next `summon up` on this data directory adopts them (`--stop-apps-on-exit` stops them too).'
+              : 'Stopped, with every app\'s instances.');
             resolve();
           });
         };

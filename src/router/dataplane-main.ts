@@ -1,0 +1,25 @@
+// The data plane process's entry (dataplane.ts): `node dataplane-main.js CONFIG_JSON`,
+// started by `summon up` in a session of its own so that Ctrl-C on Summon's terminal, or
+// Summon's exit, does not reach it. Its log lines go to stderr (DATA/dataplane.log).
+import { runDataPlane, type DataPlaneConfig } from './dataplane.js';
+
+const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} dataplane[${process.pid}]: ${msg}\n`);
+
+try {
+  const cfg = JSON.parse(process.argv[2] ?? '') as DataPlaneConfig;
+  const dp = await runDataPlane(cfg, log);
+  // Told where it listens: the control plane reads the port from the hello too.
+  process.stdout.write(`${JSON.stringify({ port: dp.port, pid: process.pid })}\n`);
+  const stop = (sig: string) => {
+    log(`${sig}: stopping`);
+    void dp.close();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  await dp.closed;
+  log('stopped');
+  process.exit(0);
+} catch (e) {
+  log(`could not start: ${(e as Error).message}`);
+  process.exit(1);
+}
