@@ -119,7 +119,7 @@ export class DataPlaneClient {
     };
     const logFd = openSync(join(this.o.dataDir, 'dataplane.log'), 'a', 0o600);
     const child = spawn(process.execPath, [join(here, 'dataplane-main.js'), JSON.stringify(cfg)], {
-      detached: true, stdio: ['ignore', 'pipe', logFd],
+      detached: true, stdio: ['ignore', 'pipe', logFd], cwd: '/', // a daemon pins no directory
     });
     closeSync(logFd);
     let out = '';

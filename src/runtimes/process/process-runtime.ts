@@ -103,6 +103,9 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
       this.adoptable.delete(spec.id);
       const handle = await this.adopt(kept, sink);
       if (handle) return handle;
+      // Not adoptable after all (its console is gone): it must not go on running unknown
+      // beside the new one (a confined one's unit is emptied when it is made again below).
+      if (kept.startTicks !== null && (await isSameProcess(kept.pid, kept.startTicks))) killGroup(kept.pid, 'SIGKILL');
     }
     const port = String(spec.hostPort);
     const args = spec.args.map((a) => a.replaceAll('{port}', port));
