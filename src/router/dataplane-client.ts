@@ -5,12 +5,12 @@
 // instance, per-app stats, counters). A route change counts every instance as busy until the
 // data plane has acknowledged it, so a drain never ends on a figure older than the change.
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppRoute, RouterEvent, RouterMetrics } from './router.js';
-import { configKey, DATA_PLANE_PROTOCOL, type DataPlaneConfig } from './dataplane.js';
+import { configKey, DATA_PLANE_PROTOCOL, pidFileOf, type DataPlaneConfig } from './dataplane.js';
 import type { Logger } from '../logging/logger.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -102,6 +102,8 @@ export class DataPlaneClient {
         }, 5000).unref();
       });
     }
+    // One that did not answer, or did not go when told, must not hold the port (or run on).
+    await this.killStray(replaced ? 2000 : 0);
     s = await this.start();
     const h = await this.greet(s);
     if (!h) throw new Error('the data plane started but did not answer on its control socket');
@@ -302,27 +304,47 @@ export class DataPlaneClient {
       }, 5000).unref();
     });
     // Stopped: the process is gone before this returns (nothing of Summon outlives the stop).
-    const pid = this.hello?.pid;
-    if (o.stop && pid && pid !== process.pid) {
-      const deadline = Date.now() + 5000;
-      while (Date.now() < deadline && isAlive(pid)) await new Promise((r) => setTimeout(r, 20));
-      if (isAlive(pid)) {
-        this.o.logger.warn({ pid }, 'the data plane did not exit when told to stop: killed');
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // gone meanwhile
-        }
-      }
+    if (o.stop) await this.killStray(5000);
+  }
+
+  /** Ends the data plane process named by DATA/dataplane.pid, if one still runs: asked to
+   *  stop, it has `graceMs` to go; then SIGKILL. */
+  private async killStray(graceMs = 0): Promise<void> {
+    const file = pidFileOf(this.socketPath);
+    let pid: number;
+    try {
+      pid = Number(readFileSync(file, 'utf8').trim());
+    } catch {
+      return;
     }
+    if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !isDataPlane(pid)) {
+      rmSync(file, { force: true });
+      return;
+    }
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && isDataPlane(pid)) await new Promise((r) => setTimeout(r, 20));
+    if (isDataPlane(pid)) {
+      this.o.logger.warn({ pid }, 'a data plane that did not answer or did not stop when told: killed');
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+      const until = Date.now() + 2000;
+      while (Date.now() < until && isDataPlane(pid)) await new Promise((r) => setTimeout(r, 10));
+    }
+    rmSync(file, { force: true });
   }
 }
 
-function isAlive(pid: number): boolean {
+/** `pid` runs the data plane's entry (not a zombie, not a reused pid). */
+function isDataPlane(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('dataplane-main.js');
   } catch {
     return false;
   }
 }
+

@@ -46,6 +46,11 @@ export interface DataPlaneConfig {
   version: string;
 }
 
+/** DATA/dataplane.pid beside DATA/dataplane.sock: the running data plane process's pid. */
+export function pidFileOf(socket: string): string {
+  return socket.replace(/\.sock$/, '') + '.pid';
+}
+
 /** What must be the same for a control plane to adopt a running data plane (the port aside). */
 export function configKey(c: Pick<DataPlaneConfig, 'host' | 'domains' | 'hold' | 'client'>): string {
   return JSON.stringify({ host: c.host ?? null, domains: c.domains, hold: c.hold ?? null, client: c.client ?? null });
