@@ -229,6 +229,8 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
     } catch {
       // nothing recorded
     }
+    // Spare console FIFOs a previous run made ahead and never used.
+    for (const f of files.filter((x) => x.startsWith('.spare-'))) await rm(join(this.stateDir, f), { force: true });
     const keptGroups = new Set<number>();
     const keptUnitPids = new Set<number>();
     for (const f of files.filter((x) => x.endsWith('.json'))) {
