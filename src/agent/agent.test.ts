@@ -257,3 +257,37 @@ test('a start not healthy within its grace: the runtime is asked once why, and i
   assert.equal(asked.length, 1, 'asked once, however many checks were in flight');
   assert.deepEqual([asked[0].id, asked[0].refused], ['demo-deaf', true]);
 });
+
+test('regression: an instance kept for adoption whose artifact is then found altered is not left running', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'summon-agent-adopt-altered-'));
+  const planted = join(dir, 'planted.mjs');
+  await writeFile(planted, '// planted\n');
+  const statuses = new Map<string, Instance>();
+  const events: AgentEvent[] = [];
+  let agent = makeAgent(dir, statuses, events);
+  t.after(async () => {
+    await agent.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await agent.start();
+  await agent.setDesired([desired('demo-kept')]);
+  const s = await waitFor(() => (statuses.get('demo-kept')?.state === 'healthy' ? statuses.get('demo-kept') : undefined), { timeoutMs: 10_000, what: 'demo-kept healthy' });
+  await agent.close({ stopInstances: false });
+  assert.doesNotThrow(() => process.kill(s.pid!, 0), 'left running for the next start');
+  // The next agent finds the release's blob altered: the start is refused, and the process
+  // the previous run left for it goes too.
+  agent = new Agent({
+    hostId: 'h1', dataDir: dir, runtimes: [new ProcessRuntime({ stateDir: dir })], artifactPath: () => planted,
+    onStatus: (i) => statuses.set(i.id, i), onConsole: () => {}, onEvent: (e) => events.push(e),
+  });
+  await agent.start();
+  await waitFor(() => events.some((e) => e.type === 'artifact.altered' && e.instance === 'demo-kept'), { timeoutMs: 5000, what: 'artifact.altered' });
+  await waitFor(() => {
+    try {
+      process.kill(s.pid!, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, { timeoutMs: 5000, what: 'the kept process to be gone' });
+});

@@ -483,6 +483,8 @@ export class Agent implements HostAgent {
       ? 'the blob store file was changed after the release was built'
       : 'the blob store lost the file after the release was built';
     const message = `${describeVerdict(v, `${f.what} of v${d.version}`)}; ${cause}${f.refetch ? ` (${f.refetch})` : ''}; ${d.id} not started`;
+    // A process a previous run left for this instance to adopt does not run on either.
+    void this.runtimeOf(w)?.stop(d.id, { graceMs: 0 });
     if (w.timer) clearTimeout(w.timer);
     w.timer = null;
     const s = w.status;

@@ -196,6 +196,16 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
   }
 
   async stop(id: string, opts: { graceMs?: number } = {}): Promise<void> {
+    const kept = this.adoptable.get(id);
+    if (kept) {
+      // Kept by recover() for an adoption that is not coming (its start refused, or the
+      // instance removed first): it must not run on unknown.
+      this.adoptable.delete(id);
+      if (kept.startTicks !== null && (await isSameProcess(kept.pid, kept.startTicks))) killGroup(kept.pid, 'SIGKILL');
+      if (this.confiner) await this.confiner.cgroups.existing(id).killAll().catch(() => undefined);
+      await rm(join(this.stateDir, `${id}.json`), { force: true });
+      removeConsole(consolePaths(this.stateDir, id));
+    }
     const r = this.running.get(id);
     if (!r) return;
     await r.recorded;
