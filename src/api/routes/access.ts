@@ -2,16 +2,16 @@
 // own identity, and hosts' credentials. Who may call each is in core/access.ts (ROUTE_RULES);
 // the gate (guard.ts) has decided before a handler runs.
 import type { FastifyInstance } from 'fastify';
-import { checkEmail, checkTokenGrant, parseExpiry, TOKEN_NAME_RE } from '../core/access.js';
-import { ConflictError, InvalidInputError, NotFoundError, SummonError } from '../core/errors.js';
-import { newId } from '../core/ids.js';
-import { checkAppName, checkHostId } from '../core/names.js';
-import type { ApiToken, AuditEntry, Store, User } from '../store/store.js';
-import { hostCredential } from '../agent/host-credential.js';
-import { hashToken, newToken, tokenPrefix } from './auth.js';
-import { principalOf } from './guard.js';
-import { route } from './route.js';
-import type { AccessView, CreatedToken, TokenView, UserView, WhoAmI } from '../sdk/types.js';
+import { checkEmail, checkTokenGrant, parseExpiry, TOKEN_NAME_RE } from '../../core/access.js';
+import { ConflictError, InvalidInputError, NotFoundError, SummonError } from '../../core/errors.js';
+import { newId } from '../../core/ids.js';
+import { checkAppName, checkHostId } from '../../core/names.js';
+import type { ApiToken, AuditEntry, Store, User } from '../../store/store.js';
+import { hostCredential } from '../../agent/host-credential.js';
+import { hashToken, newToken, tokenPrefix } from '../auth.js';
+import { principalOf } from '../guard.js';
+import { route } from '../route.js';
+import type { AccessView, CreatedToken, TokenView, UserView, WhoAmI } from '../../sdk/types.js';
 
 export type { AccessView, CreatedToken, TokenView, UserView, WhoAmI, AuditEntry };
 
