@@ -41,11 +41,11 @@ import { makeDataDir, openConfinement, tightenDataDir } from './isolation/data-d
 import type { Confiner } from './isolation/confine.js';
 import type { UidRange } from './isolation/uids.js';
 import type { Runtime } from './runtimes/runtime.js';
+import { SUMMON_VERSION } from './core/version.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/store.js';
 import { createLogger, silentLogger, type Logger, type LoggerOptions } from './logging/logger.js';
 
-export const SUMMON_VERSION = '0.1.0';
 const here = dirname(fileURLToPath(import.meta.url));
 
 export interface SummonOptions {

@@ -3,8 +3,8 @@
 // (`npm run openapi` writes it; a test fails when the committed copy is not what the code makes).
 import type { SwaggerOptions } from '@fastify/swagger';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { SUMMON_VERSION } from '../core/version.js';
 
-export const API_VERSION = '0.1.0';
 
 const DESCRIPTION = `The HTTP API of Summon: the CLI, the dashboard and the SDK (src/sdk/client.ts) use only this.
 
@@ -44,7 +44,7 @@ function withoutUnusedSchemas<D extends OpenApiDoc>(doc: D): D {
 export const openApiOptions: SwaggerOptions = {
   openapi: {
     openapi: '3.0.3',
-    info: { title: 'Summon API', version: API_VERSION, description: DESCRIPTION },
+    info: { title: 'Summon API', version: SUMMON_VERSION, description: DESCRIPTION },
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     security: [{ bearer: [] }],
   },

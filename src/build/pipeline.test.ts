@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BuildError, ManifestError, SummonError } from '../core/errors.js';
 import { BlobStore } from '../artifacts/blob-store.js';
-import { BuildPipeline, CLEAN_PATH } from './pipeline.js';
+import { BuildPipeline } from './pipeline.js';
+import { CLEAN_PATH } from '../isolation/clean-path.js';
 import { scaled, waitFor } from '../testing/wait.js';
 
 const run = promisify(execFile);

@@ -24,10 +24,10 @@ import { recordGroup } from './build-recovery.js';
 import { checkTreeSize, DEFAULT_CHECKOUT_LIMITS, type CheckoutLimits } from './tree-size.js';
 import type { Confiner } from '../isolation/confine.js';
 import type { RunCommandOptions } from './run-command.js';
+import { CLEAN_PATH } from '../isolation/clean-path.js';
 
 const execFileP = promisify(execFile);
 
-export const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const INDENT = '       ';
 const REV_RE = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 

@@ -1,7 +1,8 @@
 // `summon`: parse → sdk → print. Errors print what went wrong and what to do, and exit with
 // the error's code (see core/errors.ts).
 import { Command, CommanderError } from 'commander';
-import { SummonError, toSummonError } from '../core/errors.js';
+import { toSummonError } from '../core/errors.js';
+import { SUMMON_VERSION } from '../core/version.js';
 import { colours, type Io } from './context.js';
 import { registerApps } from './commands/apps/index.js';
 import { registerAuth } from './commands/auth/index.js';
@@ -56,7 +57,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
 export function buildProgram(io: Io, run: (f: () => Promise<void>) => Promise<void>): Command {
   const program = new Command('summon')
     .description('Summon: git push your unikernels to production')
-    .version('0.1.0')
+    .version(SUMMON_VERSION)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError('(run `summon --help` for the commands)');

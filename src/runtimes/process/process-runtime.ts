@@ -25,6 +25,7 @@ import { killProcessesIn } from '../proc-scan.js';
 import { ConsoleFifos, consolePaths, readerOf, removeConsole, writerFds } from '../console-fifo.js';
 import { confinedExit, spawnConfined, terminateConfined, type Confiner } from '../../isolation/confine.js';
 import type { CgroupUnit } from '../../isolation/cgroups.js';
+import { CLEAN_PATH } from '../../isolation/clean-path.js';
 
 /** Tasks (processes and threads) one confined instance may have at once. */
 export const INSTANCE_PIDS_LIMIT = 512;
@@ -63,7 +64,6 @@ interface InstanceRecord {
 /** How often the exits of adopted instances (not this process's children) are looked for. */
 const ADOPTED_POLL_MS = 200;
 
-const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export class ProcessRuntime extends HostProcessRuntime<Running> implements Runtime {
   readonly target = 'process' as const;
@@ -110,7 +110,7 @@ export class ProcessRuntime extends HostProcessRuntime<Running> implements Runti
     const port = String(spec.hostPort);
     const args = spec.args.map((a) => a.replaceAll('{port}', port));
     const env: Record<string, string> = {
-      PATH: BASE_PATH,
+      PATH: CLEAN_PATH,
       HOME: spec.workDir,
       LANG: 'C.UTF-8',
       ...spec.env,
