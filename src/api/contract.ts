@@ -51,6 +51,9 @@ export const CONTRACT = {
   getConfig: { summary: 'Config vars (values: a secrets-scoped token)', tags: ['config'], params: T.AppParams, response: { 200: z.record(z.string(), z.string()) } },
   setConfig: { summary: 'Set and unset config vars (a new release)', tags: ['config'], params: T.AppParams, body: T.ConfigBody, response: { 200: ndjson('the rollout') } },
 
+  listBuilds: { summary: 'Builds of pushes, newest first, failed or not', tags: ['builds'], params: T.AppParams, querystring: T.LimitQuery, response: { 200: z.array(T.BuildSummary) } },
+  getBuild: { summary: 'One build with its log (a deploy token: a build sees the config vars)', tags: ['builds'], params: T.BuildParams, response: { 200: T.BuildView } },
+
   listInstances: { summary: 'Instances on every host', tags: ['instances'], params: T.AppParams, response: { 200: z.array(T.Instance) } },
   scale: { summary: 'Set the instance count', tags: ['instances'], params: T.AppParams, body: T.ScaleBody, response: { 200: T.AppView } },
   autoscale: { summary: 'Set the autoscale policy', tags: ['instances'], params: T.AppParams, body: T.AutoscaleBody, response: { 200: T.AppView } },

@@ -12,6 +12,7 @@ import { registerImages } from './commands/images/index.js';
 import { registerLogs } from './commands/logs/index.js';
 import { registerPs } from './commands/ps/index.js';
 import { registerReleases } from './commands/releases/index.js';
+import { registerBuilds } from './commands/builds/index.js';
 import { registerUp } from './commands/up/index.js';
 import { registerAgent } from './commands/agent/index.js';
 import { registerWebhooks } from './commands/webhooks/index.js';
@@ -66,6 +67,7 @@ export function buildProgram(io: Io, run: (f: () => Promise<void>) => Promise<vo
   registerAuth(program, io, run);
   registerApps(program, io, run);
   registerReleases(program, io, run);
+  registerBuilds(program, io, run);
   registerConfig(program, io, run);
   registerPs(program, io, run);
   registerLogs(program, io, run);

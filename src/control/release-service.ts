@@ -7,9 +7,10 @@ import type { PushRequest, PushResult } from '../build/push-stream.js';
 import { ConflictError, DeployError, InvalidInputError, NotFoundError, RuntimeUnavailableError, toSummonError } from '../core/errors.js';
 import { configProblem, rulesFor } from '../core/config-vars.js';
 import { checkConfigKey } from '../core/names.js';
-import type { Release, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
+import type { App, Release, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
 import { isReachable, type HostAgent } from '../agent/host-agent.js';
-import type { Store, NewRelease } from '../store/store.js';
+import type { BuildRecord, Store, NewRelease } from '../store/store.js';
+import { BuildLog } from './build-log.js';
 import type { Controller } from './controller.js';
 import type { EventBus } from './event-bus.js';
 import type { Secrets } from './secrets.js';
@@ -33,6 +34,8 @@ export interface ReleaseServiceOptions {
 type Out = (line: string) => void;
 
 const ZERO = '0000000000000000000000000000000000000000';
+/** How often a running build's log is saved. */
+const BUILD_LOG_CHECKPOINT_MS = 2000;
 
 async function waitForRef(gitDir: string, ref: string, want: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -81,6 +84,13 @@ export class ReleaseService {
         void events.emit(app.name, building ? 'build.failed' : 'release.failed', `v${r.version} ${reason}`, { version: r.version, code: 'interrupted' });
         n += 1;
       }
+      // Its build record too, with what was logged until the last checkpoint.
+      for (const b of await store.listBuilds(app.name, 20)) {
+        if (b.status !== 'running') continue;
+        const full = await store.getBuild(app.name, b.version);
+        const at = this.now();
+        await this.saveBuild({ ...(full ?? { ...b, log: '' }), status: 'failed', reason: 'interrupted: Summon stopped during the build; push again', finishedAt: at, durationMs: at - b.startedAt });
+      }
     }
     return n;
   }
@@ -112,14 +122,62 @@ export class ReleaseService {
     }
   }
 
-  private async pushNow(req: PushRequest, out: Out, signal: AbortSignal): Promise<PushResult> {
-    const { store, events } = this.o;
+  private async pushNow(req: PushRequest, pushOut: Out, signal: AbortSignal): Promise<PushResult> {
+    const { store } = this.o;
     if (signal.aborted) return { ok: false, message: 'the git client went away' };
     const app = await store.getApp(req.app);
     if (!app) return { ok: false, message: `no app named ${req.app}` };
     const short = req.newRev.slice(0, 7);
-    const config = this.o.secrets.decrypt(await store.getConfig(req.app));
     const release = await store.createRelease(req.app, this.blankRelease(`Deploy ${short}`, req.newRev, 'building'), this.now());
+    // The build keeps what the pusher sees (summon builds:info), saved as it starts and ends.
+    const log = new BuildLog();
+    const out: Out = (l) => {
+      log.add(l);
+      pushOut(l);
+    };
+    const build: BuildRecord = {
+      app: req.app, version: release.version, source: 'push', commit: req.newRev, status: 'running', reason: null,
+      startedAt: this.now(), finishedAt: null, durationMs: null, log: '', logBytes: 0, truncated: false,
+    };
+    await this.saveBuild(build);
+    // Saved again every few seconds while it runs, so a crash keeps what was logged until then.
+    let saved = 0;
+    let saving = Promise.resolve();
+    const checkpoint = setInterval(() => {
+      if (log.bytes === saved) return;
+      saved = log.bytes;
+      // One write at a time, and the last one (below) after them all.
+      saving = saving.then(() => this.saveBuild({ ...build, log: log.text(), logBytes: log.bytes, truncated: log.truncated }));
+    }, BUILD_LOG_CHECKPOINT_MS);
+    checkpoint.unref();
+    let result: PushResult = { ok: false, message: 'the build stopped without a result' };
+    try {
+      result = await this.buildAndRelease(req, app, release, out, signal);
+      return result;
+    } catch (e) {
+      result = { ok: false, message: toSummonError(e).message };
+      throw e;
+    } finally {
+      clearInterval(checkpoint);
+      if (!result.ok && result.message) log.add(`error: ${result.message}`);
+      const finishedAt = this.now();
+      await saving;
+      await this.saveBuild({
+        ...build, status: result.ok ? 'succeeded' : 'failed', reason: result.ok ? null : result.message ?? 'failed',
+        finishedAt, durationMs: finishedAt - build.startedAt, log: log.text(), logBytes: log.bytes, truncated: log.truncated,
+      });
+    }
+  }
+
+  /** A build record that cannot be written costs the record, never the push. */
+  private async saveBuild(b: BuildRecord): Promise<void> {
+    await this.o.store.saveBuild(b).catch((err: unknown) => this.log.warn({ err, app: b.app, version: b.version }, 'build record not stored'));
+  }
+
+  private async buildAndRelease(req: PushRequest, app: App, release: Release, out: Out, signal: AbortSignal): Promise<PushResult> {
+    const { store, events } = this.o;
+    const short = req.newRev.slice(0, 7);
+    const config = this.o.secrets.decrypt(await store.getConfig(req.app));
     void events.emit(req.app, 'build.started', `build of ${short} started for v${release.version}`, { version: release.version, commit: req.newRev });
     out(`-----> Summon: building ${req.app} v${release.version} from ${short}`);
     const t0 = this.now();

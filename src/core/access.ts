@@ -45,6 +45,9 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('POST', '/api/apps/:app/rollback', 'deploy', 'release.rollback'),
   r('GET', '/api/apps/:app/config', 'secrets'),
   r('PATCH', '/api/apps/:app/config', 'deploy', 'config.set'),
+  r('GET', '/api/apps/:app/builds', 'read'),
+  // A build's log can hold what its config vars are (builds see them).
+  r('GET', '/api/apps/:app/builds/:version', 'secrets'),
   r('GET', '/api/apps/:app/instances', 'read'),
   r('POST', '/api/apps/:app/scale', 'deploy', 'ps.scale'),
   r('PUT', '/api/apps/:app/autoscale', 'deploy', 'ps.autoscale'),

@@ -6,11 +6,12 @@ import { SummonError, type ErrorCode } from '../core/errors.js';
 import type { Answer, BodyOf } from '../api/contract.js';
 import { pathOf, ROUTES, type RouteName } from './routes.js';
 import type {
-  AccessView, AppView, AuditEntry, CreatedToken, DrainStatus, DrainView, HostView, Instance, LogLine, ReleaseView, SeriesPoint,
-  SummonEvent, TokenView, UsageView, UserView, AdviceView, Webhook, WebhookDelivery, WebhookView, WhoAmI,
+  AccessView, AdviceView, AppView, AuditEntry, BuildSummary, BuildView, CreatedToken, DrainStatus, DrainView, HostView, Instance, LogLine, ReleaseView,
+  SeriesPoint, SummonEvent, TokenView, UsageView, UserView, Webhook, WebhookDelivery, WebhookView, WhoAmI,
 } from './types.js';
 import type { Role, Scope } from '../core/access.js';
 
+export type { BuildSummary, BuildView };
 export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App, Webhook, WebhookDelivery, SeriesPoint, DrainView, DrainStatus, HostView };
 export type { AccessView, AuditEntry, CreatedToken, TokenView, UserView, WhoAmI, Role, Scope, WebhookView };
 
@@ -85,6 +86,10 @@ export class SummonClient {
   rollback(app: string, version: number | null, onLine: (l: string) => void = () => {}): Promise<StreamResult> {
     return this.streamed('rollback', { app }, { version }, onLine);
   }
+  /** Builds of pushes, newest first, failed or not (without their logs). */
+  builds(app: string, q: { limit?: number } = {}): Promise<BuildSummary[]> { return this.call('listBuilds', { app }, { query: q }); }
+  /** One build with its log and, when it got that far, its build manifest. */
+  build(app: string, version: number): Promise<BuildView> { return this.call('getBuild', { app, version }); }
   config(app: string): Promise<Record<string, string>> { return this.call('getConfig', { app }); }
   setConfig(app: string, set: Record<string, string>, unset: string[] = [], onLine: (l: string) => void = () => {}): Promise<StreamResult> {
     return this.streamed('setConfig', { app }, { set, unset }, onLine);

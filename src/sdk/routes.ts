@@ -17,6 +17,9 @@ export const ROUTES = {
   rollback: { method: 'POST', url: '/api/apps/:app/rollback' },
   getConfig: { method: 'GET', url: '/api/apps/:app/config' },
   setConfig: { method: 'PATCH', url: '/api/apps/:app/config' },
+  // builds
+  listBuilds: { method: 'GET', url: '/api/apps/:app/builds' },
+  getBuild: { method: 'GET', url: '/api/apps/:app/builds/:version' },
   // instances and scale
   listInstances: { method: 'GET', url: '/api/apps/:app/instances' },
   scale: { method: 'POST', url: '/api/apps/:app/scale' },

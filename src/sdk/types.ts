@@ -111,6 +111,27 @@ export const ReleaseView = named('Release', z.object({
 }));
 export type ReleaseView = z.infer<typeof ReleaseView>;
 
+// ---- builds
+export const BuildSummary = named('BuildSummary', z.object({
+  app: z.string(),
+  version: z.number().int().describe('the release the build made'),
+  source: z.enum(['push']),
+  commit: z.string().nullable(),
+  status: z.enum(['running', 'succeeded', 'failed']),
+  reason: z.string().nullable().describe('why it failed'),
+  startedAt: epochMs,
+  finishedAt: epochMs.nullable(),
+  durationMs: z.number().nullable(),
+  logBytes: z.number().int().describe('bytes of output written, kept or not'),
+  truncated: z.boolean().describe('past 1 MiB the middle of the log is cut out'),
+}));
+export type BuildSummary = z.infer<typeof BuildSummary>;
+export const BuildView = named('Build', BuildSummary.extend({
+  log: z.string().describe('what the pusher saw'),
+  buildManifest: BuildManifest.nullable().describe('what went into the release, when the build got that far'),
+}));
+export type BuildView = z.infer<typeof BuildView>;
+
 // ---- instances, logs, events, metrics
 export const INSTANCE_STATES = ['pending', 'starting', 'healthy', 'unhealthy', 'draining', 'stopped', 'crashed'] as const;
 export const Instance = named('Instance', z.object({
@@ -331,6 +352,7 @@ export const LogQuery = z.object({
 });
 export const EventQuery = z.object({ limit: count(10_000).optional(), after: z.coerce.number().int().optional().describe('only events after this id') });
 export const LimitQuery = z.object({ limit: count(10_000).optional() });
+export const BuildParams = AppParams.extend({ version: z.string().describe('the release it made: vN or N') });
 export const StreamQuery = z.object({ app: z.string().optional().describe('only this app\'s events') });
 export const TokenQuery = z.object({ user: z.string().optional().describe('a user\'s email') });
 export const AuditQuery = z.object({ app: z.string().optional(), limit: count(10_000).optional(), after: z.coerce.number().int().optional() });

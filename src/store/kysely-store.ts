@@ -11,6 +11,7 @@ import type { App, Host, Instance, Release, SummonEvent } from '../core/types.js
 import { migrateToLatest, type StoreKind } from './migrations/index.js';
 import {
   appFromRow,
+  buildFromRow,
   deliveryFromRow,
   drainFromRow,
   eventFromRow,
@@ -25,7 +26,7 @@ import {
   webhookFromRow,
 } from './rows.js';
 import type { AppsTable, Database, ReleasesTable } from './schema.js';
-import type { AppPatch, Drain, NewEvent, NewRelease, ReleasePatch, SeriesRow, Store, UsageRow, Webhook, WebhookDelivery } from './store.js';
+import type { AppPatch, BuildRecord, BuildSummary, Drain, NewEvent, NewRelease, ReleasePatch, SeriesRow, Store, UsageRow, Webhook, WebhookDelivery } from './store.js';
 import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 import * as access from './access-queries.js';
 
@@ -148,6 +149,7 @@ export class KyselyStore implements Store {
       await trx.deleteFrom('webhook_deliveries').where('app', '=', name).execute();
       await trx.deleteFrom('webhooks').where('app', '=', name).execute();
       await trx.deleteFrom('drains').where('app', '=', name).execute();
+      await trx.deleteFrom('builds').where('app', '=', name).execute();
       // Grants and the app's own tokens go with it: an app made later under the same name
       // must not inherit them. Its audit entries stay.
       await trx.deleteFrom('app_access').where('app', '=', name).execute();
@@ -488,6 +490,34 @@ export class KyselyStore implements Store {
 
   async deleteDrain(app: string, id: string): Promise<void> {
     await this.db.deleteFrom('drains').where('app', '=', app).where('id', '=', id).execute();
+  }
+
+  async saveBuild(b: BuildRecord): Promise<void> {
+    const row = {
+      app: b.app, version: b.version, source: b.source, commit_sha: b.commit, status: b.status, reason: b.reason,
+      started_at: b.startedAt, finished_at: b.finishedAt, log: b.log, log_bytes: b.logBytes,
+      truncated: this.kind === 'sqlite' ? Number(b.truncated) : b.truncated,
+    };
+    await this.db.insertInto('builds').values(row)
+      .onConflict((oc) => oc.columns(['app', 'version']).doUpdateSet({
+        status: row.status, reason: row.reason, finished_at: row.finished_at, log: row.log, log_bytes: row.log_bytes, truncated: row.truncated,
+      }))
+      .execute();
+  }
+
+  async listBuilds(app: string, limit: number): Promise<BuildSummary[]> {
+    const rows = await this.db.selectFrom('builds')
+      .select(['app', 'version', 'source', 'commit_sha', 'status', 'reason', 'started_at', 'finished_at', 'log_bytes', 'truncated'])
+      .where('app', '=', app).orderBy('version', 'desc').limit(limit).execute();
+    return rows.map((r) => {
+      const { log: _log, ...summary } = buildFromRow({ ...r, log: '' });
+      return summary;
+    });
+  }
+
+  async getBuild(app: string, version: number): Promise<BuildRecord | undefined> {
+    const r = await this.db.selectFrom('builds').selectAll().where('app', '=', app).where('version', '=', version).executeTakeFirst();
+    return r ? buildFromRow(r) : undefined;
   }
 
   // ---- users, access, tokens, audit (access-queries.ts)

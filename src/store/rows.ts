@@ -1,8 +1,8 @@
 // Converts between domain objects and rows. Kept apart from the queries so both
 // dialects share one definition of how each field is stored.
 import type { App, BuildManifest, Host, Instance, Manifest, Release, ReleaseStatus, InstanceState, SummonEvent } from '../core/types.js';
-import type { Drain, Webhook, WebhookDelivery } from './store.js';
-import type { AppsTable, DrainsTable, HostsTable, InstancesTable, ReleasesTable, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
+import type { BuildRecord, Drain, Webhook, WebhookDelivery } from './store.js';
+import type { AppsTable, BuildsTable, DrainsTable, HostsTable, InstancesTable, ReleasesTable, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
 
 type Big = number | string;
 
@@ -157,6 +157,17 @@ export function deliveryFromRow(r: Omit<WebhookDeliveriesTable, 'seq'>): Webhook
     ok: r.ok === true || r.ok === 1,
     error: r.error,
     at: num(r.at),
+  };
+}
+
+export function buildFromRow(r: BuildsTable): BuildRecord {
+  const startedAt = num(r.started_at);
+  const finishedAt = r.finished_at === null ? null : num(r.finished_at);
+  return {
+    app: r.app, version: r.version, source: r.source as BuildRecord['source'], commit: r.commit_sha,
+    status: r.status as BuildRecord['status'], reason: r.reason, startedAt, finishedAt,
+    durationMs: finishedAt === null ? null : finishedAt - startedAt,
+    log: r.log, logBytes: num(r.log_bytes), truncated: r.truncated === true || r.truncated === 1,
   };
 }
 

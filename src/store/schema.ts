@@ -123,6 +123,20 @@ export interface DrainsTable {
   created_at: Big;
 }
 
+export interface BuildsTable {
+  app: string;
+  version: number;
+  source: string;
+  commit_sha: string | null;
+  status: string;
+  reason: string | null;
+  started_at: Big;
+  finished_at: Big | null;
+  log: string;
+  log_bytes: Big;
+  truncated: number | boolean;
+}
+
 export interface UsersTable {
   id: string;
   email: string;
@@ -180,6 +194,7 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   drains: DrainsTable;
+  builds: BuildsTable;
   users: UsersTable;
   app_access: AppAccessTable;
   tokens: TokensTable;

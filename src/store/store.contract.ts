@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConflictError, NotFoundError, SummonError } from '../core/errors.js';
 import type { BuildManifest, Host, Instance, Manifest } from '../core/types.js';
-import type { Drain, NewRelease, SeriesRow, Store, Webhook, WebhookDelivery } from './store.js';
+import type { BuildRecord, Drain, NewRelease, SeriesRow, Store, Webhook, WebhookDelivery } from './store.js';
 
 export interface StoreSubject {
   store: Store;
@@ -507,6 +507,30 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.deepEqual((await s.listDrains('web')).map((d) => d.id), ['drn-6', 'drn-2']);
       }));
 
+    test('builds: saved running then finished (replaced), listed newest first without logs, per app', () =>
+      withStore(async (s) => {
+        await s.createApp('web', T0);
+        await s.createApp('api', T0);
+        const running: BuildRecord = {
+          app: 'web', version: 1, source: 'push', commit: 'a'.repeat(40), status: 'running', reason: null,
+          startedAt: T0, finishedAt: null, durationMs: null, log: '', logBytes: 0, truncated: false,
+        };
+        await s.saveBuild(running);
+        assert.deepEqual(await s.getBuild('web', 1), running);
+        const failed: BuildRecord = { ...running, status: 'failed', reason: 'make: *** [all] Error 2', finishedAt: T0 + 1500, durationMs: 1500, log: '-----> Building\nmake: *** [all] Error 2\n', logBytes: 9_000_000, truncated: true };
+        await s.saveBuild(failed);
+        assert.deepEqual(await s.getBuild('web', 1), failed);
+        const second: BuildRecord = { ...running, version: 2, status: 'succeeded', finishedAt: T0 + 10, durationMs: 10, log: 'ok\n', logBytes: 3 };
+        await s.saveBuild(second);
+        await s.saveBuild({ ...running, app: 'api' });
+        const { log: _l1, ...sum2 } = second;
+        const { log: _l2, ...sum1 } = failed;
+        assert.deepEqual(await s.listBuilds('web', 10), [sum2, sum1]);
+        assert.deepEqual(await s.listBuilds('web', 1), [sum2]);
+        assert.equal(await s.getBuild('web', 3), undefined);
+        assert.deepEqual((await s.listBuilds('api', 10)).map((b) => b.app), ['api']);
+      }));
+
     test('deliveries: newest first, limited, fields round-trip', () =>
       withStore(async (s) => {
         await s.createApp('web', T0);
@@ -535,6 +559,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
           await s.addWebhook(webhook({ id: `wh-${app}`, app }));
           await s.addDelivery(delivery({ id: `d-${app}`, webhookId: `wh-${app}`, app }));
           await s.addDrain(drain({ id: `drn-${app}`, app }));
+          await s.saveBuild({ app, version: 1, source: 'push', commit: null, status: 'failed', reason: 'x', startedAt: T0, finishedAt: T0, durationMs: 0, log: app, logBytes: 3, truncated: false });
           await s.addUsage(app, '2024-05-01', 5);
           await s.addSeriesPoints([{ app, at: T0, instances: 1, total: 1, cpu: null, rps: null, p95Ms: null }]);
         }
@@ -552,6 +577,8 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.deepEqual(await s.listWebhooks('web'), []);
         assert.deepEqual(await s.listDeliveries('web'), []);
         assert.deepEqual(await s.listDrains('web'), []);
+        assert.deepEqual(await s.listBuilds('web', 10), []);
+        assert.equal((await s.getBuild('api', 1))?.log, 'api');
         assert.equal(await s.getUsage('web', '2024-05-01'), 0);
         assert.deepEqual((await s.listSeriesPoints(0)).map((x) => x.app), ['api']);
 

@@ -52,6 +52,27 @@ export interface SeriesRow {
   p95Ms: number | null;
 }
 
+/** One build of a push (build, test, store, roll out), kept with its log: `summon builds`. */
+export interface BuildRecord {
+  app: string;
+  /** The release the build made (failed or not). */
+  version: number;
+  source: 'push';
+  commit: string | null;
+  status: 'running' | 'succeeded' | 'failed';
+  /** Why it failed. */
+  reason: string | null;
+  startedAt: number;
+  finishedAt: number | null;
+  durationMs: number | null;
+  /** The output the pusher saw, up to MAX_BUILD_LOG_BYTES (the middle cut out past it). */
+  log: string;
+  /** Bytes of output the build wrote, kept or not. */
+  logBytes: number;
+  truncated: boolean;
+}
+export type BuildSummary = Omit<BuildRecord, 'log'>;
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Creates or upgrades the schema. Safe to call on every start. */
@@ -118,6 +139,12 @@ export interface Store {
   /** Oldest first. */
   listDrains(app: string): Promise<Drain[]>;
   deleteDrain(app: string, id: string): Promise<void>;
+
+  /** Inserts or replaces the build of (app, version). */
+  saveBuild(build: BuildRecord): Promise<void>;
+  /** Newest first, without their logs. */
+  listBuilds(app: string, limit: number): Promise<BuildSummary[]>;
+  getBuild(app: string, version: number): Promise<BuildRecord | undefined>;
 
   // ---- users, per-app access, tokens, audit (access-types.ts)
 

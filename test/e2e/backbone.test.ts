@@ -127,6 +127,28 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
     assert.match(ls.stdout, /refs\/heads\/main/);
   });
 
+  await t.test('every build is kept with its log: a failed push can be read after the fact', async () => {
+    type Build = { version: number; status: string; reason: string | null; durationMs: number | null; log: string; commit: string | null };
+    const builds = (await cliJson(s, 'builds', '-a', 'blog', '--json')) as Build[];
+    // Newest first: the four broken pushes above, each failed with its reason, then the good ones.
+    const failed = builds.slice(0, 4);
+    assert.deepEqual(failed.map((b) => b.status), ['failed', 'failed', 'failed', 'failed'], JSON.stringify(builds));
+    assert.ok(builds.some((b) => b.status === 'succeeded' && (b.durationMs ?? 0) > 0), 'a good push is a succeeded build with its duration');
+    const compile = failed[3];
+    const info = (await cliJson(s, 'builds:info', '-a', 'blog', `v${compile.version}`, '--json')) as Build;
+    // What the pusher saw, then the reason, in the log kept for it.
+    assert.match(info.log, /compiling/);
+    assert.match(info.log, /exit(ed with)? (code )?3/);
+    assert.match(info.log, /^error: .*keeps serving/m);
+    assert.equal(info.commit?.length, 40);
+    const human = await cli(s, 'builds:info', '-a', 'blog', `v${compile.version}`);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, new RegExp(`Build v${compile.version}  failed`));
+    const none = await cli(s, 'builds:info', '-a', 'blog', 'v999');
+    assert.equal(none.code, 5, 'no such build: not found');
+    assert.match(none.stderr, /summon builds -a blog/);
+  });
+
   await t.test('no token, no entry: API and git answer 401', async () => {
     const api = await fetch(`${s.apiUrl}/api/apps`);
     assert.equal(api.status, 401);

@@ -126,11 +126,14 @@ test('users, tokens, scopes and audit, attacked through a real Summon', async (t
 
   await t.test('a read token reads but cannot deploy, config:set, roll back, push or see secrets', async () => {
     assert.equal((await cliJson(as(reader.token), 'releases', '-a', 'alpha', '--json') as unknown[]).length, 2);
+    assert.equal((await cliJson(as(reader.token), 'builds', '-a', 'alpha', '--json') as { status: string }[])[0]?.status, 'succeeded', 'the list of builds is readable');
     for (const [args, why] of [
       [['config:set', '-a', 'alpha', 'EVIL=1'], /read token can only read/],
       [['rollback', '-a', 'alpha'], /read token can only read/],
       [['ps:scale', '-a', 'alpha', '3'], /read token can only read/],
       [['config', '-a', 'alpha'], /read token does not see secrets/],
+      // A build's log can hold config values (the build sees them as its environment).
+      [['builds:info', '-a', 'alpha', 'v1'], /read token does not see secrets/],
     ] as const) {
       const r = await cli(as(reader.token), ...args);
       assert.equal(r.code, 11, `summon ${args.join(' ')}: ${r.stderr}`);

@@ -9,6 +9,7 @@ import { releaseBrokenMigration } from './0004-release-broken.js';
 import { accessMigration } from './0003-access.js';
 import { seriesMigration } from './0005-series.js';
 import { usageMemoryMigration } from './0006-usage-memory.js';
+import { buildsMigration } from './0007-builds.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -20,6 +21,7 @@ export function migrationsFor(kind: StoreKind): Record<string, Migration> {
     '0003-access': accessMigration(kind),
     '0005-series': seriesMigration(),
     '0006-usage-memory': usageMemoryMigration(),
+    '0007-builds': buildsMigration(),
   };
 }
 

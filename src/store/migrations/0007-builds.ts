@@ -1,0 +1,28 @@
+// Build history: every build of a push, failed or not, with its whole log (bounded), so a
+// failed push can be read after the fact (`summon builds:info`). One per release it made.
+import { type Kysely, type Migration } from 'kysely';
+
+export function buildsMigration(): Migration {
+  return {
+    async up(db: Kysely<any>): Promise<void> {
+      await db.schema
+        .createTable('builds')
+        .addColumn('app', 'text', (c) => c.notNull().references('apps.name').onDelete('cascade'))
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('commit_sha', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('finished_at', 'bigint')
+        .addColumn('log', 'text', (c) => c.notNull())
+        .addColumn('log_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('truncated', 'boolean', (c) => c.notNull())
+        .addPrimaryKeyConstraint('builds_pk', ['app', 'version'])
+        .execute();
+    },
+    async down(db: Kysely<any>): Promise<void> {
+      await db.schema.dropTable('builds').ifExists().execute();
+    },
+  };
+}
