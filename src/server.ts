@@ -341,7 +341,10 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     });
     // Before the git endpoint takes a push: what a run that died mid-build left behind.
     const builds = await recoverBuilds(join(dataDir, 'builds'));
-    const releases = new ReleaseService({ store, controller, pipeline, events, secrets, agents, appUrl, now, logger: part('releases') });
+    const releases = new ReleaseService({
+      store, controller, pipeline, events, secrets, agents, appUrl, now, logger: part('releases'),
+      gitDirOf: (app) => repos.path(app), artifactPath: (sha) => blobs.path(sha),
+    });
     const recovered = { buildProcesses: builds.killed + reapedBuildProcesses, buildDirs: builds.removed.length, releases: await releases.failInterrupted() };
     const { server, fastify } = createApiServer({
       store, controller, releases, repos, git, logs, events, secrets, agents, auth, audit, pushes, agentToken,

@@ -110,10 +110,12 @@ export function apiContext(d: ApiDeps): ApiContext {
       const result = await run(out);
       const failed = result.ok === false;
       const message = typeof result.message === 'string' ? result.message : `${reply.request.method} ${reply.request.url} failed`;
+      const error = failed && typeof result.error === 'object' && result.error ? result.error : { code: 'deploy_failed', message };
       // Answered 200 either way: the audit log has whether it did what was asked.
       d.audit.note(reply.request.raw, { failed, detail: failed ? { message: message.slice(0, 500) } : {} });
-      // A failure carries the one error shape: the rollout it asked for did not happen.
-      res.end(`${JSON.stringify({ done: true, ...result, ...(failed ? { message, error: { code: 'deploy_failed', message } } : {}) })}\n`);
+      // A failure carries the one error shape: deploy_failed (the rollout it asked for did not
+      // happen) unless the operation named its own.
+      res.end(`${JSON.stringify({ done: true, ...result, ...(failed ? { message, error } : {}) })}\n`);
     } catch (e) {
       const err = toSummonError(e);
       d.audit.note(reply.request.raw, { failed: true, detail: { message: err.message.slice(0, 500) } });

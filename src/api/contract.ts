@@ -48,6 +48,7 @@ export const CONTRACT = {
   listReleases: { summary: 'Releases, oldest first', tags: ['releases'], params: T.AppParams, response: { 200: z.array(T.ReleaseView) } },
   getRelease: { summary: 'One release with its manifests', tags: ['releases'], params: T.ReleaseParams, response: { 200: T.ReleaseView } },
   rollback: { summary: 'Roll back to an earlier release (a new release with its artifact)', tags: ['releases'], params: T.AppParams, body: T.RollbackBody.optional(), response: { 200: ndjson('the rollout') } },
+  verifyRelease: { summary: 'Rebuild a release from its manifest and compare the artifact (stored on the release)', tags: ['releases'], params: T.ReleaseParams, body: T.EmptyBody.optional(), response: { 200: ndjson('the rebuild; the result frame holds `verification`, and fails with conflict when the bytes differ') } },
   getConfig: { summary: 'Config vars (values: a secrets-scoped token)', tags: ['config'], params: T.AppParams, response: { 200: z.record(z.string(), z.string()) } },
   setConfig: { summary: 'Set and unset config vars (a new release)', tags: ['config'], params: T.AppParams, body: T.ConfigBody, response: { 200: ndjson('the rollout') } },
 

@@ -25,6 +25,7 @@ import { checkTreeSize, DEFAULT_CHECKOUT_LIMITS, type CheckoutLimits } from './t
 import type { Confiner } from '../isolation/confine.js';
 import type { RunCommandOptions } from './run-command.js';
 import { CLEAN_PATH } from '../isolation/clean-path.js';
+import { sha256File } from '../artifacts/verify.js';
 
 const execFileP = promisify(execFile);
 
@@ -76,7 +77,12 @@ function stepUnit(c: NonNullable<RunCommandOptions['confine']>, step: string): N
 /** Tasks (processes and threads) a confined build step may have at once. */
 export const BUILD_PIDS_LIMIT = 256;
 
-export type BuildRequest = PushRequest & { configEnv: Record<string, string> };
+export type BuildRequest = PushRequest & {
+  configEnv: Record<string, string>;
+  /** A rebuild to verify a release (`releases:verify`): the artifact is hashed and handed to
+   *  `inspect` before the build directory goes, and never stored. */
+  rebuild?: { inspect: (artifactFile: string, initrdFile: string | null) => Promise<void> };
+};
 
 export interface BuildOutcome {
   manifest: Manifest;
@@ -255,6 +261,14 @@ export class BuildPipeline {
         const archOf = await releaseArchOf(artifactFile, manifest.run.arch, manifest.build.artifact);
         if (archOf.arch) out(`-----> Architecture: ${archOf.arch} (${archOf.archFrom})`);
         else if (archOf.detected) out(`-----> Architecture: not one Summon runs (${archOf.detected.how})`);
+        if (req.rebuild) {
+          const hash = async (f: string) => ({ sha256: await sha256File(f), size: (await stat(f)).size });
+          const artifact = await hash(artifactFile);
+          const initrd = initrdFile ? await hash(initrdFile) : null;
+          out(`-----> Rebuilt artifact (${kb(artifact.size)} KB, sha256 ${artifact.sha256.slice(0, 12)}…): not stored`);
+          await req.rebuild.inspect(artifactFile, initrdFile);
+          return { artifact, initrd, arch: { ...(archOf.arch ? { arch: archOf.arch } : {}), ...(archOf.archFrom ? { archFrom: archOf.archFrom } : {}) } };
+        }
         const artifact = await this.blobs.put(artifactFile);
         out(`-----> Storing artifact (${kb(artifact.size)} KB, sha256 ${artifact.sha256.slice(0, 12)}…)`);
         let initrd: { sha256: string; size: number } | null = null;

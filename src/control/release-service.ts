@@ -9,7 +9,8 @@ import { configProblem, rulesFor } from '../core/config-vars.js';
 import { checkConfigKey } from '../core/names.js';
 import type { App, Release, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
 import { isReachable, type HostAgent } from '../agent/host-agent.js';
-import type { BuildRecord, Store, NewRelease } from '../store/store.js';
+import type { BuildRecord, Store, NewRelease, Verification } from '../store/store.js';
+import { compareBuilds, firstDifference } from '../artifacts/rebuild-diff.js';
 import { BuildLog } from './build-log.js';
 import type { Controller } from './controller.js';
 import type { EventBus } from './event-bus.js';
@@ -29,6 +30,9 @@ export interface ReleaseServiceOptions {
   now?: () => number;
   /** Summon's own log: hosts that did not say what they can run. */
   logger?: Logger;
+  /** For `releases:verify`: the app's bare repository, and where a stored blob is. */
+  gitDirOf?: (app: string) => string;
+  artifactPath?: (sha256: string) => string;
 }
 
 type Out = (line: string) => void;
@@ -212,6 +216,48 @@ export class ReleaseService {
     }, this.now());
     void events.emit(req.app, 'build.succeeded', `built v${release.version} in ${((this.now() - t0) / 1000).toFixed(1)}s (artifact ${outcome.artifactSha256.slice(0, 12)})`, { version: release.version, durationMs: this.now() - t0 });
     return this.rollOut(ready, out);
+  }
+
+  /**
+   * Rebuilds release `version` from its build manifest (the same commit in a clean checkout, the
+   * same commands and config vars) and compares what went in and the artifact's bytes. The
+   * verdict is stored on the release; nothing is stored or deployed from the rebuild.
+   */
+  async verify(appName: string, version: number, out: Out): Promise<Verification> {
+    const { store, gitDirOf, artifactPath } = this.o;
+    await this.requireApp(appName);
+    if (!gitDirOf || !artifactPath) throw new ConflictError('this Summon cannot rebuild releases (no repositories or blob store given to the release service)');
+    const r = await store.getRelease(appName, version);
+    if (!r) throw new NotFoundError('release', `v${version}`, `see \`summon releases -a ${appName}\``);
+    const was = r.buildManifest;
+    if (!was || !r.artifactSha256) throw new ConflictError(`v${version} has no build manifest to rebuild from (status ${r.status}): verify a release that was built`);
+    out(`-----> Rebuilding v${version} of ${appName} from ${was.commit.slice(0, 7)} (${was.ref}) to check it is what its manifest says`);
+    const bytes: { artifact: string | null; initrd: string | null } = { artifact: null, initrd: null };
+    let differences: string[];
+    let rebuiltSha256: string | null = null;
+    let result: Verification['result'];
+    try {
+      const outcome = await this.o.pipeline.run({
+        app: appName, oldRev: ZERO, newRev: was.commit, ref: was.ref, gitDir: gitDirOf(appName), gitEnv: {},
+        configEnv: this.o.secrets.decrypt(r.configCipher),
+        rebuild: {
+          inspect: async (artifact, initrd) => {
+            bytes.artifact = await firstDifference(artifactPath(r.artifactSha256!), artifact);
+            if (initrd && r.initrdSha256) bytes.initrd = await firstDifference(artifactPath(r.initrdSha256), initrd);
+          },
+        },
+      }, out);
+      rebuiltSha256 = outcome.artifactSha256;
+      ({ result, differences } = compareBuilds(was, outcome.buildManifest, bytes));
+    } catch (e) {
+      result = 'differs';
+      differences = [`the rebuild failed: ${toSummonError(e).message}`];
+    }
+    const check: Verification = { app: appName, version, result, differences, rebuiltSha256, checkedAt: this.now() };
+    await store.saveVerification(check);
+    out(result === 'reproducible' ? `-----> v${version} is reproducible` : `-----> v${version} differs from its rebuild (${differences.length} difference${differences.length === 1 ? '' : 's'})`);
+    void this.o.events.emit(appName, 'release.verified', `v${version} ${result === 'reproducible' ? 'is reproducible' : `differs from its rebuild: ${differences[0]}`}`, { version, result, differences });
+    return check;
   }
 
   async rollback(appName: string, version: number | null, out: Out): Promise<PushResult & { version?: number }> {

@@ -45,6 +45,7 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('POST', '/api/apps/:app/rollback', 'deploy', 'release.rollback'),
   r('GET', '/api/apps/:app/config', 'secrets'),
   r('PATCH', '/api/apps/:app/config', 'deploy', 'config.set'),
+  r('POST', '/api/apps/:app/releases/:version/verify', 'deploy', 'release.verify'),
   r('GET', '/api/apps/:app/builds', 'read'),
   // A build's log can hold what its config vars are (builds see them).
   r('GET', '/api/apps/:app/builds/:version', 'secrets'),

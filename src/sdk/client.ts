@@ -90,6 +90,10 @@ export class SummonClient {
   builds(app: string, q: { limit?: number } = {}): Promise<BuildSummary[]> { return this.call('listBuilds', { app }, { query: q }); }
   /** One build with its log and, when it got that far, its build manifest. */
   build(app: string, version: number): Promise<BuildView> { return this.call('getBuild', { app, version }); }
+  /** Rebuilds release `version` from its manifest and compares the artifact; throws (conflict) when it differs. */
+  verifyRelease(app: string, version: number, onLine: (l: string) => void = () => {}): Promise<StreamResult> {
+    return this.streamed('verifyRelease', { app, version: String(version) }, {}, onLine);
+  }
   config(app: string): Promise<Record<string, string>> { return this.call('getConfig', { app }); }
   setConfig(app: string, set: Record<string, string>, unset: string[] = [], onLine: (l: string) => void = () => {}): Promise<StreamResult> {
     return this.streamed('setConfig', { app }, { set, unset }, onLine);

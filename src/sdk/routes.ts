@@ -15,6 +15,7 @@ export const ROUTES = {
   listReleases: { method: 'GET', url: '/api/apps/:app/releases' },
   getRelease: { method: 'GET', url: '/api/apps/:app/releases/:version' },
   rollback: { method: 'POST', url: '/api/apps/:app/rollback' },
+  verifyRelease: { method: 'POST', url: '/api/apps/:app/releases/:version/verify' },
   getConfig: { method: 'GET', url: '/api/apps/:app/config' },
   setConfig: { method: 'PATCH', url: '/api/apps/:app/config' },
   // builds

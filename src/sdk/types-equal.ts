@@ -4,7 +4,7 @@ import type * as Core from '../core/types.js';
 import type { LogLine as StoreLogLine } from '../control/log-store.js';
 import type { SeriesPoint as RecorderPoint } from '../api/series.js';
 import type { DrainStatus as ManagerStatus } from '../drains/drain-manager.js';
-import type { ApiToken, AuditEntry as StoreAuditEntry, BuildSummary as StoreBuildSummary, Drain, User, Webhook as StoreWebhook, WebhookDelivery as StoreDelivery } from '../store/store.js';
+import type { ApiToken, AuditEntry as StoreAuditEntry, BuildSummary as StoreBuildSummary, Verification as StoreVerification, Drain, User, Webhook as StoreWebhook, WebhookDelivery as StoreDelivery } from '../store/store.js';
 import type * as Wire from './types.js';
 
 type Flat<T> = { [K in keyof T]: T[K] };
@@ -17,7 +17,7 @@ export const checks: [
   Same<Wire.ScalePolicy, Core.ScalePolicy>,
   Same<import('zod').infer<typeof Wire.Manifest>, Core.Manifest>,
   Same<import('zod').infer<typeof Wire.BuildManifest>, Core.BuildManifest>,
-  Same<Wire.ReleaseView, Omit<Core.Release, 'configCipher'> & { configKeys: string[] }>,
+  Same<Wire.ReleaseView, Omit<Core.Release, 'configCipher'> & { configKeys: string[]; verification: StoreVerification | null }>,
   Same<import('zod').infer<typeof Wire.RuntimeCapability>, Core.RuntimeCapability>,
   Same<Wire.LogLine, StoreLogLine>,
   Same<Wire.SeriesPoint, RecorderPoint>,

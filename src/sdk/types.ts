@@ -91,6 +91,16 @@ export const BuildManifest = named('BuildManifest', z.object({
   finishedAt: epochMs,
 }), 'what exactly went into a release: enough to rebuild or audit it');
 
+export const Verification = named('Verification', z.object({
+  app: z.string(),
+  version: z.number().int(),
+  result: z.enum(['reproducible', 'differs']),
+  differences: z.array(z.string()).describe('toolchain versions, lockfiles and inputs that moved, then the artifact bytes (size, first differing offset)'),
+  rebuiltSha256: z.string().nullable().describe('null when the rebuild failed'),
+  checkedAt: epochMs,
+}), 'the release rebuilt from its manifest (summon releases:verify)');
+export type Verification = z.infer<typeof Verification>;
+
 export const RELEASE_STATUSES = ['building', 'testing', 'ready', 'deploying', 'live', 'superseded', 'failed'] as const;
 export const ReleaseView = named('Release', z.object({
   app: z.string(),
@@ -108,6 +118,7 @@ export const ReleaseView = named('Release', z.object({
   createdAt: epochMs,
   updatedAt: epochMs,
   configKeys: z.array(z.string()).describe('the config vars of this release (names only)'),
+  verification: Verification.nullable().describe('its last rebuild verification, if any'),
 }));
 export type ReleaseView = z.infer<typeof ReleaseView>;
 

@@ -26,7 +26,7 @@ import {
   webhookFromRow,
 } from './rows.js';
 import type { AppsTable, Database, ReleasesTable } from './schema.js';
-import type { AppPatch, BuildRecord, BuildSummary, Drain, NewEvent, NewRelease, ReleasePatch, SeriesRow, Store, UsageRow, Webhook, WebhookDelivery } from './store.js';
+import type { AppPatch, BuildRecord, BuildSummary, Drain, NewEvent, NewRelease, ReleasePatch, SeriesRow, Store, UsageRow, Verification, Webhook, WebhookDelivery } from './store.js';
 import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 import * as access from './access-queries.js';
 
@@ -150,6 +150,7 @@ export class KyselyStore implements Store {
       await trx.deleteFrom('webhooks').where('app', '=', name).execute();
       await trx.deleteFrom('drains').where('app', '=', name).execute();
       await trx.deleteFrom('builds').where('app', '=', name).execute();
+      await trx.deleteFrom('release_verifications').where('app', '=', name).execute();
       // Grants and the app's own tokens go with it: an app made later under the same name
       // must not inherit them. Its audit entries stay.
       await trx.deleteFrom('app_access').where('app', '=', name).execute();
@@ -513,6 +514,21 @@ export class KyselyStore implements Store {
       const { log: _log, ...summary } = buildFromRow({ ...r, log: '' });
       return summary;
     });
+  }
+
+  async saveVerification(v: Verification): Promise<void> {
+    const row = { app: v.app, version: v.version, result: v.result, differences: JSON.stringify(v.differences), rebuilt_sha256: v.rebuiltSha256, checked_at: v.checkedAt };
+    await this.db.insertInto('release_verifications').values(row)
+      .onConflict((oc) => oc.columns(['app', 'version']).doUpdateSet({ result: row.result, differences: row.differences, rebuilt_sha256: row.rebuilt_sha256, checked_at: row.checked_at }))
+      .execute();
+  }
+
+  async listVerifications(app: string): Promise<Verification[]> {
+    const rows = await this.db.selectFrom('release_verifications').selectAll().where('app', '=', app).orderBy('version').execute();
+    return rows.map((r) => ({
+      app: r.app, version: r.version, result: r.result as Verification['result'], differences: JSON.parse(r.differences) as string[],
+      rebuiltSha256: r.rebuilt_sha256, checkedAt: num(r.checked_at),
+    }));
   }
 
   async getBuild(app: string, version: number): Promise<BuildRecord | undefined> {

@@ -137,6 +137,15 @@ export interface BuildsTable {
   truncated: number | boolean;
 }
 
+export interface ReleaseVerificationsTable {
+  app: string;
+  version: number;
+  result: string;
+  differences: string;
+  rebuilt_sha256: string | null;
+  checked_at: Big;
+}
+
 export interface UsersTable {
   id: string;
   email: string;
@@ -195,6 +204,7 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   drains: DrainsTable;
   builds: BuildsTable;
+  release_verifications: ReleaseVerificationsTable;
   users: UsersTable;
   app_access: AppAccessTable;
   tokens: TokensTable;

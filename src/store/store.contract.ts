@@ -529,6 +529,13 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.deepEqual(await s.listBuilds('web', 1), [sum2]);
         assert.equal(await s.getBuild('web', 3), undefined);
         assert.deepEqual((await s.listBuilds('api', 10)).map((b) => b.app), ['api']);
+        const v1 = { app: 'web', version: 1, result: 'differs' as const, differences: ['toolchain: cc --version: "gcc 12" then, "gcc 13" now', 'artifact a: first difference at byte 7'], rebuiltSha256: 'b'.repeat(64), checkedAt: T0 };
+        await s.saveVerification(v1);
+        await s.saveVerification({ ...v1, version: 2, result: 'reproducible', differences: [] });
+        const again = { ...v1, result: 'reproducible' as const, differences: [], checkedAt: T0 + 5 };
+        await s.saveVerification(again);
+        assert.deepEqual(await s.listVerifications('web'), [again, { ...v1, version: 2, result: 'reproducible', differences: [] }]);
+        assert.deepEqual(await s.listVerifications('api'), []);
       }));
 
     test('deliveries: newest first, limited, fields round-trip', () =>
@@ -559,6 +566,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
           await s.addWebhook(webhook({ id: `wh-${app}`, app }));
           await s.addDelivery(delivery({ id: `d-${app}`, webhookId: `wh-${app}`, app }));
           await s.addDrain(drain({ id: `drn-${app}`, app }));
+          await s.saveVerification({ app, version: 1, result: 'reproducible', differences: [], rebuiltSha256: null, checkedAt: T0 });
           await s.saveBuild({ app, version: 1, source: 'push', commit: null, status: 'failed', reason: 'x', startedAt: T0, finishedAt: T0, durationMs: 0, log: app, logBytes: 3, truncated: false });
           await s.addUsage(app, '2024-05-01', 5);
           await s.addSeriesPoints([{ app, at: T0, instances: 1, total: 1, cpu: null, rps: null, p95Ms: null }]);
@@ -578,6 +586,7 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.deepEqual(await s.listDeliveries('web'), []);
         assert.deepEqual(await s.listDrains('web'), []);
         assert.deepEqual(await s.listBuilds('web', 10), []);
+        assert.deepEqual(await s.listVerifications('web'), []);
         assert.equal((await s.getBuild('api', 1))?.log, 'api');
         assert.equal(await s.getUsage('web', '2024-05-01'), 0);
         assert.deepEqual((await s.listSeriesPoints(0)).map((x) => x.app), ['api']);

@@ -73,6 +73,18 @@ export interface BuildRecord {
 }
 export type BuildSummary = Omit<BuildRecord, 'log'>;
 
+/** A release rebuilt from its manifest (`summon releases:verify`): the same artifact bytes or not. */
+export interface Verification {
+  app: string;
+  version: number;
+  result: 'reproducible' | 'differs';
+  /** What differed: toolchain versions, lockfiles, inputs, then the bytes (size, first differing offset). */
+  differences: string[];
+  /** The rebuilt artifact's sha256 (null when the rebuild failed). */
+  rebuiltSha256: string | null;
+  checkedAt: number;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   /** Creates or upgrades the schema. Safe to call on every start. */
@@ -145,6 +157,10 @@ export interface Store {
   /** Newest first, without their logs. */
   listBuilds(app: string, limit: number): Promise<BuildSummary[]>;
   getBuild(app: string, version: number): Promise<BuildRecord | undefined>;
+  /** Replaces the release's last verification. */
+  saveVerification(v: Verification): Promise<void>;
+  /** The app's verifications by version (null for none). */
+  listVerifications(app: string): Promise<Verification[]>;
 
   // ---- users, per-app access, tokens, audit (access-types.ts)
 

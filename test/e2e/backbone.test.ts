@@ -139,7 +139,7 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
     // What the pusher saw, then the reason, in the log kept for it.
     assert.match(info.log, /compiling/);
     assert.match(info.log, /exit(ed with)? (code )?3/);
-    assert.match(info.log, /^error: .*keeps serving/m);
+    assert.match(info.log, /^error: v\d+ was not released: build command failed[\s\S]*keeps serving/m);
     assert.equal(info.commit?.length, 40);
     const human = await cli(s, 'builds:info', '-a', 'blog', `v${compile.version}`);
     assert.equal(human.code, 0, human.stderr);
@@ -147,6 +147,30 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
     const none = await cli(s, 'builds:info', '-a', 'blog', 'v999');
     assert.equal(none.code, 5, 'no such build: not found');
     assert.match(none.stderr, /summon builds -a blog/);
+  });
+
+  await t.test('releases:verify rebuilds a release from its manifest: reproducible, or what differs', async () => {
+    type Rel = { version: number; status: string; verification: { result: string; differences: string[] } | null };
+    const live = ((await cliJson(s, 'releases', '-a', 'blog', '--json')) as Rel[]).find((r) => r.status === 'live')!;
+    const same = await cli(s, 'releases:verify', '-a', 'blog', `v${live.version}`);
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stdout, /Rebuilding v\d+ of blog from [0-9a-f]{7}/);
+    assert.match(same.stdout, new RegExp(`v${live.version} is reproducible: the rebuild made the same bytes`));
+    // A build that embeds the time of day cannot be reproduced, and the verdict says where.
+    await editFile(repo, 'summon.toml', (x) => x.replace('command   = "node build.mjs"', `command   = 'node build.mjs && sed -i "2i // built at $(date +%s%N)" dist/server.mjs'`));
+    await commitAll(repo, 'stamp the build time');
+    const r = await push(s, repo, 'blog');
+    assert.equal(r.code, 0, r.stderr);
+    const stamped = ((await cliJson(s, 'releases', '-a', 'blog', '--json')) as Rel[]).find((x) => x.status === 'live')!;
+    const differs = await cli(s, 'releases:verify', '-a', 'blog', `v${stamped.version}`);
+    assert.equal(differs.code, 6, `a release that differs from its rebuild exits 6: ${differs.stdout}${differs.stderr}`);
+    assert.match(differs.stderr, new RegExp(`v${stamped.version} differs from its rebuild`));
+    assert.match(differs.stderr, /artifact dist\/server\.mjs: sha256 [0-9a-f]{12}… then, [0-9a-f]{12}… now; (\d+) bytes then, \1 now; first difference at byte (\d+)/);
+    const info = (await cliJson(s, 'releases:info', '-a', 'blog', `v${stamped.version}`, '--json')) as Rel;
+    assert.equal(info.verification?.result, 'differs');
+    assert.equal(((await cliJson(s, 'releases:info', '-a', 'blog', `v${live.version}`, '--json')) as Rel).verification?.result, 'reproducible');
+    const none = await cli(s, 'releases:verify', '-a', 'blog', 'v999');
+    assert.equal(none.code, 5, none.stderr);
   });
 
   await t.test('no token, no entry: API and git answer 401', async () => {

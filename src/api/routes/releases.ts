@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { checkConfigChange } from '../../core/config-vars.js';
 import { InvalidInputError, NotFoundError } from '../../core/errors.js';
 import type { Release } from '../../core/types.js';
+import type { Verification } from '../../store/store.js';
 import type { ReleaseView } from '../views.js';
 import { route } from '../route.js';
 import type { ApiContext } from '../context.js';
@@ -10,14 +11,15 @@ import type { ApiContext } from '../context.js';
 export function registerReleaseRoutes(fastify: FastifyInstance, c: ApiContext): void {
   const { d, appParam, requireApp, streamed } = c;
   // ---- releases ----
-  const releaseView = (r: Release): ReleaseView => {
+  const releaseView = (r: Release, checks: Verification[]): ReleaseView => {
     const { configCipher, ...rest } = r;
-    return { ...rest, configKeys: Object.keys(d.secrets.decrypt(configCipher)).sort() };
+    return { ...rest, configKeys: Object.keys(d.secrets.decrypt(configCipher)).sort(), verification: checks.find((v) => v.version === r.version) ?? null };
   };
   route(fastify, 'listReleases', async (req) => {
     const name = appParam(req);
     await requireApp(name);
-    return (await d.store.listReleases(name)).map(releaseView);
+    const checks = await d.store.listVerifications(name);
+    return (await d.store.listReleases(name)).map((r) => releaseView(r, checks));
   });
   route(fastify, 'getRelease', async (req) => {
     const name = appParam(req);
@@ -25,7 +27,19 @@ export function registerReleaseRoutes(fastify: FastifyInstance, c: ApiContext): 
     if (!Number.isInteger(v) || v < 1) throw new InvalidInputError('release must be written vN or N, e.g. v3');
     const r = await d.store.getRelease(name, v);
     if (!r) throw new NotFoundError('release', `v${v}`, `see \`summon releases -a ${name}\``);
-    return releaseView(r);
+    return releaseView(r, await d.store.listVerifications(name));
+  });
+  route(fastify, 'verifyRelease', async (req, reply) => {
+    const name = appParam(req);
+    await requireApp(name);
+    const v = Number(req.params.version.replace(/^v/, ''));
+    if (!Number.isInteger(v) || v < 1) throw new InvalidInputError('release must be written vN or N, e.g. v3');
+    return streamed(reply, async (out) => {
+      const check = await d.releases.verify(name, v, out);
+      if (check.result === 'reproducible') return { ok: true, message: `v${v} is reproducible: the rebuild made the same bytes (sha256 ${check.rebuiltSha256?.slice(0, 12)}…)`, verification: check };
+      const message = `v${v} differs from its rebuild:\n${check.differences.map((x) => `  - ${x}`).join('\n')}`;
+      return { ok: false, message, error: { code: 'conflict', message }, verification: check };
+    });
   });
   route(fastify, 'rollback', async (req, reply) => {
     const name = appParam(req);
