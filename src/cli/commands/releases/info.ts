@@ -16,7 +16,7 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
       io.out(`Artifact:   ${r.artifactSha256 ? `sha256:${r.artifactSha256}` : '-'}${b ? ` ${b.artifact.path}, ${b.artifact.size} bytes, target ${b.artifact.target}` : ''}`);
       io.out(`Config:     ${r.configKeys.length ? r.configKeys.join(', ') : '(none)'}`);
       const check = r.verification;
-      io.out(`Verified:   ${check ? `${check.result} (${new Date(check.checkedAt).toISOString()})${check.differences.map((x) => `\n            - ${x}`).join('')}` : `not yet (summon releases:verify -a ${o.app} v${r.version})`}`);
+      io.out(`Verified:   ${check ? `${check.result} (${new Date(check.checkedAt).toISOString()})${check.differences.map((x) => `\n            - ${x}`).join('')}` : `not yet (summon releases:verify -a ${app} v${r.version})`}`);
       if (!b) return;
       io.out(`summon.toml sha256:${b.summonTomlSha256}`);
       io.out(`Build:      ${b.build.command ?? '(none: artifact committed)'}`);
