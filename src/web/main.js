@@ -282,6 +282,7 @@ function Manifest({ r }) {
         <dt>ref</dt><dd class="mono">${m.ref}</dd>
         <dt>summon.toml sha256</dt><dd class="mono">${m.summonTomlSha256}</dd>
         <dt>artifact</dt><dd class="mono">${m.artifact.path} · ${m.artifact.target} · ${bytes(m.artifact.size)}</dd>
+        <dt>verified</dt><dd data-testid="manifest-verified">${r.verification ? `${r.verification.result} ${ago(r.verification.checkedAt)} ago${r.verification.differences.length ? `: ${r.verification.differences.join('; ')}` : ''}` : html`not yet (<code>summon releases:verify -a ${r.app} v${r.version}</code>)`}</dd>
         <dt>artifact sha256</dt><dd class="mono" data-testid="manifest-artifact">${m.artifact.sha256}</dd>
         <dt>build / test</dt><dd class="mono">${m.build.command ?? '–'} / ${m.build.test ?? '–'}</dd>
         <dt>platform</dt><dd>${m.platform.os} ${m.platform.arch}, kernel ${m.platform.kernel}, node ${m.platform.node}, summon ${m.platform.summon}</dd>
@@ -293,7 +294,28 @@ function Manifest({ r }) {
     </div>`;
 }
 
-function Releases({ releases }) {
+// The build that made a release, with the log its pusher saw (fetched when the release is opened).
+function BuildLog({ client, name, version }) {
+  const [state, setState] = useState({ build: null, error: null });
+  useEffect(() => {
+    let gone = false;
+    client.build(name, version).then(
+      (build) => { if (!gone) setState({ build, error: null }); },
+      (e) => { if (!gone) setState({ build: null, error: e.code === 'not_found' ? 'made without a build (a rollback or a config change)' : e.message }); },
+    );
+    return () => { gone = true; };
+  }, [client, name, version]);
+  if (state.error) return html`<div class="sub" data-testid="build-log">Build: ${state.error}</div>`;
+  if (!state.build) return html`<div class="sub">Loading the build…</div>`;
+  const b = state.build;
+  return html`
+    <div data-testid="build-log">
+      <div class="sub">Build ${b.status}${b.durationMs !== null ? ` in ${(b.durationMs / 1000).toFixed(1)}s` : ''} · ${bytes(b.logBytes)} of log${b.truncated ? ' (the middle cut out)' : ''}</div>
+      <pre class="logs">${b.log}</pre>
+    </div>`;
+}
+
+function Releases({ client, name, releases }) {
   const [open, setOpen] = useState(null);
   if (!releases) return html`<div class="empty">Loading…</div>`;
   if (!releases.length) return html`<div class="empty">No releases yet: <code>git push</code> to create one.</div>`;
@@ -310,7 +332,7 @@ function Releases({ releases }) {
             <td class="mono">${short(r.artifactSha256)}</td>
             <td>${ago(r.createdAt)} ago</td>
           </tr>`,
-          open === r.version ? html`<tr key=${`m${r.version}`}><td colspan="6"><${Manifest} r=${r} /></td></tr>` : null,
+          open === r.version ? html`<tr key=${`m${r.version}`}><td colspan="6"><${Manifest} r=${r} /><${BuildLog} client=${client} name=${name} version=${r.version} /></td></tr>` : null,
         ])}
       </tbody>
     </table>`;
@@ -484,7 +506,7 @@ function AppPage({ client, name }) {
     <${Charts} client=${client} name=${name} />
     <${Economics} client=${client} name=${name} />
     <div class="panel"><h2>Instances</h2><${Instances} instances=${instances.data} /></div>
-    <div class="panel"><h2>Releases</h2><${Releases} releases=${releases.data} /></div>
+    <div class="panel"><h2>Releases</h2><${Releases} client=${client} name=${name} releases=${releases.data} /></div>
     <div class="panel"><${LogTail} client=${client} name=${name} /></div>`;
 }
 

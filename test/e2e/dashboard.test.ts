@@ -111,6 +111,11 @@ test('charts update while traffic flows, and the release expands to its build ma
   await manifest.waitFor({ timeout: 5000 });
   assert.equal(await page.getByTestId('manifest-commit').innerText(), commit);
   assert.match(await page.getByTestId('manifest-artifact').innerText(), /^[0-9a-f]{64}$/);
+  // The build that made it, with the log its push showed, and whether it was verified.
+  const build = page.getByTestId('build-log');
+  await waitFor(async () => /Build succeeded in [\d.]+s/.test(await build.innerText()), { timeoutMs: 10_000, what: 'the build of v1 in the release' });
+  assert.match(await build.innerText(), /-----> Building: node build\.mjs/);
+  assert.match(await page.getByTestId('manifest-verified').innerText(), /not yet \(summon releases:verify -a web v1\)/);
   // the live log tail shows the app's console output
   await waitFor(async () => (await page.getByTestId('log-tail').innerText()).includes('GET / 200'), { timeoutMs: 10_000, what: 'request lines in the log tail' });
 });
