@@ -352,7 +352,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       metricsText: () => metrics.text(),
       series: (app) => recorder.get(app),
       onAppDestroyed: async (app) => recorder.forget(app),
-      artifactPath: (sha) => blobs.path(sha),
+      artifactPath: (sha) => blobs.path(sha), blobs, uploadDir: join(dataDir, 'uploads'),
       webDir: join(here, '..', 'web'),
       webhooksAllowPrivate: o.webhooks?.allowPrivate === true,
       drains, drainsAllowPrivate: o.drains?.allowPrivate === true,

@@ -19,6 +19,7 @@ import { route } from './route.js';
 import { registerAccessRoutes } from './routes/access.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerBuildRoutes } from './routes/builds.js';
+import { registerDeployRoutes } from './routes/deploys.js';
 import { registerHostRoutes } from './routes/hosts.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerInstanceRoutes } from './routes/instances.js';
@@ -112,6 +113,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   registerAppRoutes(fastify, c);
   registerReleaseRoutes(fastify, c);
   registerBuildRoutes(fastify, c);
+  registerDeployRoutes(fastify, c);
   registerInstanceRoutes(fastify, c);
   registerLogRoutes(fastify, c);
   registerAccessRoutes(fastify, { store: d.store, now, ...(d.agentToken ? { agentSecret: d.agentToken } : {}) });

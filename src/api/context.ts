@@ -13,6 +13,7 @@ import { NotFoundError, toSummonError } from '../core/errors.js';
 import { checkAppName } from '../core/names.js';
 import { sseLimits } from '../core/sse-writer.js';
 import type { DrainManager } from '../drains/drain-manager.js';
+import type { BlobStore } from '../artifacts/blob-store.js';
 import type { SeriesPoint } from '../sdk/types.js';
 import type { Store } from '../store/store.js';
 import type { AuditLog } from './audit-log.js';
@@ -61,6 +62,10 @@ export interface ApiDeps {
   pricePerInstanceSecond?: number | null;
   /** Least observed time before rightsizing advice (default 1 h). */
   adviceMinWindowMs?: number;
+  /** CI uploads (`summon deploy`): the blob store they go to, where they are spooled, and the most one may be. */
+  blobs?: BlobStore;
+  uploadDir?: string;
+  maxUploadBytes?: number;
 }
 
 export interface ApiContext {

@@ -25,7 +25,7 @@ import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 
 const REPO = join(import.meta.dirname, '..', '..', '..');
-const openApiPath = (url: string) => url.replace(/:([a-z]+)/g, '{$1}');
+const openApiPath = (url: string) => url.replace(/:([a-z][a-z0-9]*)/g, '{$1}');
 
 test('docs/openapi.json is the document this code makes (regenerate with `npm run openapi`)', async () => {
   const made = await openApiDocument();

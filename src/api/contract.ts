@@ -52,6 +52,12 @@ export const CONTRACT = {
   getConfig: { summary: 'Config vars (values: a secrets-scoped token)', tags: ['config'], params: T.AppParams, response: { 200: z.record(z.string(), z.string()) } },
   setConfig: { summary: 'Set and unset config vars (a new release)', tags: ['config'], params: T.AppParams, body: T.ConfigBody, response: { 200: ndjson('the rollout') } },
 
+  upload: {
+    summary: 'Upload an artifact (or initrd) built elsewhere, by its sha256', tags: ['deploys'], params: T.UploadParams,
+    description: 'The body is the file itself (Content-Type: application/octet-stream) with its Content-Length, at most 1G; refused before it is read when larger, and not stored unless its sha256 is the one in the path.',
+    response: { 200: T.Uploaded },
+  },
+  deploy: { summary: 'Release an uploaded artifact with its summon.toml (checks and rollout as a push)', tags: ['deploys'], params: T.AppParams, body: T.DeployBody, response: { 200: ndjson('the rollout') } },
   listBuilds: { summary: 'Builds of pushes, newest first, failed or not', tags: ['builds'], params: T.AppParams, querystring: T.LimitQuery, response: { 200: z.array(T.BuildSummary) } },
   getBuild: { summary: 'One build with its log (a deploy token: a build sees the config vars)', tags: ['builds'], params: T.BuildParams, response: { 200: T.BuildView } },
 

@@ -26,6 +26,7 @@ export function route<K extends RouteName>(
     schema: {
       operationId: name,
       summary: c.summary,
+      ...(c.description ? { description: c.description } : {}),
       tags: c.tags,
       ...(c.params ? { params: c.params } : {}),
       ...(c.querystring ? { querystring: c.querystring } : {}),

@@ -23,6 +23,7 @@ import { registerTokens } from './commands/tokens/index.js';
 import { registerAudit } from './commands/audit/index.js';
 import { registerGit } from './commands/git/index.js';
 import { registerOpen } from './commands/open/index.js';
+import { registerDeploy } from './commands/deploy/index.js';
 import { registerCompletion } from './commands/completion/index.js';
 import { registerUsage } from './commands/usage/index.js';
 
@@ -81,6 +82,7 @@ export function buildProgram(io: Io, run: (f: () => Promise<void>) => Promise<vo
   registerAudit(program, io, run);
   registerGit(program, io, run);
   registerOpen(program, io, run);
+  registerDeploy(program, io, run);
   registerCompletion(program, io, run);
   registerUsage(program, io, run);
   return program;

@@ -7,10 +7,15 @@ import type { PushRequest, PushResult } from '../build/push-stream.js';
 import { ConflictError, DeployError, InvalidInputError, NotFoundError, RuntimeUnavailableError, toSummonError } from '../core/errors.js';
 import { configProblem, rulesFor } from '../core/config-vars.js';
 import { checkConfigKey } from '../core/names.js';
-import type { App, Release, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
+import type { App, BuildManifest, Release, RuntimeCapability, SummonEvent, Target } from '../core/types.js';
 import { isReachable, type HostAgent } from '../agent/host-agent.js';
 import type { BuildRecord, Store, NewRelease, Verification } from '../store/store.js';
 import { compareBuilds, firstDifference } from '../artifacts/rebuild-diff.js';
+import type { BuildOutcome } from '../build/pipeline.js';
+import { parseManifest } from '../core/manifest.js';
+import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { BuildLog } from './build-log.js';
 import type { Controller } from './controller.js';
 import type { EventBus } from './event-bus.js';
@@ -194,28 +199,72 @@ export class ReleaseService {
       void events.emit(req.app, 'build.failed', `build of v${release.version} failed: ${err.message}`, { version: release.version, code: err.code, durationMs: this.now() - t0 });
       return { ok: false, message: `v${release.version} was not released: ${err.message}${app.liveVersion !== null ? ` (v${app.liveVersion} keeps serving)` : ''}` };
     }
+    void events.emit(req.app, 'build.succeeded', `built v${release.version} in ${((this.now() - t0) / 1000).toFixed(1)}s (artifact ${outcome.artifactSha256.slice(0, 12)})`, { version: release.version, durationMs: this.now() - t0 });
+    return this.releaseBuilt(app, release, outcome, config, out);
+  }
+
+  /** A built (or uploaded) artifact: checked against the hosts and the config vars, then rolled out. */
+  private async releaseBuilt(app: App, release: Release, outcome: BuildOutcome, config: Record<string, string>, out: Out): Promise<PushResult> {
+    const { store } = this.o;
     const target = outcome.manifest.run.target;
     const capability = await this.capabilityOf(target, releaseNeed(outcome));
     if (!capability.available) {
       const err = new RuntimeUnavailableError(target, capability.reason);
-      await store.updateRelease(req.app, release.version, { status: 'failed', reason: err.message }, this.now());
+      await store.updateRelease(app.name, release.version, { status: 'failed', reason: err.message }, this.now());
       return { ok: false, message: err.message };
     }
-    // A push may change the target: the stored config vars must suit the new one too.
+    // A new release may change the target: the stored config vars must suit the new one too.
     const rules = rulesFor(target);
     const unfit = configProblem(config, rules, { names: rules === 'vm' });
     if (unfit) {
-      const err = new InvalidInputError(`the config vars do not suit target ${target}: ${unfit.message}; change them with summon config:set / config:unset and push again`);
-      await store.updateRelease(req.app, release.version, { status: 'failed', reason: err.message }, this.now());
+      const err = new InvalidInputError(`the config vars do not suit target ${target}: ${unfit.message}; change them with summon config:set / config:unset and deploy again`);
+      await store.updateRelease(app.name, release.version, { status: 'failed', reason: err.message }, this.now());
       return { ok: false, message: `v${release.version} was not released: ${err.message}${app.liveVersion !== null ? ` (v${app.liveVersion} keeps serving)` : ''}` };
     }
-    const ready = await store.updateRelease(req.app, release.version, {
+    const ready = await store.updateRelease(app.name, release.version, {
       status: 'ready', manifest: outcome.manifest, buildManifest: outcome.buildManifest,
       artifactSha256: outcome.artifactSha256, initrdSha256: outcome.initrdSha256,
       configCipher: this.o.secrets.encrypt(config),
     }, this.now());
-    void events.emit(req.app, 'build.succeeded', `built v${release.version} in ${((this.now() - t0) / 1000).toFixed(1)}s (artifact ${outcome.artifactSha256.slice(0, 12)})`, { version: release.version, durationMs: this.now() - t0 });
     return this.rollOut(ready, out);
+  }
+
+  /**
+   * `summon deploy`: an artifact built elsewhere (by a CI) and uploaded to the blob store, released
+   * with its summon.toml through the same checks and rollout as a push. The build manifest says
+   * it was uploaded, by whom, and what the uploader declared; Summon ran no build or [test] of it.
+   */
+  async deployUpload(appName: string, u: { manifest: string; artifact: string; initrd?: string; declared: Record<string, string>; by: string; tokenId: string | null }, out: Out): Promise<PushResult & { version?: number }> {
+    const { store, artifactPath } = this.o;
+    const app = await this.requireApp(appName);
+    if (!artifactPath) throw new ConflictError('this Summon takes no uploads (no blob store given to the release service)');
+    const manifest = parseManifest(u.manifest, 'summon.toml', { maxMemoryBytes: totalmem() });
+    const blob = async (sha: string, what: string) => {
+      const size = await stat(artifactPath(sha)).then((s) => s.size, () => null);
+      if (size === null) throw new NotFoundError(what, `sha256 ${sha.slice(0, 12)}…`, `upload it first: PUT /api/apps/${appName}/uploads/${sha} (summon deploy does)`);
+      return size;
+    };
+    const size = await blob(u.artifact, 'uploaded artifact');
+    if (manifest.run.initrd && !u.initrd) throw new InvalidInputError(`summon.toml names [run].initrd = ${JSON.stringify(manifest.run.initrd)}: upload it too (summon deploy --initrd FILE)`);
+    if (u.initrd) await blob(u.initrd, 'uploaded initrd');
+    const commit = u.declared.commit ?? null;
+    const release = await store.createRelease(appName, this.blankRelease(`Deploy upload ${u.artifact.slice(0, 7)}${commit ? ` (${commit.slice(0, 7)})` : ''}`, commit, 'building'), this.now());
+    const at = this.now();
+    out(`-----> Summon: releasing ${appName} v${release.version} from an upload by ${u.by} (artifact sha256 ${u.artifact.slice(0, 12)}…, ${size} bytes)`);
+    const buildManifest: BuildManifest = {
+      schema: 'summon.build/v1', app: appName, commit: commit ?? '', tree: '', ref: u.declared.ref ?? '',
+      summonTomlSha256: createHash('sha256').update(u.manifest).digest('hex'),
+      build: { command: manifest.build.command ?? null, test: manifest.build.test ?? null, timeoutMs: manifest.build.timeoutMs },
+      platform: { os: u.declared.os ?? '', arch: u.declared.arch ?? '', kernel: '', node: '', summon: '' },
+      toolchain: [], lockfiles: [],
+      artifact: { path: manifest.build.artifact, sha256: u.artifact, size, target: manifest.run.target, ...(u.initrd ? { initrdSha256: u.initrd } : {}) },
+      steps: [], startedAt: at, finishedAt: at,
+      origin: { kind: 'upload', by: u.by, tokenId: u.tokenId, declared: u.declared },
+    };
+    void this.o.events.emit(appName, 'release.created', `v${release.version}: an upload by ${u.by}`, { version: release.version, artifact: u.artifact, by: u.by });
+    const config = this.o.secrets.decrypt(await store.getConfig(appName));
+    const r = await this.releaseBuilt(app, release, { manifest, buildManifest, artifactSha256: u.artifact, initrdSha256: u.initrd ?? null }, config, out);
+    return { ...r, version: release.version };
   }
 
   /**

@@ -46,6 +46,8 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('GET', '/api/apps/:app/config', 'secrets'),
   r('PATCH', '/api/apps/:app/config', 'deploy', 'config.set'),
   r('POST', '/api/apps/:app/releases/:version/verify', 'deploy', 'release.verify'),
+  r('PUT', '/api/apps/:app/uploads/:sha256', 'deploy', 'deploy.upload'),
+  r('POST', '/api/apps/:app/deploys', 'deploy', 'deploy.upload'),
   r('GET', '/api/apps/:app/builds', 'read'),
   // A build's log can hold what its config vars are (builds see them).
   r('GET', '/api/apps/:app/builds/:version', 'secrets'),

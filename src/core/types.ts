@@ -73,6 +73,9 @@ export interface BuildManifest {
   steps: { name: string; startedAt: number; durationMs: number; exitCode: number | null }[];
   startedAt: number;
   finishedAt: number;
+  /** Set when the artifact was built elsewhere and uploaded (`summon deploy`): who uploaded it
+   *  and what they declared about it; absent for a build Summon ran. */
+  origin?: { kind: 'upload'; by: string; tokenId: string | null; declared: Record<string, string> };
 }
 
 export interface Release {

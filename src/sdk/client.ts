@@ -86,6 +86,27 @@ export class SummonClient {
   rollback(app: string, version: number | null, onLine: (l: string) => void = () => {}): Promise<StreamResult> {
     return this.streamed('rollback', { app }, { version }, onLine);
   }
+  /** Uploads a file built elsewhere by its sha256 (checked by the server before it is stored). */
+  async upload(app: string, sha256: string, size: number, body: ReadableStream<Uint8Array>): Promise<{ sha256: string; size: number }> {
+    const f = this.opts.fetch ?? fetch;
+    let res: Response;
+    try {
+      res = await f(`${this.opts.api}${pathOf('upload', { app, sha256 })}`, {
+        method: ROUTES.upload.method,
+        headers: { authorization: `Bearer ${this.opts.token}`, 'content-type': 'application/octet-stream', 'content-length': String(size) },
+        body, duplex: 'half',
+      } as RequestInit);
+    } catch (e) {
+      throw new SummonError('internal', `cannot reach the Summon API at ${this.opts.api}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+    }
+    const data = await res.json().catch(() => undefined) as { sha256: string; size: number } | undefined;
+    if (!res.ok) throw toError(res.status, data);
+    return data!;
+  }
+  /** Releases uploaded files with their summon.toml, streaming the rollout. */
+  deploy(app: string, d: BodyOf<'deploy'>, onLine: (l: string) => void = () => {}): Promise<StreamResult> {
+    return this.streamed('deploy', { app }, d, onLine);
+  }
   /** Builds of pushes, newest first, failed or not (without their logs). */
   builds(app: string, q: { limit?: number } = {}): Promise<BuildSummary[]> { return this.call('listBuilds', { app }, { query: q }); }
   /** One build with its log and, when it got that far, its build manifest. */

@@ -18,6 +18,9 @@ export const ROUTES = {
   verifyRelease: { method: 'POST', url: '/api/apps/:app/releases/:version/verify' },
   getConfig: { method: 'GET', url: '/api/apps/:app/config' },
   setConfig: { method: 'PATCH', url: '/api/apps/:app/config' },
+  // CI deploys: upload an artifact by its sha256, then release it
+  upload: { method: 'PUT', url: '/api/apps/:app/uploads/:sha256' },
+  deploy: { method: 'POST', url: '/api/apps/:app/deploys' },
   // builds
   listBuilds: { method: 'GET', url: '/api/apps/:app/builds' },
   getBuild: { method: 'GET', url: '/api/apps/:app/builds/:version' },
@@ -68,7 +71,7 @@ export type RouteName = keyof typeof ROUTES;
 
 /** The path of route `name` with its `:params` filled in (each one URL-encoded). */
 export function pathOf(name: RouteName, params: Record<string, string | number> = {}): string {
-  return ROUTES[name].url.replace(/:([a-z]+)/g, (_, k: string) => {
+  return ROUTES[name].url.replace(/:([a-z][a-z0-9]*)/g, (_, k: string) => {
     const v = params[k];
     if (v === undefined) throw new Error(`${ROUTES[name].url}: no value for :${k}`);
     return encodeURIComponent(String(v));

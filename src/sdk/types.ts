@@ -89,6 +89,10 @@ export const BuildManifest = named('BuildManifest', z.object({
   steps: z.array(z.object({ name: z.string(), startedAt: epochMs, durationMs: z.number(), exitCode: z.number().nullable() })),
   startedAt: epochMs,
   finishedAt: epochMs,
+  origin: z.object({
+    kind: z.literal('upload'), by: z.string().describe('the uploader: user email'), tokenId: z.string().nullable(),
+    declared: z.record(z.string(), z.string()).describe('what the uploader said about it (commit, CI run…), not checked'),
+  }).optional().describe('set when the artifact was built elsewhere and uploaded (summon deploy)'),
 }), 'what exactly went into a release: enough to rebuild or audit it');
 
 export const Verification = named('Verification', z.object({
@@ -334,6 +338,14 @@ export const WebhookBody = named('WebhookBody', z.strictObject({
   url: z.string({ error: 'a webhook needs a URL, e.g. https://hooks.example.com/summon' }).describe('http:// or https://'),
   events: z.union([z.array(z.string()), z.string()]).optional().describe('event types (release.live, release.*, *); default: releases and crashes'),
 }));
+export const DeployBody = named('DeployBody', z.strictObject({
+  manifest: z.string().max(64 * 1024, { error: 'summon.toml is at most 64K' }).describe('summon.toml, as text'),
+  artifact: z.string().regex(/^[0-9a-f]{64}$/, 'the artifact is named by its sha256 (64 hex digits), as uploaded'),
+  initrd: z.string().regex(/^[0-9a-f]{64}$/, 'the initrd is named by its sha256 (64 hex digits), as uploaded').optional(),
+  declared: z.record(z.string().regex(/^[a-z][a-z0-9_.-]{0,31}$/, 'declared keys are like commit or ci.run'), z.string().max(1024)).optional()
+    .describe('what the uploader says about the build (commit, CI run, builder), recorded as said'),
+}));
+export const Uploaded = named('Uploaded', z.object({ sha256: z.string(), size: z.number().int() }));
 export const DrainBody = named('DrainBody', z.strictObject({ url: z.string({ error: 'a drain needs a URL, e.g. syslog+tls://logs.example.com:6514 or https://logs.example.com/ingest' }).describe('syslog+tls://HOST:PORT, syslog://HOST:PORT or https://HOST/PATH') }));
 export const UserBody = named('UserBody', z.strictObject({ email: z.string(), role: Role.optional() }));
 export const AccessBody = named('AccessBody', z.strictObject({ email: z.string() }));
@@ -363,6 +375,7 @@ export const LogQuery = z.object({
 });
 export const EventQuery = z.object({ limit: count(10_000).optional(), after: z.coerce.number().int().optional().describe('only events after this id') });
 export const LimitQuery = z.object({ limit: count(10_000).optional() });
+export const UploadParams = AppParams.extend({ sha256: z.string().regex(/^[0-9a-f]{64}$/, 'upload to /uploads/SHA256: the sha256 of the file, 64 hex digits') });
 export const BuildParams = AppParams.extend({ version: z.string().describe('the release it made: vN or N') });
 export const StreamQuery = z.object({ app: z.string().optional().describe('only this app\'s events') });
 export const TokenQuery = z.object({ user: z.string().optional().describe('a user\'s email') });
