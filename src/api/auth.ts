@@ -107,18 +107,18 @@ export class Authenticator {
     // Looked up by its hash; the stored hash is compared again in constant time all the same.
     if (!found || !sameHash(found.token.hash, hash)) {
       this.failed(req);
-      throw new UnauthorizedError('this token is not valid: use one `summon tokens:create` made (or `summon auth:token` prints), with no spaces or quotes around it');
+      throw new UnauthorizedError('this token is not valid: use one `summon tokens:create --scope deploy` made (or `summon auth:token` prints), with no spaces or quotes around it');
     }
     const { token, user } = found;
     const now = this.o.now();
     const label = `token ${token.id} (${token.name})`;
     if (token.revokedAt !== null) {
       this.failed(req);
-      throw new UnauthorizedError(`${label} was revoked at ${new Date(token.revokedAt).toISOString()}: ask an admin for a new one (\`summon tokens:create\`)`);
+      throw new UnauthorizedError(`${label} was revoked at ${new Date(token.revokedAt).toISOString()}: ask an admin for a new one (\`summon tokens:create --scope deploy\`)`);
     }
     if (token.expiresAt !== null && token.expiresAt <= now) {
       this.failed(req);
-      throw new UnauthorizedError(`${label} expired at ${new Date(token.expiresAt).toISOString()}: ask an admin for a new one (\`summon tokens:create --expires 90d\`)`);
+      throw new UnauthorizedError(`${label} expired at ${new Date(token.expiresAt).toISOString()}: ask an admin for a new one (\`summon tokens:create --scope deploy --expires 90d\`)`);
     }
     const apps = user.role === 'admin' ? 'all' as const : new Set((await this.o.store.listAccess({ userId: user.id })).map((g) => g.app));
     this.touch(token, now);

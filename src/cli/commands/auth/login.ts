@@ -61,7 +61,7 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
       }
       const api = url.toString().replace(/\/$/, '');
       const token = o.token ?? await readToken(io);
-      if (!token) throw new SummonError('invalid_input', 'no token given: type or pipe the API token (`summon auth:token` prints it where Summon runs, `summon tokens:create` makes one)');
+      if (!token) throw new SummonError('invalid_input', 'no token given: type or pipe the API token (`summon auth:token` prints it where Summon runs, `summon tokens:create --scope deploy` makes one)');
       const who = await new SummonClient({ api, token }).whoami(); // fails with 401 on a bad token
       const file = await saveLogin({ api, token }, io.env);
       io.out(`Logged in to ${api} as ${who.user.email} (token ${who.token.name}, scope ${who.token.scope}${who.token.app ? ` on ${who.token.app}` : ''}; saved in ${file}).`);
