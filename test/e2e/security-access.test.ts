@@ -181,7 +181,7 @@ test('users, tokens, scopes and audit, attacked through a real Summon', async (t
     assert.notEqual(viaGit.code, 0);
     await waitFor(async () => (await call(s, '/api/apps', { auth: bearer(short.token), from })).status === 401, { timeoutMs: 5000, what: 'the 1s token to expire' });
     const expired = await call(s, '/api/apps', { auth: bearer(short.token), from });
-    assert.match(message(expired), /expired at .*summon tokens:create --expires/);
+    assert.match(message(expired), /expired at .*summon tokens:create --scope deploy --expires 90d/);
     const r = await cli(as(short.token), 'apps');
     assert.equal(r.code, 4);
     assert.match(r.stderr, /expired/);
