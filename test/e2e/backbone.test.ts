@@ -254,6 +254,7 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
   await t.test('SIGTERM stops Summon cleanly', async () => {
     assert.equal(await s.stop(), 0);
     // stdout alone: Summon's own log lines (stderr) come in between.
-    assert.match(s.stdout(), /SIGTERM: stopping…\s+Stopped\./);
+    // The harness starts Summon with --stop-apps-on-exit, so its apps go with it.
+    assert.match(s.stdout(), /SIGTERM: stopping…\s+Stopped, with every app's instances\./);
   });
 });
