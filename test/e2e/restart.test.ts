@@ -130,7 +130,7 @@ test('stopping and starting summon up under load: zero failed requests, instance
   s = await startSummonProcess(data, flags);
   const pids = (await ps('web')).map((i) => i.pid!);
   assert.equal(await s.stop(), 0);
-  assert.match(s.stdout(), /Stopped, with every app's instances\./);
+  assert.match(s.stdout(), /Stopped\. Every app's instances and the router were stopped too \(--stop-apps-on-exit\)\./);
   await waitFor(() => pids.every((p) => !alive(p)), { timeoutMs: 10_000, what: 'the instances to be gone' });
   await waitFor(() => refuses(routerPort), { timeoutMs: 10_000, what: 'the data plane to be gone' });
 });

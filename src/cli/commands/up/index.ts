@@ -222,7 +222,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
           void s.stop().then(() => {
             io.out(opts.keepInstances
               ? 'Stopped. Apps keep running; the next `summon up` on this data directory adopts them (`--stop-apps-on-exit` stops them too).'
-              : 'Stopped, with every app\'s instances.');
+              : 'Stopped. Every app\'s instances and the router were stopped too (--stop-apps-on-exit).');
             resolve();
           });
         };
