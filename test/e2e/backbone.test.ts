@@ -255,6 +255,6 @@ test('backbone: git push to a live app, bad pushes, auth, restart after kill -9'
     assert.equal(await s.stop(), 0);
     // stdout alone: Summon's own log lines (stderr) come in between.
     // The harness starts Summon with --stop-apps-on-exit, so its apps go with it.
-    assert.match(s.stdout(), /SIGTERM: stopping…\s+Stopped, with every app's instances\./);
+    assert.match(s.stdout(), /SIGTERM: stopping…\s+Stopped\. Every app's instances and the router were stopped too \(--stop-apps-on-exit\)\./);
   });
 });
