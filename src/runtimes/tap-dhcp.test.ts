@@ -9,6 +9,7 @@ import { dnsmasqArgs, parseDhcpLine, TapDhcp } from './tap-dhcp.js';
 import { tapNetwork, type TapNetwork } from './tap-net.js';
 import { neighbourAnswered, observeGuest } from './tap-observe.js';
 import { waitFor } from '../testing/wait.js';
+import { pidAlive } from '../testing/pids.js';
 
 const sh = (cmd: string, args: string[]): Promise<string> =>
   new Promise((resolve, reject) => execFile(cmd, args, { timeout: 30_000 }, (e, out, err) => (e ? reject(new Error(`${cmd} ${args.join(' ')}: ${err || e.message}`)) : resolve(out))));
@@ -126,16 +127,16 @@ test('a real dnsmasq per tap: a DHCP client gets its /30 and gateway, the server
   // stop(): that server's pid goes, and its files; the other tap's server keeps running.
   const second = d.pid(a.net.tap)!;
   await d.stop(a.net.tap);
-  assert.equal(alive(second), false);
+  assert.equal(pidAlive(second), false);
   assert.equal(existsSync(join(dir, `${a.net.tap}.pid`)), false);
-  assert.ok(alive(d.pid(b.net.tap)!));
+  assert.ok(pidAlive(d.pid(b.net.tap)!));
 
   // A Summon killed with SIGKILL leaves its servers: the next start on the same DATA stops
   // them by their pid files (and nothing else).
   const leftover = d.pid(b.net.tap)!;
   const next = new TapDhcp({ dir });
   assert.equal(await next.recover(), 1);
-  await waitFor(() => !alive(leftover), { timeoutMs: 5000, what: 'the leftover dnsmasq stopped' });
+  await waitFor(() => !pidAlive(leftover), { timeoutMs: 5000, what: 'the leftover dnsmasq stopped' });
   assert.equal(existsSync(join(dir, `${b.net.tap}.pid`)), false);
   await d.close();
   assert.equal(await next.recover(), 0);
@@ -145,11 +146,3 @@ async function readFrames(tap: string): Promise<number> {
   return Number((await readFile(`/sys/class/net/${tap}/statistics/rx_packets`, 'utf8')).trim());
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -7,6 +7,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cli, cliJson, editFile, exampleRepo, push, startSummonProcess, tempDir, type SummonProcess } from './harness.js';
 import { waitFor } from '../../src/testing/wait.js';
+import { pidAlive } from '../../src/testing/pids.js';
 
 /** The host pid of the one process whose command line (NUL-separated) starts with `cmdline`. */
 async function hostPidOf(cmdline: string): Promise<number | null> {
@@ -17,15 +18,6 @@ async function hostPidOf(cmdline: string): Promise<number | null> {
   return null;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('kill -9 during a build: at the next start the release is failed, its processes killed, its directory gone', async (t) => {
   const root = await tempDir('crash');
   const data = join(root, 'data');
@@ -33,7 +25,7 @@ test('kill -9 during a build: at the next start the release is failed, its proce
   const pids: number[] = [];
   t.after(async () => {
     await s.stop();
-    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of pids) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
     await rm(root, { recursive: true, force: true });
   });
   assert.equal((await cli(s, 'apps:create', 'crashy')).code, 0);
@@ -50,16 +42,16 @@ test('kill -9 during a build: at the next start the release is failed, its proce
   }, { timeoutMs: 30_000, what: 'the build to start its processes' });
   pids.push(...found);
   assert.equal(pids.length, 2);
-  assert.ok(pids.every(alive), 'the build is running');
+  assert.ok(pids.every(pidAlive), 'the build is running');
   assert.ok((await readdir(join(data, 'builds'))).length > 0, 'with its directory');
   await s.kill9();
   const r = await pushing;
   assert.notEqual(r.code, 0, 'the push did not succeed');
-  assert.ok(pids.every(alive), 'SIGKILL of Summon alone leaves the build running');
+  assert.ok(pids.every(pidAlive), 'SIGKILL of Summon alone leaves the build running');
 
   s = await startSummonProcess(data);
   assert.match(s.output(), /Recovered from a run that stopped mid-way: 1 interrupted release\(s\) marked failed, [1-9]\d* build process\(es\) killed, 1 build directory\(ies\) removed/);
-  await waitFor(() => pids.every((p) => !alive(p)), { timeoutMs: 5000, what: 'the build processes, the setsid daemon included, to be gone' });
+  await waitFor(() => pids.every((p) => !pidAlive(p)), { timeoutMs: 5000, what: 'the build processes, the setsid daemon included, to be gone' });
   assert.deepEqual(await readdir(join(data, 'builds')), []);
   const [rel] = (await cliJson(s, 'releases', '-a', 'crashy', '--json')) as { version: number; status: string; reason: string }[];
   assert.equal(rel.status, 'failed');

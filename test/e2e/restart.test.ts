@@ -14,17 +14,9 @@ import {
   type Reply, type SummonProcess,
 } from './harness.js';
 import { scaled, waitFor } from '../../src/testing/wait.js';
+import { pidAlive } from '../../src/testing/pids.js';
 
 interface Inst { id: string; state: string; pid: number | null; port: number | null }
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function refuses(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -109,7 +101,7 @@ test('stopping and starting summon up under load: zero failed requests, instance
       return l.length === 2 && l.every((i) => i.state === 'healthy') ? l : undefined;
     }, { timeoutMs: 20_000, what: `web healthy again (round ${round})` });
     assert.deepEqual(after.map((i) => `${i.id}:${i.pid}:${i.port}`).sort(), before.map((i) => `${i.id}:${i.pid}:${i.port}`).sort(), 'the same instances: adopted, not restarted');
-    for (const i of after) assert.ok(alive(i.pid!));
+    for (const i of after) assert.ok(pidAlive(i.pid!));
     if (round === 1) {
       const r = await held!;
       assert.equal(r.status, 200, `the request held while Summon was away: ${r.status} ${r.body}`);
@@ -131,7 +123,7 @@ test('stopping and starting summon up under load: zero failed requests, instance
   const pids = (await ps('web')).map((i) => i.pid!);
   assert.equal(await s.stop(), 0);
   assert.match(s.stdout(), /Stopped\. Every app's instances and the router were stopped too \(--stop-apps-on-exit\)\./);
-  await waitFor(() => pids.every((p) => !alive(p)), { timeoutMs: 10_000, what: 'the instances to be gone' });
+  await waitFor(() => pids.every((p) => !pidAlive(p)), { timeoutMs: 10_000, what: 'the instances to be gone' });
   await waitFor(() => refuses(routerPort), { timeoutMs: 10_000, what: 'the data plane to be gone' });
 });
 
