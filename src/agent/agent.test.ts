@@ -232,7 +232,6 @@ test('an altered artifact is never started nor retried; a bad copy is fetched ag
 
 test('a start not healthy within its grace: the runtime is asked once why, and its diagnosis is the reason', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'summon-agent-diag-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
   const asked: { id: string; refused: boolean; tail: string[] }[] = [];
   class Diagnosing extends ProcessRuntime {
     async diagnose(id: string, seen: { lastCheck: { refused: boolean } | null; consoleTail: string[] }): Promise<string> {
@@ -246,7 +245,12 @@ test('a start not healthy within its grace: the runtime is asked once why, and i
     hostId: 'h1', dataDir: dir, runtimes: [new Diagnosing({ stateDir: dir })], artifactPath: () => tinyApp,
     onStatus: (i) => reported.push(i), onConsole: () => {}, onEvent: (e) => events.push(e),
   });
-  t.after(() => agent.close());
+  // One hook, in this order: the agent (and the instance it keeps restarting) stops before its
+  // directory goes (two hooks ran the removal first: ENOTEMPTY, then a file that never ended).
+  t.after(async () => {
+    await agent.close();
+    await rm(dir, { recursive: true, force: true });
+  });
   await agent.start();
   // The app listens on a port of its own, not the one it is checked on: every check is refused.
   const d = desired('demo-deaf');
