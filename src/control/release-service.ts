@@ -217,7 +217,7 @@ export class ReleaseService {
     const rules = rulesFor(target);
     const unfit = configProblem(config, rules, { names: rules === 'vm' });
     if (unfit) {
-      const err = new InvalidInputError(`the config vars do not suit target ${target}: ${unfit.message}; change them with summon config:set / config:unset and deploy again`);
+      const err = new InvalidInputError(`the config vars do not suit target ${target}: ${unfit.message}; change them with summon config:set / config:unset and push again (or summon deploy)`);
       await store.updateRelease(app.name, release.version, { status: 'failed', reason: err.message }, this.now());
       return { ok: false, message: `v${release.version} was not released: ${err.message}${app.liveVersion !== null ? ` (v${app.liveVersion} keeps serving)` : ''}` };
     }
