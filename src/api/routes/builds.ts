@@ -1,8 +1,9 @@
 // API routes for build history: every build of a push, failed or not, and one with its log.
 import type { FastifyInstance } from 'fastify';
-import { InvalidInputError, NotFoundError } from '../../core/errors.js';
+import { NotFoundError } from '../../core/errors.js';
 import { route } from '../route.js';
 import type { ApiContext } from '../context.js';
+import { releaseVersion } from '../params.js';
 
 export function registerBuildRoutes(fastify: FastifyInstance, c: ApiContext): void {
   const { d, appParam, requireApp } = c;
@@ -14,8 +15,7 @@ export function registerBuildRoutes(fastify: FastifyInstance, c: ApiContext): vo
   route(fastify, 'getBuild', async (req) => {
     const name = appParam(req);
     await requireApp(name);
-    const v = Number(req.params.version.replace(/^v/, ''));
-    if (!Number.isInteger(v) || v < 1) throw new InvalidInputError('a build is named by the release it made: vN or N, e.g. v3');
+    const v = releaseVersion(req.params.version, 'a build is named by the release it made: vN or N, e.g. v3');
     const b = await d.store.getBuild(name, v);
     if (!b) throw new NotFoundError('build', `v${v}`, `see \`summon builds -a ${name}\` (a rollback or a config change makes a release without a build)`);
     const release = await d.store.getRelease(name, v);

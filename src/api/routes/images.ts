@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { route } from '../route.js';
+import { releaseVersion } from '../params.js';
 import { buildBootableDisk, exportGceImage } from '../../artifacts/disk-image.js';
 import { ConflictError, InvalidInputError, NotFoundError } from '../../core/errors.js';
 import { checkAppName } from '../../core/names.js';
@@ -122,8 +123,7 @@ async function pickRelease(store: Store, app: string, version: string | undefine
     if (a.liveVersion === null) throw new ConflictError(`${app} has no live release: git push first, or name a release (vN)`);
     v = a.liveVersion;
   } else {
-    v = Number(version.replace(/^v/, ''));
-    if (!Number.isInteger(v) || v < 1) throw new InvalidInputError('release must be written vN or N, e.g. v3');
+    v = releaseVersion(version);
   }
   const r = await store.getRelease(app, v);
   if (!r) throw new NotFoundError('release', `v${v}`, `see \`summon releases -a ${app}\``);

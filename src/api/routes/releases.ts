@@ -7,6 +7,7 @@ import type { Verification } from '../../store/store.js';
 import type { ReleaseView } from '../views.js';
 import { route } from '../route.js';
 import type { ApiContext } from '../context.js';
+import { releaseVersion } from '../params.js';
 
 export function registerReleaseRoutes(fastify: FastifyInstance, c: ApiContext): void {
   const { d, appParam, requireApp, streamed } = c;
@@ -23,8 +24,7 @@ export function registerReleaseRoutes(fastify: FastifyInstance, c: ApiContext): 
   });
   route(fastify, 'getRelease', async (req) => {
     const name = appParam(req);
-    const v = Number(req.params.version.replace(/^v/, ''));
-    if (!Number.isInteger(v) || v < 1) throw new InvalidInputError('release must be written vN or N, e.g. v3');
+    const v = releaseVersion(req.params.version);
     const r = await d.store.getRelease(name, v);
     if (!r) throw new NotFoundError('release', `v${v}`, `see \`summon releases -a ${name}\``);
     return releaseView(r, await d.store.listVerifications(name));
@@ -32,8 +32,7 @@ export function registerReleaseRoutes(fastify: FastifyInstance, c: ApiContext): 
   route(fastify, 'verifyRelease', async (req, reply) => {
     const name = appParam(req);
     await requireApp(name);
-    const v = Number(req.params.version.replace(/^v/, ''));
-    if (!Number.isInteger(v) || v < 1) throw new InvalidInputError('release must be written vN or N, e.g. v3');
+    const v = releaseVersion(req.params.version);
     return streamed(reply, async (out) => {
       const check = await d.releases.verify(name, v, out);
       if (check.result === 'reproducible') return { ok: true, message: `v${v} is reproducible: the rebuild made the same bytes (sha256 ${check.rebuiltSha256?.slice(0, 12)}…)`, verification: check };
