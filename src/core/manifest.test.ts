@@ -175,3 +175,19 @@ test('docs/manifest.md documents every key of every table, and no key the parser
   assert.ok(example, 'the example is there');
   assert.equal(parseManifest(example).health.graceMs, 30_000);
 });
+
+test('[http]: force_https and hsts_max_age, defaults off, bounds and types refused by name', async () => {
+  const { httpPolicyOf, MAX_HSTS_MAX_AGE } = await import('./manifest.js');
+  const base = '[build]\nartifact = "a"\n';
+  assert.deepEqual(parseManifest(base).http, { forceHttps: false, hstsMaxAge: null });
+  assert.deepEqual(parseManifest(`${base}[http]\nforce_https = true\nhsts_max_age = 31536000\n`).http, { forceHttps: true, hstsMaxAge: 31_536_000 });
+  assert.deepEqual(parseManifest(`${base}[http]\nhsts_max_age = 0\n`).http, { forceHttps: false, hstsMaxAge: 0 });
+  assert.throws(() => parseManifest(`${base}[http]\nforce_https = "yes"\n`), /summon\.toml: http\.force_https: force_https must be true or false/);
+  assert.throws(() => parseManifest(`${base}[http]\nhsts_max_age = -1\n`), /http\.hsts_max_age: hsts_max_age must be from 0 to 63072000/);
+  assert.throws(() => parseManifest(`${base}[http]\nhsts_max_age = ${MAX_HSTS_MAX_AGE + 1}\n`), /http\.hsts_max_age: .*two years/);
+  assert.throws(() => parseManifest(`${base}[http]\nhsts_max_age = 1.5\n`), /http\.hsts_max_age: hsts_max_age must be a whole number/);
+  assert.throws(() => parseManifest(`${base}[http]\nhsts = 1\n`), /http\.hsts: unknown key "hsts"/);
+  // A release stored before [http] existed has no http: the default policy.
+  assert.deepEqual(httpPolicyOf({}), { forceHttps: false, hstsMaxAge: null });
+  assert.deepEqual(httpPolicyOf({ http: { forceHttps: true, hstsMaxAge: 60 } }), { forceHttps: true, hstsMaxAge: 60 });
+});

@@ -141,6 +141,20 @@ const deploySchema = z
     path: ['max_surge'],
   });
 
+/** [http].hsts_max_age: at most two years (browsers cap it near there; preload lists ask for one). */
+export const MAX_HSTS_MAX_AGE = 63_072_000;
+
+const httpSchema = z
+  .object({
+    force_https: z.boolean({ message: 'force_https must be true or false' }).default(false),
+    hsts_max_age: z.number({ message: 'hsts_max_age must be a whole number of seconds like 31536000' })
+      .int({ message: 'hsts_max_age must be a whole number of seconds like 31536000' })
+      .min(0, { message: `hsts_max_age must be from 0 to ${MAX_HSTS_MAX_AGE} (seconds)` })
+      .max(MAX_HSTS_MAX_AGE, { message: `hsts_max_age must be from 0 to ${MAX_HSTS_MAX_AGE} (seconds; two years)` })
+      .optional(),
+  })
+  .strict();
+
 const manifestSchema = (maxMemoryBytes: number) => z
   .object({
     build: buildSchema,
@@ -148,12 +162,13 @@ const manifestSchema = (maxMemoryBytes: number) => z
     health: healthSchema.optional(),
     scale: scaleSchema.prefault({}),
     deploy: deploySchema.prefault({}),
+    http: httpSchema.prefault({}),
   })
   .strict();
 
 /** Every key summon.toml takes, by table (docs/manifest.md documents each; a test holds them equal). */
 export function manifestKeys(): Record<string, string[]> {
-  const tables = { build: buildSchema, run: runSchema(1), health: healthSchema, scale: scaleSchema, deploy: deploySchema };
+  const tables = { build: buildSchema, run: runSchema(1), health: healthSchema, scale: scaleSchema, deploy: deploySchema, http: httpSchema };
   return Object.fromEntries(Object.entries(tables).map(([t, schema]) => [t, Object.keys(schema.shape)]));
 }
 
@@ -184,6 +199,14 @@ export interface Manifest {
   };
   scale: { min: number; max: number; targetCpu: number; idleTimeoutMs: number };
   deploy: { maxSurge: number; maxUnavailable: number; drainTimeoutMs: number };
+  /** [http]: the edge's HTTPS policy for the app (router/edge-types.ts EdgeAppPolicy); absent in
+   *  releases stored before it existed, which have the default (no redirect, no HSTS). */
+  http?: { forceHttps: boolean; hstsMaxAge: number | null };
+}
+
+/** The edge policy of a release's manifest (absent [http]: the default). */
+export function httpPolicyOf(m: Pick<Manifest, 'http'>): { forceHttps: boolean; hstsMaxAge: number | null } {
+  return { forceHttps: m.http?.forceHttps ?? false, hstsMaxAge: m.http?.hstsMaxAge ?? null };
 }
 
 const DEFAULT_HEALTH = { interval: 1000, timeout: 1000, healthy_threshold: 1, unhealthy_threshold: 3, grace: 60_000 };
@@ -263,5 +286,6 @@ export function parseManifest(text: string, file = 'summon.toml', limits: Manife
       maxUnavailable: m.deploy.max_unavailable,
       drainTimeoutMs: m.deploy.drain_timeout,
     },
+    http: { forceHttps: m.http.force_https, hstsMaxAge: m.http.hsts_max_age ?? null },
   };
 }

@@ -72,6 +72,10 @@ export const Manifest = named('Manifest', z.object({
   }),
   scale: z.object({ min: z.number().int(), max: z.number().int(), targetCpu: z.number(), idleTimeoutMs: z.number() }),
   deploy: z.object({ maxSurge: z.number().int(), maxUnavailable: z.number().int(), drainTimeoutMs: z.number() }),
+  http: z.object({
+    forceHttps: z.boolean().describe('[http].force_https: plain HTTP answered 308 to https://'),
+    hstsMaxAge: z.number().int().nullable().describe('[http].hsts_max_age: Strict-Transport-Security max-age on HTTPS answers; null: none'),
+  }).optional().describe('absent in releases stored before [http] existed: no redirect, no HSTS'),
 }), 'summon.toml as parsed, defaults filled in (docs/manifest.md)');
 
 export const BuildManifest = named('BuildManifest', z.object({
