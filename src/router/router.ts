@@ -5,18 +5,11 @@
 // Before a request exists (connection limits, header and idle timeouts, heads the parser
 // refuses, CONNECT) is client-edge.ts; what a head may hold and how it is rewritten, headers.ts.
 //
-// Per-request state lives on one Exchange object. Event handlers are module-level
-// functions that find it through a symbol on the emitter, so the hot path allocates
-// no closures.
-//
-// Exchange states:
-//
-//   NEW ──► PROXYING ──► DONE          (response streamed, or 502/504 written)
-//    │  ▲      │
-//    ▼  │      │ retryable failure, no other upstream
-//   HELD ◄─────┘
-//    │
-//    └──► DONE                          (released into PROXYING, or 503, or client gone)
+// The parts, each in its own file: the route table (route-table.ts), the hold queue
+// (hold-queue.ts), the retry decision (retry.ts, a pure function) and the per-request
+// Exchange with its state machine and event handlers (exchange.ts). This file is the Router
+// that ties them: options, lifecycle, dispatch, sending upstream, failures, header timeouts,
+// events and observation.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,12 +18,16 @@ import { InvalidInputError } from '../core/errors.js';
 import { checkAppName } from '../core/names.js';
 import { ClientEdge, type ClientEdgeStats } from './client-edge.js';
 import { REQUEST_TIMEOUT_MS, resolveClientLimits, type ClientLimitOptions, type ClientLimits } from './client-limits.js';
-import { scanRequestHead, filterResponseHeaders, contentLengthOf, type RequestHead } from './headers.js';
+import { DONE, Exchange, NEW, PROXYING, kEx, onResClose, onUpError, onUpResponse, onUpSocket, plain, type ExchangeOwner, type WithEx } from './exchange.js';
+import { scanRequestHead } from './headers.js';
+import { HoldQueue } from './hold-queue.js';
 import { HostParser } from './host-parser.js';
 import * as msg from './messages.js';
-import { AppMetrics, type RouterMetrics } from './metrics.js';
-import { UpstreamState, chooseUpstream, type Upstream } from './upstream-pool.js';
+import type { RouterMetrics } from './metrics.js';
 import { kClosing, type MaybeClosing } from './raw-response.js';
+import { isConnectFailure, retryDecision } from './retry.js';
+import { RouteTable, type AppEntry } from './route-table.js';
+import { chooseUpstream, type Upstream, type UpstreamState } from './upstream-pool.js';
 import { handleUpgrade } from './upgrade.js';
 
 export type { Upstream } from './upstream-pool.js';
@@ -80,61 +77,11 @@ export interface RouterOptions {
   onUpstreamIdle?: (instanceId: string) => void;
 }
 
-const NEW = 0;
-const HELD = 1;
-const PROXYING = 2;
-const DONE = 3;
-
-const kEx = Symbol('summon.exchange');
-
-interface AppEntry {
-  name: string;
-  kind: 'serving' | 'no-release';
-  upstreams: UpstreamState[];
-  rr: number;
-  inflight: number;
-  held: Exchange[];
-  lastRequestAt: number | null;
-  metrics: AppMetrics;
-  /** now() when the current wake episode started, null when none is under way. */
-  wakeStartedAt: number | null;
-  events: Map<string, { at: number; suppressed: number }>;
-}
-
-class Exchange {
-  state = NEW;
-  upstream: UpstreamState | null = null;
-  ureq: http.ClientRequest | null = null;
-  ures: http.IncomingMessage | null = null;
-  tried: string[] | null = null;
-  attempts = 0;
-  resetRetried = false;
-  bodyStarted = false;
-  sentAt = 0;
-  heldAt = 0;
-  /** Response body bytes still expected per Content-Length, or -1 when unknown. */
-  remaining = -1;
-  holdTimer: NodeJS.Timeout | null = null;
-  constructor(
-    readonly router: Router,
-    readonly req: http.IncomingMessage,
-    readonly res: http.ServerResponse,
-    readonly app: AppEntry,
-    readonly head: RequestHead,
-    readonly start: number,
-  ) {}
-}
-
-type WithEx<T> = T & { [kEx]?: Exchange };
-
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
-const RESET_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-
 function isIntIn(v: unknown, lo: number, hi: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
 }
 
-export class Router {
+export class Router implements ExchangeOwner {
   private readonly server: http.Server;
   private readonly host: string | undefined;
   private port: number;
@@ -142,8 +89,6 @@ export class Router {
   private readonly wakeFn: ((app: string) => void) | undefined;
   private readonly onEvent: ((e: RouterEvent) => void) | undefined;
   private readonly now: () => number;
-  private readonly maxHeld: number;
-  private readonly maxWaitMs: number;
   private readonly headerTimeoutMs: number;
   private readonly maxAttempts: number;
   private readonly downMs: number;
@@ -152,13 +97,8 @@ export class Router {
   private readonly proto: string;
   private readonly clientLimits: ClientLimits;
   private readonly edge: ClientEdge;
-  private readonly onUpstreamIdle: ((id: string) => void) | undefined;
-
-  private readonly apps = new Map<string, AppEntry>();
-  /** Upstreams in some route, by instance id. */
-  private readonly live = new Map<string, UpstreamState>();
-  /** Upstreams removed from their route that still have requests in flight. */
-  private readonly draining = new Set<UpstreamState>();
+  private readonly table: RouteTable;
+  private readonly holds: HoldQueue;
   /** Exchanges sent upstream and waiting for response headers, in send order. */
   private readonly awaitingHeaders = new Set<Exchange>();
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -205,8 +145,6 @@ export class Router {
     this.wakeFn = opts.wake;
     this.onEvent = opts.onEvent;
     this.now = opts.now ?? Date.now;
-    this.maxHeld = maxHeld;
-    this.maxWaitMs = maxWaitMs;
     this.headerTimeoutMs = headerTimeoutMs;
     this.maxAttempts = maxAttempts;
     this.downMs = downMs;
@@ -214,7 +152,14 @@ export class Router {
     this.agentOpts = { maxSockets, maxFreeSockets };
     this.proto = proto;
     this.clientLimits = clientLimits;
-    this.onUpstreamIdle = opts.onUpstreamIdle;
+    this.table = new RouteTable(this.agentOpts, opts.onUpstreamIdle);
+    this.holds = new HoldQueue(maxHeld, maxWaitMs, {
+      dispatch: (ex) => this.dispatch(ex),
+      event: (app, type, message, data) => this.event(app, type, message, data),
+      wake: opts.wake,
+      now: this.now,
+      closed: () => this.closed,
+    });
 
     this.server = http.createServer(
       {
@@ -262,7 +207,7 @@ export class Router {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    for (const app of this.apps.values()) this.flushHeld(app, 503, msg.SHUTTING_DOWN_BODY, 1);
+    for (const app of this.table.apps.values()) this.holds.flush(app, 503, msg.SHUTTING_DOWN_BODY, 1);
     const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
@@ -270,8 +215,7 @@ export class Router {
     clearTimeout(timer);
     this.server.closeAllConnections();
     await done;
-    for (const u of this.live.values()) u.destroy();
-    for (const u of this.draining) u.destroy();
+    this.table.destroyAll();
   }
 
   // ── route table ───────────────────────────────────────────────────────────
@@ -281,95 +225,47 @@ export class Router {
     if (route?.kind !== 'serving' && route?.kind !== 'no-release') {
       throw new InvalidInputError(`router: route for ${name}: kind must be 'serving' or 'no-release'`);
     }
-    let app = this.apps.get(name);
-    if (!app) {
-      app = {
-        name,
-        kind: route.kind,
-        upstreams: [],
-        rr: 0,
-        inflight: 0,
-        held: [],
-        lastRequestAt: null,
-        metrics: new AppMetrics(),
-        wakeStartedAt: null,
-        events: new Map(),
-      };
-      this.apps.set(name, app);
-    }
+    const app = this.table.ensure(name, route.kind);
     if (route.kind === 'no-release') {
-      for (const u of app.upstreams) this.drainUpstream(u);
-      app.upstreams = [];
+      this.table.clearUpstreams(app);
       app.kind = 'no-release';
-      this.flushHeld(app, 503, msg.noReleaseBody(name), undefined);
+      this.holds.flush(app, 503, msg.noReleaseBody(name), undefined);
       return;
     }
-    if (!Array.isArray(route.upstreams)) throw new InvalidInputError(`router: route for ${name}: upstreams must be an array`);
-    const next: UpstreamState[] = [];
-    for (const u of route.upstreams) {
-      if (!u || typeof u.id !== 'string' || u.id === '' || typeof u.address !== 'string' || u.address === '' || !isIntIn(u.port, 1, 65535)) {
-        throw new InvalidInputError(`router: route for ${name}: bad upstream ${JSON.stringify(u)}: needs id, address and port 1..65535`);
-      }
-      let s = app.upstreams.find((x) => x.id === u.id && x.sameAs(u));
-      if (!s) {
-        const prev = this.live.get(u.id);
-        if (prev && prev.sameAs(u) && !app.upstreams.includes(prev)) {
-          s = prev; // moved between apps: unusual but keep its pool
-        } else {
-          s = [...this.draining].find((d) => d.id === u.id && d.sameAs(u));
-          if (s) {
-            this.draining.delete(s);
-            s.undrain();
-          } else {
-            s = new UpstreamState(u, this.agentOpts);
-          }
-        }
-      }
-      if (!next.includes(s)) next.push(s);
-    }
-    for (const old of app.upstreams) if (!next.includes(old)) this.drainUpstream(old);
-    for (const s of next) this.live.set(s.id, s);
-    app.upstreams = next;
-    app.kind = 'serving';
-    if (next.length > 0 && app.held.length > 0) this.releaseHeld(app);
+    this.table.setUpstreams(app, route.upstreams);
+    if (app.upstreams.length > 0 && app.held.length > 0) this.holds.release(app);
   }
 
   deleteRoute(name: string): void {
-    const app = this.apps.get(name);
+    const app = this.table.get(name);
     if (!app) return;
-    for (const u of app.upstreams) this.drainUpstream(u);
-    app.upstreams = [];
-    this.flushHeld(app, 404, msg.appGoneBody(name), undefined);
-    this.apps.delete(name);
+    this.table.clearUpstreams(app);
+    this.holds.flush(app, 404, msg.appGoneBody(name), undefined);
+    this.table.delete(name);
   }
 
   // ── observation ───────────────────────────────────────────────────────────
 
   inflight(instanceId: string): number {
-    let n = this.live.get(instanceId)?.inflight ?? 0;
-    for (const d of this.draining) if (d.id === instanceId) n += d.inflight;
-    return n;
+    return this.table.inflight(instanceId);
   }
 
   appStats(name: string): { inflight: number; held: number; lastRequestAt: number | null } {
-    const app = this.apps.get(name);
+    const app = this.table.get(name);
     if (!app) return { inflight: 0, held: 0, lastRequestAt: null };
     return { inflight: app.inflight, held: app.held.length, lastRequestAt: app.lastRequestAt };
   }
 
   /** Requests in flight per instance, for those that have any (routed or draining). */
   busyUpstreams(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const u of this.live.values()) if (u.inflight > 0) out[u.id] = (out[u.id] ?? 0) + u.inflight;
-    for (const u of this.draining) if (u.inflight > 0) out[u.id] = (out[u.id] ?? 0) + u.inflight;
-    return out;
+    return this.table.busyUpstreams();
   }
 
   /** Snapshots of the apps whose counters moved since the marks (updated in place): what an
    *  idle app costs here is one sum. */
   metricsChanged(marks: Map<string, number>): RouterMetrics {
     const apps: RouterMetrics['apps'] = {};
-    for (const [name, app] of this.apps) {
+    for (const [name, app] of this.table.apps) {
       const m = app.metrics.mark();
       if (marks.get(name) === m) continue;
       marks.set(name, m);
@@ -380,7 +276,7 @@ export class Router {
 
   /** The apps in the route table. */
   routedApps(): string[] {
-    return [...this.apps.keys()];
+    return [...this.table.apps.keys()];
   }
 
   /** Every app's counters; with `answeredOnly`, only apps that have been sent a request (the
@@ -388,7 +284,7 @@ export class Router {
    *  idle apps are not copied every sample). */
   metrics(o: { answeredOnly?: boolean } = {}): RouterMetrics {
     const apps: RouterMetrics['apps'] = {};
-    for (const [name, app] of this.apps) {
+    for (const [name, app] of this.table.apps) {
       if (o.answeredOnly && !app.metrics.answered()) continue;
       apps[name] = app.metrics.snapshot();
     }
@@ -427,7 +323,7 @@ export class Router {
       else plain(res, 404, msg.foreignHostBody(head.host ?? '', this.hosts.domains), undefined, head.hasBody);
       return;
     }
-    const app = this.apps.get(m.app);
+    const app = this.table.get(m.app);
     if (app === undefined) {
       this.unrouted++;
       plain(res, 404, msg.unknownAppBody(head.host ?? '', m.app), undefined, head.hasBody);
@@ -449,11 +345,11 @@ export class Router {
   dispatch(ex: Exchange): void {
     const app = ex.app;
     const list = app.upstreams;
-    if (list.length === 0) return this.hold(ex);
+    if (list.length === 0) return this.holds.hold(ex);
     const rr = app.rr;
     app.rr = rr >= 0x3fffffff ? 0 : rr + 1;
     const u = chooseUpstream(list, rr, ex.tried, performance.now());
-    if (u === undefined) return this.hold(ex);
+    if (u === undefined) return this.holds.hold(ex);
     this.send(ex, u);
   }
 
@@ -490,11 +386,12 @@ export class Router {
     this.awaitingHeaders.delete(ex);
     u.inflight--;
     ex.app.inflight--;
-    if (u.draining && u.inflight === 0) {
-      u.destroy();
-      this.draining.delete(u);
-      this.onUpstreamIdle?.(u.id);
-    }
+    this.table.settle(u);
+  }
+
+  /** @internal */
+  headersArrived(ex: Exchange): void {
+    this.awaitingHeaders.delete(ex);
   }
 
   /** @internal */
@@ -505,7 +402,7 @@ export class Router {
     ex.ureq = null;
     app.metrics.upstreamErrors++;
     const code = err.code ?? 'EUNKNOWN';
-    const connectFailed = err.syscall === 'connect' || CONNECT_ERRORS.has(code);
+    const connectFailed = isConnectFailure(err);
     if (connectFailed) u.downUntil = performance.now() + this.downMs;
     this.event(app, 'router.upstream_error', `upstream ${u.id} (${u.address}:${u.port}) failed: ${err.message}`, {
       instance: u.id,
@@ -523,122 +420,39 @@ export class Router {
       ex.state = DONE;
       return;
     }
-    let retry = false;
-    let why: string;
-    if (ex.attempts >= this.maxAttempts) {
-      why = `It was tried ${ex.attempts} times.`;
-    } else if (connectFailed) {
-      retry = true; // nothing was sent: the body is only read once connected
-      why = '';
-    } else if (ex.bodyStarted || (ex.req.method !== 'GET' && ex.req.method !== 'HEAD')) {
-      why = `A ${ex.req.method} whose request was sent is not retried, since the app may have acted on it.`;
-    } else if (ex.resetRetried) {
-      why = 'It was already retried once.';
-    } else if (RESET_ERRORS.has(code)) {
-      retry = true;
-      ex.resetRetried = true;
-      why = '';
-    } else {
-      why = 'This kind of failure is not retried.';
-    }
-    if (retry) {
+    const d = retryDecision({
+      attempts: ex.attempts,
+      maxAttempts: this.maxAttempts,
+      connectFailed,
+      code,
+      method: ex.req.method,
+      bodyStarted: ex.bodyStarted,
+      resetRetried: ex.resetRetried,
+    });
+    if (d.retry) {
+      if (d.reset) ex.resetRetried = true;
       app.metrics.retries++;
       (ex.tried ??= []).push(u.id);
       ex.state = NEW;
       this.dispatch(ex);
       return;
     }
+    const why = d.why;
     ex.state = DONE;
     app.metrics.status(502, (performance.now() - ex.start) / 1000);
     plain(ex.res, 502, msg.badGatewayBody(app.name, code, why), undefined, ex.head.hasBody && !ex.bodyStarted);
   }
 
-  // ── hold and wake ─────────────────────────────────────────────────────────
-
-  private hold(ex: Exchange): void {
-    const app = ex.app;
-    if (this.closed) {
-      ex.state = DONE;
-      plain(ex.res, 503, msg.SHUTTING_DOWN_BODY, 1, ex.head.hasBody);
-      return;
-    }
-    if (app.held.length >= this.maxHeld) {
-      ex.state = DONE;
-      app.metrics.rejected++;
-      app.metrics.status(503, (performance.now() - ex.start) / 1000);
-      this.event(app, 'router.hold_full', `hold queue full (${this.maxHeld}): request refused`, { max: this.maxHeld });
-      plain(ex.res, 503, msg.holdFullBody(app.name, this.maxHeld), 1, ex.head.hasBody);
-      return;
-    }
-    ex.state = HELD;
-    ex.heldAt = performance.now();
-    ex.holdTimer = setTimeout(onHoldTimeout, this.maxWaitMs, ex);
-    app.held.push(ex);
-    app.metrics.held++;
-    if (app.wakeStartedAt === null) {
-      app.wakeStartedAt = this.now();
-      app.metrics.wakes++;
-      this.event(app, 'router.wake', `no upstream for ${app.name}: holding requests and waking it`, undefined);
-      if (this.wakeFn) {
-        try {
-          this.wakeFn(app.name);
-        } catch (e) {
-          this.event(app, 'router.wake_error', `wake(${app.name}) threw: ${(e as Error).message}`, undefined);
-        }
-      }
-    }
-  }
-
-  private releaseHeld(app: AppEntry): void {
-    const q = app.held;
-    app.held = [];
-    if (app.wakeStartedAt !== null) {
-      app.metrics.wake(Math.max(0, this.now() - app.wakeStartedAt));
-      app.wakeStartedAt = null;
-    }
-    for (const ex of q) {
-      if (ex.holdTimer) clearTimeout(ex.holdTimer);
-      ex.holdTimer = null;
-      ex.state = NEW;
-      this.dispatch(ex);
-    }
-  }
-
-  private flushHeld(app: AppEntry, status: number, body: string, retryAfter: number | undefined): void {
-    const q = app.held;
-    app.held = [];
-    app.wakeStartedAt = null;
-    for (const ex of q) {
-      if (ex.holdTimer) clearTimeout(ex.holdTimer);
-      ex.holdTimer = null;
-      ex.state = DONE;
-      app.metrics.status(status, (performance.now() - ex.start) / 1000);
-      plain(ex.res, status, body, retryAfter, ex.head.hasBody);
-    }
-  }
+  // ── hold and wake (hold-queue.ts) ─────────────────────────────────────────
 
   /** @internal */
   holdTimedOut(ex: Exchange): void {
-    if (ex.state !== HELD) return;
-    ex.holdTimer = null;
-    const app = ex.app;
-    this.unhold(ex);
-    ex.state = DONE;
-    app.metrics.holdTimeouts++;
-    app.metrics.status(503, (performance.now() - ex.start) / 1000);
-    this.event(app, 'router.hold_timeout', `request held ${this.maxWaitMs}ms without an upstream`, { maxWaitMs: this.maxWaitMs });
-    plain(ex.res, 503, msg.holdTimeoutBody(app.name, performance.now() - ex.heldAt), 5, ex.head.hasBody);
+    this.holds.timedOut(ex);
   }
 
   /** @internal Removes a held exchange from its queue. */
   unhold(ex: Exchange): void {
-    const app = ex.app;
-    const i = app.held.indexOf(ex);
-    if (i !== -1) app.held.splice(i, 1);
-    if (ex.holdTimer) clearTimeout(ex.holdTimer);
-    ex.holdTimer = null;
-    // An episode nobody waits for any more is over: the next request wakes again.
-    if (app.held.length === 0) app.wakeStartedAt = null;
+    this.holds.unhold(ex);
   }
 
   // ── timeouts and events ───────────────────────────────────────────────────
@@ -687,18 +501,12 @@ export class Router {
     }
   }
 
-  private drainUpstream(u: UpstreamState): void {
-    if (this.live.get(u.id) === u) this.live.delete(u.id);
-    u.drain();
-    if (u.inflight > 0) this.draining.add(u);
-  }
-
   // Upgrades (WebSocket) use the same route table; see upgrade.ts.
   private readonly upgradeHooks = {
     route: (host: string | undefined) => {
       const m = this.hosts.match(host);
       if (m.kind !== 'app') return undefined;
-      const app = this.apps.get(m.app);
+      const app = this.table.get(m.app);
       if (!app || app.kind !== 'serving' || app.upstreams.length === 0) return undefined;
       const rr = app.rr;
       app.rr = rr >= 0x3fffffff ? 0 : rr + 1;
@@ -714,127 +522,9 @@ export class Router {
         end: () => {
           u.inflight--;
           app.inflight--;
-          if (u.draining && u.inflight === 0) {
-            u.destroy();
-            this.draining.delete(u);
-            this.onUpstreamIdle?.(u.id);
-          }
+          this.table.settle(u);
         },
       };
     },
   };
-}
-
-// ── module-level handlers: `this` is the emitter, the exchange hangs off it ──
-
-function onResClose(this: WithEx<http.ServerResponse>): void {
-  const ex = this[kEx];
-  if (ex === undefined) return;
-  if (ex.state === HELD) {
-    ex.state = DONE;
-    ex.router.unhold(ex);
-  } else if (ex.state === PROXYING) {
-    // client went away before the response finished: stop the upstream work
-    ex.state = DONE;
-    const ureq = ex.ureq;
-    ex.ureq = null;
-    ex.router.releaseUpstream(ex);
-    ureq?.destroy();
-  }
-}
-
-function onUpSocket(this: WithEx<http.ClientRequest>, socket: import('node:net').Socket): void {
-  // The body is read only once the connection is up, so a refused connect has consumed
-  // nothing and the request can go to another upstream intact.
-  if (socket.connecting) {
-    const ureq = this;
-    socket.once('connect', () => startBody(ureq));
-  } else {
-    startBody(this);
-  }
-}
-
-function startBody(ureq: WithEx<http.ClientRequest>): void {
-  const ex = ureq[kEx];
-  if (ex === undefined || ex.ureq !== ureq || ex.state !== PROXYING) return;
-  ex.bodyStarted = true;
-  ex.req.pipe(ureq);
-}
-
-function onUpResponse(this: WithEx<http.ClientRequest>, ures: WithEx<http.IncomingMessage>): void {
-  const ex = this[kEx];
-  if (ex === undefined || ex.ureq !== this || ex.state !== PROXYING) {
-    ures.resume();
-    return;
-  }
-  ex.router['awaitingHeaders'].delete(ex);
-  ex.ures = ures;
-  ures[kEx] = ex;
-  const res = ex.res;
-  res.writeHead(ures.statusCode ?? 502, filterResponseHeaders(ures.rawHeaders));
-  // Knowing the length lets the last chunk go out with end(): one write instead of two steps.
-  ex.remaining = ex.req.method === 'HEAD' ? -1 : contentLengthOf(ures.rawHeaders);
-  ures.on('data', onUpData);
-  ures.on('end', onUpEnd);
-  ures.on('error', onUpBodyError);
-}
-
-function onUpData(this: WithEx<http.IncomingMessage>, chunk: Buffer): void {
-  const ex = this[kEx]!;
-  if (ex.remaining > 0) {
-    ex.remaining -= chunk.length;
-    if (ex.remaining === 0) {
-      ex.res.end(chunk);
-      return;
-    }
-  }
-  if (!ex.res.write(chunk)) {
-    this.pause();
-    ex.res.once('drain', onResDrain);
-  }
-}
-
-function onResDrain(this: WithEx<http.ServerResponse>): void {
-  this[kEx]?.ures?.resume();
-}
-
-function onUpEnd(this: WithEx<http.IncomingMessage>): void {
-  const ex = this[kEx]!;
-  if (ex.state !== PROXYING) return;
-  ex.state = DONE;
-  // onUpData ended it when the last counted byte came; a Content-Length: 0 body has no data at all
-  if (!ex.res.writableEnded) ex.res.end();
-  ex.router.releaseUpstream(ex);
-  ex.app.metrics.status(this.statusCode ?? 502, (performance.now() - ex.start) / 1000);
-}
-
-function onUpBodyError(this: WithEx<http.IncomingMessage>, err: NodeJS.ErrnoException): void {
-  const ex = this[kEx]!;
-  if (ex.state !== PROXYING || ex.ureq === null) return;
-  ex.router.upstreamFailed(ex, ex.ureq, err);
-}
-
-function onUpError(this: WithEx<http.ClientRequest>, err: NodeJS.ErrnoException): void {
-  const ex = this[kEx];
-  if (ex === undefined || ex.ureq !== this || ex.state !== PROXYING) return;
-  ex.router.upstreamFailed(ex, this, err);
-}
-
-function onHoldTimeout(ex: Exchange): void {
-  ex.router.holdTimedOut(ex);
-}
-
-/** A small plain-text response the router makes itself. */
-function plain(res: http.ServerResponse, status: number, body: string, retryAfter: number | undefined, unreadBody: boolean): void {
-  if (res.headersSent || res.destroyed) return;
-  const headers = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'];
-  if (retryAfter !== undefined) headers.push('Retry-After', String(retryAfter));
-  // An unread request body would have to be read and thrown away to reuse the connection.
-  if (unreadBody) {
-    headers.push('Connection', 'close');
-    const socket = res.req?.socket as (typeof res.req.socket & MaybeClosing) | null | undefined;
-    if (socket) socket[kClosing] = true;
-  }
-  res.writeHead(status, headers);
-  res.end(body);
 }
