@@ -1,0 +1,32 @@
+// The hosts page (admin tokens): each host's link, address, instances and runtimes.
+import type { SummonClient } from '../../sdk/client.js';
+import { html } from '../html.js';
+import { LINK_TONE, POLL_MS, ago } from '../format.js';
+import { usePoll } from '../hooks.js';
+import { Badge } from './badge.js';
+
+export function Hosts({ client }: { client: SummonClient }) {
+  const { data: hosts, error } = usePoll(() => client.hosts(), POLL_MS, [client]);
+  const now = Date.now();
+  return html`
+    <h1>Hosts</h1>
+    <p class="sub">Add one with <code>summon agent</code> on it and <code>summon up --agent ID=URL</code> here.</p>
+    ${error && html`<div class="error">${error.message}</div>`}
+    <div class="panel">
+      ${hosts === null ? html`<div class="empty">Loading…</div>` : html`
+        <table data-testid="host-list">
+          <thead><tr><th>Host</th><th>Link</th><th>Address</th><th>Instances</th><th>Runtimes</th></tr></thead>
+          <tbody>
+            ${hosts.map((h) => html`
+              <tr key=${h.id} data-testid="host-row" data-host=${h.id} data-link=${h.link}>
+                <td><b>${h.id}</b>${h.url ? html`<div class="sub mono">${h.url}</div>` : ''}</td>
+                <td><${Badge} tone=${LINK_TONE[h.link]}>${h.link}</${Badge}>
+                  <div class="sub">${h.link === 'unreachable' ? `${h.error ?? ''} (${ago(h.since, now)})` : `since ${ago(h.since, now)}`}</div></td>
+                <td class="mono">${h.address}</td>
+                <td>${h.instances}</td>
+                <td>${h.runtimes.map((r) => html`<div title=${r.reason}>${r.target}: ${r.available ? (r.accel ?? 'yes') : 'no'}</div>`)}</td>
+              </tr>`)}
+          </tbody>
+        </table>`}
+    </div>`;
+}
