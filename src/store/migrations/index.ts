@@ -10,6 +10,7 @@ import { accessMigration } from './0003-access.js';
 import { seriesMigration } from './0005-series.js';
 import { usageMemoryMigration } from './0006-usage-memory.js';
 import { buildsMigration } from './0007-builds.js';
+import { clusterMigration } from './0008-cluster.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -22,6 +23,7 @@ export function migrationsFor(kind: StoreKind): Record<string, Migration> {
     '0005-series': seriesMigration(),
     '0006-usage-memory': usageMemoryMigration(),
     '0007-builds': buildsMigration(),
+    '0008-cluster': clusterMigration(kind),
   };
 }
 
