@@ -29,6 +29,8 @@ import type { AppsTable, Database, ReleasesTable } from './schema.js';
 import type { AppPatch, BuildRecord, BuildSummary, Drain, NewEvent, NewRelease, ReleasePatch, SeriesRow, Store, UsageRow, Verification, Webhook, WebhookDelivery } from './store.js';
 import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 import * as access from './access-queries.js';
+import * as domains from './domain-queries.js';
+import type { Domain, StoredCert } from './domain-types.js';
 
 export interface KyselyStoreOptions {
   db: Kysely<Database>;
@@ -151,6 +153,8 @@ export class KyselyStore implements Store {
       await trx.deleteFrom('drains').where('app', '=', name).execute();
       await trx.deleteFrom('builds').where('app', '=', name).execute();
       await trx.deleteFrom('release_verifications').where('app', '=', name).execute();
+      await trx.deleteFrom('domains').where('app', '=', name).execute();
+      await trx.deleteFrom('certificates').where('app', '=', name).execute();
       // Grants and the app's own tokens go with it: an app made later under the same name
       // must not inherit them. Its audit entries stay.
       await trx.deleteFrom('app_access').where('app', '=', name).execute();
@@ -535,6 +539,29 @@ export class KyselyStore implements Store {
     const r = await this.db.selectFrom('builds').selectAll().where('app', '=', app).where('version', '=', version).executeTakeFirst();
     return r ? buildFromRow(r) : undefined;
   }
+
+  // ---- custom domains and certificates (domain-queries.ts)
+
+  async addDomain(d: Domain): Promise<void> {
+    try {
+      await domains.addDomain(this.db, d);
+    } catch (e) {
+      if (e instanceof ConflictError) throw e;
+      throw await this.missingAppOr(d.app, e);
+    }
+  }
+  getDomain(host: string): Promise<Domain | undefined> { return domains.getDomain(this.db, host); }
+  listDomains(app?: string): Promise<Domain[]> { return domains.listDomains(this.db, app); }
+  deleteDomain(app: string, host: string): Promise<boolean> { return domains.deleteDomain(this.db, app, host); }
+  async putCert(c: StoredCert): Promise<void> {
+    try {
+      await domains.putCert(this.db, c);
+    } catch (e) {
+      throw await this.missingAppOr(c.app, e);
+    }
+  }
+  listCerts(app?: string): Promise<StoredCert[]> { return domains.listCerts(this.db, app); }
+  deleteCert(app: string, id: string): Promise<boolean> { return domains.deleteCert(this.db, app, id); }
 
   // ---- users, access, tokens, audit (access-queries.ts)
 

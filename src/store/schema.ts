@@ -146,6 +146,26 @@ export interface ReleaseVerificationsTable {
   checked_at: Big;
 }
 
+export interface DomainsTable {
+  host: string;
+  app: string;
+  created_at: Big;
+}
+
+export interface CertificatesTable {
+  app: string;
+  id: string;
+  hosts: string;
+  cert_pem: string;
+  key_cipher: string;
+  issuer: string;
+  subject: string;
+  not_before: Big;
+  not_after: Big;
+  source: string;
+  created_at: Big;
+}
+
 export interface UsersTable {
   id: string;
   email: string;
@@ -205,6 +225,8 @@ export interface Database {
   drains: DrainsTable;
   builds: BuildsTable;
   release_verifications: ReleaseVerificationsTable;
+  domains: DomainsTable;
+  certificates: CertificatesTable;
   users: UsersTable;
   app_access: AppAccessTable;
   tokens: TokensTable;

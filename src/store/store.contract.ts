@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConflictError, NotFoundError, SummonError } from '../core/errors.js';
 import type { BuildManifest, Host, Instance, Manifest } from '../core/types.js';
-import type { BuildRecord, Drain, NewRelease, SeriesRow, Store, Webhook, WebhookDelivery } from './store.js';
+import type { BuildRecord, Drain, StoredCert, NewRelease, SeriesRow, Store, Webhook, WebhookDelivery } from './store.js';
 
 export interface StoreSubject {
   store: Store;
@@ -505,6 +505,60 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.deepEqual(await s.listDrains('web'), [d2]);
         await s.addDrain(drain({ id: 'drn-6' })); // the URL is free again (created at T0, before drn-2)
         assert.deepEqual((await s.listDrains('web')).map((d) => d.id), ['drn-6', 'drn-2']);
+      }));
+
+    test('domains: one owner per host across apps, listed by app then host, deleted only by the owner, gone with the app', () =>
+      withStore(async (s) => {
+        await s.createApp('web', T0);
+        await s.createApp('api', T0);
+        await s.addDomain({ host: 'www.example.com', app: 'web', createdAt: T0 });
+        await s.addDomain({ host: '*.example.com', app: 'web', createdAt: T0 + 1 });
+        await s.addDomain({ host: 'api.example.com', app: 'api', createdAt: T0 + 2 });
+        const taken = await rejectsWith(s.addDomain({ host: 'www.example.com', app: 'api', createdAt: T0 + 3 }), ConflictError, 'conflict');
+        assert.equal(taken.details?.owner, 'web');
+        const again = await rejectsWith(s.addDomain({ host: 'www.example.com', app: 'web', createdAt: T0 + 3 }), ConflictError, 'conflict');
+        assert.match(again.message, /already a domain of web/);
+        await rejectsWith(s.addDomain({ host: 'x.example.org', app: 'ghost', createdAt: T0 }), NotFoundError, 'not_found');
+        assert.deepEqual(await s.listDomains('web'), [
+          { host: '*.example.com', app: 'web', createdAt: T0 + 1 }, { host: 'www.example.com', app: 'web', createdAt: T0 },
+        ]);
+        assert.deepEqual((await s.listDomains()).map((d) => `${d.app} ${d.host}`), ['api api.example.com', 'web *.example.com', 'web www.example.com']);
+        assert.deepEqual(await s.getDomain('api.example.com'), { host: 'api.example.com', app: 'api', createdAt: T0 + 2 });
+        assert.equal(await s.getDomain('nope.example.com'), undefined);
+        assert.equal(await s.deleteDomain('api', 'www.example.com'), false, 'another app cannot remove it');
+        assert.equal(await s.deleteDomain('web', 'www.example.com'), true);
+        await s.addDomain({ host: 'www.example.com', app: 'api', createdAt: T0 + 4 }); // free again
+        await s.deleteApp('api');
+        assert.deepEqual((await s.listDomains()).map((d) => d.host), ['*.example.com']);
+        await s.createApp('api', T0 + 5);
+        assert.deepEqual(await s.listDomains('api'), [], 'a new app of the same name inherits no domain');
+      }));
+
+    test('certificates: put (the same id replaces), listed oldest first per app, deleted per app, gone with the app', () =>
+      withStore(async (s) => {
+        await s.createApp('web', T0);
+        await s.createApp('api', T0);
+        const cert = (over: Partial<StoredCert> = {}): StoredCert => ({
+          app: 'web', id: 'a'.repeat(64), hosts: ['www.example.com', '*.example.com'], certPem: '-----BEGIN CERTIFICATE-----\nMII…\n-----END CERTIFICATE-----\n',
+          keyCipher: 'v1:iv:tag:body', issuer: 'Test CA', subject: 'www.example.com', notBefore: T0 - 1000, notAfter: T0 + 86_400_000 * 90,
+          source: 'upload', createdAt: T0, ...over,
+        });
+        const c1 = cert();
+        const c2 = cert({ id: 'b'.repeat(64), source: 'acme', createdAt: T0 + 1, hosts: ['shop.example.com'] });
+        await s.putCert(c2);
+        await s.putCert(c1);
+        await s.putCert(cert({ app: 'api' }));
+        assert.deepEqual(await s.listCerts('web'), [c1, c2]);
+        const renewed = cert({ keyCipher: 'v1:other', notAfter: T0 + 86_400_000 * 180 });
+        await s.putCert(renewed);
+        assert.deepEqual(await s.listCerts('web'), [renewed, c2]);
+        assert.equal((await s.listCerts()).length, 3);
+        await rejectsWith(s.putCert(cert({ app: 'ghost' })), NotFoundError, 'not_found');
+        assert.equal(await s.deleteCert('api', c2.id), false);
+        assert.equal(await s.deleteCert('web', c2.id), true);
+        assert.deepEqual(await s.listCerts('web'), [renewed]);
+        await s.deleteApp('web');
+        assert.deepEqual((await s.listCerts()).map((c) => c.app), ['api']);
       }));
 
     test('builds: saved running then finished (replaced), listed newest first without logs, per app', () =>

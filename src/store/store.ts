@@ -4,6 +4,8 @@ import type { App, Host, Instance, Release, SummonEvent } from '../core/types.js
 import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 
 export type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
+export type { Domain, StoredCert } from './domain-types.js';
+import type { Domain, StoredCert } from './domain-types.js';
 
 export type AppPatch = Partial<Pick<App, 'desiredCount' | 'scalePolicy' | 'liveVersion' | 'targetVersion'>>;
 export type NewRelease = Omit<Release, 'app' | 'version' | 'createdAt' | 'updatedAt' | 'brokenReason' | 'brokenAt'>;
@@ -161,6 +163,21 @@ export interface Store {
   saveVerification(v: Verification): Promise<void>;
   /** The app's verifications by version (null for none). */
   listVerifications(app: string): Promise<Verification[]>;
+
+  // ---- custom domains and certificates (domain-types.ts)
+
+  /** Throws NotFoundError if the app does not exist, ConflictError (details.owner) if any app owns the host. */
+  addDomain(domain: Domain): Promise<void>;
+  getDomain(host: string): Promise<Domain | undefined>;
+  /** Of one app, or of all; by app, then host. */
+  listDomains(app?: string): Promise<Domain[]>;
+  /** Whether the app had the domain. */
+  deleteDomain(app: string, host: string): Promise<boolean>;
+  /** Inserts or replaces (app, id). Throws NotFoundError if the app does not exist. */
+  putCert(cert: StoredCert): Promise<void>;
+  /** Of one app, or of all; by app, then oldest first. */
+  listCerts(app?: string): Promise<StoredCert[]>;
+  deleteCert(app: string, id: string): Promise<boolean>;
 
   // ---- users, per-app access, tokens, audit (access-types.ts)
 

@@ -11,6 +11,7 @@ import { seriesMigration } from './0005-series.js';
 import { usageMemoryMigration } from './0006-usage-memory.js';
 import { buildsMigration } from './0007-builds.js';
 import { clusterMigration } from './0008-cluster.js';
+import { domainsMigration } from './0009-domains.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -24,6 +25,7 @@ export function migrationsFor(kind: StoreKind): Record<string, Migration> {
     '0006-usage-memory': usageMemoryMigration(),
     '0007-builds': buildsMigration(),
     '0008-cluster': clusterMigration(kind),
+    '0009-domains': domainsMigration(),
   };
 }
 
