@@ -10,6 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AppRoute, RouterEvent, RouterMetrics } from './router.js';
+import type { EdgeState } from './edge-types.js';
 import { configKey, DATA_PLANE_PROTOCOL, pidFileOf, type DataPlaneConfig } from './dataplane.js';
 import type { Logger } from '../logging/logger.js';
 
@@ -55,6 +56,8 @@ export class DataPlaneClient {
   private unrouted = 0;
   /** The table as last set, sent again in full to a data plane that was replaced. */
   private readonly routes = new Map<string, AppRoute>();
+  /** The edge state as last set, sent again whole to a data plane that was replaced. */
+  private edge: EdgeState | null = null;
   private closed = false;
   /** How this start came by its data plane: adopted (with its pid and version) or started. */
   origin: { adopted: boolean; pid: number; version: string; replaced?: string } = { adopted: false, pid: 0, version: '' };
@@ -204,6 +207,7 @@ export class DataPlaneClient {
       void this.connectOrStart().then(() => {
         // A new data plane has an empty table: everything is sent again.
         for (const [app, route] of this.routes) this.send({ t: 'route', seq: ++this.seq, app, route }, true);
+        if (this.edge) this.send({ t: 'edge', seq: ++this.seq, edge: this.edge }, true);
       }, (err: unknown) => this.o.logger.error({ err }, 'the data plane could not be started again: apps are unreachable'));
     });
     s.resume();
@@ -259,6 +263,12 @@ export class DataPlaneClient {
     this.stats.delete(app);
     this.counters.delete(app);
     this.send({ t: 'delete', seq: ++this.seq, app }, true);
+  }
+
+  /** The whole edge state (custom domains, certificates, ACME answers, policies), acked like a route. */
+  setEdge(edge: EdgeState): void {
+    this.edge = edge;
+    this.send({ t: 'edge', seq: ++this.seq, edge }, true);
   }
 
   /** Drops what the data plane still routes that this control plane does not know (apps

@@ -14,6 +14,7 @@
 //   control plane → data plane
 //     {t:'hello'}                                    answered with {t:'hello', …} below
 //     {t:'route', seq, app, route} / {t:'delete', seq, app} / {t:'sync', seq, apps}
+//     {t:'edge', seq, edge}                          the whole edge state (edge-types.ts)
 //                                                    applied in order, each answered {t:'ack', seq, busy}
 //     {t:'stop'}                                     close (held requests 503) and exit
 //   data plane → control plane
@@ -26,6 +27,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Router, type AppRoute, type ClientLimitOptions, type RouterEvent } from './router.js';
+import type { EdgeState } from './edge-types.js';
 
 export const DATA_PLANE_PROTOCOL = 1;
 const STATS_MS = 200;
@@ -133,10 +135,12 @@ export async function runDataPlane(cfg: DataPlaneConfig, log: (msg: string) => v
       }
       case 'route':
       case 'delete':
+      case 'edge':
       case 'sync': {
         let error: string | undefined;
         try {
           if (m.t === 'route') router.setRoute(String(m.app), m.route as AppRoute);
+          else if (m.t === 'edge') router.setEdge(m.edge as EdgeState);
           else if (m.t === 'delete') router.deleteRoute(String(m.app));
           else {
             const keep = new Set(m.apps as string[]);

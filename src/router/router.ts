@@ -21,7 +21,9 @@ import { REQUEST_TIMEOUT_MS, resolveClientLimits, type ClientLimitOptions, type 
 import { DONE, Exchange, NEW, PROXYING, kEx, onResClose, onUpError, onUpResponse, onUpSocket, plain, type ExchangeOwner, type WithEx } from './exchange.js';
 import { scanRequestHead } from './headers.js';
 import { HoldQueue } from './hold-queue.js';
-import { HostParser } from './host-parser.js';
+import { HostParser, type HostMatch } from './host-parser.js';
+import { EMPTY_EDGE, type EdgeState } from './edge-types.js';
+import { ownerOf } from '../core/domains.js';
 import * as msg from './messages.js';
 import type { RouterMetrics } from './metrics.js';
 import { kClosing, type MaybeClosing } from './raw-response.js';
@@ -99,6 +101,8 @@ export class Router implements ExchangeOwner {
   private readonly edge: ClientEdge;
   private readonly table: RouteTable;
   private readonly holds: HoldQueue;
+  /** Custom domains, certificates, ACME answers and policies, as the control plane last set them. */
+  private edgeNow: EdgeState = EMPTY_EDGE;
   /** Exchanges sent upstream and waiting for response headers, in send order. */
   private readonly awaitingHeaders = new Set<Exchange>();
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -236,6 +240,24 @@ export class Router implements ExchangeOwner {
     if (app.upstreams.length > 0 && app.held.length > 0) this.holds.release(app);
   }
 
+  /** The edge state (edge-types.ts), replaced whole: a custom domain routes to the app that owns it. */
+  setEdge(edge: EdgeState): void {
+    if (!edge || typeof edge.domains !== 'object' || !Array.isArray(edge.certs)) throw new InvalidInputError('router: setEdge: not an edge state');
+    this.edgeNow = edge;
+  }
+
+  currentEdge(): EdgeState {
+    return this.edgeNow;
+  }
+
+  /** NAME.<domain> first, then the custom domains apps own (exact, then a wildcard). */
+  private matchHost(host: string | undefined): HostMatch {
+    const m = this.hosts.match(host);
+    if (m.kind !== 'foreign') return m;
+    const owner = ownerOf(this.edgeNow.domains, m.host);
+    return owner === undefined ? m : { kind: 'app', app: owner };
+  }
+
   deleteRoute(name: string): void {
     const app = this.table.get(name);
     if (!app) return;
@@ -315,7 +337,7 @@ export class Router implements ExchangeOwner {
       plain(res, 400, msg.badRequestBody(head.bad), undefined, true);
       return;
     }
-    const m = this.hosts.match(head.host);
+    const m = this.matchHost(head.host);
     if (m.kind !== 'app') {
       this.unrouted++;
       if (m.kind === 'missing') plain(res, 400, msg.MISSING_HOST_BODY, undefined, head.hasBody);
@@ -504,7 +526,7 @@ export class Router implements ExchangeOwner {
   // Upgrades (WebSocket) use the same route table; see upgrade.ts.
   private readonly upgradeHooks = {
     route: (host: string | undefined) => {
-      const m = this.hosts.match(host);
+      const m = this.matchHost(host);
       if (m.kind !== 'app') return undefined;
       const app = this.table.get(m.app);
       if (!app || app.kind !== 'serving' || app.upstreams.length === 0) return undefined;
