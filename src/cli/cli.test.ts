@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { main } from './main.js';
+import { buildProgram, main } from './main.js';
 import type { Io } from './context.js';
 import type { SummonEvent } from '../core/types.js';
 import { appFromGitUrl } from './app.js';
@@ -246,6 +246,26 @@ test('create and releases:rollback are aliases; open prints the URL and runs xdg
   assert.equal(noOpener.code, 0, 'no xdg-open: the URL is printed all the same');
 });
 
+test('--json on actions: progress lines go to stderr and stdout is one JSON result; every command offers it but those whose output is a raw value, a script or a session', async (t) => {
+  const f = await fakeApi(t);
+  const dir = await tmp(t);
+  const io = fakeIo(dir, { SUMMON_API: f.url, SUMMON_TOKEN: TOKEN });
+  const rb = await summon(io, 'rollback', '-a', 'web', '--json');
+  assert.equal(rb.code, 0, rb.err.join('\n'));
+  assert.deepEqual(rb.err, ['rolling back']);
+  assert.deepEqual(JSON.parse(rb.out.join('\n')), { app: 'web', ok: true });
+  const human = await summon(io, 'rollback', '-a', 'web');
+  assert.deepEqual(human.out, ['rolling back']);
+  assert.deepEqual(human.err, []);
+
+  const program = buildProgram(fakeIo(dir, {}), async () => {});
+  // Their output is already the machine-readable form (a token or credential to pipe on, a
+  // shell script, an image's bytes, git's credential protocol), or they run for a session.
+  const exempt = new Set(['up', 'agent', 'login', 'auth:token', 'hosts:credential', 'images:export', 'auth:git-credential', 'open', 'completion']);
+  const without = program.commands.filter((c) => !c.options.some((o) => o.long === '--json')).map((c) => c.name()).filter((n) => !exempt.has(n));
+  assert.deepEqual(without, [], 'commands without --json');
+});
+
 test('colour only on a terminal and never with NO_COLOR; the error line is red on a terminal', async (t) => {
   const f = await fakeApi(t);
   const dir = await tmp(t);
@@ -450,7 +470,6 @@ test('events --tail resumes after the last event it printed: none missed across 
 });
 
 test('every `summon …` hint in the source names a command, and options, that exist', async () => {
-  const { buildProgram } = await import('./main.js');
   const { readdirSync, readFileSync, statSync } = await import('node:fs');
   const program = buildProgram(fakeIo(tmpdir(), {}), async () => {});
   const byName = new Map(program.commands.flatMap((c) => [c.name(), ...c.aliases()].map((n) => [n, c] as const)));

@@ -1,4 +1,5 @@
 // What every command gets: the API client from the saved login, and plain output helpers.
+import { Option } from 'commander';
 import { SummonError } from '../core/errors.js';
 import { SummonClient } from '../sdk/client.js';
 import { loadLogin } from './login-file.js';
@@ -82,4 +83,27 @@ export function parseVersion(v: string): number {
 
 export function json(io: Io, v: unknown): void {
   io.out(JSON.stringify(v, null, 2));
+}
+
+/** `--json` on an action (a command that changes something). */
+export function jsonOption(): Option {
+  return new Option('--json', 'machine-readable output: progress lines on stderr, the result as one JSON value on stdout');
+}
+
+/**
+ * An action's output. Without --json: its progress lines and then its human summary on stdout.
+ * With --json: the progress lines on stderr (a script still sees them), and on stdout only the
+ * result, one JSON value, so `summon … --json | jq` reads it whatever the operation printed.
+ */
+export function actionOut(io: Io, o: { json?: boolean }): { line: (l: string) => void; done: (result: unknown, human: () => void) => void } {
+  return {
+    line: (l) => (o.json ? io.err(l) : io.out(l)),
+    done: (result, human) => (o.json ? json(io, result) : human()),
+  };
+}
+
+/** A streamed operation's result frame as --json prints it (without the frame marker). */
+export function streamedResult(r: { [k: string]: unknown }): Record<string, unknown> {
+  const { done: _done, ...rest } = r;
+  return rest;
 }

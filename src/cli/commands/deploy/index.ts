@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { sha256File } from '../../../artifacts/verify.js';
 import { SummonError } from '../../../core/errors.js';
 import { MAX_MANIFEST_BYTES } from '../../../core/manifest.js';
-import { client, type Io } from '../../context.js';
+import { actionOut, client, jsonOption, streamedResult, type Io } from '../../context.js';
 import { appName, appOption } from '../../app.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -21,7 +21,9 @@ export function registerDeploy(program: Command, io: Io, run: (f: () => Promise<
     .option('--manifest <file>', 'the summon.toml to release it with', 'summon.toml')
     .option('--commit <sha>', 'the commit it was built from (recorded as declared)')
     .option('--declare <key=value>', 'anything else to record about the build (repeatable), e.g. ci.run=1234', collect, [])
-    .action((o: { app?: string; artifact: string; initrd?: string; manifest: string; commit?: string; declare: string[] }) => run(async () => {
+    .addOption(jsonOption())
+    .action((o: { app?: string; artifact: string; initrd?: string; manifest: string; commit?: string; declare: string[]; json?: boolean }) => run(async () => {
+      const out = actionOut(io, o);
       const app = await appName(io, o);
       const declared: Record<string, string> = {};
       for (const kv of o.declare) {
@@ -45,7 +47,7 @@ export function registerDeploy(program: Command, io: Io, run: (f: () => Promise<
       const send = async (file: string, what: string): Promise<string> => {
         const bytes = await size(file, what);
         const sha256 = await sha256File(file);
-        io.out(`-----> Uploading ${what.replace(/^--/, '')} ${file} (${bytes} bytes, sha256 ${sha256.slice(0, 12)}…)`);
+        out.line(`-----> Uploading ${what.replace(/^--/, '')} ${file} (${bytes} bytes, sha256 ${sha256.slice(0, 12)}…)`);
         let sent = 0;
         let shown = 0;
         const progress = new Transform({
@@ -54,7 +56,7 @@ export function registerDeploy(program: Command, io: Io, run: (f: () => Promise<
             // A line per quarter on big files; nothing more on small ones.
             if (bytes > 8 * 1024 * 1024 && sent - shown >= bytes / 4) {
               shown = sent;
-              io.out(`       ${Math.round((100 * sent) / bytes)}%`);
+              out.line(`       ${Math.round((100 * sent) / bytes)}%`);
             }
             next(null, chunk);
           },
@@ -65,6 +67,7 @@ export function registerDeploy(program: Command, io: Io, run: (f: () => Promise<
       };
       const artifact = await send(o.artifact, '--artifact');
       const initrd = o.initrd ? await send(o.initrd, '--initrd') : undefined;
-      await c.deploy(app, { manifest, artifact, ...(initrd ? { initrd } : {}), declared }, (l) => io.out(l));
+      const r = await c.deploy(app, { manifest, artifact, ...(initrd ? { initrd } : {}), declared }, out.line);
+      out.done({ app, artifact, ...(initrd ? { initrd } : {}), ...streamedResult(r) }, () => {});
     }));
 }

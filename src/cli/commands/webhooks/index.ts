@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ago, client, json, table, type Io } from '../../context.js';
+import { actionOut, ago, client, json, jsonOption, table, type Io } from '../../context.js';
 import { appName, appOption } from '../../app.js';
 import { DEFAULT_WEBHOOK_EVENTS } from '../../../notify/events.js';
 
@@ -30,11 +30,11 @@ export function registerWebhooks(program: Command, io: Io, run: (f: () => Promis
       io.out('Each POST carries X-Summon-Signature: sha256=<hex HMAC-SHA256 of the raw body with this secret>.');
     }));
 
-  program.command('webhooks:remove <id>').description('remove a webhook').addOption(appOption())
-    .action((id: string, o: { app?: string }) => run(async () => {
+  program.command('webhooks:remove <id>').description('remove a webhook').addOption(appOption()).addOption(jsonOption())
+    .action((id: string, o: { app?: string; json?: boolean }) => run(async () => {
       const app = await appName(io, o);
       await (await client(io)).removeWebhook(app, id);
-      io.out(`Removed webhook ${id} from ${app}.`);
+      actionOut(io, o).done({ app, id, removed: true }, () => io.out(`Removed webhook ${id} from ${app}.`));
     }));
 
   program.command('webhooks:deliveries').description('recent webhook delivery attempts, newest first')
