@@ -11,7 +11,7 @@ import type { App, Instance, Release, ScalePolicy, Target } from '../core/types.
 import type { Store } from '../store/store.js';
 import type { EventBus } from './event-bus.js';
 import { desiredInstanceFor } from './instance-spec.js';
-import { choosePlacement, releaseNeed, type Placement, type PlacementNeed } from './placement.js';
+import { choosePlacement, releaseNeed, type Placement, type PlacementHost, type PlacementNeed } from '../core/placement.js';
 import type { Secrets } from './secrets.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { rollbackAdvice } from '../artifacts/integrity.js';
@@ -23,6 +23,15 @@ export interface RouterPort {
   deleteRoute(app: string): void;
   inflight(instanceId: string): number;
   appStats(app: string): { inflight: number; held: number; lastRequestAt: number | null };
+}
+
+/** What placement knows of a host beyond its agent (core/placement.ts). */
+export interface HostMeta {
+  labels?: Record<string, string>;
+  /** `summon hosts:drain`: no new instance goes there. */
+  draining?: boolean;
+  /** Memory the host offers instances. */
+  memoryBytes?: number;
 }
 
 /** See tick(): how long after becoming healthy an instance's CPU does not count for autoscaling. */
@@ -628,16 +637,43 @@ export class Controller {
     return this.opts.agents.filter((a) => a.offers(target) && isReachable(a));
   }
 
-  /** Placement (placement.ts): the host with the fewest instances that has the release's
-   *  runtime and runs its artifact's architecture, reachable ones first. */
+  /** What placement knows of each host beyond its agent: labels, drain, capacity (the hosts
+   *  table, kept current by the server). */
+  private readonly hostMeta = new Map<string, HostMeta>();
+
+  setHostMeta(hostId: string, meta: HostMeta): void {
+    this.hostMeta.set(hostId, meta);
+  }
+
+  hostInfo(hostId: string): HostMeta | undefined {
+    return this.hostMeta.get(hostId);
+  }
+
+  /** Placement (core/placement.ts): a snapshot of every host (runtime, architecture, link,
+   *  labels, drain, memory placed there, this app's instances) handed to the pure planner. */
   private placeOn(release: RunningRelease): Placement {
     const need = release.need ?? releaseNeed(release);
     const counts = new Map<string, number>();
-    for (const s of this.apps.values()) for (const i of s.instances.values()) counts.set(i.host, (counts.get(i.host) ?? 0) + 1);
-    return choosePlacement(this.opts.agents.map((a) => ({
-      id: a.hostId, offers: a.offers(need.target), runsArch: !need.arch || a.offers(need.target, need.arch),
-      reachable: isReachable(a), instances: counts.get(a.hostId) ?? 0,
-    })), need);
+    const mine = new Map<string, number>();
+    const used = new Map<string, number>();
+    for (const s of this.apps.values()) {
+      for (const i of s.instances.values()) {
+        counts.set(i.host, (counts.get(i.host) ?? 0) + 1);
+        used.set(i.host, (used.get(i.host) ?? 0) + i.desired.memoryBytes);
+        if (s.app.name === release.app) mine.set(i.host, (mine.get(i.host) ?? 0) + 1);
+      }
+    }
+    return choosePlacement(this.opts.agents.map((a): PlacementHost => {
+      const meta = this.hostMeta.get(a.hostId);
+      return {
+        id: a.hostId, offers: a.offers(need.target), runsArch: !need.arch || a.offers(need.target, need.arch),
+        reachable: isReachable(a), instances: counts.get(a.hostId) ?? 0, appInstances: mine.get(a.hostId) ?? 0,
+        usedMemoryBytes: used.get(a.hostId) ?? 0,
+        ...(meta?.labels ? { labels: meta.labels } : {}),
+        ...(meta?.draining ? { draining: true } : {}),
+        ...(meta?.memoryBytes ? { memoryBytes: meta.memoryBytes } : {}),
+      };
+    }), need);
   }
 
   private drain(st: AppState, inst: Managed, timeoutMs: number): void {

@@ -22,7 +22,7 @@ import type { EventBus } from './event-bus.js';
 import type { Secrets } from './secrets.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { describeArches, runsArch } from '../core/arch.js';
-import { archRefusal, releaseNeed, type PlacementNeed } from './placement.js';
+import { archRefusal, releaseNeed, type PlacementNeed } from '../core/placement.js';
 
 export interface ReleaseServiceOptions {
   store: Store;

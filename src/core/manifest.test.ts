@@ -191,3 +191,16 @@ test('[http]: force_https and hsts_max_age, defaults off, bounds and types refus
   assert.deepEqual(httpPolicyOf({}), { forceHttps: false, hstsMaxAge: null });
   assert.deepEqual(httpPolicyOf({ http: { forceHttps: true, hstsMaxAge: 60 } }), { forceHttps: true, hstsMaxAge: 60 });
 });
+
+test('[scale].regions and [scale].host_labels: parsed for placement, refused when not labels', () => {
+  const m = parseManifest(`${base}[scale]\nregions = ["eu-west", "us", "eu-west"]\nhost_labels = { disk = "ssd" }\n`);
+  assert.deepEqual(m.scale.regions, ['eu-west', 'us']);
+  assert.deepEqual(m.scale.hostLabels, { disk: 'ssd' });
+  const none = parseManifest(base);
+  assert.equal('regions' in none.scale, false);
+  assert.equal('hostLabels' in none.scale, false);
+  rejects(`${base}[scale]\nregions = []\n`, 'scale.regions', /at least one region/);
+  rejects(`${base}[scale]\nregions = ["eu west"]\n`, 'scale.regions.0', /each region is 1-63/);
+  rejects(`${base}[scale]\nhost_labels = { Disk = "ssd" }\n`, 'scale.host_labels', /label key/);
+  rejects(`${base}[scale]\nhost_labels = { disk = "" }\n`, 'scale.host_labels.disk', /label value/);
+});

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ManifestError } from './errors.js';
 import { formatDuration, formatSize, parseDuration, parseSize } from './units.js';
 import { ARCH_ALIASES, ARCHES, canonicalArch, type Arch } from './arch.js';
+import { LABEL_KEY_RE, LABEL_VALUE_RE } from './labels.js';
 
 export const TARGETS = ['process', 'qemu', 'solo5-hvt', 'solo5-spt'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -125,6 +126,13 @@ const scaleSchema = z
     max: z.number().int().min(1).max(1000).default(10),
     target_cpu: z.number().gt(0).max(1).default(0.8),
     idle_timeout: duration('scale.idle_timeout').prefault('5m'),
+    regions: z.array(z.string().regex(LABEL_VALUE_RE, { message: 'each region is 1-63 of A-Z a-z 0-9 . _ - (a letter or digit first), as a host\'s region label' }))
+      .min(1, { message: 'list at least one region, or leave regions out (any host)' }).max(32).optional(),
+    host_labels: z.record(
+      z.string(),
+      z.string().regex(LABEL_VALUE_RE, { message: 'a label value is 1-63 of A-Z a-z 0-9 . _ - (a letter or digit first)' }),
+    ).refine((r) => Object.keys(r).every((k) => LABEL_KEY_RE.test(k)), { message: 'a label key is a lower-case letter, then up to 62 of a-z 0-9 . _ -' })
+      .refine((r) => Object.keys(r).length <= 32, { message: 'at most 32 labels' }).optional(),
   })
   .strict()
   .refine((s) => s.min <= s.max, { message: 'min must not be greater than max', path: ['min'] });
@@ -197,7 +205,13 @@ export interface Manifest {
     unhealthyThreshold: number;
     graceMs: number;
   };
-  scale: { min: number; max: number; targetCpu: number; idleTimeoutMs: number };
+  scale: {
+    min: number; max: number; targetCpu: number; idleTimeoutMs: number;
+    /** [scale].regions: instances go only to hosts whose `region` label is one of these. */
+    regions?: string[];
+    /** [scale].host_labels: instances go only to hosts carrying every one of these labels. */
+    hostLabels?: Record<string, string>;
+  };
   deploy: { maxSurge: number; maxUnavailable: number; drainTimeoutMs: number };
   /** [http]: the edge's HTTPS policy for the app (router/edge-types.ts EdgeAppPolicy); absent in
    *  releases stored before it existed, which have the default (no redirect, no HSTS). */
@@ -280,7 +294,11 @@ export function parseManifest(text: string, file = 'summon.toml', limits: Manife
       unhealthyThreshold: h?.unhealthy_threshold ?? DEFAULT_HEALTH.unhealthy_threshold,
       graceMs: h?.grace ?? DEFAULT_HEALTH.grace,
     },
-    scale: { min: m.scale.min, max: m.scale.max, targetCpu: m.scale.target_cpu, idleTimeoutMs: m.scale.idle_timeout },
+    scale: {
+      min: m.scale.min, max: m.scale.max, targetCpu: m.scale.target_cpu, idleTimeoutMs: m.scale.idle_timeout,
+      ...(m.scale.regions ? { regions: [...new Set(m.scale.regions)] } : {}),
+      ...(m.scale.host_labels && Object.keys(m.scale.host_labels).length ? { hostLabels: m.scale.host_labels } : {}),
+    },
     deploy: {
       maxSurge: m.deploy.max_surge,
       maxUnavailable: m.deploy.max_unavailable,

@@ -70,7 +70,11 @@ export const Manifest = named('Manifest', z.object({
     kind: z.enum(['http', 'tcp']), path: z.string().optional(), intervalMs: z.number(), timeoutMs: z.number(),
     healthyThreshold: z.number().int(), unhealthyThreshold: z.number().int(), graceMs: z.number(),
   }),
-  scale: z.object({ min: z.number().int(), max: z.number().int(), targetCpu: z.number(), idleTimeoutMs: z.number() }),
+  scale: z.object({
+    min: z.number().int(), max: z.number().int(), targetCpu: z.number(), idleTimeoutMs: z.number(),
+    regions: z.array(z.string()).optional().describe('[scale].regions: hosts whose region label is one of these'),
+    hostLabels: z.record(z.string(), z.string()).optional().describe('[scale].host_labels: labels a host must carry'),
+  }),
   deploy: z.object({ maxSurge: z.number().int(), maxUnavailable: z.number().int(), drainTimeoutMs: z.number() }),
   http: z.object({
     forceHttps: z.boolean().describe('[http].force_https: plain HTTP answered 308 to https://'),
