@@ -16,14 +16,14 @@ export function Economics({ client, name }: { client: SummonClient; name: string
     <div class="panel" data-testid="economics">
       <h2>Usage and rightsizing <span class="sub">last 7 days${priced ? ` · ${u.pricePerInstanceSecond} per instance-second` : ''}</span></h2>
       ${!u ? html`<div class="empty">Loading…</div>` : u.days.length === 0 ? html`<div class="empty" data-testid="usage-none">No instance ran.</div>` : html`
-        <table data-testid="usage-list">
+        <div class="table-wrap"><table data-testid="usage-list">
           <thead><tr><th>Day (UTC)</th><th>Instance-seconds</th><th>Memory MiB·s</th>${priced && html`<th>Cost</th>`}</tr></thead>
           <tbody>
             ${u.days.map((d) => html`<tr key=${d.day} data-testid="usage-row" data-day=${d.day} data-seconds=${d.instanceSeconds}>
               <td>${d.day}</td><td>${num(d.instanceSeconds)}</td><td>${num(d.memoryMibSeconds)}</td>${priced && html`<td>${d.cost?.toFixed(6)}</td>`}</tr>`)}
             ${total && html`<tr data-testid="usage-total"><td><b>total</b></td><td><b>${num(total.instanceSeconds)}</b></td><td><b>${num(total.memoryMibSeconds)}</b></td>${priced && html`<td><b>${total.cost?.toFixed(6)}</b></td>`}</tr>`}
           </tbody>
-        </table>
+        </table></div>
         <div class="sub">Memory-seconds: each running instance's [run].memory reservation × its seconds.</div>`}
       <h3>Rightsizing</h3>
       ${!a ? html`<div class="empty">Loading…</div>` : html`

@@ -14,7 +14,7 @@ export function Hosts({ client }: { client: SummonClient }) {
     ${error && html`<div class="error">${error.message}</div>`}
     <div class="panel">
       ${hosts === null ? html`<div class="empty">Loading…</div>` : html`
-        <table data-testid="host-list">
+        <div class="table-wrap"><table data-testid="host-list">
           <thead><tr><th>Host</th><th>Link</th><th>Address</th><th>Instances</th><th>Runtimes</th></tr></thead>
           <tbody>
             ${hosts.map((h) => html`
@@ -27,6 +27,6 @@ export function Hosts({ client }: { client: SummonClient }) {
                 <td>${h.runtimes.map((r) => html`<div title=${r.reason}>${r.target}: ${r.available ? (r.accel ?? 'yes') : 'no'}</div>`)}</td>
               </tr>`)}
           </tbody>
-        </table>`}
+        </table></div>`}
     </div>`;
 }

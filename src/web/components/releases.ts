@@ -12,14 +12,14 @@ export function Releases({ client, name, releases }: { client: SummonClient; nam
   if (!releases) return html`<div class="empty">Loading…</div>`;
   if (!releases.length) return html`<div class="empty">No releases yet: <code>git push</code> to create one.</div>`;
   return html`
-    <table data-testid="release-list">
+    <div class="table-wrap"><table data-testid="release-list">
       <thead><tr><th>Release</th><th>Status</th><th>Description</th><th>Commit</th><th>Artifact</th><th>Created</th></tr></thead>
       <tbody>
         ${releases.map((r) => [
           html`<tr class="clickable" key=${`r${r.version}`} data-testid=${`release-v${r.version}`} onClick=${() => setOpen(open === r.version ? null : r.version)}>
             <td><b>v${r.version}</b> <span class="sub">${open === r.version ? '▾' : '▸'}</span></td>
             <td><${Badge} tone=${RELEASE_TONE[r.status]}>${r.status}</${Badge}></td>
-            <td>${r.description}${r.reason ? html`<div class="reason">${r.reason}</div>` : ''}</td>
+            <td>${r.description}${r.reason ? html`<div class="reason" data-testid="release-reason">${r.reason}</div>` : ''}</td>
             <td class="mono">${short(r.commit, 7)}</td>
             <td class="mono">${short(r.artifactSha256)}</td>
             <td>${ago(r.createdAt)} ago</td>
@@ -27,5 +27,5 @@ export function Releases({ client, name, releases }: { client: SummonClient; nam
           open === r.version ? html`<tr key=${`m${r.version}`}><td colspan="6"><${Manifest} r=${r} /><${BuildLog} client=${client} name=${name} version=${r.version} /></td></tr>` : null,
         ])}
       </tbody>
-    </table>`;
+    </table></div>`;
 }

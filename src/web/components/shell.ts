@@ -55,8 +55,8 @@ export function Shell() {
       <a href="#/" data-testid="sign-out" onClick=${(e: Event) => { e.preventDefault(); session.removeItem(TOKEN_KEY); setWho(null); setToken(null); }}>Sign out</a>
     </header>
     <main>
-      ${appName ? html`<${AppPage} key=${appName} client=${c} name=${appName} />`
+      ${appName ? html`<${AppPage} key=${appName} client=${c} name=${appName} who=${who} />`
         : hash === '#/hosts' ? html`<${Hosts} client=${c} />`
-          : html`<${AppList} client=${c} />`}
+          : html`<${AppList} client=${c} who=${who} />`}
     </main>`;
 }
