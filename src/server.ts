@@ -18,10 +18,10 @@ import { adoptAdminToken } from './api/first-admin.js';
 import { hostCredential } from './agent/host-credential.js';
 import { SummonMetrics } from './api/metrics-registry.js';
 import { BlobStore } from './artifacts/blob-store.js';
-import { GitHttpBackend } from './build/git-http.js';
-import { BuildPipeline } from './build/pipeline.js';
-import { recoverBuilds } from './build/build-recovery.js';
-import { RepoManager } from './build/repos.js';
+import { GitHttpBackend } from './git/git-http.js';
+import { BuildPipeline } from './builder/pipeline.js';
+import { recoverBuilds } from './builder/build-recovery.js';
+import { RepoManager } from './git/repos.js';
 import { Controller } from './control/controller.js';
 import { EventBus } from './control/event-bus.js';
 import { LogStore } from './control/log-store.js';
@@ -326,7 +326,9 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     recorder.start();
     cleanup.unshift(() => recorder.stop());
 
-    const repos = new RepoManager({ dir: join(dataDir, 'repos'), hookScript: join(here, 'build', 'hook.js') });
+    const repos = new RepoManager({ dir: join(dataDir, 'repos'), hookScript: join(here, 'git', 'hook.js') });
+    const rehooked = await repos.repairHooks((await store.listApps()).map((a) => a.name));
+    if (rehooked.length) logger.info({ component: 'git', apps: rehooked }, `pre-receive hooks pointed at this installation again (${rehooked.length} repositories)`);
     let apiUrl = '';
     const git = new GitHttpBackend({
       ...(o.maxPushBytes ? { maxPushBytes: o.maxPushBytes } : {}),

@@ -2,8 +2,8 @@
 // the app checks, and the two ways long answers stream (NDJSON progress, SSE).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { HostAgent } from '../agent/host-agent.js';
-import type { GitHttpBackend } from '../build/git-http.js';
-import type { RepoManager } from '../build/repos.js';
+import type { GitHttpBackend } from '../git/git-http.js';
+import type { RepoManager } from '../git/repos.js';
 import type { Controller } from '../control/controller.js';
 import type { EventBus } from '../control/event-bus.js';
 import type { LogStore } from '../control/log-store.js';

@@ -1,5 +1,5 @@
 // The pre-receive hook's credential: one per git request, valid while that request is served.
-// The hook (build/hook.ts) gets it as SUMMON_HOOK_TOKEN and presents it to /internal/push,
+// The hook (git/hook.ts) gets it as SUMMON_HOOK_TOKEN and presents it to /internal/push,
 // which learns from it who pushed and from where (for the audit log), and accepts nothing
 // else: a build that reads its environment finds no token that outlives its own push.
 import { randomBytes } from 'node:crypto';

@@ -1,7 +1,7 @@
 // Creating and destroying an app, step by step across the store, its git repository, the
 // controller and its logs, so that a failed creation leaves nothing behind. The API's routes
 // (api/routes/apps.ts) call only this.
-import type { RepoManager } from '../build/repos.js';
+import type { RepoManager } from '../git/repos.js';
 import { NotFoundError } from '../core/errors.js';
 import type { App } from '../core/types.js';
 import type { Store } from '../store/store.js';

@@ -2,8 +2,8 @@
 // out through the controller. Every step streams lines to the caller (the git push, or the
 // CLI) and is recorded as an event. A failure at any step leaves the live release serving.
 import { execFile } from 'node:child_process';
-import type { BuildPipeline } from '../build/pipeline.js';
-import type { PushRequest, PushResult } from '../build/push-stream.js';
+import type { BuildPipeline } from '../builder/pipeline.js';
+import type { PushRequest, PushResult } from '../git/push-stream.js';
 import { ConflictError, DeployError, InvalidInputError, NotFoundError, RuntimeUnavailableError, toSummonError } from '../core/errors.js';
 import { configProblem, rulesFor } from '../core/config-vars.js';
 import { checkConfigKey } from '../core/names.js';
@@ -11,7 +11,7 @@ import type { App, BuildManifest, Release, RuntimeCapability, SummonEvent, Targe
 import { isReachable, type HostAgent } from '../agent/host-agent.js';
 import type { BuildRecord, Store, NewRelease, Verification } from '../store/store.js';
 import { compareBuilds, firstDifference } from '../artifacts/rebuild-diff.js';
-import type { BuildOutcome } from '../build/pipeline.js';
+import type { BuildOutcome } from '../builder/pipeline.js';
 import { parseManifest } from '../core/manifest.js';
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';

@@ -5,7 +5,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { verifyHostCredential } from '../../agent/host-credential.js';
 import { ArtifactVerifier } from '../../artifacts/verify.js';
-import { parsePushRequest, servePushStream } from '../../build/push-stream.js';
+import { parsePushRequest, servePushStream } from '../../git/push-stream.js';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError, toSummonError } from '../../core/errors.js';
 import { bearerOf } from '../auth.js';
 import { auditPush } from '../guard.js';

@@ -44,3 +44,20 @@ test('bad names and relative paths are refused', async () => {
 test('shQuote survives quotes', () => {
   assert.equal(shQuote("it's"), `'it'\\''s'`);
 });
+
+test('repairHooks points the hooks of an earlier installation (another dist path) at this one, and leaves current ones alone', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'summon-repos-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const before = new RepoManager({ dir: join(root, 'repos'), hookScript: '/opt/summon/dist/src/build/hook.js' });
+  await before.create('blog');
+  await before.create('shop');
+  const after = new RepoManager({ dir: join(root, 'repos'), hookScript: '/opt/summon/dist/src/git/hook.js' });
+  await after.create('shop');
+  assert.deepEqual(await after.repairHooks(['blog', 'shop', 'never-pushed']), ['blog']);
+  for (const app of ['blog', 'shop']) {
+    const text = await readFile(join(after.path(app), 'hooks', 'pre-receive'), 'utf8');
+    assert.ok(text.includes(`'/opt/summon/dist/src/git/hook.js'`), `${app}: ${text}`);
+  }
+  assert.equal(await after.exists('never-pushed'), false, 'no repository is made for an app without one');
+  assert.deepEqual(await after.repairHooks(['blog', 'shop']), [], 'a second pass rewrites nothing');
+});

@@ -15,7 +15,7 @@ import { scaled, waitFor } from '../testing/wait.js';
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
-// dist/src/build -> repository root
+// dist/src/builder -> repository root
 const repoRoot = resolve(here, '../../..');
 
 type FileSpec = string | { symlink: string } | { dir: true };

@@ -1,5 +1,5 @@
 // The pre-receive hook of every app repository (installed by RepoManager as a small sh
-// script that execs `node dist/src/build/hook.js`). git runs it after receiving the pack
+// script that execs `node dist/src/git/hook.js`). git runs it after receiving the pack
 // and before updating any ref; exiting non-zero refuses the push and leaves the ref alone.
 // It hands the push to the Summon API and relays the build output, which git shows to
 // the pusher as "remote: …" lines while the build runs.

@@ -1,6 +1,6 @@
 // Bare git repositories, one per app (dir/<app>.git), each with Summon's pre-receive hook.
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, rm, stat, writeFile, rename } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, writeFile, rename } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidInputError } from '../core/errors.js';
@@ -11,7 +11,7 @@ const run = promisify(execFile);
 export interface RepoManagerOptions {
   /** Where the bare repositories live. */
   dir: string;
-  /** Absolute path of the compiled hook entry (dist/src/build/hook.js). */
+  /** Absolute path of the compiled hook entry (dist/src/git/hook.js). */
   hookScript: string;
   /** Node binary the hook runs with; defaults to this process's, so it works without PATH. */
   nodePath?: string;
@@ -27,7 +27,7 @@ export class RepoManager {
       throw new InvalidInputError('RepoManager: dir must be an absolute path', { key: 'dir' });
     }
     if (typeof opts.hookScript !== 'string' || !isAbsolute(opts.hookScript)) {
-      throw new InvalidInputError('RepoManager: hookScript must be an absolute path (dist/src/build/hook.js)', { key: 'hookScript' });
+      throw new InvalidInputError('RepoManager: hookScript must be an absolute path (dist/src/git/hook.js)', { key: 'hookScript' });
     }
     const nodePath = opts.nodePath ?? process.execPath;
     if (!isAbsolute(nodePath)) throw new InvalidInputError('RepoManager: nodePath must be absolute', { key: 'nodePath' });
@@ -74,13 +74,34 @@ export class RepoManager {
     await rm(this.path(app), { recursive: true, force: true });
   }
 
+  /**
+   * At start: every existing repository whose hook is not this installation's (an upgrade that
+   * moved the compiled hook, another node binary, a hook lost) gets it again, so a push after an
+   * upgrade reaches this Summon's pipeline. Returns the apps whose hook was rewritten.
+   */
+  async repairHooks(apps: string[]): Promise<string[]> {
+    const fixed: string[] = [];
+    for (const app of apps) {
+      if (!(await this.exists(app))) continue;
+      const dir = this.path(app);
+      const now = await readFile(join(dir, 'hooks', 'pre-receive'), 'utf8').catch(() => null);
+      if (now === this.hookText()) continue;
+      await this.installHook(dir);
+      fixed.push(app);
+    }
+    return fixed;
+  }
+
+  private hookText(): string {
+    return '#!/bin/sh\n' +
+      '# Installed by Summon: hands the push to the build pipeline (see src/git/hook.ts).\n' +
+      `exec ${shQuote(this.nodePath)} ${shQuote(this.hookScript)}\n`;
+  }
+
   private async installHook(dir: string): Promise<void> {
     const hooks = join(dir, 'hooks');
     await mkdir(hooks, { recursive: true });
-    const script =
-      '#!/bin/sh\n' +
-      '# Installed by Summon: hands the push to the build pipeline (see src/build/hook.ts).\n' +
-      `exec ${shQuote(this.nodePath)} ${shQuote(this.hookScript)}\n`;
+    const script = this.hookText();
     const tmp = join(hooks, `.pre-receive.${process.pid}.tmp`);
     await writeFile(tmp, script, { mode: 0o755 });
     await chmod(tmp, 0o755);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BlobStore } from '../artifacts/blob-store.js';
 import { GitHttpBackend } from './git-http.js';
-import { BuildPipeline } from './pipeline.js';
+import { BuildPipeline } from '../builder/pipeline.js';
 import { parsePushRequest, servePushStream, type PushRequest, type PushResult } from './push-stream.js';
 import { RepoManager } from './repos.js';
 
