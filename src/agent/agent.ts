@@ -210,10 +210,6 @@ export class Agent implements HostAgent {
   /** The last capabilities() answer, for offers(): placement asks without waiting. */
   private caps: RuntimeCapability[] | undefined;
 
-  runtimeFor(target: Target): Runtime | undefined {
-    return this.runtimes.get(target);
-  }
-
   offers(target: Target, arch?: Arch): boolean {
     if (!this.runtimes.has(target)) return false;
     // Not asked yet (start() asks at once): the runtime says at start whether it can.
