@@ -57,6 +57,8 @@ export class Exchange {
   /** Response body bytes still expected per Content-Length, or -1 when unknown. */
   remaining = -1;
   holdTimer: NodeJS.Timeout | null = null;
+  /** Strict-Transport-Security for the answer (`[http] hsts_max_age`, HTTPS only), or null. */
+  hsts: string | null = null;
   constructor(
     readonly router: ExchangeOwner,
     readonly req: http.IncomingMessage,
@@ -113,7 +115,7 @@ export function onUpResponse(this: WithEx<http.ClientRequest>, ures: WithEx<http
   ex.ures = ures;
   ures[kEx] = ex;
   const res = ex.res;
-  res.writeHead(ures.statusCode ?? 502, filterResponseHeaders(ures.rawHeaders));
+  res.writeHead(ures.statusCode ?? 502, ex.hsts === null ? filterResponseHeaders(ures.rawHeaders) : withHsts(filterResponseHeaders(ures.rawHeaders), ex.hsts));
   // Knowing the length lets the last chunk go out with end(): one write instead of two steps.
   ex.remaining = ex.req.method === 'HEAD' ? -1 : contentLengthOf(ures.rawHeaders);
   ures.on('data', onUpData);
@@ -160,6 +162,17 @@ export function onUpError(this: WithEx<http.ClientRequest>, err: NodeJS.ErrnoExc
   const ex = this[kEx];
   if (ex === undefined || ex.ureq !== this || ex.state !== PROXYING) return;
   ex.router.upstreamFailed(ex, this, err);
+}
+
+/** The app's own Strict-Transport-Security gives way to the manifest's (HAProxy's set-header). */
+function withHsts(headers: string[], value: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].length === 25 && headers[i].toLowerCase() === 'strict-transport-security') continue;
+    out.push(headers[i], headers[i + 1]);
+  }
+  out.push('Strict-Transport-Security', value);
+  return out;
 }
 
 export function onHoldTimeout(ex: Exchange): void {

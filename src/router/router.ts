@@ -22,7 +22,6 @@ import { DONE, Exchange, NEW, PROXYING, kEx, onResClose, onUpError, onUpResponse
 import { scanRequestHead } from './headers.js';
 import { HoldQueue } from './hold-queue.js';
 import { HostParser, type HostMatch } from './host-parser.js';
-import { EMPTY_EDGE, type EdgeState } from './edge-types.js';
 import { ownerOf } from '../core/domains.js';
 import * as msg from './messages.js';
 import type { RouterMetrics } from './metrics.js';
@@ -31,6 +30,8 @@ import { isConnectFailure, retryDecision } from './retry.js';
 import { RouteTable, type AppEntry } from './route-table.js';
 import { chooseUpstream, type Upstream, type UpstreamState } from './upstream-pool.js';
 import { handleUpgrade } from './upgrade.js';
+import { DEFAULT_POLICY, EMPTY_EDGE, type EdgeState } from './edge-types.js';
+import { TlsListener, type TlsListenerStats } from './tls-listener.js';
 
 export type { Upstream } from './upstream-pool.js';
 export type { RouterMetrics, AppMetricsSnapshot, HistogramSnapshot } from './metrics.js';
@@ -70,8 +71,12 @@ export interface RouterOptions {
   eventIntervalMs?: number;
   /** Keep-alive pool per upstream; defaults 1024 and 256. */
   agent?: { maxSockets?: number; maxFreeSockets?: number };
-  /** Value of X-Forwarded-Proto and Forwarded's proto=: 'http' (default) or 'https'. */
+  /** Value of X-Forwarded-Proto and Forwarded's proto=: 'http' (default) or 'https'; a
+   *  connection to `httpsPort` is always 'https'. */
   proto?: string;
+  /** HTTPS (tls-listener.ts) on this port too, with the certificates of setEdge(); absent or
+   *  null: none. */
+  httpsPort?: number | null;
   /** Client connection limits and timeouts; defaults and reasons in client-limits.ts. */
   client?: ClientLimitOptions;
   /** Called when an upstream removed from its route has no request in flight any more (a
@@ -82,6 +87,8 @@ export interface RouterOptions {
 function isIntIn(v: unknown, lo: number, hi: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
 }
+
+const ACME_PREFIX = '/.well-known/acme-challenge/';
 
 export class Router implements ExchangeOwner {
   private readonly server: http.Server;
@@ -110,6 +117,9 @@ export class Router implements ExchangeOwner {
   /** Heads refused 400 by the router's own checks (headers.ts), before any routing. */
   private badRequests = 0;
   private closed = false;
+  private readonly tls: TlsListener | null;
+  /** The port HTTPS listens on (`force_https` redirects name it when it is not 443). */
+  private httpsPort: number | null;
 
   constructor(opts: RouterOptions) {
     if (!opts || typeof opts !== 'object') throw new InvalidInputError('router: options are required');
@@ -133,6 +143,9 @@ export class Router implements ExchangeOwner {
     if (!isIntIn(maxFreeSockets, 0, 100_000)) throw new InvalidInputError(`router: agent.maxFreeSockets: ${String(maxFreeSockets)} is not an integer >= 0`);
     if (opts.wake !== undefined && typeof opts.wake !== 'function') throw new InvalidInputError('router: wake must be a function');
     if (opts.onEvent !== undefined && typeof opts.onEvent !== 'function') throw new InvalidInputError('router: onEvent must be a function');
+    const httpsPort = opts.httpsPort ?? null;
+    if (httpsPort !== null && !isIntIn(httpsPort, 0, 65535)) throw new InvalidInputError(`router: httpsPort: ${String(httpsPort)} is not an integer in 0..65535`);
+    if (httpsPort !== null && httpsPort !== 0 && httpsPort === opts.port) throw new InvalidInputError(`router: httpsPort ${httpsPort} is the HTTP port too: give HTTPS a port of its own`);
     const proto = opts.proto ?? 'http';
     if (proto !== 'http' && proto !== 'https') throw new InvalidInputError(`router: proto: ${JSON.stringify(proto)} is not 'http' or 'https'`);
     const clientLimits = resolveClientLimits(opts.client);
@@ -183,13 +196,32 @@ export class Router implements ExchangeOwner {
     );
     this.edge = new ClientEdge(this.server, clientLimits);
     this.server.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) => {
-      handleUpgrade(this.upgradeHooks, this.proto, req, socket, head);
+      handleUpgrade(this.upgradeHooks, (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : this.proto, req, socket, head);
+    });
+    this.httpsPort = httpsPort;
+    this.tls = httpsPort === null ? null : new TlsListener(this.server, {
+      port: httpsPort, ...(opts.host !== undefined ? { host: opts.host } : {}),
+      handshakeTimeoutMs: clientLimits.headerTimeoutMs, maxConnections: clientLimits.maxConnections,
     });
   }
 
   // ── lifecycle ─────────────────────────────────────────────────────────────
 
-  listen(): Promise<{ port: number }> {
+  async listen(): Promise<{ port: number; httpsPort: number | null }> {
+    const { port } = await this.listenHttp();
+    if (this.tls) {
+      try {
+        this.httpsPort = await this.tls.listen();
+      } catch (e) {
+        await new Promise<void>((r) => this.server.close(() => r()));
+        if (this.sweepTimer) clearInterval(this.sweepTimer);
+        throw e;
+      }
+    }
+    return { port, httpsPort: this.httpsPort };
+  }
+
+  private listenHttp(): Promise<{ port: number }> {
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       this.server.once('error', onError);
@@ -212,6 +244,7 @@ export class Router implements ExchangeOwner {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     for (const app of this.table.apps.values()) this.holds.flush(app, 503, msg.SHUTTING_DOWN_BODY, 1);
+    const tlsDone = this.tls?.close();
     const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
@@ -219,6 +252,7 @@ export class Router implements ExchangeOwner {
     clearTimeout(timer);
     this.server.closeAllConnections();
     await done;
+    await tlsDone;
     this.table.destroyAll();
   }
 
@@ -240,10 +274,24 @@ export class Router implements ExchangeOwner {
     if (app.upstreams.length > 0 && app.held.length > 0) this.holds.release(app);
   }
 
-  /** The edge state (edge-types.ts), replaced whole: a custom domain routes to the app that owns it. */
+  /** The edge state (edge-types.ts), replaced whole: a custom domain routes to the app that
+   *  owns it; certificates are served by SNI (a certificate that does not load is left out and
+   *  said in a `router.cert_rejected` event, the rest are served); ACME HTTP-01 answers and
+   *  per-app HTTPS policy apply to the next request. */
   setEdge(edge: EdgeState): void {
     if (!edge || typeof edge.domains !== 'object' || !Array.isArray(edge.certs)) throw new InvalidInputError('router: setEdge: not an edge state');
+    if (typeof edge.challenges !== 'object' || edge.challenges === null || typeof edge.policies !== 'object' || edge.policies === null) {
+      throw new InvalidInputError('router: setEdge: challenges and policies must be objects');
+    }
     this.edgeNow = edge;
+    const rejected = this.tls?.setCerts(edge.certs).rejected ?? [];
+    for (const r of rejected) {
+      try {
+        this.onEvent?.({ type: 'router.cert_rejected', app: r.app, message: `certificate ${r.id.slice(0, 12)} not served: ${r.reason}`, data: { cert: r.id } });
+      } catch {
+        // an observer's failure must not break the edge
+      }
+    }
   }
 
   currentEdge(): EdgeState {
@@ -318,8 +366,13 @@ export class Router implements ExchangeOwner {
     return { ...this.edge.stats(), limits: { ...this.clientLimits }, badRequests: this.badRequests };
   }
 
-  get address(): { host: string | undefined; port: number } {
-    return { host: this.host, port: this.port };
+  get address(): { host: string | undefined; port: number; httpsPort: number | null } {
+    return { host: this.host, port: this.port, httpsPort: this.httpsPort };
+  }
+
+  /** HTTPS handshakes refused and failed, certificates loaded; null without HTTPS. */
+  tlsStats(): TlsListenerStats | null {
+    return this.tls?.stats() ?? null;
   }
 
   // ── request path ──────────────────────────────────────────────────────────
@@ -330,12 +383,22 @@ export class Router implements ExchangeOwner {
     if (socket[kClosing] === true) return;
     if (!res.shouldKeepAlive) socket[kClosing] = true;
     const start = performance.now();
-    const head = scanRequestHead(req.rawHeaders, req.url!, req.httpVersionMinor === 0, socket.remoteAddress, this.proto);
+    const secure = (socket as { encrypted?: boolean }).encrypted === true;
+    const head = scanRequestHead(req.rawHeaders, req.url!, req.httpVersionMinor === 0, socket.remoteAddress, secure ? 'https' : this.proto);
     if (head.bad !== null) {
       // The framing or the target cannot be trusted: answer, close, and route nothing more from this connection.
       this.badRequests++;
       plain(res, 400, msg.badRequestBody(head.bad), undefined, true);
       return;
+    }
+    // ACME HTTP-01, for any host (the CA asks by the name being validated, before any app
+    // may own it); a token not in flight goes on to the app, which may answer its own.
+    if (head.path.startsWith(ACME_PREFIX) && (req.method === 'GET' || req.method === 'HEAD')) {
+      const answer = this.edgeNow.challenges[head.path.slice(ACME_PREFIX.length)];
+      if (typeof answer === 'string') {
+        plain(res, 200, answer, undefined, head.hasBody);
+        return;
+      }
     }
     const m = this.matchHost(head.host);
     if (m.kind !== 'app') {
@@ -351,6 +414,11 @@ export class Router implements ExchangeOwner {
       plain(res, 404, msg.unknownAppBody(head.host ?? '', m.app), undefined, head.hasBody);
       return;
     }
+    const policy = this.edgeNow.policies[app.name] ?? DEFAULT_POLICY;
+    if (!secure && policy.forceHttps && !head.path.startsWith(ACME_PREFIX)) {
+      this.redirectToHttps(res, head.host ?? '', head.path, head.hasBody);
+      return;
+    }
     app.lastRequestAt = this.now();
     if (app.kind === 'no-release') {
       app.metrics.status(503, (performance.now() - start) / 1000);
@@ -358,10 +426,26 @@ export class Router implements ExchangeOwner {
       return;
     }
     const ex = new Exchange(this, req, res, app, head, start);
+    if (secure && policy.hstsMaxAge !== null) ex.hsts = `max-age=${policy.hstsMaxAge}`;
     (res as WithEx<http.ServerResponse>)[kEx] = ex;
     res.on('close', onResClose);
     this.dispatch(ex);
   };
+
+  /** `[http] force_https`: 308 (method and body kept) to the same target over HTTPS. */
+  private redirectToHttps(res: http.ServerResponse, host: string, path: string, unreadBody: boolean): void {
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
+    const port = this.httpsPort === null || this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
+    const location = `https://${name}${port}${path === '*' ? '/' : path}`;
+    const body = `Use HTTPS: ${location}\n`;
+    const headers = ['Location', location, 'Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body)), 'Cache-Control', 'no-store'];
+    if (unreadBody) {
+      headers.push('Connection', 'close');
+      (res.req.socket as typeof res.req.socket & MaybeClosing)[kClosing] = true;
+    }
+    res.writeHead(308, headers);
+    res.end(body);
+  }
 
   /** @internal */
   dispatch(ex: Exchange): void {
