@@ -52,6 +52,9 @@ export interface SummonOptions {
   dataDir: string;
   apiPort?: number;
   routerPort?: number;
+  /** `--https-port`: HTTPS on the data plane (certificates by SNI from the edge state); 0 is any
+   *  free port; absent or null (`--no-https`; embedders and tests by default): none. */
+  httpsPort?: number | null;
   /** Address the API and router listen on. */
   host?: string;
   /** Apps answer at NAME.localhost and NAME.<domain>. */
@@ -114,6 +117,8 @@ export interface SummonOptions {
 export interface RunningSummon {
   apiUrl: string;
   routerUrl: string;
+  /** https://HOST:PORT of the data plane's HTTPS, null when it is off. */
+  routerHttpsUrl: string | null;
   dnsPort: number | null;
   token: string;
   /** The secret every host's own credential is derived from (agent/host-credential.ts), kept in
@@ -163,6 +168,10 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
   const dataDir = resolve(o.dataDir);
   const apiPort = checkPort('--api-port', o.apiPort);
   const routerPort = checkPort('--router-port', o.routerPort);
+  const httpsPort = o.httpsPort == null ? null : checkPort('--https-port', o.httpsPort);
+  if (httpsPort !== null && httpsPort !== 0 && httpsPort === routerPort) {
+    throw new InvalidInputError(`--https-port ${httpsPort} is --router-port too: give HTTPS a port of its own (or --no-https)`);
+  }
   const host = o.host ?? '127.0.0.1';
   const price = o.pricePerInstanceSecond !== undefined ? checkPrice(o.pricePerInstanceSecond) : null;
   if (o.domain !== undefined && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(o.domain)) {
@@ -240,17 +249,20 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const onRouterEvent = (e: { app: string; type: string; message: string; data?: Record<string, unknown> }) => void events.emit(e.app, e.type, e.message, e.data ?? {});
     let router: Router | DataPlaneClient;
     let actualRouterPort: number;
+    let actualHttpsPort: number | null = null;
     if (o.dataPlane === 'process') {
       const dp = await DataPlaneClient.open({
         dataDir, port: routerPort, domains, version: SUMMON_VERSION, logger: part('dataplane'),
         ...(host ? { host } : {}),
         ...(o.hold ? { hold: o.hold } : {}),
         ...(o.routerClient ? { client: o.routerClient } : {}),
+        ...(httpsPort !== null ? { httpsPort } : {}),
         onWake: wake, onEvent: onRouterEvent,
       });
       logger.info({ component: 'dataplane', ...dp.origin, port: dp.port }, dp.origin.adopted ? 'adopted the running data plane' : 'started the data plane');
       router = dp;
       actualRouterPort = dp.port;
+      actualHttpsPort = dp.httpsPort;
       // Left serving on a stop that keeps the apps; stopped with them otherwise, and when this
       // start, which started it, failed.
       cleanup.unshift(() => dp.close({ stop: !o.keepInstances || (!up && !dp.origin.adopted) }));
@@ -259,14 +271,16 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
         port: routerPort, host, domains, wake,
         ...(o.hold ? { hold: o.hold } : {}),
         ...(o.routerClient ? { client: o.routerClient } : {}),
+        ...(httpsPort !== null ? { httpsPort } : {}),
         onEvent: onRouterEvent,
         now,
       });
-      actualRouterPort = (await r.listen()).port;
+      ({ port: actualRouterPort, httpsPort: actualHttpsPort } = await r.listen());
       router = r;
       cleanup.unshift(() => r.close(1000));
     }
     const routerUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actualRouterPort}`;
+    const routerHttpsUrl = actualHttpsPort === null ? null : `https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actualHttpsPort}`;
     const appUrl = (app: string) => `http://${app}.${o.domain ?? 'localhost'}:${actualRouterPort}`;
 
     const stateDir = join(dataDir, 'agent');
@@ -391,11 +405,11 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     }
 
     // Never the token: log collectors are read by more people than the data directory.
-    logger.info({ version: SUMMON_VERSION, api: apiUrl, router: routerUrl, dns: dnsPort, data: dataDir, hosts: agents.map((a) => a.hostId), recovered }, 'started');
+    logger.info({ version: SUMMON_VERSION, api: apiUrl, router: routerUrl, https: routerHttpsUrl, dns: dnsPort, data: dataDir, hosts: agents.map((a) => a.hostId), recovered }, 'started');
     let stopping: Promise<void> | null = null;
     up = true;
     return {
-      apiUrl, routerUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, logger, recovered,
+      apiUrl, routerUrl, routerHttpsUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, logger, recovered,
       stop: () => {
         stopping ??= (async () => {
           logger.info('stopping');

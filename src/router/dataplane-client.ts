@@ -30,6 +30,8 @@ interface Hello {
   version: string;
   pid: number;
   port: number;
+  /** Absent from a data plane older than HTTPS (which has none). */
+  httpsPort?: number | null;
   config: string;
   apps: string[];
   waking: string[];
@@ -72,6 +74,11 @@ export class DataPlaneClient {
     return this.hello?.port ?? 0;
   }
 
+  /** Where HTTPS listens, null when it is off. */
+  get httpsPort(): number | null {
+    return this.hello?.httpsPort ?? null;
+  }
+
   /** Adopts the running data plane or starts one; resolves once it listens. */
   static async open(o: DataPlaneClientOptions): Promise<DataPlaneClient> {
     const c = new DataPlaneClient(o);
@@ -87,8 +94,9 @@ export class DataPlaneClient {
       const want = configKey(this.o);
       const why = !h ? 'it did not answer'
         : h.protocol !== DATA_PLANE_PROTOCOL ? `it speaks protocol ${h.protocol}, this Summon ${DATA_PLANE_PROTOCOL}`
-          : h.config !== want ? 'its settings (--host, --domain, --hold-*, client limits) differ'
-            : this.o.port !== 0 && h.port !== this.o.port ? `it listens on port ${h.port}, not ${this.o.port}` : null;
+          : h.config !== want ? 'its settings (--host, --domain, --hold-*, client limits, HTTPS on or off) differ'
+            : this.o.port !== 0 && h.port !== this.o.port ? `it listens on port ${h.port}, not ${this.o.port}`
+              : this.o.httpsPort && h.httpsPort !== this.o.httpsPort ? `its HTTPS listens on port ${String(h.httpsPort)}, not ${this.o.httpsPort}` : null;
       if (h && why === null) {
         this.attach(s, h);
         this.origin = { adopted: true, pid: h.pid, version: h.version };
@@ -121,6 +129,7 @@ export class DataPlaneClient {
       ...(this.o.host ? { host: this.o.host } : {}),
       ...(this.o.hold ? { hold: this.o.hold } : {}),
       ...(this.o.client ? { client: this.o.client } : {}),
+      ...(this.o.httpsPort != null ? { httpsPort: this.o.httpsPort } : {}),
     };
     const logFd = openSync(join(this.o.dataDir, 'dataplane.log'), 'a', 0o600);
     const child = spawn(process.execPath, [join(here, 'dataplane-main.js'), JSON.stringify(cfg)], {
@@ -145,7 +154,7 @@ export class DataPlaneClient {
     });
     if (!ready) {
       child.kill('SIGKILL');
-      throw new Error(`the data plane did not start (its log: ${join(this.o.dataDir, 'dataplane.log')}); is --router-port ${this.o.port} free?`);
+      throw new Error(`the data plane did not start (its log: ${join(this.o.dataDir, 'dataplane.log')}); is --router-port ${this.o.port}${this.o.httpsPort ? ` (or --https-port ${this.o.httpsPort})` : ''} free?`);
     }
     child.stdout!.destroy();
     child.unref();

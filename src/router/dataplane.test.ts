@@ -124,3 +124,37 @@ test('a data plane with other settings is replaced, not adopted', async (t) => {
   c.setRoute('web', { kind: 'no-release' });
   await waitFor(async () => (await get(c!.port, 'web').catch(() => ({ status: 0 }))).status === 503, { timeoutMs: 5000, what: 'the new data plane serving' });
 });
+
+test('HTTPS is part of the data plane: its port is in the hello, and a control plane with HTTPS on or off differently replaces it', async (t) => {
+  const { configKey } = await import('./dataplane.js');
+  const base = { host: '127.0.0.1', domains: ['localhost'] };
+  assert.notEqual(configKey({ ...base, httpsPort: 0 }), configKey(base), 'HTTPS on or off is a setting that must match');
+  assert.equal(configKey({ ...base, httpsPort: 0 }), configKey({ ...base, httpsPort: 8443 }), 'its port is compared like the HTTP port');
+  const dir = await mkdtemp(join(tmpdir(), 'summon-dataplane-'));
+  const cfg: DataPlaneConfig = { port: 0, ...base, httpsPort: 0, socket: join(dir, 'dataplane.sock'), version: 'test' };
+  const dp = await runDataPlane(cfg);
+  const clients: DataPlaneClient[] = [];
+  t.after(async () => {
+    for (const c of clients) await c.close({ stop: true });
+    await dp.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  assert.ok(dp.httpsPort !== null && dp.httpsPort > 0 && dp.httpsPort !== dp.port);
+  const open = async (httpsPort: number | null) => {
+    const c = await DataPlaneClient.open({
+      dataDir: dir, port: 0, ...base, ...(httpsPort !== null ? { httpsPort } : {}), version: 'test', logger: silentLogger(), onWake: () => undefined, onEvent: () => undefined,
+    });
+    clients.push(c);
+    return c;
+  };
+  const same = await open(0);
+  assert.equal(same.origin.adopted, true);
+  assert.equal(same.httpsPort, dp.httpsPort);
+  await same.close({ stop: false });
+  clients.pop();
+  const off = await open(null);
+  assert.equal(off.origin.adopted, false, 'HTTPS off: the one with HTTPS is replaced');
+  assert.match(off.origin.replaced ?? '', /HTTPS on or off/);
+  assert.equal(off.httpsPort, null);
+  await dp.closed;
+});

@@ -18,7 +18,7 @@
 //                                                    applied in order, each answered {t:'ack', seq, busy}
 //     {t:'stop'}                                     close (held requests 503) and exit
 //   data plane → control plane
-//     {t:'hello', protocol, version, pid, port, config, apps, waking}
+//     {t:'hello', protocol, version, pid, port, httpsPort, config, apps, waking}
 //     {t:'ack', seq, busy}                           busy: requests in flight per instance id
 //     {t:'idle', id}                                 a drained instance has nothing in flight
 //     {t:'wake', app} / {t:'event', e}
@@ -42,6 +42,8 @@ export interface DataPlaneConfig {
   domains: string[];
   hold?: { maxRequests?: number; maxWaitMs?: number };
   client?: ClientLimitOptions;
+  /** HTTPS on this port too (tls-listener.ts; 0: any free port); absent or null: none. */
+  httpsPort?: number | null;
   /** The control socket's path. */
   socket: string;
   /** Summon's version that started it (said in hello; not compared). */
@@ -53,13 +55,15 @@ export function pidFileOf(socket: string): string {
   return socket.replace(/\.sock$/, '') + '.pid';
 }
 
-/** What must be the same for a control plane to adopt a running data plane (the port aside). */
-export function configKey(c: Pick<DataPlaneConfig, 'host' | 'domains' | 'hold' | 'client'>): string {
-  return JSON.stringify({ host: c.host ?? null, domains: c.domains, hold: c.hold ?? null, client: c.client ?? null });
+/** What must be the same for a control plane to adopt a running data plane (the ports aside:
+ *  whether HTTPS is on is here, its port is compared like the HTTP port). */
+export function configKey(c: Pick<DataPlaneConfig, 'host' | 'domains' | 'hold' | 'client' | 'httpsPort'>): string {
+  return JSON.stringify({ host: c.host ?? null, domains: c.domains, hold: c.hold ?? null, client: c.client ?? null, https: c.httpsPort != null });
 }
 
 export interface RunningDataPlane {
   port: number;
+  httpsPort: number | null;
   /** Resolves when it has stopped (told to, or close() called). */
   closed: Promise<void>;
   close(): Promise<void>;
@@ -82,6 +86,7 @@ export async function runDataPlane(cfg: DataPlaneConfig, log: (msg: string) => v
     ...(cfg.host ? { host: cfg.host } : {}),
     ...(cfg.hold ? { hold: cfg.hold } : {}),
     ...(cfg.client ? { client: cfg.client } : {}),
+    ...(cfg.httpsPort != null ? { httpsPort: cfg.httpsPort } : {}),
     wake: (app) => {
       if (!send({ t: 'wake', app })) pendingWakes.add(app);
     },
@@ -92,7 +97,7 @@ export async function runDataPlane(cfg: DataPlaneConfig, log: (msg: string) => v
     },
     onUpstreamIdle: (id) => void send({ t: 'idle', id }),
   });
-  const { port } = await router.listen();
+  const { port, httpsPort } = await router.listen();
   const key = configKey(cfg);
 
   const lastRequest = new Map<string, number | null>();
@@ -127,7 +132,7 @@ export async function runDataPlane(cfg: DataPlaneConfig, log: (msg: string) => v
         pendingWakes.clear();
         marks.clear(); // the new control plane gets every app's counters once
         lastRequest.clear();
-        c.write(`${JSON.stringify({ t: 'hello', protocol: DATA_PLANE_PROTOCOL, version: cfg.version, pid: process.pid, port, config: key, apps: router.routedApps(), waking: [...waking] })}\n`);
+        c.write(`${JSON.stringify({ t: 'hello', protocol: DATA_PLANE_PROTOCOL, version: cfg.version, pid: process.pid, port, httpsPort, config: key, apps: router.routedApps(), waking: [...waking] })}\n`);
         for (const e of pendingEvents.splice(0)) send({ t: 'event', e });
         if (droppedEvents > 0) log(`${droppedEvents} router events dropped while no control plane was connected`);
         droppedEvents = 0;
@@ -203,7 +208,7 @@ export async function runDataPlane(cfg: DataPlaneConfig, log: (msg: string) => v
     control.listen(cfg.socket, () => resolve());
   });
   await chmod(cfg.socket, 0o600);
-  log(`data plane up: router on port ${port}, control socket ${cfg.socket}`);
+  log(`data plane up: router on port ${port}${httpsPort !== null ? `, HTTPS on ${httpsPort}` : ''}, control socket ${cfg.socket}`);
 
   let closing: Promise<void> | null = null;
   let resolveClosed!: () => void;
@@ -223,5 +228,5 @@ export async function runDataPlane(cfg: DataPlaneConfig, log: (msg: string) => v
     })();
     return closing;
   };
-  return { port, closed, close };
+  return { port, httpsPort, closed, close };
 }

@@ -18,6 +18,8 @@ export interface SummonProcess {
   apiUrl: string;
   routerUrl: string;
   routerPort: number;
+  /** Where HTTPS listens (the harness asks for any free port), null with --no-https. */
+  httpsPort: number | null;
   dnsPort: number | null;
   token: string;
   env: NodeJS.ProcessEnv;
@@ -45,7 +47,7 @@ export async function startSummonProcess(dataDir: string, extraArgs: string[] = 
   await mkdir(vmCacheDir(), { recursive: true });
   const buildRo = ['--build-ro', vmCacheDir()];
   const stopApps = o.keepApps ? [] : ['--stop-apps-on-exit'];
-  const proc = spawn(process.execPath, [o.bin ?? BIN, 'up', '--data', dataDir, '--api-port', '0', '--router-port', '0', ...buildRo, ...stopApps, ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [o.bin ?? BIN, 'up', '--data', dataDir, '--api-port', '0', '--router-port', '0', '--https-port', '0', ...buildRo, ...stopApps, ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let stdout = '';
   let stderr = '';
@@ -67,8 +69,9 @@ export async function startSummonProcess(dataDir: string, extraArgs: string[] = 
   const apiUrl = /API:\s+(http:\/\/\S+)/.exec(out)![1];
   const routerUrl = /Router:\s+(http:\/\/\S+)/.exec(out)![1];
   const dns = /DNS:\s+udp\+tcp \S+:(\d+)/.exec(out);
+  const https = /HTTPS:\s+https:\/\/\S+:(\d+)/.exec(out);
   return {
-    proc, apiUrl, routerUrl, routerPort: Number(new URL(routerUrl).port), dnsPort: dns ? Number(dns[1]) : null,
+    proc, apiUrl, routerUrl, routerPort: Number(new URL(routerUrl).port), httpsPort: https ? Number(https[1]) : null, dnsPort: dns ? Number(dns[1]) : null,
     token: /Token:\s+(\S+)/.exec(out)![1], env, output: () => out, stdout: () => stdout, stderr: () => stderr,
     stop: async () => {
       if (!dead) proc.kill('SIGTERM');

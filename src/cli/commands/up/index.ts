@@ -79,6 +79,8 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--data <dir>', 'state directory', '.summon')
     .option('--api-port <n>', 'API and git port', '7070')
     .option('--router-port <n>', 'router (app traffic) port', '8080')
+    .option('--https-port <n>', 'HTTPS (app traffic, certificates from certs:add and certs:auto) port; 443 in production', '8443')
+    .option('--no-https', 'no HTTPS listener')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--domain <d>', 'also serve apps at NAME.<domain>')
     .option('--dns-port <n>', 'run the summoning DNS server on this port')
@@ -177,6 +179,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         dataDir: String(o.data),
         apiPort: port('api-port', o.apiPort as string),
         routerPort: port('router-port', o.routerPort as string),
+        httpsPort: o.https === false ? null : port('https-port', o.httpsPort as string) ?? null,
         host: String(o.host),
         ...(o.domain ? { domain: String(o.domain) } : {}),
         ...(o.dnsPort !== undefined ? { dnsPort: port('dns-port', o.dnsPort as string) } : {}),
@@ -208,6 +211,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
       io.out(`  Router:  ${s.routerUrl}   (apps at http://NAME.localhost:${new URL(s.routerUrl).port})`);
       if (s.dnsPort !== null) io.out(`  DNS:     udp+tcp ${opts.host}:${s.dnsPort}`);
       io.out(`  Token:   ${s.token}`);
+      io.out(s.routerHttpsUrl ? `  HTTPS:   ${s.routerHttpsUrl}   (for the domains that have a certificate)` : '  HTTPS:   off (--no-https)');
       io.out(`  Agents:  \`summon hosts:credential ID > ID.token\` here, \`summon agent --id ID --control ${s.apiUrl} --token-file ID.token …\` on the host, then --agent ID=URL here`);
       io.out(`  Data:    ${s.dataDir}`);
       const r = s.recovered;
