@@ -1,5 +1,6 @@
 // How the dashboard writes times, sizes and states: one place, shared by every component.
-import type { AppView, HostView, Instance, ReleaseView } from '../sdk/client.js';
+// Pure (no DOM), so its unit test (format.test.ts) runs under node with the other unit tests.
+import type { AppView, HostView, Instance, ReleaseView, SeriesPoint } from '../sdk/client.js';
 
 export const POLL_MS = 2000;
 export const HOUR_MS = 3_600_000;
@@ -28,6 +29,13 @@ export function span(ms: number): string {
   if (s < 5400) return `${Math.round(s / 60)} min`;
   if (s < 172800) return `${Math.floor(s / 3600)} h${s % 3600 >= 60 ? ` ${Math.floor((s % 3600) / 60)} min` : ''}`;
   return `${Math.floor(s / 86400)} d`;
+}
+/** The charts' heading for these points: the span the last hour's samples cover, "Last hour" once they cover it. */
+export function chartSpan(points: readonly Pick<SeriesPoint, 'at'>[], now = Date.now()): string {
+  const recent = points.filter((p) => p.at >= now - HOUR_MS);
+  if (recent.length === 0) return 'No samples yet';
+  const covered = now - Math.min(...recent.map((p) => p.at));
+  return covered >= HOUR_MS - 60_000 ? 'Last hour' : `Last ${span(covered)}`;
 }
 /** A duration in milliseconds as summon.toml writes it: 30s, 5m, 2h. */
 export function duration(ms: number): string {

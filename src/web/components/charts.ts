@@ -2,17 +2,9 @@
 // the span its samples cover (up to the hour kept), not "the last hour" over four minutes.
 import type { SeriesPoint, SummonClient } from '../../sdk/client.js';
 import { html } from '../html.js';
-import { HOUR_MS, POLL_MS, span } from '../format.js';
+import { HOUR_MS, POLL_MS, chartSpan } from '../format.js';
 import { usePoll } from '../hooks.js';
 import { Chart } from './chart.js';
-
-/** What the charts' heading says for these points (those of the last hour, oldest first). */
-export function chartSpan(points: SeriesPoint[], now = Date.now()): string {
-  const recent = points.filter((p) => p.at >= now - HOUR_MS);
-  if (recent.length === 0) return 'No samples yet';
-  const covered = now - recent[0]!.at;
-  return covered >= HOUR_MS - 60_000 ? 'Last hour' : `Last ${span(covered)}`;
-}
 
 export function Charts({ client, name }: { client: SummonClient; name: string }) {
   const { data } = usePoll(() => client.series(name), POLL_MS, [client, name]);
@@ -21,7 +13,7 @@ export function Charts({ client, name }: { client: SummonClient; name: string })
   const recent = points.filter((p) => p.at >= now - HOUR_MS);
   return html`
     <div class="panel">
-      <h2><span data-testid="chart-span" data-first=${recent[0]?.at ?? ''}>${chartSpan(points, now)}</span> <span class="sub" data-testid="chart-points">${recent.length} samples</span></h2>
+      <h2><span data-testid="chart-span" data-first=${recent.length ? Math.min(...recent.map((p) => p.at)) : ''} data-now=${now}>${chartSpan(points, now)}</span> <span class="sub" data-testid="chart-points">${recent.length} samples</span></h2>
       <div class="grid">
         <${Chart} title="Healthy instances" testid="chart-instances" points=${points} pick=${(p: SeriesPoint) => p.instances} unit="" digits=${0} />
         <${Chart} title="CPU (average per instance)" testid="chart-cpu" points=${points} pick=${(p: SeriesPoint) => (p.cpu === null ? null : p.cpu * 100)} unit="%" />
