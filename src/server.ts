@@ -288,6 +288,9 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     // by the agent: their cgroup units are not reaped.
     const keepUnits = await savedInstanceIds(stateDir);
     const { confiner, reaped } = await openConfinement(dataDir, { ...(o.unconfined ? { unconfined: true } : {}), ...(o.uidRange ? { uidRange: o.uidRange } : {}), logger: part('isolation'), keepUnits });
+    // Runs after the agent stopped (it registers later, so it runs earlier): the directory goes
+    // if the stop left no instance in it.
+    if (confiner) cleanup.unshift(() => confiner.cgroups.release());
     // What builds of a crashed run left running, killed with their cgroup units just now.
     const reapedBuildProcesses = reaped.filter((r) => r.unit.startsWith('build-')).reduce((n, r) => n + r.processes, 0);
     const runtimes: Runtime[] = [new ProcessRuntime({ stateDir, ...(confiner ? { confiner } : {}) }), ...(o.extraRuntimes ? await o.extraRuntimes(stateDir, confiner, part('vm')) : [])];

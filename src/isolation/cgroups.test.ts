@@ -2,7 +2,8 @@
 // v2 only, and hybrid (this machine: v1 memory/cpu/pids, a v2 mount at /sys/fs/cgroup/unified).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupTree, locateHierarchies } from './cgroups.js';
@@ -68,4 +69,26 @@ test('v2 units: the controllers handed down and the limits written in v2\'s file
   assert.equal(await readFile(join(root, 'web-2', 'cpu.max'), 'utf8'), 'max 100000');
   assert.equal(await readFile(join(root, 'web-2', 'pids.max'), 'utf8'), 'max');
   assert.deepEqual(none.controllers, ['memory', 'cpu', 'pids']);
+});
+
+test('release() removes this Summon\'s directory once no unit is left in it, and keeps it while one is (real cgroupfs)', async (t) => {
+  const mount = '/sys/fs/cgroup/pids';
+  const root = join(mount, `summon-release-test-${process.pid}`);
+  try {
+    await mkdir(root);
+  } catch (e) {
+    return t.skip(`cannot make a pids cgroup under ${mount}: ${(e as Error).message}`);
+  }
+  t.after(async () => {
+    await rmdir(join(root, 'web-1')).catch(() => undefined);
+    await rmdir(root).catch(() => undefined);
+  });
+  const tree = CgroupTree.over([{ controller: 'pids', version: 1, root }]);
+  const unit = await tree.unit('web-1', {});
+  assert.deepEqual(await tree.release(), [], 'a unit is still in it: kept');
+  assert.ok(existsSync(root));
+  await unit.remove();
+  assert.deepEqual(await tree.release(), [root]);
+  assert.equal(existsSync(root), false);
+  assert.deepEqual(await tree.release(), [], 'already gone: nothing to do, no error');
 });

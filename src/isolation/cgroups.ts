@@ -210,6 +210,11 @@ export class CgroupTree {
     return this.hierarchies.map((h) => ({ ...h }));
   }
 
+  /** At stop: this Summon's directories go if they are empty (see releaseRoots). */
+  release(): Promise<string[]> {
+    return releaseRoots(this.hierarchies.map((h) => h.root));
+  }
+
   has(c: Controller): boolean {
     return this.hierarchies.some((h) => h.controller === c);
   }
@@ -265,6 +270,22 @@ export class CgroupTree {
     }
     return reaped;
   }
+}
+
+/** Removes this Summon's own directory in each hierarchy if nothing is left in it (a stop
+ *  that stopped every instance); one with units still in it (instances left running for the
+ *  next start to adopt) stays. */
+export async function releaseRoots(roots: string[]): Promise<string[]> {
+  const removed: string[] = [];
+  for (const root of new Set(roots)) {
+    try {
+      await rmdir(root);
+      removed.push(root);
+    } catch {
+      // ENOTEMPTY (units in it), EBUSY (a task still in it), ENOENT: left as it is
+    }
+  }
+  return removed;
 }
 
 async function enableV2(root: string, c: Controller): Promise<void> {
