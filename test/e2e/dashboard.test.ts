@@ -319,9 +319,15 @@ test('the events feed shows the newest first and gains new events without a relo
   assert.deepEqual(ids, [...ids].sort((a, b) => b - a), 'newest first');
   const types = await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-type')));
   assert.ok(types.includes('release.live'), `the config releases went live: ${types.join(', ')}`);
-  // a new event (a restart's) appears without reloading the page
+  // a new event (a restart's, from the page's button) appears without reloading the page
   const top = Number(await rows.first().getAttribute('data-id'));
-  await c.restart('web');
+  await page.getByTestId('restart-button').click();
+  const out = page.getByTestId('action-output');
+  await waitFor(async () => (await out.count()) > 0 && (await page.getByTestId('action-busy').count()) === 0, { timeoutMs: 60_000, what: 'the restart to finish' });
+  const said = (await out.innerText()).split('\n').map((l) => l.trim()).filter(Boolean);
+  console.log(`restart: ${said.join(' | ')}`);
+  assert.equal(await page.getByTestId('action-error').count(), 0);
+  assert.ok(!said.slice(1).some((l, i) => said[i]!.endsWith(l)), `the result is not said twice: ${said.join(' | ')}`);
   await waitFor(async () => Number(await rows.first().getAttribute('data-id')) > top, { timeoutMs: 30_000, what: 'a new event at the top of the feed' });
 });
 

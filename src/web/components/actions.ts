@@ -1,34 +1,26 @@
-// Scale, roll back and restart, with the operation's progress lines or its error.
+// Scale, roll back and restart, with the operation's progress lines or its error (progress.ts).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AppView, ReleaseView, StreamResult, SummonClient } from '../../sdk/client.js';
 import { html } from '../html.js';
+import { useProgress } from './progress.js';
 
 export function Actions({ client, app, releases, onDone }: { client: SummonClient; app: AppView; releases: ReleaseView[] | null; onDone: () => void }) {
   const [count, setCount] = useState(String(app.desiredCount));
   const [target, setTarget] = useState('');
   const [busy, setBusy] = useState<string | null>(null);
-  const [out, setOut] = useState<string[]>([]);
-  const [error, setError] = useState<string | null>(null);
   const touched = useRef(false);
+  const p = useProgress(() => {
+    setBusy(null);
+    touched.current = false;
+    onDone();
+  });
   useEffect(() => {
     if (!touched.current) setCount(String(app.desiredCount));
   }, [app.desiredCount]);
 
-  const act = async (what: string, f: (line: (l: string) => void) => Promise<StreamResult | void>) => {
+  const act = (what: string, f: (line: (l: string) => void) => Promise<StreamResult | string | void>) => {
     setBusy(what);
-    setError(null);
-    setOut([]);
-    try {
-      const r = await f((l) => setOut((o) => [...o, l]));
-      if (r && r.ok === false) setError(r.message ?? `${what} failed`);
-      else if (r && r.message) setOut((o) => [...o, r.message!]);
-    } catch (e) {
-      setError((e as Error).message);
-    } finally {
-      setBusy(null);
-      touched.current = false;
-      onDone();
-    }
+    void p.run(f);
   };
   const candidates = (releases ?? []).filter((r) => r.artifactSha256 && r.version !== app.liveVersion && r.status !== 'failed');
   return html`
@@ -38,11 +30,11 @@ export function Actions({ client, app, releases, onDone }: { client: SummonClien
         <input id="scale" type="number" min="0" value=${count} data-testid="scale-input"
           onInput=${(e: Event) => { touched.current = true; setCount((e.currentTarget as HTMLInputElement).value); }} />
         <button class="primary" data-testid="scale-button" disabled=${busy !== null}
-          onClick=${() => act('scale', async (line) => {
+          onClick=${() => act('scale', async () => {
             const n = Number(count);
             if (!Number.isInteger(n) || n < 0) throw new Error('the instance count must be a whole number ≥ 0');
             const a = await client.scale(app.name, n);
-            line(`Scaling ${app.name} to ${a.desiredCount} instance(s).`);
+            return `Scaling ${app.name} to ${a.desiredCount} instance(s).`;
           })}>Scale</button>
       </div>
       <div class="group">
@@ -59,6 +51,5 @@ export function Actions({ client, app, releases, onDone }: { client: SummonClien
       </div>
       ${busy && html`<span class="sub" data-testid="action-busy">${busy}…</span>`}
     </div>
-    ${error && html`<div class="error" data-testid="action-error">${error}</div>`}
-    ${out.length > 0 && html`<div class="output mono" data-testid="action-output">${out.join('\n')}</div>`}`;
+    ${p.view('action')}`;
 }
