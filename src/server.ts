@@ -42,7 +42,16 @@ import type { Confiner } from './isolation/confine.js';
 import type { UidRange } from './isolation/uids.js';
 import type { Runtime } from './runtimes/runtime.js';
 import { SUMMON_VERSION } from './core/version.js';
-import { openStore } from './store/open.js';
+import { openStore, parseStoreUrl } from './store/open.js';
+import { AgentServer } from './agent/agent-server.js';
+import { loadOrMakeAgentCert } from './agent/agent-tls.js';
+import { APP_NAME_RE } from './core/names.js';
+import { ClusterNode, type AppStat } from './cluster/cluster-node.js';
+import { DEFAULT_LEASE, readLease } from './cluster/lease.js';
+import { fencedStore } from './cluster/fenced-store.js';
+import { PgBlobs } from './cluster/pg-blobs.js';
+import { PublishingRouter, forwardWhileFollowing, gateAgent } from './cluster/wiring.js';
+import type { ClusterView } from './sdk/types.js';
 import type { Store } from './store/store.js';
 import { createLogger, silentLogger, type Logger, type LoggerOptions } from './logging/logger.js';
 
@@ -112,6 +121,15 @@ export interface SummonOptions {
   log?: LoggerOptions;
   /** Failed authentications allowed per client address (api/auth-limiter.ts; default 10 a minute). */
   authLimit?: AuthLimiterOptions;
+  /** `--node-id`: this node's name among the control-plane nodes of one PostgreSQL store, and
+   *  its local agent's host id (default: the host name). */
+  nodeId?: string;
+  /** `--advertise ADDR`: the address other nodes reach this one's API, agent and instances at
+   *  (default: --host, or 127.0.0.1 for 0.0.0.0). */
+  advertise?: string;
+  /** Several control-plane nodes (a postgres:// store): the lease's timing (cluster/lease.ts),
+   *  the heartbeat and the routes' fallback poll. */
+  cluster?: { ttlMs?: number; renewMs?: number; marginMs?: number; heartbeatMs?: number; pollMs?: number };
 }
 
 export interface RunningSummon {
@@ -134,6 +152,8 @@ export interface RunningSummon {
   logger: Logger;
   /** What a previous run that died (kill -9) left half done, cleaned up at this start. */
   recovered: { buildProcesses: number; buildDirs: number; releases: number };
+  /** With a postgres:// store: this node's name, the store, and whether it leads now. */
+  cluster: { node: string; store: string; leading(): boolean } | null;
   stop(): Promise<void>;
 }
 
@@ -181,8 +201,23 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
   const part = (component: string) => logger.child({ component });
   await makeDataDir(dataDir);
   const now = Date.now;
-  const store = await openStore(o.storeUrl ?? join(dataDir, 'summon.db'));
+  const storeUrl = o.storeUrl ?? join(dataDir, 'summon.db');
+  const nodeId = o.nodeId ?? (hostname() || 'local');
+  const storeLoc = parseStoreUrl(storeUrl);
+  if (storeLoc.kind === 'postgres' && !APP_NAME_RE.test(nodeId)) {
+    throw new InvalidInputError(`--node-id must be a name of lowercase letters, digits and dashes (it names this control-plane node and its host), got ${JSON.stringify(nodeId)}${o.nodeId ? '' : ' from the host name: pass --node-id'}`);
+  }
+  const store = await openStore(storeUrl);
   const cleanup: (() => Promise<unknown>)[] = [() => store.close()];
+  // Several control-plane nodes on one PostgreSQL (src/cluster/): closed after everything
+  // else (the controller's last writes are still fenced by the lease), releasing the lease.
+  const cluster = storeLoc.kind === 'postgres' ? new ClusterNode({
+    url: storeLoc.url, node: nodeId, version: SUMMON_VERSION, logger: part('cluster'),
+    lease: { ...o.cluster }, ...(o.cluster?.heartbeatMs ? { heartbeatMs: o.cluster.heartbeatMs } : {}), ...(o.cluster?.pollMs ? { pollMs: o.cluster.pollMs } : {}),
+  }) : null;
+  if (cluster) cleanup.unshift(() => cluster.close());
+  /** Whether this node runs the reconcile loops: always with SQLite; with PostgreSQL while it holds the lease. */
+  let leading = cluster === null;
   try {
     const audit = new AuditLog({ store, now, logger: part('audit') });
     // DATA/admin.token is the first admin's token (api/first-admin.ts); a revoked one is replaced.
@@ -199,6 +234,15 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     });
     const pushes = new PushGrants();
     const secrets = await Secrets.open(dataDir);
+    if (cluster) {
+      // Config vars are encrypted with the master key: every node must have the same one.
+      const check = secrets.derive('master key check');
+      await cluster.pool.query(`insert into settings (key, value) values ('cluster.key_check', $1) on conflict do nothing`, [check]);
+      const r = await cluster.pool.query<{ value: string }>(`select value from settings where key = 'cluster.key_check'`);
+      if (r.rows[0]?.value !== check) {
+        throw new InvalidInputError('this node\'s master key is not the one the other control-plane nodes of this store use (config vars are encrypted with it): give every node the same SUMMON_MASTER_KEY, or copy DATA/master.key from a node that runs');
+      }
+    }
     const logs = new LogStore({ dir: join(dataDir, 'logs'), logger: part('logs'), ...(o.logBytesPerApp ? { maxBytesPerApp: o.logBytesPerApp } : {}) });
     await logs.load((await store.listApps()).map((a) => a.name));
     await tightenDataDir(dataDir);
@@ -234,6 +278,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     cleanup.unshift(() => logs.flush());
     cleanup.unshift(() => events.drained());
     const blobs = new BlobStore({ dir: join(dataDir, 'blobs') });
+    const pgBlobs = cluster ? new PgBlobs(cluster.pool, blobs) : null;
     const domains = ['localhost', ...(o.domain ? [o.domain] : [])];
 
     let controller!: Controller;
@@ -244,6 +289,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const earlyWakes = new Set<string>();
     const wake = (app: string) => {
       if (controllerUp) controller.wake(app);
+      // A follower's data plane holds a request: the leader is told (NOTIFY summon_wake).
+      else if (cluster && !leading) void cluster.wake(app).catch((err: unknown) => logger.warn({ err, app }, 'wake-up not sent to the leader'));
       else earlyWakes.add(app);
     };
     const onRouterEvent = (e: { app: string; type: string; message: string; data?: Record<string, unknown> }) => void events.emit(e.app, e.type, e.message, e.data ?? {});
@@ -299,13 +346,37 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       onConsole: (app: string, instance: string, line: string, _stream: string, at?: number) => logs.append(app, 'app', instance, line, at),
       onEvent: (e: AgentEvent) => void events.emit(e.app, e.type, e.message, { instance: e.instance, ...(e.data ?? {}) }, e.at),
     };
+    // Several nodes: this node's agent is also served over the agent protocol (agent-server.ts,
+    // TLS pinned by the URL each node registers), for whichever node leads; the credential is
+    // derived from the master key every node shares. While this node follows, what its agent
+    // reports goes to the leader on that stream; while it leads, to its own controller.
+    const clusterSecret = cluster ? secrets.derive('control-plane node agents') : null;
+    const nodeCert = cluster ? await loadOrMakeAgentCert(join(dataDir, 'tls'), nodeId) : null;
+    const agentServer = cluster && nodeCert ? new AgentServer({
+      token: hostCredential(clusterSecret!, nodeId), host, port: 0, tls: { key: nodeCert.key, cert: nodeCert.cert }, logger: part('agent-server'),
+    }) : null;
+    const served = agentServer?.callbacks();
     const agent = new Agent({
-      hostId: hostname() || 'local', dataDir: stateDir, runtimes,
+      hostId: nodeId, dataDir: stateDir, runtimes,
       artifactPath: (sha) => blobs.path(sha),
-      ...agentCallbacks,
+      ...(pgBlobs ? {
+        // A release placed here that another node built: its artifact comes from the database.
+        prepare: async (d: { artifactSha256: string; initrdSha256: string | null }) => {
+          await pgBlobs.ensure(d.artifactSha256);
+          if (d.initrdSha256) await pgBlobs.ensure(d.initrdSha256);
+        },
+        refetch: (sha: string) => pgBlobs.refetch(sha),
+      } : {}),
+      ...(cluster && o.advertise ? { advertise: o.advertise } : {}),
+      ...(served ? {
+        onStatus: (i: Instance) => (leading ? agentCallbacks.onStatus(i) : served.onStatus(i)),
+        onConsole: (app: string, instance: string, line: string, stream: string, at?: number) => (leading ? agentCallbacks.onConsole(app, instance, line, stream, at) : served.onConsole(app, instance, line, stream)),
+        onEvent: (e: AgentEvent) => (leading ? agentCallbacks.onEvent(e) : served.onEvent(e)),
+      } : agentCallbacks),
       logger: part('agent'),
       now,
     });
+    agentServer?.attach(agent);
     if (o.remoteAgents?.length) await mkdir(join(dataDir, 'hosts'), { recursive: true });
     const remotes = (o.remoteAgents ?? []).map((r) => new RemoteAgent({
       hostId: r.id, url: r.url, token: hostCredential(agentToken, r.id), cursorFile: join(dataDir, 'hosts', `${r.id}.cursor`), ...agentCallbacks,
@@ -315,24 +386,45 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       throw new InvalidInputError(`every host needs its own id: this host is "${agent.hostId}", --agent gave ${remotes.map((r) => r.hostId).join(', ')}`);
     }
     cleanup.unshift(async () => remotes.forEach((r) => r.close()));
-    const agents: HostAgent[] = [agent, ...remotes];
+    // The controller's hosts: with several nodes, each passes a desired set on only while this
+    // node leads; the other nodes' agents are added when it takes the lease (promote below).
+    const gate = (a: HostAgent): HostAgent => (cluster ? gateAgent(a, () => leading) : a);
+    const agents: HostAgent[] = [agent, ...remotes].map(gate);
+    const publishing = cluster ? new PublishingRouter(router, cluster, part('cluster')) : null;
     controller = new Controller({
-      store, agents, router, events, secrets, now, logger: part('controller'),
+      store: cluster ? fencedStore(store, cluster.db, nodeId, () => cluster.lease.epoch()) : store,
+      agents, router: publishing ?? router, events, secrets, now, logger: part('controller'),
+      ...(pgBlobs ? {
+        // A release never goes live on a blob only one node has.
+        beforeRollout: async (rel: { artifactSha256: string | null; initrdSha256: string | null }) => {
+          if (rel.artifactSha256) await pgBlobs.upload(rel.artifactSha256);
+          if (rel.initrdSha256) await pgBlobs.upload(rel.initrdSha256);
+        },
+      } : {}),
       ...(o.autoscale ? { autoscale: o.autoscale } : {}),
       ...(o.deployDeadlineMs ? { deployDeadlineMs: o.deployDeadlineMs } : {}),
       ...(o.hostLostAfterMs ? { hostLostAfterMs: o.hostLostAfterMs } : {}),
     });
     await agent.start();
     cleanup.unshift(() => agent.close({ stopInstances: !o.keepInstances }));
+    let agentUrl: string | null = null;
+    const advertised = o.advertise ?? (host === '0.0.0.0' ? '127.0.0.1' : host);
+    if (agentServer && nodeCert) {
+      const { port } = await agentServer.listen();
+      agentUrl = `https://${advertised.includes(':') ? `[${advertised}]` : advertised}:${port}#sha256=${nodeCert.fingerprint}`;
+      cleanup.unshift(() => agentServer.close());
+    }
     // Remote hosts that do not answer within a few seconds are adopted when they come back.
     await Promise.all(remotes.map((r) => r.start()));
-    await controller.start();
     cleanup.unshift(() => controller.close());
-    controllerUp = true;
-    for (const app of earlyWakes) controller.wake(app);
-    earlyWakes.clear();
-    // Every app's route is set: what the data plane still routes beyond them goes.
-    if (router instanceof DataPlaneClient) router.sync();
+    if (!cluster) {
+      await controller.start();
+      controllerUp = true;
+      for (const app of earlyWakes) controller.wake(app);
+      earlyWakes.clear();
+      // Every app's route is set: what the data plane still routes beyond them goes.
+      if (router instanceof DataPlaneClient) router.sync();
+    }
     // The charts' points are kept in the store, so the last hour is there again after a restart.
     const recorder = new SeriesRecorder({
       instances: () => controller.instances(), metrics: () => router.metrics({ answeredOnly: true }), now, store,
@@ -363,8 +455,10 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const releases = new ReleaseService({
       store, controller, pipeline, events, secrets, agents, appUrl, now, logger: part('releases'),
       gitDirOf: (app) => repos.path(app), artifactPath: (sha) => blobs.path(sha),
+      ...(cluster ? { lockApp: (app: string) => cluster.lockApp(app) } : {}),
     });
-    const recovered = { buildProcesses: builds.killed + reapedBuildProcesses, buildDirs: builds.removed.length, releases: await releases.failInterrupted() };
+    // With several nodes, releases left half-made are the leader's to fail (at promote).
+    const recovered = { buildProcesses: builds.killed + reapedBuildProcesses, buildDirs: builds.removed.length, releases: cluster ? 0 : await releases.failInterrupted() };
     const { server, fastify } = createApiServer({
       store, controller, releases, repos, git, logs, events, secrets, agents, auth, audit, pushes, agentToken,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
@@ -377,9 +471,12 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       drains, drainsAllowPrivate: o.drains?.allowPrivate === true,
       pricePerInstanceSecond: price,
       ...(o.adviceMinWindowMs !== undefined ? { adviceMinWindowMs: o.adviceMinWindowMs } : {}),
+      ...(cluster ? { cluster: () => clusterView() } : {}),
       now,
     });
     await fastify.ready();
+    // A follower answers API, git and push-hook requests by forwarding them to the leader.
+    if (cluster) forwardWhileFollowing(server, { leading: () => leading, leader: () => cluster.leader(), node: nodeId, log: part('cluster') });
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
       server.listen(apiPort, host, () => res());
@@ -407,12 +504,110 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       cleanup.unshift(() => dns.close());
     }
 
+    const leaseTiming = { ttlMs: o.cluster?.ttlMs ?? DEFAULT_LEASE.ttlMs, renewMs: o.cluster?.renewMs ?? DEFAULT_LEASE.renewMs };
+    const storeName = storeLoc.kind === 'postgres' ? describePostgres(storeLoc.url) : `sqlite:${storeLoc.file}`;
+    async function clusterView(): Promise<ClusterView> {
+      const [nodes, l] = await Promise.all([cluster!.nodes(), readLease(cluster!.pool)]);
+      const holder = l?.valid ? l.holder : null;
+      return {
+        store: storeName, node: nodeId,
+        leader: l && holder ? { node: holder, epoch: l.epoch, since: l.since } : null,
+        lease: leaseTiming,
+        nodes: nodes.map((n) => ({
+          id: n.id, api: n.apiUrl, router: n.routerUrl, version: n.version, startedAt: n.startedAt, seenAt: n.seenAt,
+          up: n.ageMs < 3 * (o.cluster?.heartbeatMs ?? 1000) + 2000, leader: n.id === holder,
+        })),
+      };
+    }
+    if (cluster) {
+      // The nodes' agents the leader commands, beside its own (added at promote and when a node
+      // registers later).
+      const peerAgents: RemoteAgent[] = [];
+      let peerWatch: NodeJS.Timeout | null = null;
+      const addPeers = async (): Promise<void> => {
+        const fresh: RemoteAgent[] = [];
+        for (const p of cluster.peers()) {
+          if (p.id === nodeId || !p.agentUrl || p.ageMs > 2500 || agents.some((a) => a.hostId === p.id)) continue;
+          await mkdir(join(dataDir, 'hosts'), { recursive: true });
+          const r = new RemoteAgent({
+            hostId: p.id, url: p.agentUrl, token: hostCredential(clusterSecret!, p.id), cursorFile: join(dataDir, 'hosts', `node-${p.id}.cursor`),
+            connectTimeoutMs: 2000, ...agentCallbacks, logger: logger.child({ component: 'remote-agent', host: p.id }),
+          });
+          peerAgents.push(r);
+          agents.push(gate(r));
+          fresh.push(r);
+        }
+        await Promise.all(fresh.map((r) => r.start()));
+        // A node that came back: what its agent still runs that this leader does not want stops.
+        if (fresh.length && controllerUp) await controller.resync();
+      };
+      const promote = async (): Promise<void> => {
+        leading = true;
+        const t0 = Date.now();
+        cluster.unfollowRoutes();
+        await addPeers();
+        recovered.releases = await releases.failInterrupted();
+        await controller.start();
+        controllerUp = true;
+        for (const app of earlyWakes) controller.wake(app);
+        earlyWakes.clear();
+        if (router instanceof DataPlaneClient) router.sync();
+        peerWatch = setInterval(() => void addPeers().catch((err: unknown) => logger.warn({ err }, 'a node\'s agent not added')), 2000);
+        logger.info({ component: 'cluster', node: nodeId, epoch: cluster.lease.state()?.epoch, hosts: agents.map((a) => a.hostId), ms: Date.now() - t0 }, 'leading: the reconcile loops run on this node');
+      };
+      const depose = async (why: string): Promise<void> => {
+        if (!leading) return;
+        leading = false;
+        controllerUp = false;
+        logger.error({ component: 'cluster', node: nodeId, why }, 'deposed: this node stopped reconciling and serves as a follower until it is restarted');
+        if (peerWatch) clearInterval(peerWatch);
+        await cluster.lease.stop();
+        await controller.close().catch(() => undefined);
+        for (const r of peerAgents) r.close();
+        await cluster.followRoutes(router);
+      };
+      cleanup.unshift(async () => {
+        if (peerWatch) clearInterval(peerWatch);
+        for (const r of peerAgents) r.close();
+        await publishing?.flushed();
+      });
+      // Followers tell the leader what their data planes see (idle apps, held requests).
+      const followerStats = (): Record<string, AppStat> => {
+        const out: Record<string, AppStat> = {};
+        if (leading) return out;
+        const recent = now() - 15 * 60_000;
+        for (const app of cluster.followedApps()) {
+          const s = router.appStats(app);
+          if (s.inflight > 0 || s.held > 0 || (s.lastRequestAt !== null && s.lastRequestAt > recent)) out[app] = s;
+        }
+        return out;
+      };
+      await cluster.register({ apiUrl, routerUrl: `http://${advertised}:${actualRouterPort}`, agentUrl }, followerStats);
+      cluster.onWake((app) => {
+        if (leading && controllerUp) controller.wake(app);
+      });
+      await cluster.followRoutes(router);
+      if (router instanceof DataPlaneClient) router.sync();
+      let first: Promise<void> | null = null;
+      cluster.acquired = () => {
+        const p = promote().catch(async (err: unknown) => {
+          logger.error({ err, component: 'cluster' }, 'could not start leading');
+          await depose(`could not start leading: ${(err as Error).message}`);
+        });
+        first ??= p;
+      };
+      cluster.lost = (why) => void depose(why);
+      await cluster.startLease();
+      if (first) await first;
+    }
+
     // Never the token: log collectors are read by more people than the data directory.
     logger.info({ version: SUMMON_VERSION, api: apiUrl, router: routerUrl, https: routerHttpsUrl, dns: dnsPort, data: dataDir, hosts: agents.map((a) => a.hostId), recovered }, 'started');
     let stopping: Promise<void> | null = null;
     up = true;
     return {
       apiUrl, routerUrl, routerHttpsUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, logger, recovered,
+      cluster: cluster ? { node: nodeId, store: storeName, leading: () => leading } : null,
       stop: () => {
         stopping ??= (async () => {
           logger.info('stopping');
@@ -425,5 +620,15 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
   } catch (e) {
     for (const c of cleanup) await c().catch((err: unknown) => logger.warn({ err }, 'a part did not stop cleanly after a failed start'));
     throw e;
+  }
+}
+
+/** postgres://HOST:PORT/DB, without the user or password. */
+function describePostgres(url: string): string {
+  try {
+    const u = new URL(url);
+    return `postgres://${u.host}${u.pathname}`;
+  } catch {
+    return 'postgres';
   }
 }

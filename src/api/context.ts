@@ -18,6 +18,7 @@ import type { SeriesPoint } from '../sdk/types.js';
 import type { Store } from '../store/store.js';
 import type { AuditLog } from './audit-log.js';
 import type { Authenticator } from './auth.js';
+import type { ClusterView } from '../sdk/types.js';
 import type { GuardDeps } from './guard.js';
 import type { PushGrants } from './push-grants.js';
 import { sseStream, type SseRoom, type SseSend } from './sse.js';
@@ -66,6 +67,8 @@ export interface ApiDeps {
   blobs?: BlobStore;
   uploadDir?: string;
   maxUploadBytes?: number;
+  /** GET /api/cluster: the nodes, the leader and the store (answered by each node itself). */
+  cluster?: () => Promise<ClusterView>;
 }
 
 export interface ApiContext {

@@ -100,6 +100,7 @@ export const CONTRACT = {
   listHosts: { summary: 'Hosts, their links and runtimes', tags: ['hosts'], response: { 200: z.array(T.HostView) } },
   hostEvents: { summary: 'host.unreachable and host.connected events, oldest first', tags: ['hosts'], querystring: T.LimitQuery, response: { 200: z.array(T.SummonEvent) } },
   hostCredential: { summary: 'The credential a remote host\'s agent runs with', tags: ['hosts'], params: T.HostParams, body: T.EmptyBody.optional(), response: { 200: T.HostCredential } },
+  cluster: { summary: 'The control-plane nodes, which one leads and since when, and the store', tags: ['hosts'], response: { 200: T.ClusterView } },
 } as const satisfies Record<RouteName, RouteContract>;
 
 type Contract = typeof CONTRACT;

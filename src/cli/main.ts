@@ -8,6 +8,7 @@ import { registerApps } from './commands/apps/index.js';
 import { registerAuth } from './commands/auth/index.js';
 import { registerConfig } from './commands/config/index.js';
 import { registerHosts } from './commands/hosts/index.js';
+import { registerStatus } from './commands/status/index.js';
 import { registerImages } from './commands/images/index.js';
 import { registerLogs } from './commands/logs/index.js';
 import { registerPs } from './commands/ps/index.js';
@@ -73,6 +74,7 @@ export function buildProgram(io: Io, run: (f: () => Promise<void>) => Promise<vo
   registerPs(program, io, run);
   registerLogs(program, io, run);
   registerHosts(program, io, run);
+  registerStatus(program, io, run);
   registerImages(program, io, run);
   registerWebhooks(program, io, run);
   registerDrains(program, io, run);

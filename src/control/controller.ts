@@ -54,6 +54,9 @@ export interface ControllerOptions {
   hostLostAfterMs?: number;
   /** Summon's own log: store writes that failed and were let go. */
   logger?: Logger;
+  /** Before a release rolls out (several control-plane nodes: its artifact is stored in the
+   *  database, so every node's agent can start it); a failure fails the rollout. */
+  beforeRollout?: (release: Release) => Promise<void>;
 }
 
 interface Managed {
@@ -119,7 +122,7 @@ export class Controller {
   private timer: NodeJS.Timeout | null = null;
   private lastSampleAt = 0;
   private lastUsageFlushAt = 0;
-  private readonly opts: Required<Omit<ControllerOptions, 'autoscale'>> & { autoscale: { outMs: number; inMs: number; cooldownMs: number } };
+  private readonly opts: Required<Omit<ControllerOptions, 'autoscale' | 'beforeRollout'>> & Pick<ControllerOptions, 'beforeRollout'> & { autoscale: { outMs: number; inMs: number; cooldownMs: number } };
 
   constructor(opts: ControllerOptions) {
     this.now = opts.now ?? Date.now;
@@ -242,6 +245,16 @@ export class Controller {
   /** Rolls `release` out; resolves when it is live, or failed with the reason. */
   async deploy(release: Release): Promise<RolloutResult> {
     const st = this.state(release.app);
+    if (this.opts.beforeRollout) {
+      try {
+        await this.opts.beforeRollout(release);
+      } catch (e) {
+        const reason = `not rolled out: ${(e as Error).message}`;
+        await this.opts.store.updateRelease(release.app, release.version, { status: 'failed', reason }, this.now());
+        void this.opts.events.emit(release.app, 'release.failed', `v${release.version} failed: ${reason}`, { version: release.version, reason });
+        return { ok: false, reason };
+      }
+    }
     const prev = st.app.targetVersion;
     if (prev !== null && prev !== release.version) {
       this.settle(st, prev, { ok: false, reason: `superseded by v${release.version} before it went live` });
@@ -315,6 +328,12 @@ export class Controller {
     void this.opts.events.emit(name, 'deploy.restart', `restarting all instances of v${v}`);
     void this.reconcile(name);
     return result;
+  }
+
+  /** Sends every host its desired set again (a host added while running: what it still runs
+   *  from before and the controller does not want is stopped). */
+  async resync(): Promise<void> {
+    if (this.timer) await this.pushDesired();
   }
 
   /** The router holds a request for an app with no healthy instance: wake it. */

@@ -38,6 +38,9 @@ export interface ReleaseServiceOptions {
   /** For `releases:verify`: the app's bare repository, and where a stored blob is. */
   gitDirOf?: (app: string) => string;
   artifactPath?: (sha256: string) => string;
+  /** Several control-plane nodes: holds the app's row lock in the database for the whole push
+   *  (build, release, rollout), so pushes to one app on two nodes are serialised. */
+  lockApp?: (app: string) => Promise<() => Promise<void>>;
 }
 
 type Out = (line: string) => void;
@@ -120,7 +123,13 @@ export class ReleaseService {
           return { ok: false, message: `${req.ref.replace('refs/heads/', '')} moved to ${current.slice(0, 7)} while this push waited; fetch, merge and push again` };
         }
       }
-      return this.pushNow(req, out, signal);
+      if (!this.o.lockApp) return this.pushNow(req, out, signal);
+      const unlock = await this.o.lockApp(req.app);
+      try {
+        return await this.pushNow(req, out, signal);
+      } finally {
+        await unlock();
+      }
     })();
     const entry = run.then((r) => ({ ok: r.ok, newRev: req.newRev }));
     this.building.set(req.app, entry);

@@ -1,7 +1,7 @@
 // Config vars are stored encrypted (AES-256-GCM). The key lives outside the database: in
 // SUMMON_MASTER_KEY (64 hex chars) or a 0600 file in the data directory, so a copy of the
 // database alone does not reveal them.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -21,6 +21,12 @@ export class Secrets {
       await writeFile(file, key.toString('hex'), { mode: 0o600, flag: 'wx' }).catch(async () => undefined);
       return new Secrets(Buffer.from((await readFile(file, 'utf8')).trim(), 'hex'));
     }
+  }
+
+  /** A secret derived from the master key for `label` (HMAC-SHA256, hex): the same on every
+   *  node that has the same key (the control-plane nodes' agent credentials, the key check). */
+  derive(label: string): string {
+    return createHmac('sha256', this.key).update(`summon derived secret v1\0${label}`).digest('hex');
   }
 
   encrypt(vars: Record<string, string>): string {

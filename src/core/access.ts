@@ -88,6 +88,7 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('GET', '/api/hosts', 'admin'),
   r('GET', '/api/hosts/events', 'admin'),
   r('POST', '/api/hosts/:host/credential', 'admin', 'host.credential'),
+  r('GET', '/api/cluster', 'admin'),
   // git smart HTTP: fetching is reading, pushing is deploying
   r('GET', '/git/:app.git/info/refs?service=git-upload-pack', 'read'),
   r('POST', '/git/:app.git/git-upload-pack', 'read'),

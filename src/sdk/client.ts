@@ -6,7 +6,7 @@ import { SummonError, type ErrorCode } from '../core/errors.js';
 import type { Answer, BodyOf } from '../api/contract.js';
 import { pathOf, ROUTES, type RouteName } from './routes.js';
 import type {
-  AccessView, AdviceView, AppView, AuditEntry, BuildSummary, BuildView, CreatedToken, DrainStatus, DrainView, HostView, Instance, LogLine, ReleaseView,
+  AccessView, AdviceView, AppView, AuditEntry, BuildSummary, BuildView, CreatedToken, DrainStatus, DrainView, HostView, ClusterView, Instance, LogLine, ReleaseView,
   SeriesPoint, SummonEvent, TokenView, UsageView, UserView, Webhook, WebhookDelivery, WebhookView, WhoAmI,
 } from './types.js';
 import type { Role, Scope } from '../core/access.js';
@@ -135,6 +135,7 @@ export class SummonClient {
     return this.call('appEvents', { app }, { query: q });
   }
   hosts(): Promise<HostView[]> { return this.call('listHosts'); }
+  cluster(): Promise<ClusterView> { return this.call('cluster'); }
   /** host.unreachable / host.connected, newest last. */
   hostEvents(q: { limit?: number } = {}): Promise<SummonEvent[]> { return this.call('hostEvents', {}, { query: q }); }
   /**

@@ -65,6 +65,8 @@ export const ROUTES = {
   listHosts: { method: 'GET', url: '/api/hosts' },
   hostEvents: { method: 'GET', url: '/api/hosts/events' },
   hostCredential: { method: 'POST', url: '/api/hosts/:host/credential' },
+  // control-plane nodes (several `summon up` on one PostgreSQL)
+  cluster: { method: 'GET', url: '/api/cluster' },
 } as const satisfies Record<string, { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; url: string }>;
 
 export type RouteName = keyof typeof ROUTES;

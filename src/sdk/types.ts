@@ -252,6 +252,24 @@ export const HostView = named('Host', z.object({
   instances: z.number().int(),
 }));
 export type HostView = z.infer<typeof HostView>;
+export const ClusterNodeView = named('ClusterNode', z.object({
+  id: z.string(),
+  api: z.string(),
+  router: z.string(),
+  version: z.string(),
+  startedAt: epochMs,
+  seenAt: epochMs,
+  up: z.boolean().describe('seen within the last few heartbeats'),
+  leader: z.boolean(),
+}));
+export const ClusterView = named('Cluster', z.object({
+  store: z.string().describe('sqlite (one machine) or postgres, with the database host and name (never the password)'),
+  node: z.string().describe('the node that answered'),
+  leader: z.object({ node: z.string(), epoch: z.number().int(), since: epochMs }).nullable().describe('null during a failover, or with SQLite (the one node reconciles)'),
+  lease: z.object({ ttlMs: z.number().int(), renewMs: z.number().int() }).nullable(),
+  nodes: z.array(ClusterNodeView),
+}));
+export type ClusterView = z.infer<typeof ClusterView>;
 export const HostCredential = named('HostCredential', z.object({ host: z.string(), credential: z.string() }));
 
 // ---- webhooks and drains

@@ -14,6 +14,10 @@ export function registerHostRoutes(fastify: FastifyInstance, c: ApiContext): voi
       runtimes: await a.capabilities().catch(() => []), instances: a.instances().length,
     };
   })));
+  route(fastify, 'cluster', async () => {
+    if (d.cluster) return d.cluster();
+    return { store: d.store.kind, node: d.agents[0]?.hostId ?? 'local', leader: null, lease: null, nodes: [] };
+  });
   route(fastify, 'hostEvents', async (req) => d.store.listEvents({ types: ['host.unreachable', 'host.connected'], limit: req.query.limit ?? 200 }));
   route(fastify, 'metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(await d.metricsText()));
   route(fastify, 'openapi', async (_req, reply) => reply.type('application/json').send(JSON.stringify(fastify.swagger())));

@@ -103,6 +103,8 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--vm-subnet <a.b.0.0>', 'the /16 from which each VM instance on a tap device gets a /30', '10.201.0.0')
     .option('--vm-network <mode>', 'VM networking when [run].network does not say: auto (tap where possible), tap or user', 'auto')
     .option('--host-lost-after <d>', 'a host unreachable this long has its instances started on other hosts', '60s')
+    .option('--advertise <addr>', 'with a postgres:// store: the address the other control-plane nodes reach this one\'s API, agent and instances at (default: --host, 127.0.0.1 for 0.0.0.0)')
+    .option('--node-id <id>', 'this node\'s name among the control-plane nodes of one PostgreSQL store, and its host id (default: the host name)')
     .option('--agent <id=url>', 'an agent on another host, as `summon agent` prints it: edge1=https://10.0.0.7:7171#sha256=…; repeat for more', (v: string, all: string[] = []) => [...all, v])
     .addOption(new Option('--smtp <url>', 'email operators through this SMTP relay: smtp://[USER:PASSWORD@]HOST[:PORT] (port 25, STARTTLS when offered; ' +
       'add ?starttls=required to insist; always with a password) or smtps://[USER:PASSWORD@]HOST[:PORT] (TLS from the start, port 465)').env('SUMMON_SMTP'))
@@ -196,6 +198,8 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         ...(o.webhooksAllowPrivate ? { webhooks: { allowPrivate: true } } : {}),
         ...drainFlags(o),
         hostLostAfterMs: duration('host-lost-after', o.hostLostAfter),
+        ...(o.nodeId ? { nodeId: String(o.nodeId) } : {}),
+        ...(o.advertise ? { advertise: String(o.advertise) } : {}),
         ...(o.agent ? { remoteAgents: (o.agent as unknown as string[]).map(parseAgentFlag) } : {}),
         log: { level: logLevel },
         ...confinementFlags(o),
@@ -213,6 +217,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
       io.out(`  Token:   ${s.token}`);
       io.out(s.routerHttpsUrl ? `  HTTPS:   ${s.routerHttpsUrl}   (for the domains that have a certificate)` : '  HTTPS:   off (--no-https)');
       io.out(`  Agents:  \`summon hosts:credential ID > ID.token\` here, \`summon agent --id ID --control ${s.apiUrl} --token-file ID.token …\` on the host, then --agent ID=URL here`);
+      if (s.cluster) io.out(`  Cluster: node ${s.cluster.node} of the control plane on ${s.cluster.store}; ${s.cluster.leading() ? 'leading' : 'following'} (\`summon status\`)`);
       io.out(`  Data:    ${s.dataDir}`);
       const r = s.recovered;
       if (r.buildProcesses + r.buildDirs + r.releases > 0) {
