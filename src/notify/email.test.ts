@@ -37,6 +37,17 @@ test('the app emails keep their subjects', () => {
   assert.match(mailFor('scale.max', event('scale.max', 'web', 'x', {})).subject, /web: reached its maximum instance count/);
 });
 
+test('a certificate certs:auto could not obtain or renew is worth an email, naming the domains, the tries and the expiry', () => {
+  assert.ok(EMAIL_EVENTS.includes('cert.failed'));
+  const m = mailFor('cert.failed', event('cert.failed', 'shop', 'no certificate for shop.example.com: connection refused', {
+    hosts: ['shop.example.com', 'www.shop.example.com'], failures: 3, expiresAt: '2026-12-20T00:00:00.000Z',
+  }));
+  assert.equal(m.subject, '[summon] shop: no certificate for shop.example.com, www.shop.example.com');
+  assert.match(m.text, /^tries: {3}3$/m);
+  assert.match(m.text, /expires: 2026-12-20T00:00:00\.000Z/);
+  assert.match(m.text, /summon events -a shop/);
+});
+
 // ---- against real SMTP servers (smtp-server) with TLS and AUTH, on loopback ----
 
 const USER = 'ops@example.com';

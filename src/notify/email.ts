@@ -1,5 +1,6 @@
 // Email notifications: a plain-text mail to the operators on a failed release, a crash loop,
-// an app that hit its hard maximum of instances, and a host that dropped off. Sent through one
+// an app that hit its hard maximum of instances, a host that dropped off, and a certificate
+// certs:auto could not obtain or renew. Sent through one
 // pooled SMTP transport (mailer.ts); a failed delivery is retried with backoff and ends in an
 // event either way: email.sent, or email.failed with the reason.
 import { InvalidInputError } from '../core/errors.js';
@@ -9,7 +10,7 @@ import { notificationTypes } from './events.js';
 import { Mailer, type MailerOptions, type MailMessage, type SmtpFailure } from './mailer.js';
 import { checkAddress, checkSmtp, type SmtpTarget } from './smtp-config.js';
 
-export const EMAIL_EVENTS = ['release.failed', 'instance.crashloop', 'scale.max', 'host.unreachable'];
+export const EMAIL_EVENTS = ['release.failed', 'instance.crashloop', 'scale.max', 'host.unreachable', 'cert.failed'];
 
 export interface EmailOptions {
   /** `--smtp`: smtp://[USER:PASSWORD@]HOST[:PORT][?starttls=required] or smtps://… (see smtp-config.ts). */
@@ -72,6 +73,13 @@ export function describe(type: string, e: SummonEvent): { subject: string; text:
       text: [e.message, '', `host:  ${host}`, `agent: ${String(e.data.url ?? '-')}`, `at:    ${when}`, '',
         'Its instances keep running on it; past --host-lost-after they are started on other hosts.', 'See: summon hosts'].join('\n'),
     };
+  }
+  if (type === 'cert.failed') {
+    const hosts = Array.isArray(e.data.hosts) ? (e.data.hosts as string[]).join(', ') : '?';
+    lines.push(`domains: ${hosts}`, `tries:   ${String(e.data.failures ?? '?')}`);
+    if (e.data.expiresAt) lines.push(`the certificate serving now expires: ${String(e.data.expiresAt)}`);
+    lines.push('', `See: summon events -a ${app}   and   summon certs -a ${app}`);
+    return { subject: `[summon] ${app}: no certificate for ${hosts}`, text: lines.join('\n') };
   }
   if (type === 'release.failed') {
     lines.push('', `See: summon releases -a ${app}`);

@@ -3,7 +3,7 @@
 import type { SummonEvent } from '../core/types.js';
 
 export const CRASHLOOP_RESTARTS = 3;
-export const DEFAULT_WEBHOOK_EVENTS = ['release.live', 'release.failed', 'instance.crashloop', 'scale.max'];
+export const DEFAULT_WEBHOOK_EVENTS = ['release.live', 'release.failed', 'instance.crashloop', 'scale.max', 'cert.failed'];
 /** Events about notifications themselves are never notified (no loops). */
 const SILENT = /^(webhook|notify|email)\./;
 
