@@ -94,6 +94,8 @@ export class Lease {
   private readonly marginMs: number;
   private timer: NodeJS.Timeout | null = null;
   private held: LeaseState | null = null;
+  /** The epoch this node held last (0: never), for the refusal's message. */
+  private lastEpoch = 0;
   /** Monotonic time until which this node counts itself leader. */
   private validUntil = 0;
   private stopped = false;
@@ -125,7 +127,7 @@ export class Lease {
   /** The epoch this node's writes are fenced with (throws when it does not lead). */
   epoch(): number {
     const s = this.state();
-    if (!s) throw new FencedError(this.opts.node, 0);
+    if (!s) throw new FencedError(this.opts.node, this.lastEpoch);
     return s.epoch;
   }
 
@@ -156,6 +158,7 @@ export class Lease {
     if (got) {
       const fresh = this.held === null;
       this.held = got;
+      this.lastEpoch = got.epoch;
       this.validUntil = sentAt + this.ttlMs - this.marginMs;
       if (fresh) this.opts.onAcquired?.(got);
     } else if (this.held) {

@@ -131,3 +131,59 @@ test('three nodes on one PostgreSQL: the leader killed under load', async (t) =>
   assert.equal(final.length, 3);
   assert.equal((await lease()).holder, next.holder, 'a node coming back does not take the lease');
 });
+
+test('a leader paused with SIGSTOP wakes up deposed: its writes are refused and it follows', async (t) => {
+  const pgs = await startTestPostgres();
+  const root = await tempDir('cluster-stop');
+  process.env.SUMMON_MASTER_KEY = randomBytes(32).toString('hex');
+  const db = new pg.Client({ connectionString: pgs.url });
+  db.on('error', () => {});
+  await db.connect();
+  const nodes: SummonProcess[] = [];
+  const start = async (id: string) => {
+    const s = await startSummonProcess(join(root, id, 'data'), ['--store', pgs.url, '--node-id', id], join(root, id, 'config'));
+    nodes.push(s);
+    return s;
+  };
+  t.after(async () => {
+    for (const s of nodes) {
+      s.proc.kill('SIGCONT');
+      await s.stop();
+    }
+    await db.end();
+    await pgs.stop();
+    await rm(root, { recursive: true, force: true });
+  });
+  const a = await start('node-a');
+  const b = await start('node-b');
+  assert.equal((await cli(a, 'apps:create', 'paused')).code, 0);
+  const pushed = await push(a, await exampleRepo('hello-node'), 'paused');
+  assert.equal(pushed.code, 0, pushed.stderr);
+  // Two instances: the paused leader has usage metered and instance rows to write when it wakes.
+  assert.equal((await cli(a, 'ps:scale', '-a', 'paused', '2')).code, 0);
+  await waitFor(async () => ((await cliJson(a, 'ps', '-a', 'paused', '--json')) as Ps[]).filter((i) => i.state === 'healthy').length === 2,
+    { timeoutMs: 60_000, what: 'two healthy instances' });
+  const load = startLoad(b, 'paused', { rate: 20, max: 100_000 });
+  await waitFor(() => load.completed() > 20, { timeoutMs: 20_000, what: 'load through node-b' });
+
+  a.proc.kill('SIGSTOP');
+  await waitFor(async () => {
+    const l = (await db.query<{ holder: string; epoch: string }>('select holder, epoch from cluster_lease')).rows[0];
+    return l.holder === 'node-b' && l.epoch === '2';
+  }, { timeoutMs: 20_000, what: 'node-b to take the lease from the paused leader', intervalMs: 20 });
+  a.proc.kill('SIGCONT');
+  // It wakes up past its lease's deadline: what its controller still writes as it closes (the
+  // metering since its last flush) is refused, and it stands down. (That the database refuses
+  // such a write even from a node that still believes it leads is lease.test.ts's.)
+  await waitFor(() => /deposed/.test(a.stderr()), { timeoutMs: 20_000, what: 'node-a to say it was deposed' });
+  assert.match(a.stderr(), /node node-a no longer holds the leader lease \(epoch 1\): write refused/);
+  assert.equal((await db.query<{ holder: string }>('select holder from cluster_lease')).rows[0].holder, 'node-b');
+  const routes = (await db.query<{ epoch: string }>(`select epoch from cluster_routes where app = 'paused'`)).rows;
+  assert.deepEqual(routes.map((r) => r.epoch), ['2'], 'the route row is the new leader\'s');
+  // The deposed node's data plane follows the new leader's routes and keeps serving.
+  await waitFor(async () => (await viaRouter(a, 'paused')).status === 200, { timeoutMs: 20_000, what: 'node-a\'s data plane to serve as a follower' });
+  const status = await cliJson(a, 'status', '--json');
+  assert.equal(status.leader.node, 'node-b');
+  const res = await load.stop();
+  assertNoFailures(res);
+});
