@@ -3,8 +3,10 @@
 //   npx tsc -p tsconfig.json && node dist/bench/router.js
 //
 // Processes: backend (nginx, `return 200`, 1 worker), nginx proxy (1 worker, upstream
-// keepalive), Summon Router (node, own process), a Node byte pipe (lib/pipe-child.ts: the
-// ceiling for any proxy written for Node), wrk. Each proxy gets a warm-up, then the same
+// keepalive), Summon's data plane twice (lib/dataplane-child.ts, as `summon up` runs it):
+// HAProxy (1 thread, programmed over its admin socket) and the Node router; a Node byte pipe
+// (lib/pipe-child.ts: the ceiling for any proxy written for Node), wrk. One worker/thread
+// each: on this 2-core machine, shared with wrk and the backend, 1 measured better than 2. Each proxy gets a warm-up, then the same
 // wrk run; rounds alternate between them so drift hits all alike.
 // Env: BENCH_DURATION (s, default 5), BENCH_CONNECTIONS (default 32), BENCH_ROUNDS (default 2).
 //
@@ -106,6 +108,7 @@ async function main(): Promise<void> {
     const backendPort = await freePort();
     const nginxPort = await freePort();
     const routerPort = await freePort();
+    const haproxyPort = await freePort();
     const pipePort = await freePort();
 
     const backend = await startNginx(
@@ -138,18 +141,30 @@ async function main(): Promise<void> {
       nginxPort,
     );
 
-    const routerChild = kids.spawn(process.execPath, [path.join(here, 'lib', 'router-child.js'), String(routerPort), String(backendPort), 'bench']);
-    let routerErr = '';
-    routerChild.stderr!.on('data', (d: Buffer) => (routerErr += d));
-    routerChild.once('exit', (code) => {
-      if (code) process.stderr.write(`router exited ${code}: ${routerErr}\n`);
-    });
-    await waitForPort(routerPort, 'router');
+    const startPlane = async (kind: 'node' | 'haproxy', port: number) => {
+      const child = kids.spawn(process.execPath, [path.join(here, 'lib', 'dataplane-child.js'), kind, String(port), String(backendPort), 'bench']);
+      let err = '';
+      let out = '';
+      child.stderr!.on('data', (d: Buffer) => (err += d));
+      child.once('exit', (code) => {
+        if (code) process.stderr.write(`${kind} data plane exited ${code}: ${err}\n`);
+      });
+      const line = await new Promise<string>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d;
+          if (out.includes('\n')) resolve(out.split('\n')[0]);
+        });
+        child.once('exit', () => reject(new Error(`${kind} data plane exited before it listened: ${err}`)));
+      });
+      return { child, workerPid: (JSON.parse(line) as { workerPid: number }).workerPid };
+    };
+    const routerPlane = await startPlane('node', routerPort);
+    const haproxyPlane = await startPlane('haproxy', haproxyPort);
     const pipeChild = kids.spawn(process.execPath, [path.join(here, 'lib', 'pipe-child.js'), String(pipePort), String(backendPort)]);
     await waitForPort(pipePort, 'node byte pipe');
 
     // Sanity: both proxies answer with the backend's body.
-    for (const [name, port] of [['nginx', nginxPort], ['router', routerPort], ['node byte pipe', pipePort]] as const) {
+    for (const [name, port] of [['nginx', nginxPort], ['router', routerPort], ['haproxy data plane', haproxyPort], ['node byte pipe', pipePort]] as const) {
       const { status, text } = await get(port);
       if (status !== 200 || text !== BODY) throw new Error(`${name} answered ${status} ${JSON.stringify(text)}`);
     }
@@ -157,15 +172,18 @@ async function main(): Promise<void> {
     process.stdout.write(`wrk -t1 -c${CONNECTIONS} -d${DURATION}s --latency, ${ROUNDS} round(s) each, warm-up 2s each\n`);
     const backendPid = nginxWorker(backend.pid!);
     const nginxPid = nginxWorker(proxy.pid!);
-    const routerPid = routerChild.pid!;
+    const routerPid = routerPlane.workerPid;
+    const haproxyPid = haproxyPlane.workerPid;
     const pipePid = pipeChild.pid!;
     const direct = await wrk(backendPort, 2, backendPid); // context: the backend without any proxy
     await wrk(nginxPort, 2, nginxPid);
     await wrk(routerPort, 2, routerPid);
+    await wrk(haproxyPort, 2, haproxyPid);
     await wrk(pipePort, 2, pipePid);
-    const runs: { nginx: Run[]; router: Run[]; pipe: Run[] } = { nginx: [], router: [], pipe: [] };
+    const runs: { nginx: Run[]; router: Run[]; haproxy: Run[]; pipe: Run[] } = { nginx: [], router: [], haproxy: [], pipe: [] };
     for (let i = 0; i < ROUNDS; i++) {
       runs.nginx.push(await wrk(nginxPort, DURATION, nginxPid));
+      runs.haproxy.push(await wrk(haproxyPort, DURATION, haproxyPid));
       runs.router.push(await wrk(routerPort, DURATION, routerPid));
       runs.pipe.push(await wrk(pipePort, DURATION, pipePid));
     }
@@ -179,8 +197,10 @@ async function main(): Promise<void> {
     });
     const nginx = summary(runs.nginx);
     const router = summary(runs.router);
+    const haproxy = summary(runs.haproxy);
     const pipe = summary(runs.pipe);
     const ratio = router.requestsPerSec / nginx.requestsPerSec;
+    const haproxyRatio = haproxy.requestsPerSec / nginx.requestsPerSec;
     const pipeRatio = pipe.requestsPerSec / nginx.requestsPerSec;
 
     const row = (name: string, s: { requestsPerSec: number; p50Ms: number; p99Ms: number; cpuUsPerReq: number; errors: number }) =>
@@ -189,13 +209,14 @@ async function main(): Promise<void> {
       `${'proxy'.padEnd(16)} ${'req/s'.padStart(10)} ${'p50 ms'.padStart(9)} ${'p99 ms'.padStart(9)} ${'cpu µs/req'.padStart(10)} ${'errors'.padStart(7)}`,
       row('backend direct', { ...direct, errors: direct.non2xx + direct.socketErrors }),
       row('nginx', nginx),
+      row('summon haproxy', haproxy),
       row('summon router', router),
       row('node byte pipe', pipe),
       '',
-      `router/nginx throughput: ${ratio.toFixed(2)}×; proxy CPU per request: router ${(router.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(2)}× nginx`,
-      `p99: router ${router.p99Ms.toFixed(2)} ms vs nginx ${nginx.p99Ms.toFixed(2)} ms`,
+      `data plane haproxy/nginx throughput: ${haproxyRatio.toFixed(2)}×; proxy CPU per request: ${(haproxy.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(2)}× nginx; p99 ${haproxy.p99Ms.toFixed(2)} ms vs nginx ${nginx.p99Ms.toFixed(2)} ms`,
+      `data plane node (router)/nginx throughput: ${ratio.toFixed(2)}×; proxy CPU per request: router ${(router.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(2)}× nginx; p99 ${router.p99Ms.toFixed(2)} ms vs nginx ${nginx.p99Ms.toFixed(2)} ms`,
       `ceiling for a proxy written for Node (a byte pipe, no HTTP): ${pipeRatio.toFixed(2)}× nginx's throughput, ${(pipe.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(2)}× its CPU per request; the router reaches ${(router.requestsPerSec / pipe.requestsPerSec).toFixed(2)}× the pipe`,
-      `each run (req/s, cpu µs/req): nginx ${runs.nginx.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}; router ${runs.router.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}; pipe ${runs.pipe.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}`,
+      `each run (req/s, cpu µs/req): nginx ${runs.nginx.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}; haproxy ${runs.haproxy.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}; router ${runs.router.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}; pipe ${runs.pipe.map((r) => `${r.requestsPerSec.toFixed(0)}/${r.cpuUsPerReq}`).join(' ')}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
 
@@ -209,18 +230,24 @@ async function main(): Promise<void> {
         rounds: ROUNDS,
         backend: 'nginx return 200, 1 worker',
         nginxProxy: '1 worker, upstream keepalive 64',
-        router: 'one node process, keep-alive pool per upstream',
+        router: 'the Node data plane (dataplane.ts, one node process, keep-alive pool per upstream)',
+        haproxy: 'the HAProxy data plane (dataplane.ts with HAProxy 2.6, nbthread 1, the instance a dynamic server with pool-max-conn -1)',
+        workers: 'nginx 1 worker, HAProxy 1 thread, node 1 process: 1 measured better than 2 on this 2-core machine',
         pipe: 'one node process copying bytes between each client connection and its own upstream connection (no HTTP): the ceiling for a proxy written for Node',
         pinning: 'none: proxy, backend and wrk share the 2 cores alike for both proxies',
       },
       backendDirect: direct,
       nginx: { ...nginx, runs: runs.nginx },
       router: { ...router, runs: runs.router },
+      haproxy: { ...haproxy, runs: runs.haproxy },
       nodeBytePipe: { ...pipe, runs: runs.pipe },
       ratio: {
         pipeThroughput: Number(pipeRatio.toFixed(3)),
         routerVsPipe: Number((router.requestsPerSec / pipe.requestsPerSec).toFixed(3)),
         throughput: Number(ratio.toFixed(3)),
+        haproxyThroughput: Number(haproxyRatio.toFixed(3)),
+        haproxyCpuPerRequest: Number((haproxy.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(3)),
+        p99HaproxyMs: haproxy.p99Ms,
         cpuPerRequest: Number((router.cpuUsPerReq / nginx.cpuUsPerReq).toFixed(3)),
         p99RouterMs: router.p99Ms,
         p99NginxMs: nginx.p99Ms,

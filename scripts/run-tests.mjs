@@ -8,8 +8,13 @@
 // Deadlines scale with the machine: one factor, measured here by timing a fixed workload on
 // both cores (or SUMMON_TEST_SLOWDOWN), passed to every test file (src/testing/wait.ts).
 //
+// The edge's end-to-end files (EDGE_FILES) run twice, once on each data plane (Node router,
+// HAProxy), through SUMMON_TEST_DATA_PLANE which the harness turns into `--data-plane`; the
+// others run on the Node router. With SUMMON_TEST_DATA_PLANE set, every file runs once on it.
+//
 // Usage: node scripts/run-tests.mjs [unit|e2e|all] [filter]
-//   env: SUMMON_TEST_SLOWDOWN=F (skip the measurement), SUMMON_TEST_FILE_LIMIT=SECONDS
+//   env: SUMMON_TEST_SLOWDOWN=F (skip the measurement), SUMMON_TEST_FILE_LIMIT=SECONDS,
+//        SUMMON_TEST_DATA_PLANE=node|haproxy
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -38,6 +43,18 @@ if (files.length === 0) {
   console.error(`no test files matched (${kind} ${filter}): run \`npm run build\` first, or check the filter`);
   process.exit(1);
 }
+/** What users rely on at the edge, proven on both data planes. */
+const EDGE_FILES = ['zero-downtime', 'summoning', 'restart'];
+const fixedPlane = process.env.SUMMON_TEST_DATA_PLANE;
+if (fixedPlane !== undefined && fixedPlane !== 'node' && fixedPlane !== 'haproxy') {
+  console.error(`SUMMON_TEST_DATA_PLANE must be node or haproxy, got ${JSON.stringify(fixedPlane)}`);
+  process.exit(2);
+}
+const runs = files.flatMap((file) => {
+  if (fixedPlane) return [{ file, plane: fixedPlane }];
+  const edge = file.startsWith('dist/test/') && EDGE_FILES.some((n) => file.endsWith(`/${n}.test.js`));
+  return edge ? [{ file, plane: 'node' }, { file, plane: 'haproxy' }] : [{ file, plane: undefined }];
+});
 
 const fixed = Boolean(process.env.SUMMON_TEST_SLOWDOWN);
 const slowdown = fixed ? Number(process.env.SUMMON_TEST_SLOWDOWN) : await measureSlowdown();
@@ -51,7 +68,7 @@ const limitsFor = (factor) => ({
   fileLimitMs: Math.round((Number(process.env.SUMMON_TEST_FILE_LIMIT) || 480) * 1000 * factor),
 });
 const { testTimeoutMs, fileLimitMs } = limitsFor(slowdown);
-console.log(`# ${files.length} test files; slowdown ${slowdown} (${process.env.SUMMON_TEST_SLOWDOWN ? 'SUMMON_TEST_SLOWDOWN' : 'measured'}); ` +
+console.log(`# ${files.length} test files (${runs.length} runs); slowdown ${slowdown} (${process.env.SUMMON_TEST_SLOWDOWN ? 'SUMMON_TEST_SLOWDOWN' : 'measured'}); ` +
   `per test ${testTimeoutMs / 1000} s, per file ${fileLimitMs / 1000} s`);
 
 const cgroupRoot = '/sys/fs/cgroup/pids';
@@ -159,7 +176,7 @@ async function factorFor(file) {
   return Math.max(slowdown, slowdownOf(await measureRound()));
 }
 
-async function runFile(file, index) {
+async function runFile({ file, plane }, index) {
   const factor = await factorFor(file);
   const { testTimeoutMs, fileLimitMs } = limitsFor(factor);
   if (factor !== slowdown) console.log(`# ${file}: slowdown ${factor} (measured again: the machine is busier than at the start)`);
@@ -168,7 +185,7 @@ async function runFile(file, index) {
     '--test-reporter=tap', `--test-reporter-destination=${tapFile}`, '--test', file];
   const started = Date.now();
   const child = spawn(process.execPath, args, {
-    stdio: 'inherit', detached: true, env: { ...process.env, SUMMON_TEST_SLOWDOWN: String(factor) },
+    stdio: 'inherit', detached: true, env: { ...process.env, SUMMON_TEST_SLOWDOWN: String(factor), ...(plane ? { SUMMON_TEST_DATA_PLANE: plane } : {}) },
   });
   const cg = canCgroup ? join(cgroupRoot, `summon-test-${process.pid}-${index}`) : null;
   if (cg) {
@@ -207,7 +224,7 @@ async function runFile(file, index) {
   if (cg) await emptyCgroup(cg);
   const tap = existsSync(tapFile) ? parseTap(readFileSync(tapFile, 'utf8')) : parseTap('');
   rmSync(tapFile, { force: true });
-  return { file, code, hung, leaked: hung ? 0 : left.length, seconds: (Date.now() - started) / 1000, ...tap };
+  return { file: plane && !fixedPlane ? `${file} [${plane}]` : file, code, hung, leaked: hung ? 0 : left.length, seconds: (Date.now() - started) / 1000, ...tap };
 }
 
 let interrupted = false;
@@ -219,9 +236,10 @@ process.on('SIGTERM', stop);
 
 const results = [];
 const t0 = Date.now();
-for (const [i, file] of files.entries()) {
+for (const [i, r] of runs.entries()) {
   if (interrupted) break;
-  results.push(await runFile(file, i));
+  if (r.plane && !fixedPlane) console.log(`# ${r.file} on the ${r.plane} data plane`);
+  results.push(await runFile(r, i));
 }
 const sum = (k) => results.reduce((n, r) => n + r[k], 0);
 const bad = results.filter((r) => r.code !== 0 || r.hung || r.leaked > 0);
@@ -233,7 +251,7 @@ for (const r of results) {
 for (const r of bad) {
   for (const f of r.failed) console.log(`# failed in ${r.file}: ${f.trim()}`);
 }
-console.log(`# summary: ${results.length}/${files.length} files, ${sum('tests')} tests, ${sum('pass')} passed, ${sum('fail')} failed, ` +
+console.log(`# summary: ${results.length}/${runs.length} files, ${sum('tests')} tests, ${sum('pass')} passed, ${sum('fail')} failed, ` +
   `${sum('cancelled')} cancelled, ${sum('skipped')} skipped; ${results.filter((r) => r.hung).length} files hung, ` +
   `${results.filter((r) => r.leaked > 0).length} leaked processes; ${((Date.now() - t0) / 1000).toFixed(0)} s (slowdown ${slowdown})`);
-process.exit(bad.length === 0 && !interrupted && results.length === files.length ? 0 : 1);
+process.exit(bad.length === 0 && !interrupted && results.length === runs.length ? 0 : 1);

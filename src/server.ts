@@ -31,11 +31,12 @@ import { SeriesRecorder } from './api/series.js';
 import { EmailNotifier, type EmailOptions } from './notify/email.js';
 import { WebhookNotifier } from './notify/webhooks.js';
 import { DrainManager, type DrainSettings } from './drains/drain-manager.js';
-import { InvalidInputError } from './core/errors.js';
+import { InvalidInputError, SummonError } from './core/errors.js';
 import { checkPrice } from './core/usage.js';
 import { DnsServer } from './router/dns/dns-server.js';
 import { Router, type ClientLimitOptions } from './router/router.js';
 import { DataPlaneClient } from './router/dataplane-client.js';
+import { probeHaproxy } from './router/haproxy/process.js';
 import { ProcessRuntime } from './runtimes/process/process-runtime.js';
 import { makeDataDir, openConfinement, tightenDataDir } from './isolation/data-dir.js';
 import type { Confiner } from './isolation/confine.js';
@@ -94,6 +95,9 @@ export interface SummonOptions {
    *  that outlives this one and is adopted by the next start; 'embedded' (default: embedders,
    *  in-process tests): the router runs in this process and stops with it. */
   dataPlane?: 'embedded' | 'process';
+  /** Which data plane the process runs (`--data-plane`): HAProxy, the Node router, or auto
+   *  (HAProxy when a usable one, 2.6 or later, is installed; else the Node router). */
+  dataPlaneKind?: 'auto' | 'haproxy' | 'node';
   /** Leave instances running when Summon stops, for the next start to adopt (`summon up`'s
    *  default; `--stop-apps-on-exit` stops them). Default here: stop them (embedders, tests). */
   keepInstances?: boolean;
@@ -154,7 +158,27 @@ export interface RunningSummon {
   recovered: { buildProcesses: number; buildDirs: number; releases: number };
   /** With a postgres:// store: this node's name, the store, and whether it leads now. */
   cluster: { node: string; store: string; leading(): boolean } | null;
+  /** Which data plane carries app traffic on this host, and why that one. */
+  dataPlane: DataPlaneInfo;
   stop(): Promise<void>;
+}
+
+export interface DataPlaneInfo {
+  dataPlane: 'node' | 'haproxy';
+  /** HAProxy's version when it is the data plane. */
+  haproxy?: string;
+  reason: string;
+}
+
+/** `--data-plane`: auto is HAProxy when a usable one (2.6 or later) is installed, else Node. */
+export function resolveDataPlane(want: 'auto' | 'haproxy' | 'node'): { kind: 'node' | 'haproxy'; reason: string } {
+  if (want === 'node') return { kind: 'node', reason: '--data-plane node' };
+  const p = probeHaproxy();
+  if (p.ok) return { kind: 'haproxy', reason: want === 'auto' ? `--data-plane auto: HAProxy ${p.version} found` : '--data-plane haproxy' };
+  if (want === 'haproxy') {
+    throw new SummonError('invalid_input', `--data-plane haproxy: no usable HAProxy (${p.reason}); install it (scripts/setup.sh, Debian's haproxy package) or use --data-plane node`);
+  }
+  return { kind: 'node', reason: `--data-plane auto: no usable HAProxy (${p.reason})` };
 }
 
 function checkPort(name: string, v: number | undefined): number {
@@ -297,8 +321,12 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     let router: Router | DataPlaneClient;
     let actualRouterPort: number;
     let actualHttpsPort: number | null = null;
+    let dataPlaneInfo: DataPlaneInfo = { dataPlane: 'node', reason: 'the router runs in this process' };
     if (o.dataPlane === 'process') {
+      const kind = resolveDataPlane(o.dataPlaneKind ?? 'auto');
+      dataPlaneInfo = { dataPlane: kind.kind, reason: kind.reason };
       const dp = await DataPlaneClient.open({
+        dataPlane: kind.kind,
         dataDir, port: routerPort, domains, version: SUMMON_VERSION, logger: part('dataplane'),
         ...(host ? { host } : {}),
         ...(o.hold ? { hold: o.hold } : {}),
@@ -306,7 +334,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
         ...(httpsPort !== null ? { httpsPort } : {}),
         onWake: wake, onEvent: onRouterEvent,
       });
-      logger.info({ component: 'dataplane', ...dp.origin, port: dp.port }, dp.origin.adopted ? 'adopted the running data plane' : 'started the data plane');
+      dataPlaneInfo = { ...dp.kind, reason: kind.reason };
+      logger.info({ component: 'dataplane', ...dp.origin, ...dp.kind, port: dp.port }, dp.origin.adopted ? 'adopted the running data plane' : 'started the data plane');
       router = dp;
       actualRouterPort = dp.port;
       actualHttpsPort = dp.httpsPort;
@@ -461,6 +490,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const recovered = { buildProcesses: builds.killed + reapedBuildProcesses, buildDirs: builds.removed.length, releases: cluster ? 0 : await releases.failInterrupted() };
     const { server, fastify } = createApiServer({
       store, controller, releases, repos, git, logs, events, secrets, agents, auth, audit, pushes, agentToken,
+      dataPlane: () => (dataPlaneInfo.dataPlane === 'haproxy' ? `haproxy ${dataPlaneInfo.haproxy ?? ''}`.trim() : 'node'),
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
       metricsText: () => metrics.text(),
       series: (app) => recorder.get(app),
@@ -606,7 +636,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     let stopping: Promise<void> | null = null;
     up = true;
     return {
-      apiUrl, routerUrl, routerHttpsUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, logger, recovered,
+      apiUrl, routerUrl, routerHttpsUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, logger, recovered, dataPlane: dataPlaneInfo,
       cluster: cluster ? { node: nodeId, store: storeName, leading: () => leading } : null,
       stop: () => {
         stopping ??= (async () => {

@@ -34,6 +34,8 @@ export interface ApiDeps {
   events: EventBus;
   secrets: Secrets;
   agents: HostAgent[];
+  /** Which data plane this node runs (shown on the local host in GET /api/hosts). */
+  dataPlane?: () => string;
   /** The secret each remote host's credential is derived from (agent/host-credential.ts):
    *  what GET /internal/blobs/:sha256 checks, and POST /api/hosts/:host/credential prints. */
   agentToken?: string;

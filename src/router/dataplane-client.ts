@@ -35,6 +35,9 @@ interface Hello {
   config: string;
   apps: string[];
   waking: string[];
+  /** Absent from a data plane older than the choice: the Node router. */
+  dataPlane?: 'node' | 'haproxy';
+  haproxy?: string;
 }
 
 type Msg = { t: string; [k: string]: unknown };
@@ -79,6 +82,12 @@ export class DataPlaneClient {
     return this.hello?.httpsPort ?? null;
   }
 
+  /** Which data plane runs: 'node', or 'haproxy' with HAProxy's version. */
+  get kind(): { dataPlane: 'node' | 'haproxy'; haproxy?: string } {
+    const h = this.hello;
+    return h?.dataPlane === 'haproxy' ? { dataPlane: 'haproxy', ...(h.haproxy ? { haproxy: h.haproxy } : {}) } : { dataPlane: 'node' };
+  }
+
   /** Adopts the running data plane or starts one; resolves once it listens. */
   static async open(o: DataPlaneClientOptions): Promise<DataPlaneClient> {
     const c = new DataPlaneClient(o);
@@ -94,7 +103,7 @@ export class DataPlaneClient {
       const want = configKey(this.o);
       const why = !h ? 'it did not answer'
         : h.protocol !== DATA_PLANE_PROTOCOL ? `it speaks protocol ${h.protocol}, this Summon ${DATA_PLANE_PROTOCOL}`
-          : h.config !== want ? 'its settings (--host, --domain, --hold-*, client limits, HTTPS on or off) differ'
+          : h.config !== want ? 'its settings (--host, --domain, --hold-*, client limits, HTTPS on or off, --data-plane) differ'
             : this.o.port !== 0 && h.port !== this.o.port ? `it listens on port ${h.port}, not ${this.o.port}`
               : this.o.httpsPort && h.httpsPort !== this.o.httpsPort ? `its HTTPS listens on port ${String(h.httpsPort)}, not ${this.o.httpsPort}` : null;
       if (h && why === null) {
@@ -130,6 +139,8 @@ export class DataPlaneClient {
       ...(this.o.hold ? { hold: this.o.hold } : {}),
       ...(this.o.client ? { client: this.o.client } : {}),
       ...(this.o.httpsPort != null ? { httpsPort: this.o.httpsPort } : {}),
+      ...(this.o.dataPlane ? { dataPlane: this.o.dataPlane } : {}),
+      ...(this.o.haproxySpares ? { haproxySpares: this.o.haproxySpares } : {}),
     };
     const logFd = openSync(join(this.o.dataDir, 'dataplane.log'), 'a', 0o600);
     const child = spawn(process.execPath, [join(here, 'dataplane-main.js'), JSON.stringify(cfg)], {

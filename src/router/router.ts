@@ -77,11 +77,20 @@ export interface RouterOptions {
   /** HTTPS (tls-listener.ts) on this port too, with the certificates of setEdge(); absent or
    *  null: none. */
   httpsPort?: number | null;
+  /** Where HTTPS listens when not where HTTP does (`host`): behind HAProxy, HTTP is on loopback
+   *  for HAProxy only and HTTPS on the public address. */
+  httpsHost?: string;
   /** Client connection limits and timeouts; defaults and reasons in client-limits.ts. */
   client?: ClientLimitOptions;
   /** Called when an upstream removed from its route has no request in flight any more (a
    *  control plane in another process learns a drain is over without polling). */
   onUpstreamIdle?: (instanceId: string) => void;
+  /** Behind HAProxy (the HAProxy data plane's holder): the client's address and scheme are
+   *  read from the X-Forwarded-For / X-Forwarded-Proto HAProxy set (it replaces a client's
+   *  own), and a request whose app has an upstream is handed back (425, HAProxy retries it on
+   *  the server now in the backend) unless its body is bigger than `handBackMaxBody` bytes
+   *  or chunked (HAProxy cannot replay those: the holder proxies them itself). */
+  behindHaproxy?: { handBackMaxBody: number };
 }
 
 function isIntIn(v: unknown, lo: number, hi: number): v is number {
@@ -106,6 +115,7 @@ export class Router implements ExchangeOwner {
   private readonly proto: string;
   private readonly clientLimits: ClientLimits;
   private readonly edge: ClientEdge;
+  private readonly behind: { handBackMaxBody: number } | undefined;
   private readonly table: RouteTable;
   private readonly holds: HoldQueue;
   /** Custom domains, certificates, ACME answers and policies, as the control plane last set them. */
@@ -169,6 +179,7 @@ export class Router implements ExchangeOwner {
     this.agentOpts = { maxSockets, maxFreeSockets };
     this.proto = proto;
     this.clientLimits = clientLimits;
+    this.behind = opts.behindHaproxy;
     this.table = new RouteTable(this.agentOpts, opts.onUpstreamIdle);
     this.holds = new HoldQueue(maxHeld, maxWaitMs, {
       dispatch: (ex) => this.dispatch(ex),
@@ -200,7 +211,7 @@ export class Router implements ExchangeOwner {
     });
     this.httpsPort = httpsPort;
     this.tls = httpsPort === null ? null : new TlsListener(this.server, {
-      port: httpsPort, ...(opts.host !== undefined ? { host: opts.host } : {}),
+      port: httpsPort, ...((opts.httpsHost ?? opts.host) !== undefined ? { host: opts.httpsHost ?? opts.host } : {}),
       handshakeTimeoutMs: clientLimits.headerTimeoutMs, maxConnections: clientLimits.maxConnections,
     });
   }
@@ -384,7 +395,11 @@ export class Router implements ExchangeOwner {
     if (!res.shouldKeepAlive) socket[kClosing] = true;
     const start = performance.now();
     const secure = (socket as { encrypted?: boolean }).encrypted === true;
-    const head = scanRequestHead(req.rawHeaders, req.url!, req.httpVersionMinor === 0, socket.remoteAddress, secure ? 'https' : this.proto);
+    let clientIp = socket.remoteAddress;
+    let proto = secure ? 'https' : this.proto;
+    // Only HAProxy reaches the loopback HTTP listener; a TLS client is a client of ours.
+    if (this.behind !== undefined && !secure) ({ clientIp, proto } = forwardedByHaproxy(req.rawHeaders, clientIp, proto));
+    const head = scanRequestHead(req.rawHeaders, req.url!, req.httpVersionMinor === 0, clientIp, proto);
     if (head.bad !== null) {
       // The framing or the target cannot be trusted: answer, close, and route nothing more from this connection.
       this.badRequests++;
@@ -452,6 +467,16 @@ export class Router implements ExchangeOwner {
     const app = ex.app;
     const list = app.upstreams;
     if (list.length === 0) return this.holds.hold(ex);
+    if (this.behind !== undefined && ex.attempts === 0 && handBackable(ex.req, this.behind.handBackMaxBody)) {
+      // HAProxy has the server by now (the data plane adds it before telling this router).
+      ex.state = DONE;
+      const res = ex.res;
+      if (!res.headersSent && !res.destroyed) {
+        res.writeHead(425, ['Content-Length', '0', 'Cache-Control', 'no-store']);
+        res.end();
+      }
+      return;
+    }
     const rr = app.rr;
     app.rr = rr >= 0x3fffffff ? 0 : rr + 1;
     const u = chooseUpstream(list, rr, ex.tried, performance.now());
@@ -633,4 +658,24 @@ export class Router implements ExchangeOwner {
       };
     },
   };
+}
+
+/** The client's address and scheme as HAProxy set them (one value each; it replaces a client's). */
+function forwardedByHaproxy(raw: string[], ip: string | undefined, proto: string): { clientIp: string | undefined; proto: string } {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i];
+    if (n.length === 15 && n.toLowerCase() === 'x-forwarded-for') ip = raw[i + 1];
+    else if (n.length === 17 && n.toLowerCase() === 'x-forwarded-proto') {
+      const v = raw[i + 1];
+      if (v === 'https' || v === 'http') proto = v;
+    }
+  }
+  return { clientIp: ip, proto };
+}
+
+/** HAProxy can replay it: no body, or a Content-Length body that fits its buffer. */
+function handBackable(req: http.IncomingMessage, max: number): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return false;
+  const cl = req.headers['content-length'];
+  return cl === undefined || Number(cl) <= max;
 }

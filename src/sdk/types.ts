@@ -250,6 +250,7 @@ export const HostView = named('Host', z.object({
   error: z.string().optional(),
   runtimes: z.array(RuntimeCapability),
   instances: z.number().int(),
+  dataPlane: z.string().optional().describe('the local host\'s data plane: "haproxy 2.6.12" or "node" (`summon up --data-plane`)'),
 }));
 export type HostView = z.infer<typeof HostView>;
 export const ClusterNodeView = named('ClusterNode', z.object({

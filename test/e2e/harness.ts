@@ -32,6 +32,15 @@ export interface SummonProcess {
   kill9(): Promise<void>;
 }
 
+/** The data plane the e2e files run on: SUMMON_TEST_DATA_PLANE (scripts/run-tests.mjs runs the
+ *  edge files once with each), else the Node router. */
+export const TEST_DATA_PLANE: 'haproxy' | 'node' = process.env.SUMMON_TEST_DATA_PLANE === 'haproxy' ? 'haproxy' : 'node';
+
+/** `--data-plane` for the run's data plane unless the test chose its own. */
+export function dataPlaneArgs(extraArgs: string[]): string[] {
+  return extraArgs.includes('--data-plane') ? [] : ['--data-plane', TEST_DATA_PLANE];
+}
+
 export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `summon-${prefix}-`));
 }
@@ -47,7 +56,7 @@ export async function startSummonProcess(dataDir: string, extraArgs: string[] = 
   await mkdir(vmCacheDir(), { recursive: true });
   const buildRo = ['--build-ro', vmCacheDir()];
   const stopApps = o.keepApps ? [] : ['--stop-apps-on-exit'];
-  const proc = spawn(process.execPath, [o.bin ?? BIN, 'up', '--data', dataDir, '--api-port', '0', '--router-port', '0', '--https-port', '0', ...buildRo, ...stopApps, ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [o.bin ?? BIN, 'up', '--data', dataDir, '--api-port', '0', '--router-port', '0', '--https-port', '0', ...buildRo, ...stopApps, ...dataPlaneArgs(extraArgs), ...extraArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let stdout = '';
   let stderr = '';

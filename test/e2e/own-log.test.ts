@@ -71,6 +71,7 @@ test('summon up --log-level debug: JSON lines on stderr, each event once, the st
   assert.match(out[2], /^ {2}Router: {2}http:\/\/127\.0\.0\.1:\d+ {3}\(apps at http:\/\/NAME\.localhost:\d+\)$/);
   assert.equal(out[3], `  Token:   ${s.token}`);
   assert.ok(out.some((l) => /^ {2}Data: {4}\S+/.test(l)));
+  assert.ok(out.some((l) => /^ {2}Data plane: (HAProxy \d|the Node router) \(--data-plane /.test(l)), 'which data plane runs, and why');
   assert.ok(!out.some(looksJson), `no JSON on stdout:\n${s.stdout()}`);
 });
 

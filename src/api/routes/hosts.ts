@@ -12,6 +12,7 @@ export function registerHostRoutes(fastify: FastifyInstance, c: ApiContext): voi
       id: a.hostId, address: link.address, link: link.state, ...(link.url ? { url: link.url } : {}), since: link.since,
       ...(link.error ? { error: link.error } : {}),
       runtimes: await a.capabilities().catch(() => []), instances: a.instances().length,
+      ...(link.state === 'local' && d.dataPlane ? { dataPlane: d.dataPlane() } : {}),
     };
   })));
   route(fastify, 'cluster', async () => {

@@ -8,15 +8,16 @@ export function register(program: Command, io: Io, run: (f: () => Promise<void>)
       if (o.json) return json(io, hosts);
       const rows = hosts.flatMap((h): Record<string, unknown>[] => {
         const link = h.link === 'unreachable' ? `unreachable${h.error ? ` (${h.error})` : ''}` : h.link;
-        if (h.runtimes.length === 0) return [{ host: h.id, address: h.address, link, instances: h.instances, runtime: null, available: null, accel: null, arches: null, detail: null }];
+        const dataPlane = h.dataPlane ?? null;
+        if (h.runtimes.length === 0) return [{ host: h.id, address: h.address, link, 'data plane': dataPlane, instances: h.instances, runtime: null, available: null, accel: null, arches: null, detail: null }];
         return h.runtimes.map((r) => ({
-          host: h.id, address: h.address, link, instances: h.instances, runtime: r.target,
+          host: h.id, address: h.address, link, 'data plane': dataPlane, instances: h.instances, runtime: r.target,
           available: r.available ? 'yes' : 'no', accel: r.accel ?? null,
           // e.g. "x86_64 (emulated), aarch64 (emulated)": what [run].arch may ask of this host.
           arches: r.arches?.length ? r.arches.map((a) => `${a.arch} (${a.native ? 'native' : 'emulated'})`).join(', ') : null,
           detail: r.reason,
         }));
       });
-      io.out(table(rows, ['host', 'address', 'link', 'instances', 'runtime', 'available', 'accel', 'arches', 'detail']));
+      io.out(table(rows, ['host', 'address', 'link', 'data plane', 'instances', 'runtime', 'available', 'accel', 'arches', 'detail']));
     }));
 }

@@ -86,6 +86,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--dns-port <n>', 'run the summoning DNS server on this port')
     .option('--store <url>', 'sqlite:PATH (default DATA/summon.db) or postgres://…')
     .option('--log-level <level>', "Summon's own log on stderr (JSON lines; readable on a terminal): trace, debug, info, warn, error, fatal or silent", 'info')
+    .addOption(new Option('--data-plane <kind>', 'what carries app traffic: haproxy (Debian\'s, 2.6 or later, programmed at run time), node (the built-in router) or auto (haproxy when a usable one is installed)').choices(['auto', 'haproxy', 'node']).default('auto'))
     .option('--hold-max <n>', 'requests held per app while it wakes', '100')
     .option('--hold-timeout <d>', 'longest a request is held', '30s')
     .option('--max-connections <n>', 'client connections the router keeps open at once; past it a 503 (default 10000, less where the open-file limit is lower)')
@@ -206,6 +207,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         ...(price !== undefined ? { pricePerInstanceSecond: price } : {}),
         keepInstances: o.stopAppsOnExit !== true,
         dataPlane: 'process',
+        dataPlaneKind: o.dataPlane as 'auto' | 'haproxy' | 'node',
       };
       const s = await startSummon(opts);
       installLastResort(io, 'summon up', s.logger);
@@ -219,6 +221,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
       io.out(`  Agents:  \`summon hosts:credential ID > ID.token\` here, \`summon agent --id ID --control ${s.apiUrl} --token-file ID.token …\` on the host, then --agent ID=URL here`);
       if (s.cluster) io.out(`  Cluster: node ${s.cluster.node} of the control plane on ${s.cluster.store}; ${s.cluster.leading() ? 'leading' : 'following'} (\`summon status\`)`);
       io.out(`  Data:    ${s.dataDir}`);
+      io.out(`  Data plane: ${s.dataPlane.dataPlane === 'haproxy' ? `HAProxy ${s.dataPlane.haproxy ?? ''}`.trim() : 'the Node router'} (${s.dataPlane.reason})`);
       const r = s.recovered;
       if (r.buildProcesses + r.buildDirs + r.releases > 0) {
         io.out(`Recovered from a run that stopped mid-way: ${r.releases} interrupted release(s) marked failed, ` +
