@@ -169,6 +169,7 @@ export async function runDataPlane(cfg: DataPlaneConfig, log: (msg: string) => v
       plane = await HaproxyPlane.start({
         dir: join(dirname(cfg.socket), 'haproxy'), host, port, holderPort: listened.port, statsPort: await freePort('127.0.0.1'),
         domains: cfg.domains, maxConnections: Math.max(100, Math.min(limits.maxConnections, Math.floor((openFileLimit() - 200) / 2))),
+        maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
         headerTimeoutMs: limits.headerTimeoutMs, idleTimeoutMs: limits.idleTimeoutMs,
         // Held requests wait in the holder: HAProxy waits for it as long as a hold may last.
         serverTimeoutMs: Math.max(60_000, (cfg.hold?.maxWaitMs ?? 30_000) + 5000),

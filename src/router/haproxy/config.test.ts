@@ -10,7 +10,7 @@ const input = (dir: string, o: Partial<RenderInput> = {}): RenderInput => ({
   host: '127.0.0.1', port: 18080, holderPort: 18081, statsPort: 18082, adminSocket: join(dir, 'admin.sock'),
   hostMap: join(dir, 'hosts.map'), forceHttpsMap: join(dir, 'f.map'), hstsMap: join(dir, 'h.map'), backends: 3,
   servers: new Map([[1, [{ name: 'web-1', address: '127.0.0.1', port: 4001 }]]]), maxConnections: 1000,
-  headerTimeoutMs: 10_000, idleTimeoutMs: 65_000, serverTimeoutMs: 60_000, threads: 1, ...o,
+  headerTimeoutMs: 10_000, idleTimeoutMs: 65_000, serverTimeoutMs: 60_000, threads: 1, maxConnectionsPerAddress: 100, ...o,
 });
 
 describe('renderConfig', () => {
@@ -33,6 +33,7 @@ describe('renderConfig', () => {
     assert.match(cfg, /http-request set-header X-Forwarded-Proto http/);
     assert.match(cfg, /stats socket \/d\/admin\.sock mode 600 level admin/);
     assert.match(cfg, /use-service prometheus-exporter/);
+    assert.match(cfg, /tcp-request connection reject if \{ sc0_conn_cur gt 100 \}/);
   });
   it('has an HTTPS frontend only when asked', () => {
     assert.doesNotMatch(cfg, /fe_https/);

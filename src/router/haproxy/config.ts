@@ -39,6 +39,8 @@ export interface RenderInput {
   servers: Map<number, RenderedServer[]>;
   /** Client limits. */
   maxConnections: number;
+  /** Connections from one address (an IPv6 client's /64) past which a new one is closed. */
+  maxConnectionsPerAddress?: number;
   headerTimeoutMs: number;
   idleTimeoutMs: number;
   /** Upstream response-header timeout (504 past it). */
@@ -109,6 +111,16 @@ export function renderConfig(i: RenderInput): string {
       `frontend ${name}`,
       `  bind ${bind}`,
       `  maxconn ${i.maxConnections}`,
+    );
+    if (i.maxConnectionsPerAddress !== undefined) {
+      // HAProxy cannot answer a connection that has sent nothing: past the cap it is closed.
+      push(
+        '  stick-table type ipv6 size 1m expire 10m store conn_cur',
+        '  tcp-request connection track-sc0 src,ipmask(32,64)',
+        `  tcp-request connection reject if { sc0_conn_cur gt ${i.maxConnectionsPerAddress} }`,
+      );
+    }
+    push(
       // The forwarding headers are Summon's own: a client's values are replaced, never appended to.
       '  http-request del-header X-Real-IP',
       '  http-request del-header Forwarded',

@@ -30,6 +30,7 @@ export interface HaproxyPlaneOptions {
   /** Apps are NAME.<domain> for each. */
   domains: string[];
   maxConnections: number;
+  maxConnectionsPerAddress?: number;
   headerTimeoutMs: number;
   idleTimeoutMs: number;
   serverTimeoutMs: number;
@@ -135,7 +136,9 @@ export class HaproxyPlane {
     this.writeAtomic(this.files.cfg, renderConfig({
       host: this.o.host, port: this.o.port, holderPort: this.o.holderPort, statsPort: this.o.statsPort,
       adminSocket: this.files.admin, hostMap: this.files.hostMap, forceHttpsMap: this.files.forceHttpsMap, hstsMap: this.files.hstsMap,
-      backends: this.nBackends, servers, maxConnections: this.o.maxConnections, headerTimeoutMs: this.o.headerTimeoutMs,
+      backends: this.nBackends, servers, maxConnections: this.o.maxConnections,
+      ...(this.o.maxConnectionsPerAddress !== undefined ? { maxConnectionsPerAddress: this.o.maxConnectionsPerAddress } : {}),
+      headerTimeoutMs: this.o.headerTimeoutMs,
       idleTimeoutMs: this.o.idleTimeoutMs, serverTimeoutMs: this.o.serverTimeoutMs, threads: this.o.threads ?? 1,
     }));
   }
