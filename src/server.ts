@@ -501,7 +501,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       drains, drainsAllowPrivate: o.drains?.allowPrivate === true,
       pricePerInstanceSecond: price,
       ...(o.adviceMinWindowMs !== undefined ? { adviceMinWindowMs: o.adviceMinWindowMs } : {}),
-      ...(cluster ? { cluster: () => clusterView() } : {}),
+      cluster: () => clusterView(),
       now,
     });
     await fastify.ready();
@@ -537,7 +537,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const leaseTiming = { ttlMs: o.cluster?.ttlMs ?? DEFAULT_LEASE.ttlMs, renewMs: o.cluster?.renewMs ?? DEFAULT_LEASE.renewMs };
     const storeName = storeLoc.kind === 'postgres' ? describePostgres(storeLoc.url) : `sqlite:${storeLoc.file}`;
     async function clusterView(): Promise<ClusterView> {
-      const [nodes, l] = await Promise.all([cluster!.nodes(), readLease(cluster!.pool)]);
+      if (!cluster) return { store: storeName, node: nodeId, leader: null, lease: null, nodes: [] };
+      const [nodes, l] = await Promise.all([cluster.nodes(), readLease(cluster.pool)]);
       const holder = l?.valid ? l.holder : null;
       return {
         store: storeName, node: nodeId,

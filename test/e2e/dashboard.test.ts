@@ -179,6 +179,11 @@ test('the hosts page lists this host, its link and its runtimes', async () => {
   const text = await row.first().innerText();
   assert.match(text, /process: yes/);
   assert.match(text, /\b2\b/); // the two instances scaled above
+  // The control plane: with SQLite, the one node and its store.
+  const store = page.getByTestId('cluster-store');
+  await store.waitFor({ timeout: 5000 });
+  assert.match(await store.innerText(), /^sqlite:.*summon\.db$/);
+  assert.match(await page.getByTestId('cluster-leader').innerText(), /One node \(.+\) reconciles: several need a postgres:\/\/ store/);
 });
 
 test('a failed-only app is red in the list and on its page, and its failure reason keeps its lines', async () => {

@@ -7,6 +7,7 @@ import { Badge } from './badge.js';
 
 export function Hosts({ client }: { client: SummonClient }) {
   const { data: hosts, error } = usePoll(() => client.hosts(), POLL_MS, [client]);
+  const { data: cluster } = usePoll(() => client.cluster(), POLL_MS, [client]);
   const now = Date.now();
   return html`
     <h1>Hosts</h1>
@@ -28,5 +29,28 @@ export function Hosts({ client }: { client: SummonClient }) {
               </tr>`)}
           </tbody>
         </table></div>`}
+    </div>
+    <h2>Control plane</h2>
+    <div class="panel" data-testid="control-plane">
+      ${cluster === null ? html`<div class="empty">Loading…</div>` : html`
+        <p>Store: <code data-testid="cluster-store">${cluster.store}</code></p>
+        ${cluster.lease === null
+          ? html`<p class="sub" data-testid="cluster-leader">One node (${cluster.node}) reconciles: several need a <code>postgres://</code> store.</p>`
+          : html`<p data-testid="cluster-leader">${cluster.leader
+            ? html`Leader: <b>${cluster.leader.node}</b> since ${ago(cluster.leader.since, now)} (epoch ${cluster.leader.epoch}; lease ${cluster.lease.ttlMs / 1000}s, renewed every ${cluster.lease.renewMs / 1000}s)`
+            : 'No leader right now: a failover is under way.'}</p>
+            <div class="table-wrap"><table data-testid="node-list">
+              <thead><tr><th>Node</th><th>Role</th><th>API</th><th>Router</th><th>Seen</th></tr></thead>
+              <tbody>
+                ${cluster.nodes.map((n) => html`
+                  <tr key=${n.id} data-testid="node-row" data-node=${n.id} data-leader=${String(n.leader)}>
+                    <td><b>${n.id}</b><div class="sub">${n.version}</div></td>
+                    <td><${Badge} tone=${n.up ? (n.leader ? 'ok' : '') : 'bad'}>${n.leader ? 'leader' : n.up ? 'follower' : 'down'}</${Badge}></td>
+                    <td class="mono">${n.api}</td>
+                    <td class="mono">${n.router}</td>
+                    <td>${ago(n.seenAt, now)}</td>
+                  </tr>`)}
+              </tbody>
+            </table></div>`}`}
     </div>`;
 }
