@@ -506,7 +506,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     });
     await fastify.ready();
     // A follower answers API, git and push-hook requests by forwarding them to the leader.
-    if (cluster) forwardWhileFollowing(server, { leading: () => leading, leader: () => cluster.leader(), node: nodeId, log: part('cluster') });
+    if (cluster) forwardWhileFollowing(server, { leading: () => leading, leader: () => cluster.leader(), node: nodeId, log: part('cluster'), proof: secrets.derive('forwarded by a control-plane node') });
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
       server.listen(apiPort, host, () => res());

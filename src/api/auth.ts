@@ -61,8 +61,12 @@ export function bearerOf(req: IncomingMessage): string | null {
 
 /** The client's address as the API sees it (Summon trusts no forwarding header here). */
 export function clientAddress(req: IncomingMessage): string {
-  return req.socket.remoteAddress ?? 'unknown';
+  return forwardedFor.get(req) ?? req.socket.remoteAddress ?? 'unknown';
 }
+
+/** A request another control-plane node forwarded (cluster/wiring.ts, its proof checked): the
+ *  client's own address, for the failed-authentication limit and the audit log. */
+export const forwardedFor = new WeakMap<IncomingMessage, string>();
 
 export interface Principal {
   user: User;

@@ -3,6 +3,8 @@
 // through the published routes), agents that take desired sets only while this node leads,
 // and the API of a follower, which answers for the leader by forwarding to it.
 import http from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { forwardedFor } from '../api/auth.js';
 import type { HostAgent } from '../agent/host-agent.js';
 import type { RouterPort } from '../control/controller.js';
 import type { Logger } from '../logging/logger.js';
@@ -105,10 +107,23 @@ export function forwarded(url: string): boolean {
 /** Puts `forward` in front of the API server's own handler: while this node follows, API, git
  *  and push-hook requests go to the leader's API (streamed both ways), and get a 503 with
  *  Retry-After while no leader is known (a failover). */
-export function forwardWhileFollowing(server: http.Server, o: { leading: () => boolean; leader: () => { node: string; apiUrl: string | null } | null; node: string; log: Logger }): void {
+export function forwardWhileFollowing(server: http.Server, o: {
+  leading: () => boolean; leader: () => { node: string; apiUrl: string | null } | null; node: string; log: Logger;
+  /** Sent with each forwarded request and checked on arrival (derived from the master key every
+   *  node shares): only then is the client's address taken from X-Forwarded-For. */
+  proof: string;
+}): void {
   const handlers = server.listeners('request') as ((req: http.IncomingMessage, res: http.ServerResponse) => void)[];
   server.removeAllListeners('request');
+  const proof = Buffer.from(o.proof);
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const given = req.headers['x-summon-forward-proof'];
+    if (typeof given === 'string') {
+      const g = Buffer.from(given);
+      const client = String(req.headers['x-forwarded-for'] ?? '').split(',')[0].trim();
+      if (g.length === proof.length && timingSafeEqual(g, proof) && client) forwardedFor.set(req, client);
+    }
+    delete req.headers['x-summon-forward-proof'];
     if (o.leading() || !forwarded(req.url ?? '/')) {
       for (const h of handlers) h(req, res);
       return;
@@ -128,7 +143,7 @@ export function forwardWhileFollowing(server: http.Server, o: { leading: () => b
       return;
     }
     const target = new URL(l.apiUrl);
-    const headers = { ...req.headers, 'x-forwarded-for': req.socket.remoteAddress ?? '', 'x-summon-forwarded-by': o.node };
+    const headers = { ...req.headers, 'x-forwarded-for': forwardedFor.get(req) ?? req.socket.remoteAddress ?? '', 'x-summon-forwarded-by': o.node, 'x-summon-forward-proof': o.proof };
     const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers);
       ur.pipe(res);
