@@ -26,6 +26,7 @@ import { Controller } from './control/controller.js';
 import { EventBus } from './control/event-bus.js';
 import { LogStore } from './control/log-store.js';
 import { ReleaseService } from './control/release-service.js';
+import { SmokeRunner } from './control/smoke.js';
 import { Secrets } from './control/secrets.js';
 import { SeriesRecorder } from './api/series.js';
 import { EmailNotifier, type EmailOptions } from './notify/email.js';
@@ -481,9 +482,13 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     });
     // Before the git endpoint takes a push: what a run that died mid-build left behind.
     const builds = await recoverBuilds(join(dataDir, 'builds'));
+    const smoke = new SmokeRunner({
+      workDir: join(dataDir, 'builds'), now, gitDirsOf: (r) => [repos.path(r.app)],
+      ...(confiner ? { confiner } : {}),
+    });
     const releases = new ReleaseService({
       store, controller, pipeline, events, secrets, agents, appUrl, now, logger: part('releases'),
-      gitDirOf: (app) => repos.path(app), artifactPath: (sha) => blobs.path(sha),
+      gitDirOf: (app) => repos.path(app), artifactPath: (sha) => blobs.path(sha), smoke,
       ...(cluster ? { lockApp: (app: string) => cluster.lockApp(app) } : {}),
     });
     // With several nodes, releases left half-made are the leader's to fail (at promote).

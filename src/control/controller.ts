@@ -90,9 +90,24 @@ interface AppState {
   broken: Map<number, string>;
   /** Why the live release could not be placed, said once until it can be again. */
   unplaceable: string | null;
+  /** The target release's deploy gate ([test].smoke), while it rolls out. */
+  gate: GateState | null;
 }
 
 type RolloutResult = { ok: true } | { ok: false; reason: string };
+
+/** Asked of a rollout whose release has [test].smoke, once an instance of it is healthy and
+ *  before any instance of it takes traffic: `ok` lets the rollout go on; otherwise it fails
+ *  with the reason and the live release keeps serving. `signal` aborts when the rollout ends. */
+export type DeployGate = (release: Release, instance: { id: string; address: string; port: number }, signal: AbortSignal) => Promise<RolloutResult>;
+
+/** A rollout's gate: until it has passed, the release's instances are left out of the route
+ *  table and count as not yet healthy to the planner (so nothing old is drained for them). */
+interface GateState {
+  version: number;
+  state: 'waiting' | 'running' | 'passed';
+  abort: AbortController;
+}
 
 /** Scale out after one full CPU sample (the agent samples every second) above target; scale in
  *  only after a minute below it; at most one decision every 3 s. */
@@ -210,7 +225,7 @@ export class Controller {
     const st: AppState = {
       app, releases: new Map(), instances: new Map(), samples: [], lastScaleAt: null, manualAt: null,
       lastActivityAt: this.now(), restarting: null, reconciling: false, again: false, usageSeconds: 0, usageFlushed: 0,
-      memorySeconds: 0, memoryFlushed: 0, broken: new Map(), unplaceable: null,
+      memorySeconds: 0, memoryFlushed: 0, broken: new Map(), unplaceable: null, gate: null,
     };
     for (const v of [app.liveVersion, app.targetVersion]) {
       if (v === null) continue;
@@ -220,6 +235,14 @@ export class Controller {
     this.apps.set(app.name, st);
     this.active.add(st);
     return st;
+  }
+
+  private deployGate: DeployGate | null = null;
+
+  /** The gate every rollout of a release with [test].smoke passes before it takes traffic
+   *  (the release service's smoke tests). Also for rollouts resumed after a restart. */
+  setDeployGate(gate: DeployGate | null): void {
+    this.deployGate = gate;
   }
 
   // ---- commands (called by the services) ----------------------------------------------------
@@ -236,6 +259,7 @@ export class Controller {
     this.active.delete(st);
     this.metered.delete(st);
     this.observer.forget(name);
+    st.gate?.abort.abort();
     this.opts.router.deleteRoute(name);
     for (const [id, w] of this.waiters) if (id.startsWith(`${name}@`)) for (const f of w) f({ ok: false, reason: 'app destroyed' });
     await this.pushDesired();
@@ -259,6 +283,10 @@ export class Controller {
     if (prev !== null && prev !== release.version) {
       this.settle(st, prev, { ok: false, reason: `superseded by v${release.version} before it went live` });
       await this.opts.store.updateRelease(st.app.name, prev, { status: 'failed', reason: `superseded by v${release.version}` }, this.now());
+    }
+    if (st.gate && st.gate.version !== release.version) {
+      st.gate.abort.abort();
+      st.gate = null;
     }
     st.releases.set(release.version, forRunning(release));
     const result = new Promise<RolloutResult>((resolve) => {
@@ -476,8 +504,9 @@ export class Controller {
       return;
     }
     const upstreams = [];
+    const gated = st.gate && st.gate.state !== 'passed' ? st.gate.version : null;
     for (const m of st.instances.values()) {
-      if (m.status.state === 'healthy' && !m.draining && m.status.port !== null) {
+      if (m.status.state === 'healthy' && !m.draining && m.status.port !== null && m.desired.version !== gated) {
         upstreams.push({ id: m.status.id, address: m.status.address, port: m.status.port });
       }
     }
@@ -529,11 +558,15 @@ export class Controller {
     const release = target !== null ? st.releases.get(target) : app.liveVersion !== null ? st.releases.get(app.liveVersion) : undefined;
     const m = release?.manifest;
     const restarting = st.restarting;
+    const gated = this.gate(st, release);
     const planned: PlannedInstance[] = [...st.instances.values()].map((i) => ({
       id: i.status.id,
       // During a restart, instances from before it count as another version.
       version: restarting !== null && restarting.has(i.status.id) && app.targetVersion === null ? -1 : i.desired.version,
-      state: i.status.state, draining: i.draining, restarts: i.status.restarts, everHealthy: i.everHealthy,
+      // Behind a gate that has not passed, a healthy instance of the release is not healthy to
+      // the planner yet: nothing old is drained for it and the rollout is not promoted.
+      state: gated !== null && i.desired.version === gated && i.status.state === 'healthy' ? 'starting' : i.status.state,
+      draining: i.draining, restarts: i.status.restarts, everHealthy: i.everHealthy,
       createdAt: i.createdAt, reason: i.status.reason,
     }));
     const plan = planRollout({
@@ -596,6 +629,39 @@ export class Controller {
       void this.opts.events.emit(app.name, 'deploy.restarted', `all instances of v${plan.promote} restarted`);
       this.settleKey(`${app.name}@restart`, { ok: true });
     }
+  }
+
+  /** The version held behind the deploy gate now (null: none), starting the gate once an
+   *  instance of the target release is healthy. */
+  private gate(st: AppState, release: RunningRelease | undefined): number | null {
+    const target = st.app.targetVersion;
+    if (target === null || !release || release.version !== target || !this.deployGate || !release.manifest?.test?.smoke.length) return null;
+    if (st.gate?.version !== target) {
+      st.gate?.abort.abort();
+      st.gate = { version: target, state: 'waiting', abort: new AbortController() };
+    }
+    const gate = st.gate;
+    if (gate.state === 'passed') return null;
+    if (gate.state === 'waiting') {
+      const inst = [...st.instances.values()].find((i) => i.desired.version === target && !i.draining && i.status.state === 'healthy' && i.status.port !== null);
+      if (inst) {
+        gate.state = 'running';
+        const run = this.deployGate;
+        const ended = (r: RolloutResult) => {
+          if (st.gate !== gate || st.app.targetVersion !== target || !this.apps.has(st.app.name)) return;
+          if (r.ok) {
+            gate.state = 'passed';
+            this.updateRoute(st);
+            void this.reconcile(st.app.name);
+          } else {
+            void this.failRollout(st, target, r.reason).then(() => this.reconcile(st.app.name));
+          }
+        };
+        void run(release, { id: inst.status.id, address: inst.status.address, port: inst.status.port! }, gate.abort.signal)
+          .then(ended, (e: unknown) => ended({ ok: false, reason: `smoke tests could not run: ${e instanceof Error ? e.message : String(e)}` }));
+      }
+    }
+    return target;
   }
 
   private readonly linkStates = new Map<string, string>();
@@ -732,6 +798,7 @@ export class Controller {
     st.releases.set(version, forRunning(rel));
     if (prev !== null && prev !== version) st.releases.delete(prev);
     st.app = await this.opts.store.updateApp(name, { liveVersion: version, targetVersion: null });
+    st.gate = null;
     void this.opts.events.emit(name, 'release.live', `v${version} is live on ${st.app.desiredCount} instance(s)`, { version, previous: prev });
     this.settle(st, version, { ok: true });
   }
@@ -740,6 +807,10 @@ export class Controller {
     const name = st.app.name;
     for (const inst of st.instances.values()) {
       if (inst.desired.version === version && !inst.draining) this.drain(st, inst, 0);
+    }
+    if (st.gate?.version === version) {
+      st.gate.abort.abort();
+      st.gate = null;
     }
     await this.opts.store.updateRelease(name, version, { status: 'failed', reason }, this.now());
     st.app = await this.opts.store.updateApp(name, { targetVersion: null });

@@ -22,6 +22,7 @@ import type { EventBus } from './event-bus.js';
 import type { Secrets } from './secrets.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { describeArches, runsArch } from '../core/arch.js';
+import type { SmokeRunner } from './smoke.js';
 import { archRefusal, releaseNeed, type PlacementNeed } from '../core/placement.js';
 
 export interface ReleaseServiceOptions {
@@ -41,9 +42,14 @@ export interface ReleaseServiceOptions {
   /** Several control-plane nodes: holds the app's row lock in the database for the whole push
    *  (build, release, rollout), so pushes to one app on two nodes are serialised. */
   lockApp?: (app: string) => Promise<() => Promise<void>>;
+  /** [test].smoke: run by the controller's deploy gate before a release takes traffic. */
+  smoke?: SmokeRunner;
 }
 
 type Out = (line: string) => void;
+/** A push's repository and git's quarantine variables: during the pre-receive hook its commit
+ *  is only there, so the smoke tests' checkout reads it from there. */
+type SmokeSource = { gitDir: string; gitEnv: Record<string, string> };
 
 const ZERO = '0000000000000000000000000000000000000000';
 /** How often a running build's log is saved. */
@@ -76,6 +82,39 @@ export class ReleaseService {
   constructor(private readonly o: ReleaseServiceOptions) {
     this.now = o.now ?? Date.now;
     this.log = o.logger ?? silentLogger();
+    if (o.smoke) {
+      const smoke = o.smoke;
+      o.controller.setDeployGate((release, instance, signal) => this.smokeGate(smoke, release, instance, signal));
+    }
+  }
+
+  /** Where a rollout under way streams its lines (the push, or the CLI), by app@version. */
+  private readonly rolloutOut = new Map<string, { out: Out; source?: SmokeSource }>();
+
+  /** The deploy gate: the release's smoke commands against its instance that takes no traffic
+   *  yet; the result is kept in its build manifest and said in an event. */
+  private async smokeGate(smoke: SmokeRunner, release: Release, instance: { id: string; address: string; port: number }, signal: AbortSignal): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const { store, events } = this.o;
+    const name = release.app;
+    const v = release.version;
+    const under = this.rolloutOut.get(`${name}@${v}`);
+    const out = under?.out ?? (() => undefined);
+    void events.emit(name, 'smoke.started', `smoke tests of v${v} started against ${instance.id}`, { version: v, instance: instance.id });
+    const config = this.o.secrets.decrypt(release.configCipher);
+    const record = await smoke.run({ release, config, instance, out, signal, ...(under?.source ? { source: under.source } : {}) });
+    const current = await store.getRelease(name, v);
+    if (current?.buildManifest) {
+      await store.updateRelease(name, v, { buildManifest: { ...current.buildManifest, smoke: record } }, this.now())
+        .catch((err: unknown) => this.log.warn({ err, app: name, version: v }, 'smoke test record not stored'));
+    }
+    const figures = { version: v, instance: instance.id, durationMs: record.durationMs, steps: record.steps.length };
+    if (record.result === 'passed') {
+      void events.emit(name, 'smoke.passed', `smoke tests of v${v} passed (${record.steps.length} in ${(record.durationMs / 1000).toFixed(1)}s)`, figures);
+      return { ok: true };
+    }
+    const reason = record.reason ?? 'smoke tests failed';
+    void events.emit(name, 'smoke.failed', `smoke tests of v${v} failed: ${reason.split('\n')[0]}`, { ...figures, reason });
+    return { ok: false, reason };
   }
 
   /** At start, before the first push: a release that a crash (kill -9, power loss) left half
@@ -209,11 +248,11 @@ export class ReleaseService {
       return { ok: false, message: `v${release.version} was not released: ${err.message}${app.liveVersion !== null ? ` (v${app.liveVersion} keeps serving)` : ''}` };
     }
     void events.emit(req.app, 'build.succeeded', `built v${release.version} in ${((this.now() - t0) / 1000).toFixed(1)}s (artifact ${outcome.artifactSha256.slice(0, 12)})`, { version: release.version, durationMs: this.now() - t0 });
-    return this.releaseBuilt(app, release, outcome, config, out);
+    return this.releaseBuilt(app, release, outcome, config, out, { gitDir: req.gitDir, gitEnv: req.gitEnv ?? {} });
   }
 
   /** A built (or uploaded) artifact: checked against the hosts and the config vars, then rolled out. */
-  private async releaseBuilt(app: App, release: Release, outcome: BuildOutcome, config: Record<string, string>, out: Out): Promise<PushResult> {
+  private async releaseBuilt(app: App, release: Release, outcome: BuildOutcome, config: Record<string, string>, out: Out, source?: SmokeSource): Promise<PushResult> {
     const { store } = this.o;
     const target = outcome.manifest.run.target;
     const capability = await this.capabilityOf(target, releaseNeed(outcome));
@@ -235,7 +274,7 @@ export class ReleaseService {
       artifactSha256: outcome.artifactSha256, initrdSha256: outcome.initrdSha256,
       configCipher: this.o.secrets.encrypt(config),
     }, this.now());
-    return this.rollOut(ready, out);
+    return this.rollOut(ready, out, source);
   }
 
   /**
@@ -370,12 +409,14 @@ export class ReleaseService {
     return { config, release: rel.version, result: await this.rollOut(rel, out) };
   }
 
-  private async rollOut(release: Release, out: Out): Promise<PushResult> {
+  private async rollOut(release: Release, out: Out, source?: SmokeSource): Promise<PushResult> {
     const name = release.app;
     const unsubscribe = this.o.events.subscribe((e: SummonEvent) => {
       if (e.app === name && DEPLOY_EVENTS.has(e.type)) out(`       ${e.message}`);
     });
     out(`-----> Releasing v${release.version}`);
+    const key = `${name}@${release.version}`;
+    this.rolloutOut.set(key, { out, ...(source ? { source } : {}) });
     try {
       const r = await this.o.controller.deploy(release);
       await this.o.events.drained();
@@ -388,6 +429,7 @@ export class ReleaseService {
     } catch (e) {
       return { ok: false, message: toSummonError(e).message };
     } finally {
+      this.rolloutOut.delete(key);
       unsubscribe();
     }
   }

@@ -204,3 +204,17 @@ test('[scale].regions and [scale].host_labels: parsed for placement, refused whe
   rejects(`${base}[scale]\nhost_labels = { Disk = "ssd" }\n`, 'scale.host_labels', /label key/);
   rejects(`${base}[scale]\nhost_labels = { disk = "" }\n`, 'scale.host_labels.disk', /label value/);
 });
+
+test('[test].smoke: commands and a timeout, absent without any, bounds refused by name', () => {
+  const base = '[build]\nartifact = "a"\n';
+  assert.equal('test' in parseManifest(base), false);
+  assert.equal('test' in parseManifest(`${base}[test]\nsmoke = []\n`), false);
+  assert.deepEqual(parseManifest(`${base}[test]\nsmoke = ["curl -sf \\"$SUMMON_TEST_URL/healthy\\"", "node smoke.mjs"]\n`).test,
+    { smoke: ['curl -sf "$SUMMON_TEST_URL/healthy"', 'node smoke.mjs'], timeoutMs: 60_000 });
+  assert.equal(parseManifest(`${base}[test]\nsmoke = ["true"]\ntimeout = "5m"\n`).test?.timeoutMs, 300_000);
+  assert.throws(() => parseManifest(`${base}[test]\nsmoke = [""]\n`), /summon\.toml: test\.smoke\.0: a smoke command cannot be empty/);
+  assert.throws(() => parseManifest(`${base}[test]\nsmoke = "true"\n`), /test\.smoke/);
+  assert.throws(() => parseManifest(`${base}[test]\nsmoke = [${Array.from({ length: 21 }, () => '"true"').join(', ')}]\n`), /test\.smoke: at most 20 smoke commands/);
+  assert.throws(() => parseManifest(`${base}[test]\nsmoke = ["true"]\ntimeout = "31m"\n`), /test\.timeout: timeout must be from 1\.0s to 30m, got "31m"/);
+  assert.throws(() => parseManifest(`${base}[test]\nsmok = ["true"]\n`), /test\.smok: unknown key "smok"/);
+});

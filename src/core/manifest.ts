@@ -22,7 +22,12 @@ export const DURATION_LIMITS = {
   'health.grace': { min: 0, max: 3_600_000 },
   'scale.idle_timeout': { min: 1000, max: 7 * 24 * 3_600_000 },
   'deploy.drain_timeout': { min: 0, max: 3_600_000 },
+  'test.timeout': { min: 1000, max: 30 * 60_000 },
 } as const;
+
+/** [test].smoke: at most this many commands, each at most this long. */
+export const MAX_SMOKE_COMMANDS = 20;
+export const MAX_SMOKE_COMMAND_CHARS = 4096;
 
 const duration = (key: keyof typeof DURATION_LIMITS) => {
   const what = key.split('.')[1];
@@ -163,6 +168,14 @@ const httpSchema = z
   })
   .strict();
 
+const testSchema = z
+  .object({
+    smoke: z.array(z.string().min(1, { message: 'a smoke command cannot be empty' }).max(MAX_SMOKE_COMMAND_CHARS, { message: `a smoke command is at most ${MAX_SMOKE_COMMAND_CHARS} characters` }))
+      .max(MAX_SMOKE_COMMANDS, { message: `at most ${MAX_SMOKE_COMMANDS} smoke commands` }).default([]),
+    timeout: duration('test.timeout').prefault('1m'),
+  })
+  .strict();
+
 const manifestSchema = (maxMemoryBytes: number) => z
   .object({
     build: buildSchema,
@@ -171,12 +184,13 @@ const manifestSchema = (maxMemoryBytes: number) => z
     scale: scaleSchema.prefault({}),
     deploy: deploySchema.prefault({}),
     http: httpSchema.prefault({}),
+    test: testSchema.optional(),
   })
   .strict();
 
 /** Every key summon.toml takes, by table (docs/manifest.md documents each; a test holds them equal). */
 export function manifestKeys(): Record<string, string[]> {
-  const tables = { build: buildSchema, run: runSchema(1), health: healthSchema, scale: scaleSchema, deploy: deploySchema, http: httpSchema };
+  const tables = { build: buildSchema, run: runSchema(1), health: healthSchema, scale: scaleSchema, deploy: deploySchema, http: httpSchema, test: testSchema };
   return Object.fromEntries(Object.entries(tables).map(([t, schema]) => [t, Object.keys(schema.shape)]));
 }
 
@@ -216,6 +230,9 @@ export interface Manifest {
   /** [http]: the edge's HTTPS policy for the app (router/edge-types.ts EdgeAppPolicy); absent in
    *  releases stored before it existed, which have the default (no redirect, no HSTS). */
   http?: { forceHttps: boolean; hstsMaxAge: number | null };
+  /** [test]: smoke commands run against a started instance of the release before it takes
+   *  traffic, within timeoutMs together; absent when there are none. */
+  test?: { smoke: string[]; timeoutMs: number };
 }
 
 /** The edge policy of a release's manifest (absent [http]: the default). */
@@ -305,5 +322,6 @@ export function parseManifest(text: string, file = 'summon.toml', limits: Manife
       drainTimeoutMs: m.deploy.drain_timeout,
     },
     http: { forceHttps: m.http.force_https, hstsMaxAge: m.http.hsts_max_age ?? null },
+    ...(m.test && m.test.smoke.length ? { test: { smoke: m.test.smoke, timeoutMs: m.test.timeout } } : {}),
   };
 }

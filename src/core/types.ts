@@ -76,6 +76,24 @@ export interface BuildManifest {
   /** Set when the artifact was built elsewhere and uploaded (`summon deploy`): who uploaded it
    *  and what they declared about it; absent for a build Summon ran. */
   origin?: { kind: 'upload'; by: string; tokenId: string | null; declared: Record<string, string> };
+  /** [test].smoke as run against a started instance of this release before it took traffic;
+   *  absent when the release has no smoke commands (or has not reached them). */
+  smoke?: SmokeRecord;
+}
+
+/** One run of a release's smoke commands (control/smoke.ts). */
+export interface SmokeRecord {
+  result: 'passed' | 'failed';
+  /** The instance they ran against, and its URL ($SUMMON_TEST_URL). */
+  instance: string;
+  url: string;
+  startedAt: number;
+  durationMs: number;
+  timeoutMs: number;
+  /** Each command run, in order (the first that failed is the last). Output: its last 4 KiB. */
+  steps: { command: string; exitCode: number | null; timedOut: boolean; durationMs: number; output: string }[];
+  /** Why it failed, as the release's reason says. */
+  reason: string | null;
 }
 
 export interface Release {

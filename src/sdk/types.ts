@@ -80,6 +80,10 @@ export const Manifest = named('Manifest', z.object({
     forceHttps: z.boolean().describe('[http].force_https: plain HTTP answered 308 to https://'),
     hstsMaxAge: z.number().int().nullable().describe('[http].hsts_max_age: Strict-Transport-Security max-age on HTTPS answers; null: none'),
   }).optional().describe('absent in releases stored before [http] existed: no redirect, no HSTS'),
+  test: z.object({
+    smoke: z.array(z.string()).describe('[test].smoke: run against a started instance of the release before it takes traffic'),
+    timeoutMs: z.number().describe('[test].timeout: for the smoke commands together'),
+  }).optional().describe('absent when summon.toml has no smoke commands'),
 }), 'summon.toml as parsed, defaults filled in (docs/manifest.md)');
 
 export const BuildManifest = named('BuildManifest', z.object({
@@ -101,6 +105,13 @@ export const BuildManifest = named('BuildManifest', z.object({
     kind: z.literal('upload'), by: z.string().describe('the uploader: user email'), tokenId: z.string().nullable(),
     declared: z.record(z.string(), z.string()).describe('what the uploader said about it (commit, CI run…), not checked'),
   }).optional().describe('set when the artifact was built elsewhere and uploaded (summon deploy)'),
+  smoke: z.object({
+    result: z.enum(['passed', 'failed']),
+    instance: z.string(), url: z.string().describe('$SUMMON_TEST_URL: the instance, which took no traffic'),
+    startedAt: epochMs, durationMs: z.number(), timeoutMs: z.number(),
+    steps: z.array(z.object({ command: z.string(), exitCode: z.number().nullable(), timedOut: z.boolean(), durationMs: z.number(), output: z.string().describe('its last 4 KiB') })),
+    reason: z.string().nullable(),
+  }).optional().describe('[test].smoke as run before the release took traffic'),
 }), 'what exactly went into a release: enough to rebuild or audit it');
 
 export const Verification = named('Verification', z.object({
