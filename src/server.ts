@@ -28,6 +28,7 @@ import { LogStore } from './control/log-store.js';
 import { ReleaseService } from './control/release-service.js';
 import { SmokeRunner } from './control/smoke.js';
 import { Secrets } from './control/secrets.js';
+import { EdgeService } from './control/edge-service.js';
 import { SeriesRecorder } from './api/series.js';
 import { EmailNotifier, type EmailOptions } from './notify/email.js';
 import { WebhookNotifier } from './notify/webhooks.js';
@@ -149,6 +150,8 @@ export interface RunningSummon {
   agentToken: string;
   dataDir: string;
   store: Store;
+  /** Custom domains, certificates, ACME answers and HTTPS policies, sent to the data planes. */
+  edge: EdgeService;
   /** The data plane: the router in this process, or the client of the data plane process. */
   router: Router | DataPlaneClient;
   controller: Controller;
@@ -356,6 +359,11 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       router = r;
       cleanup.unshift(() => r.close(1000));
     }
+    // The edge state (custom domains, certificates, ACME answers, policies), sent whole to the
+    // data plane now (one adopted from a previous run is told it again) and on every change.
+    const edge = new EdgeService({ store, secrets, targets: [router], served: domains, now, logger: part('edge') });
+    await edge.start();
+    events.subscribe(edge.onEvent);
     const routerUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actualRouterPort}`;
     const routerHttpsUrl = actualHttpsPort === null ? null : `https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actualHttpsPort}`;
     const appUrl = (app: string) => `http://${app}.${o.domain ?? 'localhost'}:${actualRouterPort}`;
@@ -503,7 +511,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       artifactPath: (sha) => blobs.path(sha), blobs, uploadDir: join(dataDir, 'uploads'),
       webDir: join(here, '..', 'web'),
       webhooksAllowPrivate: o.webhooks?.allowPrivate === true,
-      drains, drainsAllowPrivate: o.drains?.allowPrivate === true,
+      drains, drainsAllowPrivate: o.drains?.allowPrivate === true, edge,
       pricePerInstanceSecond: price,
       ...(o.adviceMinWindowMs !== undefined ? { adviceMinWindowMs: o.adviceMinWindowMs } : {}),
       cluster: () => clusterView(),
@@ -642,7 +650,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     let stopping: Promise<void> | null = null;
     up = true;
     return {
-      apiUrl, routerUrl, routerHttpsUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, logger, recovered, dataPlane: dataPlaneInfo,
+      apiUrl, routerUrl, routerHttpsUrl, dnsPort, token, agentToken, dataDir, store, router, controller, logs, logger, recovered, edge, dataPlane: dataPlaneInfo,
       cluster: cluster ? { node: nodeId, store: storeName, leading: () => leading } : null,
       stop: () => {
         stopping ??= (async () => {

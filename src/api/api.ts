@@ -20,6 +20,7 @@ import { registerAccessRoutes } from './routes/access.js';
 import { registerAppRoutes } from './routes/apps.js';
 import { registerBuildRoutes } from './routes/builds.js';
 import { registerDeployRoutes } from './routes/deploys.js';
+import { registerDomainRoutes } from './routes/domains.js';
 import { registerHostRoutes } from './routes/hosts.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerInstanceRoutes } from './routes/instances.js';
@@ -119,6 +120,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   registerAccessRoutes(fastify, { store: d.store, now, ...(d.agentToken ? { agentSecret: d.agentToken } : {}) });
   registerWebhookRoutes(fastify, { store: d.store, now, allowPrivate: d.webhooksAllowPrivate === true });
   if (d.drains) registerDrainRoutes(fastify, { store: d.store, drains: d.drains, now, allowPrivate: d.drainsAllowPrivate === true });
+  if (d.edge) registerDomainRoutes(fastify, c, d.edge);
   if (d.artifactPath) registerImageRoutes(fastify, { store: d.store, secrets: d.secrets, artifactPath: d.artifactPath });
   registerUsageRoutes(fastify, { store: d.store, controller: d.controller, pricePerInstanceSecond: d.pricePerInstanceSecond ?? null, now, ...(d.adviceMinWindowMs !== undefined ? { adviceMinWindowMs: d.adviceMinWindowMs } : {}) });
 

@@ -28,6 +28,9 @@ export function auditDetail(action: string, body: unknown, params: Record<string
     case 'release.rollback': return pick('version');
     case 'webhook.add': return pick('events');
     case 'webhook.remove': case 'drain.remove': return { id: params.id };
+    case 'domain.add': return pick('host');
+    case 'domain.remove': return { host: params.host };
+    case 'cert.remove': return { id: params.id };
     case 'user.add': return pick('email', 'role');
     case 'user.remove': case 'access.remove': return { email: params.email };
     case 'access.add': return pick('email');

@@ -9,6 +9,7 @@ import type { EventBus } from '../control/event-bus.js';
 import type { LogStore } from '../control/log-store.js';
 import type { ReleaseService } from '../control/release-service.js';
 import type { Secrets } from '../control/secrets.js';
+import type { EdgeService } from '../control/edge-service.js';
 import { NotFoundError, toSummonError } from '../core/errors.js';
 import { checkAppName } from '../core/names.js';
 import { sseLimits } from '../core/sse-writer.js';
@@ -65,6 +66,8 @@ export interface ApiDeps {
   pricePerInstanceSecond?: number | null;
   /** Least observed time before rightsizing advice (default 1 h). */
   adviceMinWindowMs?: number;
+  /** Custom domains and certificates (control/edge-service.ts): the routes exist with it. */
+  edge?: EdgeService;
   /** CI uploads (`summon deploy`): the blob store they go to, where they are spooled, and the most one may be. */
   blobs?: BlobStore;
   uploadDir?: string;

@@ -76,7 +76,7 @@ async function startApi(o: { series?: (app: string) => SeriesPoint[] } = {}): Pr
     store, controller: controller as never, releases: {} as never, repos: { create: async (a: string) => { apps.add(a); }, remove: async () => {} } as never,
     git: {} as never, logs: {} as never, events: { emit: async () => {} } as never, secrets: {} as never,
     agents: [], auth, audit, pushes: new PushGrants(), appUrl: (a) => `http://${a}.test`, gitUrl: (a) => `http://git/${a}.git`,
-    metricsText: async () => '', series: o.series ?? (() => []), drains: {} as never, artifactPath: (sha) => join(dir, sha),
+    metricsText: async () => '', series: o.series ?? (() => []), drains: {} as never, edge: {} as never, artifactPath: (sha) => join(dir, sha),
   });
   await fastify.ready();
   const inject = async (method: string, url: string, body?: unknown, tok: string | null = token) => {

@@ -86,6 +86,21 @@ export const CONTRACT = {
   addDrain: { summary: 'Add a log drain', tags: ['drains'], params: T.AppParams, body: T.DrainBody, response: { 201: T.DrainView } },
   removeDrain: { summary: 'Remove a log drain', tags: ['drains'], params: T.AppIdParams, response: { 200: T.Ok } },
 
+  listDomains: { summary: 'Custom domains of the app, each with the certificate that serves it', tags: ['domains'], params: T.AppParams, response: { 200: z.array(T.DomainView) } },
+  addDomain: {
+    summary: 'Add a custom domain (one app per domain, across all apps)', tags: ['domains'], params: T.AppParams, body: T.DomainBody,
+    description: 'Refused (409) when another app owns it; the owner is named only to a caller who reaches that app.',
+    response: { 201: T.DomainView },
+  },
+  removeDomain: { summary: 'Remove a custom domain', tags: ['domains'], params: T.AppHostParams, response: { 200: T.Ok } },
+  listCerts: { summary: 'Certificates of the app (never their keys)', tags: ['domains'], params: T.AppParams, response: { 200: z.array(T.CertView) } },
+  addCert: {
+    summary: 'Add a certificate and its key (PEM)', tags: ['domains'], params: T.AppParams, body: T.CertBody,
+    description: 'Refused (400) with the reason when the PEM is malformed, the key does not match, the certificate expired or is not valid yet, or it covers none of the app\'s domains. The key is stored encrypted.',
+    response: { 201: T.CertView },
+  },
+  removeCert: { summary: 'Remove a certificate (by its id, or the first 8 characters or more of it)', tags: ['domains'], params: T.AppIdParams, response: { 200: T.Ok } },
+
   listUsers: { summary: 'Users and the apps granted to them', tags: ['access'], response: { 200: z.array(T.UserView) } },
   addUser: { summary: 'Add a user', tags: ['access'], body: T.UserBody, response: { 201: T.UserView } },
   removeUser: { summary: 'Remove a user (and their tokens)', tags: ['access'], params: T.EmailParams, response: { 200: T.RemovedUser } },

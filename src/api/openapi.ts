@@ -64,7 +64,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
   const inert = new Proxy({}, { get: () => () => undefined }) as never;
   const { fastify } = createApiServer({
     store: inert, controller: inert, releases: inert, repos: inert, git: inert, logs: inert, events: inert, secrets: inert,
-    agents: [], auth: inert, audit: inert, pushes: inert, drains: inert,
+    agents: [], auth: inert, audit: inert, pushes: inert, drains: inert, edge: inert,
     appUrl: (a) => a, gitUrl: (a) => a, metricsText: async () => '', series: () => [], artifactPath: (s) => s,
   });
   await fastify.ready();

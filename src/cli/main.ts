@@ -18,6 +18,8 @@ import { registerUp } from './commands/up/index.js';
 import { registerAgent } from './commands/agent/index.js';
 import { registerWebhooks } from './commands/webhooks/index.js';
 import { registerDrains } from './commands/drains/index.js';
+import { registerDomains } from './commands/domains/index.js';
+import { registerCerts } from './commands/certs/index.js';
 import { registerUsers } from './commands/users/index.js';
 import { registerAccess } from './commands/access/index.js';
 import { registerTokens } from './commands/tokens/index.js';
@@ -78,6 +80,8 @@ export function buildProgram(io: Io, run: (f: () => Promise<void>) => Promise<vo
   registerImages(program, io, run);
   registerWebhooks(program, io, run);
   registerDrains(program, io, run);
+  registerDomains(program, io, run);
+  registerCerts(program, io, run);
   registerUsers(program, io, run);
   registerAccess(program, io, run);
   registerTokens(program, io, run);

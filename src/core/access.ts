@@ -6,7 +6,8 @@
 // access (a member reaches only the apps granted to them; an admin reaches every app):
 //
 //   admin    everything (only an admin user holds one): users, tokens, hosts, access, apps
-//   deploy   read its app(s), push, deploy, roll back, config, scale, restart, webhooks, drains
+//   deploy   read its app(s), push, deploy, roll back, config, scale, restart, webhooks, drains,
+//            domains, certificates
 //   read     GET only, and not secrets (config values, drain URLs, disk images hold them)
 //   metrics  GET /metrics and nothing else
 //
@@ -71,6 +72,13 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('GET', '/api/apps/:app/drains', 'secrets'),
   r('POST', '/api/apps/:app/drains', 'deploy', 'drain.add'),
   r('DELETE', '/api/apps/:app/drains/:id', 'deploy', 'drain.remove'),
+  // custom domains and certificates (a certificate is public; its key never leaves)
+  r('GET', '/api/apps/:app/domains', 'read'),
+  r('POST', '/api/apps/:app/domains', 'deploy', 'domain.add'),
+  r('DELETE', '/api/apps/:app/domains/:host', 'deploy', 'domain.remove'),
+  r('GET', '/api/apps/:app/certs', 'read'),
+  r('POST', '/api/apps/:app/certs', 'deploy', 'cert.add'),
+  r('DELETE', '/api/apps/:app/certs/:id', 'deploy', 'cert.remove'),
   r('GET', '/api/apps/:app/image', 'secrets'),
   r('GET', '/api/apps/:app/releases/:version/image', 'secrets'),
   // who may do what

@@ -6,13 +6,13 @@ import { SummonError, type ErrorCode } from '../core/errors.js';
 import type { Answer, BodyOf } from '../api/contract.js';
 import { pathOf, ROUTES, type RouteName } from './routes.js';
 import type {
-  AccessView, AdviceView, AppView, AuditEntry, BuildSummary, BuildView, CreatedToken, DrainStatus, DrainView, HostView, ClusterView, Instance, LogLine, ReleaseView,
+  AccessView, AdviceView, AppView, AuditEntry, BuildSummary, BuildView, CertView, CreatedToken, DomainView, DrainStatus, DrainView, HostView, ClusterView, Instance, LogLine, ReleaseView,
   SeriesPoint, SummonEvent, TokenView, UsageView, UserView, Webhook, WebhookDelivery, WebhookView, WhoAmI,
 } from './types.js';
 import type { Role, Scope } from '../core/access.js';
 
 export type { BuildSummary, BuildView };
-export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App, Webhook, WebhookDelivery, SeriesPoint, DrainView, DrainStatus, HostView };
+export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App, Webhook, WebhookDelivery, SeriesPoint, DrainView, DrainStatus, HostView, DomainView, CertView };
 export type { AccessView, AuditEntry, CreatedToken, TokenView, UserView, WhoAmI, Role, Scope, WebhookView };
 
 export interface StreamResult {
@@ -171,6 +171,15 @@ export class SummonClient {
 
   /** Rightsizing advice for the app from the last day's observations. */
   advice(app: string): Promise<AdviceView> { return this.call('advice', { app }); }
+
+  /** The app's custom domains. */
+  domains(app: string): Promise<DomainView[]> { return this.call('listDomains', { app }); }
+  addDomain(app: string, host: string): Promise<DomainView> { return this.call('addDomain', { app }, { body: { host } }); }
+  removeDomain(app: string, host: string): Promise<{ ok: boolean }> { return this.call('removeDomain', { app, host }); }
+  /** The app's certificates (never their keys). */
+  certs(app: string): Promise<CertView[]> { return this.call('listCerts', { app }); }
+  addCert(app: string, cert: string, key: string): Promise<CertView> { return this.call('addCert', { app }, { body: { cert, key } }); }
+  removeCert(app: string, id: string): Promise<{ ok: boolean }> { return this.call('removeCert', { app, id }); }
 
   /** The app's log drains, each with its delivery status (buffered, delivered, dropped, last error). */
   drains(app: string): Promise<DrainView[]> { return this.call('listDrains', { app }); }

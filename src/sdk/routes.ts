@@ -50,6 +50,13 @@ export const ROUTES = {
   listDrains: { method: 'GET', url: '/api/apps/:app/drains' },
   addDrain: { method: 'POST', url: '/api/apps/:app/drains' },
   removeDrain: { method: 'DELETE', url: '/api/apps/:app/drains/:id' },
+  // custom domains and certificates
+  listDomains: { method: 'GET', url: '/api/apps/:app/domains' },
+  addDomain: { method: 'POST', url: '/api/apps/:app/domains' },
+  removeDomain: { method: 'DELETE', url: '/api/apps/:app/domains/:host' },
+  listCerts: { method: 'GET', url: '/api/apps/:app/certs' },
+  addCert: { method: 'POST', url: '/api/apps/:app/certs' },
+  removeCert: { method: 'DELETE', url: '/api/apps/:app/certs/:id' },
   // users, access, tokens, audit
   listUsers: { method: 'GET', url: '/api/users' },
   addUser: { method: 'POST', url: '/api/users' },

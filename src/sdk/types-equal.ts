@@ -4,7 +4,7 @@ import type * as Core from '../core/types.js';
 import type { LogLine as StoreLogLine } from '../control/log-store.js';
 import type { SeriesPoint as RecorderPoint } from '../api/series.js';
 import type { DrainStatus as ManagerStatus } from '../drains/drain-manager.js';
-import type { ApiToken, AuditEntry as StoreAuditEntry, BuildSummary as StoreBuildSummary, Verification as StoreVerification, Drain, User, Webhook as StoreWebhook, WebhookDelivery as StoreDelivery } from '../store/store.js';
+import type { ApiToken, AuditEntry as StoreAuditEntry, BuildSummary as StoreBuildSummary, Verification as StoreVerification, Domain, Drain, StoredCert, User, Webhook as StoreWebhook, WebhookDelivery as StoreDelivery } from '../store/store.js';
 import type * as Wire from './types.js';
 
 type Flat<T> = { [K in keyof T]: T[K] };
@@ -30,4 +30,6 @@ export const checks: [
   Same<Omit<Wire.TokenView, 'user' | 'state'>, Omit<ApiToken, 'hash'>>,
   Same<Wire.AuditEntry, StoreAuditEntry>,
   Same<Wire.BuildSummary, StoreBuildSummary>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+  Same<Wire.DomainView, Domain & { certificate: string | null }>,
+  Same<Wire.CertView, Omit<StoredCert, 'certPem' | 'keyCipher'> & { domains: string[] }>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];

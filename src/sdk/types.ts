@@ -308,6 +308,23 @@ export const DrainView = named('Drain', z.object({
 }));
 export type DrainView = z.infer<typeof DrainView>;
 
+// ---- custom domains and certificates
+export const DomainView = named('Domain', z.object({
+  host: z.string().describe('lower case; *.example.com is a wildcard over one label'),
+  app: z.string(), createdAt: epochMs,
+  certificate: z.string().nullable().describe('the id of the certificate that serves it (the one that expires last), null: none'),
+}));
+export type DomainView = z.infer<typeof DomainView>;
+export const CertView = named('Certificate', z.object({
+  id: z.string().describe('sha256 of the leaf certificate (DER), hex'),
+  app: z.string(),
+  hosts: z.array(z.string()).describe('the DNS names (subjectAltName) it names'),
+  domains: z.array(z.string()).describe("the app's domains it covers"),
+  issuer: z.string(), subject: z.string(), notBefore: epochMs, notAfter: epochMs,
+  source: z.enum(['upload', 'acme']), createdAt: epochMs,
+}));
+export type CertView = z.infer<typeof CertView>;
+
 // ---- users, access, tokens, audit
 const Role = z.enum(ROLES);
 const Scope = z.enum(SCOPES);
@@ -385,6 +402,11 @@ export const DeployBody = named('DeployBody', z.strictObject({
 }));
 export const Uploaded = named('Uploaded', z.object({ sha256: z.string(), size: z.number().int() }));
 export const DrainBody = named('DrainBody', z.strictObject({ url: z.string({ error: 'a drain needs a URL, e.g. syslog+tls://logs.example.com:6514 or https://logs.example.com/ingest' }).describe('syslog+tls://HOST:PORT, syslog://HOST:PORT or https://HOST/PATH') }));
+export const DomainBody = named('DomainBody', z.strictObject({ host: z.string({ error: 'a domain needs a host, e.g. www.example.com' }).describe('www.example.com or *.example.com') }));
+export const CertBody = named('CertBody', z.strictObject({
+  cert: z.string({ error: 'give the certificate (PEM, the leaf and its chain)' }).describe('PEM: the leaf and its chain, in any order'),
+  key: z.string({ error: 'give the private key (PEM)' }).describe('PEM, unencrypted: stored encrypted'),
+}));
 export const UserBody = named('UserBody', z.strictObject({ email: z.string(), role: Role.optional() }));
 export const AccessBody = named('AccessBody', z.strictObject({ email: z.string() }));
 export const TokenBody = named('TokenBody', z.strictObject({
@@ -400,6 +422,7 @@ export const AppParams = z.object({ app: z.string().describe('app name') });
 export const ReleaseParams = AppParams.extend({ version: z.string().describe('vN or N') });
 export const AppIdParams = AppParams.extend({ id: z.string() });
 export const AppEmailParams = AppParams.extend({ email: z.string() });
+export const AppHostParams = AppParams.extend({ host: z.string() });
 export const EmailParams = z.object({ email: z.string() });
 export const IdParams = z.object({ id: z.string() });
 export const HostParams = z.object({ host: z.string() });
