@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { MAX_CERT_PEM_BYTES, MAX_KEY_PEM_BYTES } from '../../../core/certs.js';
 import { InvalidInputError } from '../../../core/errors.js';
-import { client, json, table, type Io } from '../../context.js';
+import { actionOut, client, json, jsonOption, table, type Io } from '../../context.js';
 import { appName, appOption } from '../../app.js';
 
 /** A PEM file, sized before it is read. */
@@ -58,10 +58,10 @@ export function registerCerts(program: Command, io: Io, run: (f: () => Promise<v
     }));
 
   program.command('certs:remove <id>').description('remove a certificate by its id (the first 8 characters or more, as `summon certs` shows)')
-    .addOption(appOption())
-    .action((id: string, o: { app?: string }) => run(async () => {
+    .addOption(appOption()).addOption(jsonOption())
+    .action((id: string, o: { app?: string; json?: boolean }) => run(async () => {
       const app = await appName(io, o);
       await (await client(io)).removeCert(app, id);
-      io.out(`Removed certificate ${id} from ${app}.`);
+      actionOut(io, o).done({ app, id, removed: true }, () => io.out(`Removed certificate ${id} from ${app}.`));
     }));
 }

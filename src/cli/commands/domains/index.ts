@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { client, json, table, type Io } from '../../context.js';
+import { actionOut, client, json, jsonOption, table, type Io } from '../../context.js';
 import { appName, appOption } from '../../app.js';
 
 /** `domains`, `domains:add`, `domains:remove` (as `heroku domains`). */
@@ -33,10 +33,11 @@ export function registerDomains(program: Command, io: Io, run: (f: () => Promise
     }));
 
   program.command('domains:remove <host>').description('take a custom domain away from the app (requests for it get 404 at once)')
-    .addOption(appOption())
-    .action((host: string, o: { app?: string }) => run(async () => {
+    .addOption(appOption()).addOption(jsonOption())
+    .action((raw: string, o: { app?: string; json?: boolean }) => run(async () => {
       const app = await appName(io, o);
-      await (await client(io)).removeDomain(app, host.trim().toLowerCase());
-      io.out(`Removed ${host.trim().toLowerCase()} from ${app}.`);
+      const host = raw.trim().toLowerCase();
+      await (await client(io)).removeDomain(app, host);
+      actionOut(io, o).done({ app, host, removed: true }, () => io.out(`Removed ${host} from ${app}.`));
     }));
 }
