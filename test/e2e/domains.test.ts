@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { issue, makeCa } from '../../src/testing/domain-certs.js';
@@ -20,6 +22,21 @@ function viaHost(s: SummonProcess, host: string): Promise<{ status: number; body
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** GET / over HTTPS to the data plane with SNI `host`, trusting `ca`: the answer and the certificate served. */
+function viaHttps(s: SummonProcess, host: string, ca: string): Promise<{ status: number; body: string; fingerprint: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: s.httpsPort!, servername: host, path: '/', headers: { host }, ca, agent: false }, (res) => {
+      const fingerprint = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint }));
     });
     req.on('error', reject);
     req.end();
@@ -116,6 +133,12 @@ test('domains and certs through the CLI: routing by Host, one owner per domain, 
   assert.deepEqual([certs[0].domains, certs[0].hosts, certs[0].issuer, certs[0].source], [['www.example.com'], ['www.example.com', 'shop.example.com'], 'Domains Test CA', 'upload']);
   assert.equal('keyPem' in certs[0] || 'keyCipher' in certs[0], false, 'the key never leaves');
   const id: string = certs[0].id;
+  // Served over HTTPS to its domain by SNI, verified against the test CA.
+  const leafPrint = new X509Certificate(good.cert).fingerprint256;
+  const served1 = await waitFor(async () => viaHttps(s, 'www.example.com', ca.cert).catch(() => undefined), { timeoutMs: 10_000, what: 'HTTPS for www.example.com' });
+  assert.equal(served1.status, 200);
+  assert.match(served1.body, /hello from hello-node/);
+  assert.equal(served1.fingerprint, leafPrint);
   const listed = await cliJson(s, 'domains', '-a', 'site', '--json');
   assert.deepEqual(listed.map((d: { host: string; certificate: string | null }) => [d.host, d.certificate]), [['*.example.org', null], ['www.example.com', id]]);
   const text = await cli(s, 'certs', '-a', 'site');
@@ -136,6 +159,7 @@ test('domains and certs through the CLI: routing by Host, one owner per domain, 
   s = await startSummonProcess(data, flags);
   assert.match((await viaHost(s, 'www.example.com')).body, /hello from hello-node/);
   assert.equal((await cliJson(s, 'certs', '-a', 'site', '--json'))[0].id, id);
+  assert.equal((await viaHttps(s, 'www.example.com', ca.cert)).fingerprint, leafPrint, 'HTTPS as before');
   // This one stops everything (data plane and apps) when it stops; the next starts anew, and
   // is told the edge state from the store.
   await s.stop();
@@ -143,6 +167,8 @@ test('domains and certs through the CLI: routing by Host, one owner per domain, 
   await waitFor(async () => (await viaHost(s, 'www.example.com')).status === 200, { timeoutMs: 30_000, what: 'www.example.com served by a new data plane' });
   assert.deepEqual((await cliJson(s, 'domains', '-a', 'site', '--json')).map((d: { host: string }) => d.host), ['*.example.org', 'www.example.com']);
   assert.equal((await cliJson(s, 'certs', '-a', 'site', '--json'))[0].id, id);
+  const served3 = await waitFor(async () => viaHttps(s, 'www.example.com', ca.cert).catch(() => undefined), { timeoutMs: 10_000, what: 'HTTPS from the new data plane' });
+  assert.equal(served3.fingerprint, leafPrint);
 
   // Removal: by an id prefix; the domain then 404s again.
   const badId = await cli(s, 'certs:remove', '-a', 'site', 'zz');
@@ -150,6 +176,7 @@ test('domains and certs through the CLI: routing by Host, one owner per domain, 
   const removed = await cli(s, 'certs:remove', '-a', 'site', id.slice(0, 12));
   assert.equal(removed.code, 0, removed.stderr);
   assert.deepEqual(await cliJson(s, 'certs', '-a', 'site', '--json'), []);
+  await waitFor(async () => viaHttps(s, 'www.example.com', ca.cert).then(() => false, () => true), { timeoutMs: 10_000, what: 'the certificate no longer served' });
   assert.equal((await cli(s, 'domains:remove', '-a', 'site', 'www.example.com')).code, 0);
   await waitFor(async () => (await viaHost(s, 'www.example.com')).status === 404, { timeoutMs: 10_000, what: 'www.example.com gone' });
   const gone = await cli(s, 'domains:remove', '-a', 'site', 'www.example.com');
