@@ -43,10 +43,8 @@ if (files.length === 0) {
   console.error(`no test files matched (${kind} ${filter}): run \`npm run build\` first, or check the filter`);
   process.exit(1);
 }
-/** What users rely on at the edge, proven on both data planes. zero-downtime runs on HAProxy
- *  with SUMMON_TEST_DATA_PLANE=haproxy; it joins this list once its rollback step passes there
- *  on main (it did not, the last times it ran). */
-const EDGE_FILES = ['summoning', 'restart'];
+/** What users rely on at the edge, proven on both data planes. */
+const EDGE_FILES = ['zero-downtime', 'summoning', 'restart'];
 const fixedPlane = process.env.SUMMON_TEST_DATA_PLANE;
 if (fixedPlane !== undefined && fixedPlane !== 'node' && fixedPlane !== 'haproxy') {
   console.error(`SUMMON_TEST_DATA_PLANE must be node or haproxy, got ${JSON.stringify(fixedPlane)}`);
