@@ -178,8 +178,12 @@ test('a leader paused with SIGSTOP wakes up deposed: its writes are refused and 
   await waitFor(() => /deposed/.test(a.stderr()), { timeoutMs: 20_000, what: 'node-a to say it was deposed' });
   assert.match(a.stderr(), /node node-a no longer holds the leader lease \(epoch 1\): write refused/);
   assert.equal((await db.query<{ holder: string }>('select holder from cluster_lease')).rows[0].holder, 'node-b');
-  const routes = (await db.query<{ epoch: string }>(`select epoch from cluster_routes where app = 'paused'`)).rows;
-  assert.deepEqual(routes.map((r) => r.epoch), ['2'], 'the route row is the new leader\'s');
+  // The new leader publishes the app's route as it starts leading (written after the lease is
+  // taken, not with it): the row becomes its, at epoch 2.
+  await waitFor(async () => {
+    const routes = (await db.query<{ epoch: string }>(`select epoch from cluster_routes where app = 'paused'`)).rows;
+    return routes.length === 1 && routes[0].epoch === '2';
+  }, { timeoutMs: 20_000, what: 'the route row to be the new leader\'s (epoch 2)' });
   // The deposed node's data plane follows the new leader's routes and keeps serving.
   await waitFor(async () => (await viaRouter(a, 'paused')).status === 200, { timeoutMs: 20_000, what: 'node-a\'s data plane to serve as a follower' });
   const status = await cliJson(a, 'status', '--json');
