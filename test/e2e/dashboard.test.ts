@@ -285,7 +285,8 @@ test('a read token sees the config var names but not their values, and no forms 
     assert.equal(await row.getByTestId('config-value').innerText(), '(hidden)');
     assert.doesNotMatch(await other.getByTestId('config').innerText(), /kept/);
     await other.getByTestId('autoscale-policy').waitFor({ timeout: 5000 });
-    for (const id of ['config-key', 'config-unset', 'autoscale-save', 'destroy-button']) assert.equal(await other.getByTestId(id).count(), 0, `no ${id}`);
+    await other.getByTestId('read-only').waitFor({ timeout: 5000 });
+    for (const id of ['scale-button', 'restart-button', 'config-key', 'config-unset', 'autoscale-save', 'destroy-button']) assert.equal(await other.getByTestId(id).count(), 0, `no ${id}`);
   } finally {
     await other.close();
   }

@@ -46,7 +46,9 @@ export function AppPage({ client, name, who }: { client: SummonClient; name: str
     <div class="crumbs"><a href="#/" data-testid="back">← Apps</a></div>
     <h1 data-testid="app-name">${a.name} <span title=${badge.title}><${Badge} tone=${badge.tone} testid="app-state">${badge.label}</${Badge}></span></h1>
     <div class="sub meta" data-testid="app-meta">${meta.map((m, i) => [i > 0 ? ' · ' : '', m])}</div>
-    <div class="panel"><${Actions} client=${client} app=${a} releases=${releases.data} onDone=${refresh} /></div>
+    ${who?.token.scope === 'read'
+      ? html`<div class="sub" data-testid="read-only">A read token: this page shows the app; scaling, rollbacks, restarts and config changes need a deploy token.</div>`
+      : html`<div class="panel"><${Actions} client=${client} app=${a} releases=${releases.data} onDone=${refresh} /></div>`}
     <${Charts} client=${client} name=${name} />
     <${Economics} client=${client} name=${name} />
     <div class="panel"><h2>Instances</h2><${Instances} instances=${instances.data} /></div>
