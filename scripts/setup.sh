@@ -6,7 +6,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(git ca-certificates openssl qemu-system-x86 qemu-utils nginx-light wrk chromium postgresql
       busybox-static iproute2 dnsutils cpio syslinux-common syslinux extlinux mtools dosfstools xorriso
-      prometheus rsyslog bubblewrap dnsmasq-base zsh haproxy pebble)
+      prometheus rsyslog bubblewrap dnsmasq-base zsh haproxy pebble nftables)
 # arm64 guests: qemu-system-aarch64, and examples/vm-hello-arm64 fetches Debian's arm64
 # packages (apt-get download linux-image-…-cloud-arm64:arm64 busybox-static:arm64).
 PKGS+=(qemu-system-arm)

@@ -2,11 +2,16 @@
 // plane, one local agent, the store) for `summon up`.
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { hostname, totalmem } from 'node:os';
+import { WebSocketServer } from 'ws';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, type AgentEvent } from './agent/agent.js';
 import { RemoteAgent } from './agent/remote-agent.js';
+import { loadOrMakeAgentCert } from './agent/agent-tls.js';
+import { JoinedHosts } from './control/joined-hosts.js';
+import { listenPolyglot } from './api/polyglot.js';
+import { bearerOf } from './api/auth.js';
 import type { Instance } from './core/types.js';
 import { isReachable, type HostAgent } from './agent/host-agent.js';
 import { createApiServer } from './api/api.js';
@@ -47,7 +52,6 @@ import type { Runtime } from './runtimes/runtime.js';
 import { SUMMON_VERSION } from './core/version.js';
 import { openStore, parseStoreUrl } from './store/open.js';
 import { AgentServer } from './agent/agent-server.js';
-import { loadOrMakeAgentCert } from './agent/agent-tls.js';
 import { APP_NAME_RE } from './core/names.js';
 import { ClusterNode, type AppStat } from './cluster/cluster-node.js';
 import { DEFAULT_LEASE, readLease } from './cluster/lease.js';
@@ -256,6 +260,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     }
     const token = adopted.token;
     const agentToken = await loadOrCreateToken(dataDir, 'agent.token', 'ak_');
+    // The API port's own certificate, for its HTTPS (api/polyglot.ts): joining hosts pin it.
+    const certForJoins = await loadOrMakeAgentCert(join(dataDir, 'tls'), 'control');
     const auth = new Authenticator({
       store, now, limiter: new AuthLimiter({ now, ...o.authLimit }),
       onTouchFailed: (err) => logger.warn({ err, component: 'auth' }, 'token last-used time not stored'),
@@ -429,6 +435,13 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const gate = (a: HostAgent): HostAgent => (cluster ? gateAgent(a, () => leading) : a);
     const agents: HostAgent[] = [agent, ...remotes].map(gate);
     const publishing = cluster ? new PublishingRouter(router, cluster, part('cluster')) : null;
+    // Hosts that joined by dialing out: in the same list, added and removed while Summon runs.
+    const joined = new JoinedHosts({
+      store, agents, wrap: gate, controller: () => controller, events, callbacks: agentCallbacks, dataDir, now,
+      logger: part('joined-hosts'),
+    });
+    await joined.load();
+    cleanup.unshift(async () => joined.close());
     controller = new Controller({
       store: cluster ? fencedStore(store, cluster.db, nodeId, () => cluster.lease.epoch()) : store,
       agents, router: publishing ?? router, events, secrets, now, logger: part('controller'),
@@ -443,6 +456,8 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       ...(o.deployDeadlineMs ? { deployDeadlineMs: o.deployDeadlineMs } : {}),
       ...(o.hostLostAfterMs ? { hostLostAfterMs: o.hostLostAfterMs } : {}),
     });
+    controller.setHostMeta(agent.hostId, { memoryBytes: totalmem() });
+    joined.publish();
     await agent.start();
     cleanup.unshift(() => agent.close({ stopInstances: !o.keepInstances }));
     let agentUrl: string | null = null;
@@ -504,6 +519,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const { server, fastify } = createApiServer({
       store, controller, releases, repos, git, logs, events, secrets, agents, auth, audit, pushes, agentToken,
       dataPlane: () => (dataPlaneInfo.dataPlane === 'haproxy' ? `haproxy ${dataPlaneInfo.haproxy ?? ''}`.trim() : 'node'),
+      joined, controlFingerprint: certForJoins.fingerprint,
       appUrl, gitUrl: (app) => `${apiUrl}/git/${app}.git`,
       metricsText: () => metrics.text(),
       series: (app) => recorder.get(app),
@@ -520,16 +536,42 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     await fastify.ready();
     // A follower answers API, git and push-hook requests by forwarding them to the leader.
     if (cluster) forwardWhileFollowing(server, { leading: () => leading, leader: () => cluster.leader(), node: nodeId, log: part('cluster'), proof: secrets.derive('forwarded by a control-plane node') });
-    await new Promise<void>((res, rej) => {
-      server.once('error', rej);
-      server.listen(apiPort, host, () => res());
+    // Joined hosts hold their link open as a WebSocket on the API port, over its TLS.
+    const linkServer = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+    server.on('upgrade', (req, socket, head) => {
+      void (async () => {
+        const path = (req.url ?? '').split('?')[0];
+        if (path !== '/internal/hosts/connect') return socket.destroy();
+        const refuse = (status: number, code: string, message: string): void => {
+          const body = JSON.stringify({ error: { code, message } });
+          socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        };
+        if (!(socket as { encrypted?: boolean }).encrypted) return refuse(400, 'invalid_input', 'a host\'s link is over https:// only');
+        try {
+          auth.checkAddress(req);
+        } catch (e) {
+          return refuse(401, 'rate_limited', (e as Error).message);
+        }
+        const id = await joined.authenticate(bearerOf(req)).catch(() => null);
+        if (!id || !joined.has(id)) {
+          auth.failed(req);
+          return refuse(401, 'revoked', 'this host\'s credential is not valid: it was removed (summon hosts:remove), or never joined; join it again with a new `summon hosts:join-token`');
+        }
+        linkServer.handleUpgrade(req, socket, head, (ws) => joined.attach(id, ws, req.socket.remoteAddress ?? 'unknown'));
+      })();
     });
+    const controlCert = certForJoins;
+    const listener = await listenPolyglot(server, controlCert, apiPort, host);
     server.requestTimeout = 0; // pushes stream for as long as the build and rollout take
-    cleanup.unshift(() => new Promise<void>((r) => {
-      server.close(() => r());
-      server.closeAllConnections();
-    }));
-    const addr = server.address() as { port: number };
+    cleanup.unshift(async () => {
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+        linkServer.close();
+      });
+      await listener.close();
+    });
+    const addr = { port: listener.port };
     apiUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
 
     let dnsPort: number | null = null;

@@ -3,6 +3,7 @@
 // content-addressed store, so an agent whose control plane is away can still restart them.
 // A local copy found altered before a start is fetched again once (refetch()).
 import http from 'node:http';
+import https from 'node:https';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,9 +14,10 @@ import type { BlobStore } from '../artifacts/blob-store.js';
 export class BlobFetcher {
   private readonly inFlight = new Map<string, Promise<void>>();
 
-  constructor(private readonly opts: { controlUrl: string; token: string; blobs: BlobStore; timeoutMs?: number }) {
+  /** `tls`: the control plane's own certificate, trusted alone (a host that joined: https). */
+  constructor(private readonly opts: { controlUrl: string; token: string; blobs: BlobStore; timeoutMs?: number; tls?: { cert: string; fingerprint: string } }) {
     const u = new URL(opts.controlUrl);
-    if (u.protocol !== 'http:') throw new Error(`the control plane URL must be http://HOST:PORT, got ${opts.controlUrl}`);
+    if (u.protocol !== 'http:' && !(u.protocol === 'https:' && opts.tls)) throw new Error(`the control plane URL must be http://HOST:PORT, got ${opts.controlUrl}`);
   }
 
   /** Makes sure the blob is in the local store; one download per digest at a time. */
@@ -46,7 +48,15 @@ export class BlobFetcher {
     try {
       const url = new URL(`/internal/blobs/${sha256}`, this.opts.controlUrl);
       await new Promise<void>((resolve, reject) => {
-        const req = http.get(url, { headers: { authorization: `Bearer ${this.opts.token}` }, timeout: this.opts.timeoutMs ?? 60_000 }, (res) => {
+        const tls = this.opts.tls;
+        const get = tls ? https.get : http.get;
+        const req = get(url, {
+          headers: { authorization: `Bearer ${this.opts.token}` }, timeout: this.opts.timeoutMs ?? 60_000,
+          ...(tls ? {
+            ca: tls.cert,
+            checkServerIdentity: (_h: string, c: { fingerprint256: string }) => (c.fingerprint256 === tls.fingerprint ? undefined : new Error(`the control plane's certificate is ${c.fingerprint256}, not the pinned ${tls.fingerprint}`)),
+          } : {}),
+        }, (res) => {
           if (res.statusCode !== 200) {
             // The control plane says why (e.g. its own copy is altered): keep its message.
             let body = '';

@@ -7,6 +7,8 @@
 //
 //   connecting ─► connected ─► (stream ends, a call fails, no heartbeat) ─► unreachable ─► connecting
 import http from 'node:http';
+import type { Socket } from 'node:net';
+import { PassThrough, type Duplex } from 'node:stream';
 import https from 'node:https';
 import { fetchPinnedCert, pinnedFingerprint } from './agent-tls.js';
 import { writeFileSync } from 'node:fs';
@@ -34,6 +36,15 @@ export interface RemoteAgentOptions extends AgentCallbacks {
   cursorFile?: string;
   /** Summon's own log: a cursor that could not be saved. */
   logger?: Logger;
+  /** A host that dialed out (`summon agent --join`): each HTTP connection of the protocol is a
+   *  stream of its tunnel (tunnel.ts), or null while it has none. `url` is then only a name. */
+  dial?: () => Duplex | null;
+  /** Called once the link is up, with the agent's own desired set and instances known, before
+   *  the control plane's set is sent to it: the controller adopts what it runs. */
+  onConnected?: (agent: RemoteAgent) => void;
+  /** How the control plane reaches an instance the agent reports (a joined host's: through its
+   *  tunnel, at a local forwarder): applied to every status before anyone sees it. */
+  mapInstance?: (i: Instance) => Instance;
 }
 
 interface Hello {
@@ -52,6 +63,8 @@ export class RemoteAgent implements HostAgent {
   /** Set once the controller has given a desired set: from then on it is sent on every reconnect. */
   private ours = false;
   private readonly known = new Map<string, Instance>();
+  /** The desired set the agent said it holds at its last hello. */
+  private reported: DesiredInstance[] = [];
   private state: HostLink = { state: 'unreachable', address: '', since: Date.now(), error: 'not connected yet' };
   private stream: http.ClientRequest | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -77,7 +90,7 @@ export class RemoteAgent implements HostAgent {
     if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') {
       throw new Error(`RemoteAgent: the agent URL must be https://HOST:PORT#sha256=FINGERPRINT or http://HOST:PORT, got ${opts.url}`);
     }
-    if (this.url.protocol === 'https:') this.fingerprint = pinnedFingerprint(this.url);
+    if (this.url.protocol === 'https:' && !opts.dial) this.fingerprint = pinnedFingerprint(this.url);
     this.state.address = this.url.hostname;
     this.state.url = this.url.origin;
   }
@@ -117,6 +130,25 @@ export class RemoteAgent implements HostAgent {
 
   desiredSet(): DesiredInstance[] {
     return this.desired;
+  }
+
+  /** What the agent said it runs at its last hello (its own saved desired set). */
+  reportedDesired(): DesiredInstance[] {
+    return this.reported;
+  }
+
+  /** A tunneled host dialed in: connect now rather than at the next retry. */
+  kick(): void {
+    if (this.closed || this.state.state === 'connected') return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.retryMs = 100;
+    void this.connect();
+  }
+
+  /** The host's tunnel went away. */
+  linkDown(why: string): void {
+    this.lost(why);
   }
 
   instances(): Instance[] {
@@ -161,13 +193,17 @@ export class RemoteAgent implements HostAgent {
         throw new Error(`the agent at ${this.url.origin} is host "${hello.hostId}", not "${this.hostId}": check --agent ${this.hostId}=URL`);
       }
       this.caps = hello.capabilities;
+      this.reported = hello.desired;
       if (!this.ours) this.desired = hello.desired;
       this.known.clear();
+      const map = this.opts.mapInstance ?? ((i: Instance) => i);
+      hello.instances = hello.instances.map(map);
       for (const i of hello.instances) this.known.set(i.id, i);
       await this.openStream();
-      this.state = { state: 'connected', address: hello.address, url: this.url.origin, since: Date.now() };
+      this.state = { state: 'connected', address: hello.address, ...(this.opts.dial ? {} : { url: this.url.origin }), since: Date.now() };
       this.retryMs = 100;
       for (const i of hello.instances) this.opts.onStatus(i);
+      this.opts.onConnected?.(this);
       if (this.ours) await this.push();
     } catch (e) {
       this.lost((e as Error).message);
@@ -237,7 +273,13 @@ export class RemoteAgent implements HostAgent {
     }
   }
 
+  /** An instance's status again, mapped anew (its forwarder is up now). */
+  refresh(id: string, raw: Instance): void {
+    if (this.known.has(id)) this.deliver({ kind: 'status', instance: raw });
+  }
+
   private deliver(msg: StreamMessage): void {
+    if (msg.kind === 'status' && this.opts.mapInstance) msg = { ...msg, instance: this.opts.mapInstance(msg.instance) };
     if (msg.kind === 'status') {
       if (msg.instance.state === 'stopped') this.known.delete(msg.instance.id);
       else this.known.set(msg.instance.id, msg.instance);
@@ -261,7 +303,9 @@ export class RemoteAgent implements HostAgent {
     this.stream?.destroy();
     this.stream = null;
     if (this.state.state !== 'unreachable' || this.state.error !== why) {
-      this.state = { state: 'unreachable', address: this.state.address, url: this.url.origin, since: Date.now(), error: why };
+      // A tunneled host that is merely not dialed in again yet keeps the reason it dropped.
+      const keep = this.opts.dial && this.state.state === 'unreachable' && why === this.noLinkReason();
+      if (!keep) this.state = { state: 'unreachable', address: this.state.address, ...(this.opts.dial ? {} : { url: this.url.origin }), since: Date.now(), error: why };
     }
     if (this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
@@ -271,8 +315,25 @@ export class RemoteAgent implements HostAgent {
     this.retryMs = Math.min(this.retryMs * 2, this.opts.maxRetryMs ?? 2000);
   }
 
-  /** A request to the agent: over https only to the pinned certificate. */
+  private noLinkReason(): string {
+    return `host ${this.hostId} has not dialed in (summon agent --join)`;
+  }
+
+  /** A request to the agent: over its tunnel, or over https only to the pinned certificate. */
   private request(path: string, options: http.RequestOptions, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
+    if (this.opts.dial) {
+      const dial = this.opts.dial;
+      return http.request(`http://${this.hostId}.tunnel${path}`, {
+        ...options, agent: undefined,
+        createConnection: () => {
+          const s = dial();
+          if (s) return s as unknown as Socket;
+          const dead = new PassThrough();
+          process.nextTick(() => dead.destroy(new Error(this.noLinkReason())));
+          return dead as unknown as Socket;
+        },
+      }, onResponse);
+    }
     if (!this.fingerprint) return http.request(this.url.origin + path, options, onResponse);
     const fingerprint = this.fingerprint;
     return https.request(this.url.origin + path, {

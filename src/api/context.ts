@@ -5,6 +5,7 @@ import type { HostAgent } from '../agent/host-agent.js';
 import type { GitHttpBackend } from '../git/git-http.js';
 import type { RepoManager } from '../git/repos.js';
 import type { Controller } from '../control/controller.js';
+import type { JoinedHosts } from '../control/joined-hosts.js';
 import type { EventBus } from '../control/event-bus.js';
 import type { LogStore } from '../control/log-store.js';
 import type { ReleaseService } from '../control/release-service.js';
@@ -40,6 +41,10 @@ export interface ApiDeps {
   /** The secret each remote host's credential is derived from (agent/host-credential.ts):
    *  what GET /internal/blobs/:sha256 checks, and POST /api/hosts/:host/credential prints. */
   agentToken?: string;
+  /** Hosts that join by dialing out (control/joined-hosts.ts), and the SHA-256 fingerprint of
+   *  the certificate the API port presents them, which the join command pins. */
+  joined?: JoinedHosts;
+  controlFingerprint?: string;
   /** Tokens (auth.ts), the audit log (audit-log.ts) and the push hook's per-push credential. */
   auth: Authenticator;
   audit: AuditLog;

@@ -114,6 +114,9 @@ export const CONTRACT = {
 
   listHosts: { summary: 'Hosts, their links and runtimes', tags: ['hosts'], response: { 200: z.array(T.HostView) } },
   hostEvents: { summary: 'host.unreachable and host.connected events, oldest first', tags: ['hosts'], querystring: T.LimitQuery, response: { 200: z.array(T.SummonEvent) } },
+  createJoinToken: { summary: 'A join token and the one-line command a new host joins with (single use, expiring)', tags: ['hosts'], body: T.JoinTokenBody.optional(), response: { 201: T.CreatedJoinToken } },
+  removeHost: { summary: 'Remove a joined host: its credential is revoked, its link closed, its instances replaced elsewhere', tags: ['hosts'], params: T.HostParams, response: { 200: T.RemovedHost } },
+  drainHost: { summary: 'Move a host\'s instances elsewhere (rolling, zero downtime) and place nothing more there', tags: ['hosts'], params: T.HostParams, body: T.EmptyBody.optional(), response: { 200: ndjson('the drain') } },
   hostCredential: { summary: 'The credential a remote host\'s agent runs with', tags: ['hosts'], params: T.HostParams, body: T.EmptyBody.optional(), response: { 200: T.HostCredential } },
   cluster: { summary: 'The control-plane nodes, which one leads and since when, and the store', tags: ['hosts'], response: { 200: T.ClusterView } },
 } as const satisfies Record<RouteName, RouteContract>;

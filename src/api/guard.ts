@@ -44,7 +44,7 @@ export function installGuard(fastify: FastifyInstance, d: GuardDeps): void {
     const path = req.url.split('?')[0];
     if (PUBLIC.has(path) || path.startsWith('/assets/')) return;
     // Their own credentials, checked by their routes: the push hook's and the agents'.
-    if (path === '/internal/push' || path.startsWith('/internal/blobs/')) return;
+    if (path === '/internal/push' || path === '/internal/hosts/join' || path.startsWith('/internal/blobs/')) return;
     const principal = await d.auth.authenticate(req.raw);
     principals.set(req.raw, principal);
     // A route fastify does not know is answered 404 by it, once the caller is known.

@@ -429,6 +429,108 @@ export class Controller {
     return this.active.size;
   }
 
+  // ---- hosts that come and go ------------------------------------------------------------------
+
+  /** Instances given up on a lost host (instance.lost): not adopted again when it is back, its
+   *  agent stops them. */
+  private readonly givenUp = new Set<string>();
+
+  /**
+   * A host's link came up (a joined host dialing in, after a restart of either side): what its
+   * agent runs of a live or deploying release, and the controller does not know of, is adopted
+   * as at start, before the host is sent its desired set (which would otherwise stop it).
+   */
+  hostConnected(agent: HostAgent & { reportedDesired?: () => DesiredInstance[] }): void {
+    if (this.timer === null) return; // start() adopts what the agents run
+    const reported = agent.reportedDesired?.() ?? agent.desiredSet();
+    const changed = new Set<AppState>();
+    for (const d of reported) {
+      const st = this.apps.get(d.app);
+      if (!st || st.instances.has(d.id) || this.givenUp.has(d.id)) continue;
+      if (d.version !== st.app.liveVersion && d.version !== st.app.targetVersion) continue;
+      const status = agent.instances().find((i) => i.id === d.id);
+      if (!status || status.state === 'stopped') continue;
+      st.instances.set(d.id, { desired: d, host: agent.hostId, status, draining: false, createdAt: status.startedAt ?? this.now(), everHealthy: status.state === 'healthy' });
+      this.record(d.id, status);
+      changed.add(st);
+    }
+    for (const st of changed) {
+      this.updateRoute(st);
+      void this.reconcile(st.app.name);
+    }
+    void this.pushDesired();
+  }
+
+  /** A host was removed (`summon hosts:remove`): its instances are given up and replaced on
+   *  the hosts left. The agents list no longer has it. */
+  hostRemoved(hostId: string): void {
+    this.hostMeta.delete(hostId);
+    for (const st of this.apps.values()) {
+      let changed = false;
+      for (const [id, m] of st.instances) {
+        if (m.host !== hostId) continue;
+        st.instances.delete(id);
+        this.record(id, null);
+        changed = true;
+        void this.opts.events.emit(st.app.name, 'instance.lost', `${id} given up: host ${hostId} was removed; starting a replacement elsewhere`, { instance: id, host: hostId, reason: 'host removed' });
+      }
+      if (changed) {
+        this.updateRoute(st);
+        void this.reconcile(st.app.name);
+      }
+    }
+  }
+
+  /** The instances on a host, per app (`summon hosts:drain`, `summon hosts`). */
+  instancesOn(hostId: string): Instance[] {
+    return this.instances().filter((i) => i.host === hostId);
+  }
+
+  /**
+   * `summon hosts:drain`: no new instance goes to the host (its meta says draining), and each
+   * app's instances there are replaced through the rollout machinery, as a restart of only
+   * those: a replacement is started elsewhere and healthy before the old one leaves the router
+   * and drains its requests ([deploy] max_surge / max_unavailable as for any rollout). Apps in
+   * the middle of a deploy or restart are waited for. Resolves when the host runs nothing.
+   */
+  async drainHost(hostId: string, progress: (line: string) => void = () => undefined, deadlineMs = 600_000): Promise<RolloutResult> {
+    this.hostMeta.set(hostId, { ...this.hostMeta.get(hostId), draining: true });
+    const until = this.now() + deadlineMs;
+    for (;;) {
+      const busy = [...this.apps.values()].filter((st) => [...st.instances.values()].some((m) => m.host === hostId && !m.draining));
+      if (busy.length === 0) break;
+      if (this.now() > until) return { ok: false, reason: `host ${hostId} still runs instances of ${busy.map((s) => s.app.name).join(', ')} after ${Math.round(deadlineMs / 1000)}s` };
+      let waited = false;
+      for (const st of busy) {
+        const name = st.app.name;
+        if (st.app.targetVersion !== null || st.restarting !== null || st.app.liveVersion === null) {
+          waited = true;
+          continue;
+        }
+        const ids = [...st.instances.values()].filter((m) => m.host === hostId && !m.draining).map((m) => m.status.id);
+        progress(`moving ${ids.length} instance(s) of ${name} off ${hostId}`);
+        st.restarting = new Set(ids);
+        const result = new Promise<RolloutResult>((resolve) => {
+          const key = `${name}@restart`;
+          this.waiters.set(key, [...(this.waiters.get(key) ?? []), resolve]);
+        });
+        void this.opts.events.emit(name, 'host.draining', `moving ${ids.join(', ')} off host ${hostId} (summon hosts:drain)`, { host: hostId, instances: ids });
+        void this.reconcile(name);
+        const r = await result;
+        if (!r.ok) return { ok: false, reason: `${name}: ${r.reason}` };
+        progress(`${name}: moved`);
+      }
+      if (waited) await new Promise((r) => setTimeout(r, 200));
+    }
+    // The old instances have left the router; wait until they are stopped and gone.
+    while ([...this.apps.values()].some((st) => [...st.instances.values()].some((m) => m.host === hostId))) {
+      if (this.now() > until) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    void this.opts.events.emit(null, 'host.drained', `host ${hostId} is drained: no instance runs there, and none will be placed there`, { host: hostId });
+    return { ok: true };
+  }
+
   // ---- agent callbacks ------------------------------------------------------------------------
 
   onInstanceStatus(inst: Instance): void {
@@ -437,6 +539,9 @@ export class Controller {
     if (!st || !m) return;
     this.active.add(st);
     const before = m.status.state;
+    // A joined host's instance is reached through a local forwarder that may come up after it
+    // is healthy: a new address or port is a route change too.
+    const moved = m.status.port !== inst.port || m.status.address !== inst.address;
     m.status = inst;
     if (inst.state === 'healthy') m.everHealthy = true;
     if (inst.state === 'stopped') {
@@ -445,7 +550,7 @@ export class Controller {
     } else {
       this.record(inst.id, { ...inst, state: m.draining ? 'draining' : inst.state });
     }
-    if (before !== inst.state) {
+    if (before !== inst.state || moved) {
       this.updateRoute(st);
       void this.reconcile(inst.app);
     }
@@ -703,6 +808,7 @@ export class Controller {
         if (this.reachableHostsFor(m.desired.target).length === 0) continue;
         st.instances.delete(id);
         this.record(id, null);
+        this.givenUp.add(id);
         appChanged = true;
         void this.opts.events.emit(st.app.name, 'instance.lost',
           `${id} given up: host ${m.host} unreachable for over ${Math.round(this.opts.hostLostAfterMs / 1000)}s (${why}); starting a replacement elsewhere`,

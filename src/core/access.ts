@@ -97,6 +97,9 @@ export const ROUTE_RULES: readonly RouteRule[] = [
   r('GET', '/api/hosts/events', 'admin'),
   r('POST', '/api/hosts/:host/credential', 'admin', 'host.credential'),
   r('GET', '/api/cluster', 'admin'),
+  r('POST', '/api/hosts/join-tokens', 'admin', 'host.jointoken'),
+  r('DELETE', '/api/hosts/:host', 'admin', 'host.remove'),
+  r('POST', '/api/hosts/:host/drain', 'admin', 'host.drain'),
   // git smart HTTP: fetching is reading, pushing is deploying
   r('GET', '/git/:app.git/info/refs?service=git-upload-pack', 'read'),
   r('POST', '/git/:app.git/git-upload-pack', 'read'),

@@ -6,7 +6,7 @@ import { SummonError, type ErrorCode } from '../core/errors.js';
 import type { Answer, BodyOf } from '../api/contract.js';
 import { pathOf, ROUTES, type RouteName } from './routes.js';
 import type {
-  AccessView, AdviceView, AppView, AuditEntry, BuildSummary, BuildView, CertView, CreatedToken, DomainView, DrainStatus, DrainView, HostView, ClusterView, Instance, LogLine, ReleaseView,
+  AccessView, AdviceView, AppView, AuditEntry, BuildSummary, BuildView, CertView, CreatedToken, CreatedJoinToken, DomainView, DrainStatus, DrainView, HostView, ClusterView, Instance, LogLine, ReleaseView,
   SeriesPoint, SummonEvent, TokenView, UsageView, UserView, Webhook, WebhookDelivery, WebhookView, WhoAmI,
 } from './types.js';
 import type { Role, Scope } from '../core/access.js';
@@ -32,6 +32,11 @@ export interface ImageDownload {
 }
 
 export class SummonClient {
+  /** The API this client talks to. */
+  get baseUrl(): string {
+    return this.opts.api;
+  }
+
   constructor(private readonly opts: { api: string; token: string; fetch?: typeof fetch }) {
     if (!opts.api) throw new SummonError('invalid_input', 'no Summon API URL: run `summon login --api URL` or set SUMMON_API');
   }
@@ -136,6 +141,9 @@ export class SummonClient {
   }
   hosts(): Promise<HostView[]> { return this.call('listHosts'); }
   cluster(): Promise<ClusterView> { return this.call('cluster'); }
+  createJoinToken(b: { expires?: string; labels?: Record<string, string>; url?: string } = {}): Promise<CreatedJoinToken> { return this.call('createJoinToken', {}, { body: b }); }
+  removeHost(host: string): Promise<{ host: string; removed: boolean }> { return this.call('removeHost', { host }); }
+  drainHost(host: string, onLine: (l: string) => void = () => {}): Promise<StreamResult> { return this.streamed('drainHost', { host }, {}, onLine); }
   /** host.unreachable / host.connected, newest last. */
   hostEvents(q: { limit?: number } = {}): Promise<SummonEvent[]> { return this.call('hostEvents', {}, { query: q }); }
   /**

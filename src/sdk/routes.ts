@@ -74,6 +74,9 @@ export const ROUTES = {
   hostCredential: { method: 'POST', url: '/api/hosts/:host/credential' },
   // control-plane nodes (several `summon up` on one PostgreSQL)
   cluster: { method: 'GET', url: '/api/cluster' },
+  createJoinToken: { method: 'POST', url: '/api/hosts/join-tokens' },
+  removeHost: { method: 'DELETE', url: '/api/hosts/:host' },
+  drainHost: { method: 'POST', url: '/api/hosts/:host/drain' },
 } as const satisfies Record<string, { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; url: string }>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -262,6 +262,11 @@ export const HostView = named('Host', z.object({
   runtimes: z.array(RuntimeCapability),
   instances: z.number().int(),
   dataPlane: z.string().optional().describe('the local host\'s data plane: "haproxy 2.6.12" or "node" (`summon up --data-plane`)'),
+  joined: z.boolean().optional().describe('the host joined by dialing out (summon agent --join): summon hosts:remove revokes it'),
+  labels: z.record(z.string(), z.string()).optional().describe('region, arch, anything given at join'),
+  draining: z.boolean().optional().describe('summon hosts:drain: no new instance goes there'),
+  memoryBytes: z.number().nullable().optional().describe('memory the host offers instances'),
+  reservedMemoryBytes: z.number().optional().describe('what the instances placed there reserve ([run].memory each)'),
 }));
 export type HostView = z.infer<typeof HostView>;
 export const ClusterNodeView = named('ClusterNode', z.object({
@@ -282,6 +287,17 @@ export const ClusterView = named('Cluster', z.object({
   nodes: z.array(ClusterNodeView),
 }));
 export type ClusterView = z.infer<typeof ClusterView>;
+export const JoinTokenBody = named('JoinTokenBody', z.strictObject({
+  expires: z.string().optional().describe('"1h" (the default) up to "30d"'),
+  labels: z.record(z.string(), z.string()).optional().describe('given to the host that joins with it'),
+  url: z.string().optional().describe('the control plane URL the host dials (default: the one this request came to)'),
+}));
+export const CreatedJoinToken = named('CreatedJoinToken', z.object({
+  id: z.string(), token: z.string().describe('shown in this answer only'), command: z.string().describe('the join command to run on the new host'),
+  url: z.string(), fingerprint: z.string(), labels: z.record(z.string(), z.string()), expiresAt: epochMs,
+}));
+export type CreatedJoinToken = z.infer<typeof CreatedJoinToken>;
+export const RemovedHost = named('RemovedHost', z.object({ host: z.string(), removed: z.boolean() }));
 export const HostCredential = named('HostCredential', z.object({ host: z.string(), credential: z.string() }));
 
 // ---- webhooks and drains

@@ -6,7 +6,7 @@
 // then writes fails with SQLITE_BUSY (without waiting) when another connection wrote in
 // between, whereas one that starts by writing just waits for the lock (busy_timeout).
 import { sql, type Kysely } from 'kysely';
-import { ConflictError, InvalidInputError, NotFoundError } from '../core/errors.js';
+import { ConflictError, InvalidInputError, NotFoundError, UnauthorizedError } from '../core/errors.js';
 import type { App, Host, Instance, Release, SummonEvent } from '../core/types.js';
 import { migrateToLatest, type StoreKind } from './migrations/index.js';
 import {
@@ -18,15 +18,18 @@ import {
   hostFromRow,
   instanceFromRow,
   instanceToRow,
+  joinedHostFromRow,
   jsonOrNull,
   num,
+  numOrNull,
+  parseJson,
   releaseFromRow,
   releasePatchColumns,
   toJson,
   webhookFromRow,
 } from './rows.js';
 import type { AppsTable, Database, ReleasesTable } from './schema.js';
-import type { AppPatch, BuildRecord, BuildSummary, Drain, NewEvent, NewRelease, ReleasePatch, SeriesRow, Store, UsageRow, Verification, Webhook, WebhookDelivery } from './store.js';
+import type { AppPatch, BuildRecord, JoinToken, JoinedHost, NewJoinedHost, BuildSummary, Drain, NewEvent, NewRelease, ReleasePatch, SeriesRow, Store, UsageRow, Verification, Webhook, WebhookDelivery } from './store.js';
 import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 import * as access from './access-queries.js';
 import * as domains from './domain-queries.js';
@@ -336,6 +339,84 @@ export class KyselyStore implements Store {
   async listHosts(): Promise<Host[]> {
     const rows = await this.db.selectFrom('hosts').selectAll().orderBy('id').execute();
     return rows.map(hostFromRow);
+  }
+
+  // ---- hosts that joined (dialing out)
+
+  async createJoinToken(t: JoinToken & { hash: string }): Promise<void> {
+    await this.db.insertInto('join_tokens').values({
+      hash: t.hash, id: t.id, prefix: t.prefix, labels: toJson(t.labels), created_by: t.createdBy,
+      created_at: t.createdAt, expires_at: t.expiresAt, used_at: t.usedAt, used_by: t.usedBy,
+    }).execute();
+  }
+
+  async listJoinTokens(): Promise<JoinToken[]> {
+    const rows = await this.db.selectFrom('join_tokens').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map((r) => ({
+      id: r.id, prefix: r.prefix, labels: parseJson<Record<string, string>>(r.labels), createdBy: r.created_by,
+      createdAt: num(r.created_at), expiresAt: num(r.expires_at), usedAt: numOrNull(r.used_at), usedBy: r.used_by,
+    }));
+  }
+
+  async redeemJoinToken(hash: string, host: NewJoinedHost, now: number): Promise<JoinedHost> {
+    return this.db.transaction().execute(async (trx) => {
+      // The write first (SQLite: see the top of the file), and the use is the condition: two
+      // hosts joining with one token at once cannot both get it.
+      const used = await trx.updateTable('join_tokens').set({ used_at: now, used_by: host.id })
+        .where('hash', '=', hash).where('used_at', 'is', null).where('expires_at', '>', now)
+        .returning(['labels']).executeTakeFirst();
+      if (!used) {
+        const t = await trx.selectFrom('join_tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+        const again = 'make a new one on the control plane with `summon hosts:join-token`';
+        if (!t) throw new UnauthorizedError(`this join token is not one of this control plane's: ${again}`);
+        if (t.used_at !== null) throw new UnauthorizedError(`this join token was used already (by host ${t.used_by ?? '?'} at ${new Date(num(t.used_at)).toISOString()}); a join token joins one host: ${again}`);
+        throw new UnauthorizedError(`this join token expired at ${new Date(num(t.expires_at)).toISOString()}: ${again}`);
+      }
+      const existing = await trx.selectFrom('hosts').select(['credential_hash']).where('id', '=', host.id).executeTakeFirst();
+      if (existing?.credential_hash) {
+        throw new ConflictError(`host ${host.id} has joined already: give this one another id (summon agent --join … --id NAME), or remove the old one first (\`summon hosts:remove ${host.id}\`)`);
+      }
+      // The token's labels, then what the host says of itself (its arch) where the token gave none.
+      const labels = { ...(host.arch ? { arch: host.arch } : {}), ...parseJson<Record<string, string>>(used.labels), ...host.labels };
+      const row = {
+        address: host.address, runtimes: toJson(host.runtimes), last_seen_at: now, labels: toJson(labels), state: 'active',
+        memory_bytes: host.memoryBytes, cpus: host.cpus, arch: host.arch, joined_at: now, credential_hash: host.credentialHash,
+      };
+      await trx.insertInto('hosts').values({ id: host.id, ...row }).onConflict((oc) => oc.column('id').doUpdateSet(row)).execute();
+      return { id: host.id, address: host.address, labels, state: 'active', memoryBytes: host.memoryBytes, cpus: host.cpus, arch: host.arch, runtimes: host.runtimes, joinedAt: now, lastSeenAt: now } satisfies JoinedHost;
+    });
+  }
+
+  async listJoinedHosts(): Promise<JoinedHost[]> {
+    const rows = await this.db.selectFrom('hosts').selectAll().where('credential_hash', 'is not', null).orderBy('id').execute();
+    return rows.map(joinedHostFromRow);
+  }
+
+  async joinedHostCredential(id: string): Promise<string | null> {
+    const r = await this.db.selectFrom('hosts').select(['credential_hash']).where('id', '=', id).executeTakeFirst();
+    return r?.credential_hash ?? null;
+  }
+
+  async updateJoinedHost(id: string, patch: Partial<Pick<JoinedHost, 'state' | 'address' | 'runtimes' | 'lastSeenAt' | 'memoryBytes' | 'cpus' | 'arch'>>): Promise<JoinedHost> {
+    const set = {
+      ...(patch.state !== undefined ? { state: patch.state } : {}),
+      ...(patch.address !== undefined ? { address: patch.address } : {}),
+      ...(patch.runtimes !== undefined ? { runtimes: toJson(patch.runtimes) } : {}),
+      ...(patch.lastSeenAt !== undefined ? { last_seen_at: patch.lastSeenAt } : {}),
+      ...(patch.memoryBytes !== undefined ? { memory_bytes: patch.memoryBytes } : {}),
+      ...(patch.cpus !== undefined ? { cpus: patch.cpus } : {}),
+      ...(patch.arch !== undefined ? { arch: patch.arch } : {}),
+    };
+    const r = Object.keys(set).length
+      ? await this.db.updateTable('hosts').set(set).where('id', '=', id).where('credential_hash', 'is not', null).returningAll().executeTakeFirst()
+      : await this.db.selectFrom('hosts').selectAll().where('id', '=', id).where('credential_hash', 'is not', null).executeTakeFirst();
+    if (!r) throw new NotFoundError('host', id, 'see `summon hosts`');
+    return joinedHostFromRow(r);
+  }
+
+  async removeJoinedHost(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('hosts').where('id', '=', id).where('credential_hash', 'is not', null).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
   }
 
   // ---- usage

@@ -1,7 +1,7 @@
 // Converts between domain objects and rows. Kept apart from the queries so both
 // dialects share one definition of how each field is stored.
 import type { App, BuildManifest, Host, Instance, Manifest, Release, ReleaseStatus, InstanceState, SummonEvent } from '../core/types.js';
-import type { BuildRecord, Drain, Webhook, WebhookDelivery } from './store.js';
+import type { BuildRecord, Drain, JoinedHost, Webhook, WebhookDelivery } from './store.js';
 import type { AppsTable, BuildsTable, DrainsTable, HostsTable, InstancesTable, ReleasesTable, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
 
 type Big = number | string;
@@ -131,8 +131,16 @@ export function eventFromRow(r: { id: Big; app: string | null; type: string; mes
   };
 }
 
-export function hostFromRow(r: HostsTable): Host {
+export function hostFromRow(r: Pick<HostsTable, 'id' | 'address' | 'runtimes' | 'last_seen_at'>): Host {
   return { id: r.id, address: r.address, runtimes: parseJson(r.runtimes), lastSeenAt: num(r.last_seen_at) };
+}
+
+export function joinedHostFromRow(r: Omit<HostsTable, 'labels' | 'state'> & { labels: string; state: string }): JoinedHost {
+  return {
+    id: r.id, address: r.address, labels: parseJson<Record<string, string>>(r.labels), state: r.state === 'draining' ? 'draining' : 'active',
+    memoryBytes: numOrNull(r.memory_bytes), cpus: r.cpus, arch: r.arch, runtimes: parseJson(r.runtimes),
+    joinedAt: numOrNull(r.joined_at) ?? num(r.last_seen_at), lastSeenAt: num(r.last_seen_at),
+  };
 }
 
 export function webhookFromRow(r: WebhooksTable): Webhook {

@@ -75,6 +75,26 @@ export interface HostsTable {
   address: string;
   runtimes: string;
   last_seen_at: Big;
+  /** 0010-joined-hosts. */
+  labels: Generated<string>;
+  state: Generated<string>;
+  memory_bytes: Big | null;
+  cpus: number | null;
+  arch: string | null;
+  joined_at: Big | null;
+  credential_hash: string | null;
+}
+
+export interface JoinTokensTable {
+  hash: string;
+  id: string;
+  prefix: string;
+  labels: string;
+  created_by: string | null;
+  created_at: Big;
+  expires_at: Big;
+  used_at: Big | null;
+  used_by: string | null;
 }
 
 export interface UsageTable {
@@ -218,6 +238,7 @@ export interface Database {
   instances: InstancesTable;
   events: EventsTable;
   hosts: HostsTable;
+  join_tokens: JoinTokensTable;
   usage: UsageTable;
   series_points: SeriesPointsTable;
   webhooks: WebhooksTable;

@@ -412,6 +412,32 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.equal((await s.listHosts()).length, 2);
       }));
 
+    test('join tokens: single use, expiring, refused with why; the joined host keeps labels, capacity, state and its credential\'s hash', () =>
+      withStore(async (s) => {
+        const tok = { id: 'jt-1', prefix: 'jt_abcd', labels: { region: 'eu' }, createdBy: 'admin@localhost', createdAt: T0, expiresAt: T0 + 3_600_000, usedAt: null, usedBy: null };
+        await s.createJoinToken({ ...tok, hash: 'h'.repeat(64) });
+        await s.createJoinToken({ ...tok, id: 'jt-2', hash: 'e'.repeat(64), expiresAt: T0 + 10 });
+        const host = { id: 'edge1', address: '10.0.0.7', labels: { disk: 'ssd' }, memoryBytes: 2 ** 33, cpus: 4, arch: 'x86_64', runtimes: [{ target: 'process' as const, available: true, reason: 'ok' }], credentialHash: 'c'.repeat(64) };
+        const joined = await s.redeemJoinToken('h'.repeat(64), host, T0 + 100);
+        assert.deepEqual(joined, { id: 'edge1', address: '10.0.0.7', labels: { arch: 'x86_64', region: 'eu', disk: 'ssd' }, state: 'active', memoryBytes: 2 ** 33, cpus: 4, arch: 'x86_64', runtimes: host.runtimes, joinedAt: T0 + 100, lastSeenAt: T0 + 100 });
+        assert.deepEqual(await s.listJoinedHosts(), [joined]);
+        assert.equal(await s.joinedHostCredential('edge1'), 'c'.repeat(64));
+        await assert.rejects(s.redeemJoinToken('h'.repeat(64), { ...host, id: 'edge2' }, T0 + 200), (e: SummonError) => e.code === 'unauthorized' && /used already \(by host edge1 at /.test(e.message));
+        await assert.rejects(s.redeemJoinToken('e'.repeat(64), { ...host, id: 'edge2' }, T0 + 200), (e: SummonError) => e.code === 'unauthorized' && /expired at /.test(e.message));
+        await assert.rejects(s.redeemJoinToken('x'.repeat(64), { ...host, id: 'edge2' }, T0 + 200), (e: SummonError) => e.code === 'unauthorized' && /not one of this control plane's/.test(e.message));
+        // The same id twice: refused, and the second token is not used up by the refusal.
+        await s.createJoinToken({ ...tok, id: 'jt-3', hash: 'f'.repeat(64) });
+        await assert.rejects(s.redeemJoinToken('f'.repeat(64), host, T0 + 300), (e: SummonError) => e.code === 'conflict' && /host edge1 has joined already/.test(e.message));
+        assert.equal((await s.listJoinTokens()).find((t) => t.id === 'jt-3')?.usedAt, null);
+        assert.deepEqual((await s.listJoinTokens()).find((t) => t.id === 'jt-1'), { ...tok, usedAt: T0 + 100, usedBy: 'edge1' });
+        assert.equal((await s.updateJoinedHost('edge1', { state: 'draining', lastSeenAt: T0 + 400 })).state, 'draining');
+        assert.equal((await s.listJoinedHosts())[0].lastSeenAt, T0 + 400);
+        assert.equal(await s.removeJoinedHost('edge1'), true);
+        assert.equal(await s.removeJoinedHost('edge1'), false);
+        assert.equal(await s.joinedHostCredential('edge1'), null);
+        await assert.rejects(s.updateJoinedHost('edge1', { state: 'active' }), NotFoundError);
+      }));
+
     test('usage adds up per (app, day)', () =>
       withStore(async (s) => {
         assert.equal(await s.getUsage('web', '2024-05-01'), 0);

@@ -1,6 +1,6 @@
 // The one Store interface. SQLite (embedded default) and PostgreSQL implement it and
 // both pass store.contract.ts. Methods that change state are atomic on their own.
-import type { App, Host, Instance, Release, SummonEvent } from '../core/types.js';
+import type { App, Host, Instance, Release, RuntimeCapability, SummonEvent } from '../core/types.js';
 import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 
 export type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
@@ -8,6 +8,36 @@ export type { Domain, StoredCert } from './domain-types.js';
 import type { Domain, StoredCert } from './domain-types.js';
 
 export type AppPatch = Partial<Pick<App, 'desiredCount' | 'scalePolicy' | 'liveVersion' | 'targetVersion'>>;
+/** A host that joined by dialing out (`summon agent --join`). */
+export interface JoinedHost {
+  id: string;
+  address: string;
+  labels: Record<string, string>;
+  /** draining: `summon hosts:drain`, no new instance goes there. */
+  state: 'active' | 'draining';
+  memoryBytes: number | null;
+  cpus: number | null;
+  arch: string | null;
+  runtimes: RuntimeCapability[];
+  joinedAt: number;
+  lastSeenAt: number;
+}
+
+export type NewJoinedHost = Omit<JoinedHost, 'joinedAt' | 'lastSeenAt' | 'state'> & { credentialHash: string };
+
+/** A join token as listed (never its secret). Single use, and expiring. */
+export interface JoinToken {
+  id: string;
+  /** jt_ and its first characters, to recognise it. */
+  prefix: string;
+  labels: Record<string, string>;
+  createdBy: string | null;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+  usedBy: string | null;
+}
+
 export type NewRelease = Omit<Release, 'app' | 'version' | 'createdAt' | 'updatedAt' | 'brokenReason' | 'brokenAt'>;
 export type ReleasePatch = Partial<Omit<Release, 'app' | 'version' | 'createdAt'>>;
 export type NewEvent = Omit<SummonEvent, 'id'>;
@@ -126,6 +156,21 @@ export interface Store {
 
   putHost(host: Host): Promise<void>;
   listHosts(): Promise<Host[]>;
+
+  /** Join tokens (`summon hosts:join-token`), kept by their sha256. */
+  createJoinToken(token: JoinToken & { hash: string }): Promise<void>;
+  listJoinTokens(): Promise<JoinToken[]>;
+  /** Uses the join token of sha256 `hash` (once: a second use, or one past its expiry, is
+   *  refused with why) and records the host that joined with it, with the sha256 of its own
+   *  credential, in one transaction. A host id already joined is refused. */
+  redeemJoinToken(hash: string, host: NewJoinedHost, now: number): Promise<JoinedHost>;
+  /** Hosts that joined (dialing out), with their labels, capacity and state. */
+  listJoinedHosts(): Promise<JoinedHost[]>;
+  /** The sha256 of a joined host's credential, or null (no such host, or removed). */
+  joinedHostCredential(id: string): Promise<string | null>;
+  updateJoinedHost(id: string, patch: Partial<Pick<JoinedHost, 'state' | 'address' | 'runtimes' | 'lastSeenAt' | 'memoryBytes' | 'cpus' | 'arch'>>): Promise<JoinedHost>;
+  /** Removes a joined host and with it its credential; false when there was none. */
+  removeJoinedHost(id: string): Promise<boolean>;
 
   /** Adds metered seconds to the app's row for `day` (YYYY-MM-DD, UTC): instance-seconds, and
    *  memory-seconds in MiB·s (each instance's [run].memory reservation × its seconds). */

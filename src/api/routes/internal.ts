@@ -18,7 +18,8 @@ export function registerInternalRoutes(fastify: FastifyInstance, c: ApiContext):
   fastify.get('/internal/blobs/:sha', { schema: { hide: true } }, async (req, reply) => {
     // Each host presents its own credential and gets only the artifacts placed on it.
     d.auth.checkAddress(req.raw);
-    const host = d.agentToken ? verifyHostCredential(d.agentToken, bearerOf(req.raw)) : null;
+    const given = bearerOf(req.raw);
+    const host = (d.agentToken ? verifyHostCredential(d.agentToken, given) : null) ?? (await d.joined?.authenticate(given) ?? null);
     const agent = host === null ? undefined : d.agents.find((a) => a.hostId === host && a.link().state !== 'local');
     if (!agent || !d.artifactPath) {
       d.auth.failed(req.raw);
@@ -39,6 +40,25 @@ export function registerInternalRoutes(fastify: FastifyInstance, c: ApiContext):
     const size = await stat(path).then((s) => s.size, () => null);
     if (size === null) throw new NotFoundError('artifact', sha.slice(0, 12), 'it is not in this control plane\'s blob store');
     return reply.type('application/octet-stream').header('content-length', size).send(createReadStream(path));
+  });
+
+  // ---- hosts that join by dialing out (control/joined-hosts.ts) ----
+  fastify.post('/internal/hosts/join', { schema: { hide: true } }, async (req, reply) => {
+    d.auth.checkAddress(req.raw);
+    if (!d.joined) throw new NotFoundError('route', 'join', 'this Summon takes no joining hosts');
+    // The token goes only over the TLS the join command pins.
+    if (!(req.raw.socket as { encrypted?: boolean }).encrypted) {
+      throw new InvalidInputError('join over https://, with the fingerprint the join command gives (summon hosts:join-token prints it)');
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    try {
+      const r = await d.joined.join(body as never);
+      reply.code(201);
+      return r;
+    } catch (e) {
+      if (e instanceof UnauthorizedError) d.auth.failed(req.raw);
+      throw e;
+    }
   });
 
   // ---- the pre-receive hook ----

@@ -12,6 +12,7 @@ import { usageMemoryMigration } from './0006-usage-memory.js';
 import { buildsMigration } from './0007-builds.js';
 import { clusterMigration } from './0008-cluster.js';
 import { domainsMigration } from './0009-domains.js';
+import { joinedHostsMigration } from './0010-joined-hosts.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -26,6 +27,7 @@ export function migrationsFor(kind: StoreKind): Record<string, Migration> {
     '0007-builds': buildsMigration(),
     '0008-cluster': clusterMigration(kind),
     '0009-domains': domainsMigration(),
+    '0010-joined-hosts': joinedHostsMigration(),
   };
 }
 
