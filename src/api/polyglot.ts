@@ -5,7 +5,61 @@
 // git or the dashboard, and there is no second port to open.
 import net from 'node:net';
 import tls from 'node:tls';
+import { Duplex } from 'node:stream';
 import type http from 'node:http';
+
+/** A socket as a plain stream (what a TLSSocket reads through JS, not the handle). */
+class SocketStream extends Duplex {
+  constructor(private readonly sock: net.Socket) {
+    super({ allowHalfOpen: false });
+    sock.on('data', (d: Buffer) => {
+      if (!this.push(d)) sock.pause();
+    });
+    sock.on('end', () => this.push(null));
+    sock.on('error', (e) => this.destroy(e));
+    sock.on('close', () => this.destroy());
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.sock.remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return this.sock.remotePort;
+  }
+
+  override _read(): void {
+    this.sock.resume();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.sock.write(chunk, cb);
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.sock.end(cb);
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    this.sock.destroy();
+    cb(err);
+  }
+
+  setTimeout(ms: number, cb?: () => void): this {
+    this.sock.setTimeout(ms, cb);
+    return this;
+  }
+
+  setNoDelay(v?: boolean): this {
+    this.sock.setNoDelay(v);
+    return this;
+  }
+
+  setKeepAlive(v?: boolean, d?: number): this {
+    this.sock.setKeepAlive(v, d);
+    return this;
+  }
+}
 
 export interface PolyglotListener {
   server: net.Server;
@@ -31,7 +85,10 @@ export async function listenPolyglot(app: http.Server, cert: { key: string; cert
       clearTimeout(timer);
       sock.pause();
       sock.unshift(buf);
-      (buf[0] === 0x16 ? secure : app).emit('connection', sock);
+      // TLS over the socket's own handle would skip the byte read here: it gets the socket as
+      // a stream instead, which sees it.
+      if (buf[0] === 0x16) secure.emit('connection', new SocketStream(sock));
+      else app.emit('connection', sock);
       sock.resume();
     });
   });
