@@ -74,7 +74,7 @@ test('a host joins by dialing out from behind a firewall, serves, drains with no
     let err = '';
     p.stderr.on('data', (c) => (err += c));
     p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nft: ${err}`))));
-    p.stdin.end('table inet summon_test { chain input { type filter hook input priority 0; policy drop; iif "lo" accept; ct state established,related accept; } }\n');
+    p.stdin.end('table inet summon_test {\n  chain input {\n    type filter hook input priority 0; policy drop;\n    iif "lo" accept\n    ct state established,related accept\n  }\n}\n');
   });
 
   const apiPort = await freePort();
