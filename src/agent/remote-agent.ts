@@ -93,6 +93,10 @@ export class RemoteAgent implements HostAgent {
     if (this.url.protocol === 'https:' && !opts.dial) this.fingerprint = pinnedFingerprint(this.url);
     this.state.address = this.url.hostname;
     this.state.url = this.url.origin;
+    if (opts.dial) {
+      delete this.state.url;
+      this.state.error = this.noLinkReason();
+    }
   }
 
   /** Connects once (waiting up to connectTimeoutMs); an unreachable host is not an error. */
@@ -303,8 +307,9 @@ export class RemoteAgent implements HostAgent {
     this.stream?.destroy();
     this.stream = null;
     if (this.state.state !== 'unreachable' || this.state.error !== why) {
-      // A tunneled host that is merely not dialed in again yet keeps the reason it dropped.
-      const keep = this.opts.dial && this.state.state === 'unreachable' && why === this.noLinkReason();
+      // A tunneled host keeps the first reason of an outage (why its link dropped), not each
+      // failed retry's.
+      const keep = this.opts.dial && this.state.state === 'unreachable' && this.state.error !== this.noLinkReason();
       if (!keep) this.state = { state: 'unreachable', address: this.state.address, ...(this.opts.dial ? {} : { url: this.url.origin }), since: Date.now(), error: why };
     }
     if (this.retryTimer) return;

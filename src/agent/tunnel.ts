@@ -163,8 +163,9 @@ export class Tunnel {
   private closed(why: string): void {
     if (this.closedWhy !== null) return;
     this.closedWhy = why;
+    // Told first, so what it says is the reason rather than a stream's own 'aborted'.
+    for (const f of this.closeHandlers.splice(0)) f(why);
     for (const s of this.streams.values()) s.destroy(new Error(why));
     this.streams.clear();
-    for (const f of this.closeHandlers.splice(0)) f(why);
   }
 }
