@@ -240,6 +240,6 @@ test('a host joins by dialing out from behind a firewall, serves, drains with no
     assert.equal(status, 401);
     const again = await cli(s!, 'hosts:remove', 'edge');
     assert.equal(again.code, 5);
-    assert.match(again.stderr, /host edge/);
+    assert.match(again.stderr, /host "edge" not found/);
   });
 });
