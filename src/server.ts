@@ -71,6 +71,9 @@ export interface SummonOptions {
   /** `--https-port`: HTTPS on the data plane (certificates by SNI from the edge state); 0 is any
    *  free port; absent or null (`--no-https`; embedders and tests by default): none. */
   httpsPort?: number | null;
+  /** certs:auto (acme/manager.ts): `--acme-directory` (default Let's Encrypt's production
+   *  directory), `--acme-email`, `--acme-ca`'s PEM; the backoff for tests. */
+  acme?: { directoryUrl?: string; email?: string; ca?: string; retryBaseMs?: number; retryMaxMs?: number };
   /** Address the API and router listen on. */
   host?: string;
   /** Apps answer at NAME.localhost and NAME.<domain>. */

@@ -21,6 +21,7 @@ import { registerAppRoutes } from './routes/apps.js';
 import { registerBuildRoutes } from './routes/builds.js';
 import { registerDeployRoutes } from './routes/deploys.js';
 import { registerDomainRoutes } from './routes/domains.js';
+import { registerAcmeRoutes } from './routes/acme.js';
 import { registerHostRoutes } from './routes/hosts.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerInstanceRoutes } from './routes/instances.js';
@@ -116,6 +117,7 @@ export function createApiServer(d: ApiDeps): { server: http.Server; fastify: Fas
   registerBuildRoutes(fastify, c);
   registerDeployRoutes(fastify, c);
   registerInstanceRoutes(fastify, c);
+  registerAcmeRoutes(fastify, c, d.acme ?? null);
   registerLogRoutes(fastify, c);
   registerAccessRoutes(fastify, { store: d.store, now, ...(d.agentToken ? { agentSecret: d.agentToken } : {}) });
   registerWebhookRoutes(fastify, { store: d.store, now, allowPrivate: d.webhooksAllowPrivate === true });

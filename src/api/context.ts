@@ -18,6 +18,7 @@ import type { DrainManager } from '../drains/drain-manager.js';
 import type { BlobStore } from '../artifacts/blob-store.js';
 import type { SeriesPoint } from '../sdk/types.js';
 import type { Store } from '../store/store.js';
+import type { AcmeManager } from '../acme/manager.js';
 import type { AuditLog } from './audit-log.js';
 import type { Authenticator } from './auth.js';
 import type { ClusterView } from '../sdk/types.js';
@@ -27,6 +28,8 @@ import { sseStream, type SseRoom, type SseSend } from './sse.js';
 import { appState, type AppView } from './views.js';
 
 export interface ApiDeps {
+  /** certs:auto (acme/manager.ts): the routes exist with it. */
+  acme?: AcmeManager;
   store: Store;
   controller: Controller;
   releases: ReleaseService;

@@ -65,6 +65,9 @@ export const CONTRACT = {
   scale: { summary: 'Set the instance count', tags: ['instances'], params: T.AppParams, body: T.ScaleBody, response: { 200: T.AppView } },
   autoscale: { summary: 'Set the autoscale policy', tags: ['instances'], params: T.AppParams, body: T.AutoscaleBody, response: { 200: T.AppView } },
   restart: { summary: 'Replace every instance, one at a time', tags: ['instances'], params: T.AppParams, body: T.EmptyBody.optional(), response: { 200: ndjson('the restart') } },
+  acmeStatus: { summary: 'certs:auto: on or off, the ACME certificate serving the app\'s domains, the next order', tags: ['certificates'], params: T.AppParams, response: { 200: T.AcmeStatus } },
+  acmeOn: { summary: 'certs:auto on: obtain a certificate for the app\'s custom domains over ACME now (if none is valid) and renew it ahead of expiry', tags: ['certificates'], params: T.AppParams, body: T.EmptyBody.optional(), response: { 200: ndjson('the ACME order') } },
+  acmeOff: { summary: 'certs:auto off: no more orders or renewals (certificates obtained keep serving)', tags: ['certificates'], params: T.AppParams, response: { 200: T.AcmeStatus } },
 
   logs: { summary: 'Log lines (app and Summon), oldest first', tags: ['logs'], params: T.AppParams, querystring: T.LogQuery, response: { 200: z.array(T.LogLine) } },
   logStream: { summary: 'Follow the log', tags: ['logs'], params: T.AppParams, querystring: T.LogQuery, response: { 200: sse('`event: log` (one line) and `event: logs` (an array of lines)', z.union([T.LogLine, z.array(T.LogLine)])) } },

@@ -20,6 +20,7 @@ import { registerWebhooks } from './commands/webhooks/index.js';
 import { registerDrains } from './commands/drains/index.js';
 import { registerDomains } from './commands/domains/index.js';
 import { registerCerts } from './commands/certs/index.js';
+import { registerAcme } from './commands/acme/index.js';
 import { registerUsers } from './commands/users/index.js';
 import { registerAccess } from './commands/access/index.js';
 import { registerTokens } from './commands/tokens/index.js';
@@ -82,6 +83,7 @@ export function buildProgram(io: Io, run: (f: () => Promise<void>) => Promise<vo
   registerDrains(program, io, run);
   registerDomains(program, io, run);
   registerCerts(program, io, run);
+  registerAcme(program, io, run);
   registerUsers(program, io, run);
   registerAccess(program, io, run);
   registerTokens(program, io, run);

@@ -6,12 +6,12 @@ import { SummonError, type ErrorCode } from '../core/errors.js';
 import type { Answer, BodyOf } from '../api/contract.js';
 import { pathOf, ROUTES, type RouteName } from './routes.js';
 import type {
-  AccessView, AdviceView, AppView, AuditEntry, BuildSummary, BuildView, CertView, CreatedToken, CreatedJoinToken, DomainView, DrainStatus, DrainView, HostView, ClusterView, Instance, LogLine, ReleaseView,
+  AccessView, AcmeStatus, AdviceView, AppView, AuditEntry, BuildSummary, BuildView, CertView, ClusterView, CreatedJoinToken, CreatedToken, DomainView, DrainStatus, DrainView, HostView, Instance, LogLine, ReleaseView,
   SeriesPoint, SummonEvent, TokenView, UsageView, UserView, Webhook, WebhookDelivery, WebhookView, WhoAmI,
 } from './types.js';
 import type { Role, Scope } from '../core/access.js';
 
-export type { BuildSummary, BuildView };
+export type { AcmeStatus, BuildSummary, BuildView };
 export type { AppView, ReleaseView, LogLine, Instance, SummonEvent, App, Webhook, WebhookDelivery, SeriesPoint, DrainView, DrainStatus, HostView, DomainView, CertView };
 export type { AccessView, AuditEntry, CreatedToken, TokenView, UserView, WhoAmI, Role, Scope, WebhookView };
 
@@ -132,6 +132,13 @@ export class SummonClient {
   restart(app: string, onLine: (l: string) => void = () => {}): Promise<StreamResult> {
     return this.streamed('restart', { app }, {}, onLine);
   }
+  /** certs:auto: where the app's ACME certificate stands. */
+  acmeStatus(app: string): Promise<AcmeStatus> { return this.call('acmeStatus', { app }); }
+  /** certs:auto on: an order now if no valid certificate serves the domains, its steps as lines. */
+  acmeOn(app: string, onLine: (l: string) => void = () => {}): Promise<StreamResult> {
+    return this.streamed('acmeOn', { app }, {}, onLine);
+  }
+  acmeOff(app: string): Promise<AcmeStatus> { return this.call('acmeOff', { app }); }
   logs(app: string, q: { since?: string; instance?: string; source?: string; limit?: number } = {}): Promise<LogLine[]> {
     return this.call('logs', { app }, { query: q });
   }

@@ -29,6 +29,10 @@ export const ROUTES = {
   scale: { method: 'POST', url: '/api/apps/:app/scale' },
   autoscale: { method: 'PUT', url: '/api/apps/:app/autoscale' },
   restart: { method: 'POST', url: '/api/apps/:app/restart' },
+  // automatic certificates over ACME (certs:auto)
+  acmeStatus: { method: 'GET', url: '/api/apps/:app/acme' },
+  acmeOn: { method: 'POST', url: '/api/apps/:app/acme' },
+  acmeOff: { method: 'DELETE', url: '/api/apps/:app/acme' },
   // logs, events, metrics
   logs: { method: 'GET', url: '/api/apps/:app/logs' },
   logStream: { method: 'GET', url: '/api/apps/:app/logs/stream' },

@@ -405,6 +405,18 @@ export const AutoscaleBody = named('AutoscaleBody', z.strictObject({
   idleTimeout: z.union([z.string(), z.number().min(0)]).optional().describe('a duration ("30s") or milliseconds'),
 }));
 export const EmptyBody = z.strictObject({});
+
+export const AcmeStatus = named('AcmeStatus', z.object({
+  app: z.string(),
+  enabled: z.boolean().describe('certs:auto is on'),
+  directoryUrl: z.string().describe('the ACME directory (summon up --acme-directory)'),
+  domains: z.array(z.string()).describe("the app's custom domains, what a certificate is asked for"),
+  cert: z.object({ id: z.string(), notAfter: epochMs, renewAt: epochMs }).nullable().describe('the ACME certificate that serves every domain, if one does'),
+  nextOrderAt: epochMs.nullable().describe('when the next order is due; null when off or without domains'),
+  failures: z.number().int().describe('failed orders in a row'),
+  lastError: z.string().nullable(),
+}));
+export type AcmeStatus = z.infer<typeof AcmeStatus>;
 export const WebhookBody = named('WebhookBody', z.strictObject({
   url: z.string({ error: 'a webhook needs a URL, e.g. https://hooks.example.com/summon' }).describe('http:// or https://'),
   events: z.union([z.array(z.string()), z.string()]).optional().describe('event types (release.live, release.*, *); default: releases and crashes'),

@@ -20,6 +20,7 @@ import { parseSubnetBase } from '../../../runtimes/tap-net.js';
 import { checkHostId } from '../../../core/names.js';
 import { pinnedFingerprint } from '../../../agent/agent-tls.js';
 import type { Runtime } from '../../../runtimes/runtime.js';
+import { LETS_ENCRYPT_DIRECTORY } from '../../../acme/issuer.js';
 
 function port(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -81,6 +82,9 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
     .option('--router-port <n>', 'router (app traffic) port', '8080')
     .option('--https-port <n>', 'HTTPS (app traffic, certificates from certs:add and certs:auto) port; 443 in production', '8443')
     .option('--no-https', 'no HTTPS listener')
+    .option('--acme-directory <url>', `ACME directory certs:auto orders from (default Let's Encrypt's production one, ${LETS_ENCRYPT_DIRECTORY})`)
+    .option('--acme-email <addr>', "the operator's address given to the ACME CA with the account (expiry and policy notices)")
+    .option('--acme-ca <file>', "PEM CA trusted beside the system CAs for the ACME server's own HTTPS (a private or test CA such as pebble's)")
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--domain <d>', 'also serve apps at NAME.<domain>')
     .option('--dns-port <n>', 'run the summoning DNS server on this port')
@@ -196,6 +200,7 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         maxBuildDiskBytes,
         ...(o.vm !== false ? { extraRuntimes: vmRuntimesFor(String(o.vmSubnet), String(o.vmNetwork)) } : {}),
         ...emailOptions(o),
+        acme: acmeFlags(o),
         ...(o.webhooksAllowPrivate ? { webhooks: { allowPrivate: true } } : {}),
         ...drainFlags(o),
         hostLostAfterMs: duration('host-lost-after', o.hostLostAfter),
@@ -242,6 +247,30 @@ export function registerUp(program: Command, io: Io, run: (f: () => Promise<void
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
     }));
+}
+
+/** --acme-directory, --acme-email and --acme-ca, checked before anything starts. */
+function acmeFlags(o: Record<string, unknown>): NonNullable<SummonOptions['acme']> {
+  const directoryUrl = o.acmeDirectory === undefined ? LETS_ENCRYPT_DIRECTORY : String(o.acmeDirectory);
+  let u: URL | null = null;
+  try {
+    u = new URL(directoryUrl);
+  } catch {
+    u = null;
+  }
+  if (!u || u.protocol !== 'https:') throw new SummonError('invalid_input', `--acme-directory must be an https:// URL of an ACME directory like ${LETS_ENCRYPT_DIRECTORY}, got ${JSON.stringify(directoryUrl)}`);
+  const email = o.acmeEmail === undefined ? undefined : String(o.acmeEmail);
+  if (email !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new SummonError('invalid_input', `--acme-email must be an address like ops@example.com, got ${JSON.stringify(email)}`);
+  let ca: string | undefined;
+  if (o.acmeCa !== undefined) {
+    try {
+      ca = readFileSync(String(o.acmeCa), 'utf8');
+    } catch (e) {
+      throw new SummonError('invalid_input', `--acme-ca ${String(o.acmeCa)} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): give the PEM file of the CA`);
+    }
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new SummonError('invalid_input', `--acme-ca ${String(o.acmeCa)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  }
+  return { directoryUrl, ...(email ? { email } : {}), ...(ca ? { ca } : {}) };
 }
 
 /** --unconfined, --uid-range and --build-ro, checked before anything starts. */
