@@ -34,6 +34,8 @@ import { ReleaseService } from './control/release-service.js';
 import { SmokeRunner } from './control/smoke.js';
 import { Secrets } from './control/secrets.js';
 import { EdgeService } from './control/edge-service.js';
+import { AcmeManager } from './acme/manager.js';
+import { LETS_ENCRYPT_DIRECTORY } from './acme/issuer.js';
 import { SeriesRecorder } from './api/series.js';
 import { EmailNotifier, type EmailOptions } from './notify/email.js';
 import { WebhookNotifier } from './notify/webhooks.js';
@@ -373,6 +375,23 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
     const edge = new EdgeService({ store, secrets, targets: [router], served: domains, now, logger: part('edge') });
     await edge.start();
     events.subscribe(edge.onEvent);
+    // certs:auto: orders and renewals over ACME, one loop, answers and results through the edge.
+    const acme = new AcmeManager({
+      dataDir, directoryUrl: o.acme?.directoryUrl ?? LETS_ENCRYPT_DIRECTORY,
+      ...(o.acme?.email ? { email: o.acme.email } : {}),
+      ...(o.acme?.ca ? { ca: o.acme.ca } : {}),
+      ...(o.acme?.retryBaseMs !== undefined ? { retryBaseMs: o.acme.retryBaseMs } : {}),
+      ...(o.acme?.retryMaxMs !== undefined ? { retryMaxMs: o.acme.retryMaxMs } : {}),
+      encrypt: (v) => secrets.encrypt(v), decrypt: (c) => secrets.decrypt(c),
+      store, edge,
+      emit: (app, type, message, data) => void events.emit(app, type, message, data),
+      now, logger: part('acme'),
+    });
+    await acme.start();
+    cleanup.unshift(() => acme.close());
+    events.subscribe((e) => {
+      if (e.type === 'app.destroyed' && typeof e.data.app === 'string') void acme.forget(e.data.app).catch(() => undefined);
+    });
     const routerUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actualRouterPort}`;
     const routerHttpsUrl = actualHttpsPort === null ? null : `https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${actualHttpsPort}`;
     const appUrl = (app: string) => `http://${app}.${o.domain ?? 'localhost'}:${actualRouterPort}`;
@@ -530,7 +549,7 @@ export async function startSummon(o: SummonOptions): Promise<RunningSummon> {
       artifactPath: (sha) => blobs.path(sha), blobs, uploadDir: join(dataDir, 'uploads'),
       webDir: join(here, '..', 'web'),
       webhooksAllowPrivate: o.webhooks?.allowPrivate === true,
-      drains, drainsAllowPrivate: o.drains?.allowPrivate === true, edge,
+      drains, drainsAllowPrivate: o.drains?.allowPrivate === true, edge, acme,
       pricePerInstanceSecond: price,
       ...(o.adviceMinWindowMs !== undefined ? { adviceMinWindowMs: o.adviceMinWindowMs } : {}),
       cluster: () => clusterView(),
