@@ -246,3 +246,26 @@ test('after a crash, releases left building or rolling out behind another are fa
   assert.equal(b?.log, 'step 1\n');
   assert.equal(await rig.svc.failInterrupted(), 0, 'a second pass finds nothing left');
 });
+
+test('promotion releases the live artifact of one stage to the next with that app\'s own config vars, and refuses where there is no next stage', async () => {
+  const live = await pushed(sha('a'));
+  await rig.store.setConfig('web', rig.secrets.encrypt({ DB: 'staging-db' }));
+  await rig.store.createApp('prod', 1);
+  await rig.store.setConfig('prod', rig.secrets.encrypt({ DB: 'production-db' }));
+  const none = await rig.svc.promote('web', 'admin@localhost', rig.out).catch((e: Error) => e);
+  assert.match(String(none), /web is in no pipeline: make one with `summon pipelines:create NAME --stage staging=web --stage production=APP`/);
+  await rig.store.createPipeline({ name: 'shop', stages: [{ stage: 'staging', app: 'web' }, { stage: 'production', app: 'prod' }], createdAt: 1 });
+  const r = await rig.svc.promote('web', 'admin@localhost', rig.out);
+  assert.ok(r.ok, r.message);
+  assert.equal(r.target, 'prod');
+  const rel = await rig.store.getRelease('prod', r.version!);
+  const from = await rig.store.getRelease('web', live);
+  assert.equal(rel?.artifactSha256, from?.artifactSha256, 'the same artifact');
+  assert.equal(rig.deployed.length, 2, 'rolled out, not rebuilt (one push, one promotion)');
+  assert.deepEqual(rig.secrets.decrypt(rel!.configCipher), { DB: 'production-db' }, 'the target app\'s own config vars');
+  assert.deepEqual(rel?.buildManifest?.promotedFrom, { app: 'web', version: live, pipeline: 'shop', by: 'admin@localhost' });
+  assert.equal(rel?.description, `Promote web v${live}`);
+  assert.ok(rig.lines.some((l) => /Promoting web v\d+ \(staging\) to prod \(production\) as v1: artifact sha256 aaaaaaaaaaaa…, not rebuilt/.test(l)), rig.lines.join('\n'));
+  const last = await rig.svc.promote('prod', 'admin@localhost', rig.out).catch((e: Error) => e);
+  assert.match(String(last), /prod is the last stage \(production\) of pipeline shop: there is nothing to promote it to/);
+});

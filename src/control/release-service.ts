@@ -316,6 +316,33 @@ export class ReleaseService {
   }
 
   /**
+   * Pipelines: the live release of `appName` released to the next stage's app: the same
+   * artifact (the same sha256, no rebuild) and summon.toml, with the target app's own config
+   * vars, through the same checks, smoke tests and rollout as any release of it.
+   */
+  async promote(appName: string, by: string, out: Out): Promise<PushResult & { version?: number; target: string }> {
+    const { store } = this.o;
+    const pipeline = await store.pipelineOf(appName);
+    if (!pipeline) throw new ConflictError(`${appName} is in no pipeline: make one with \`summon pipelines:create NAME --stage staging=${appName} --stage production=APP\``);
+    const i = pipeline.stages.findIndex((s) => s.app === appName);
+    const next = pipeline.stages[i + 1];
+    if (!next) throw new ConflictError(`${appName} is the last stage (${pipeline.stages[i].stage}) of pipeline ${pipeline.name}: there is nothing to promote it to`);
+    const app = await this.requireApp(appName);
+    if (app.liveVersion === null) throw new ConflictError(`${appName} has no live release to promote`);
+    const from = await store.getRelease(appName, app.liveVersion);
+    if (!from?.artifactSha256 || !from.manifest || !from.buildManifest) throw new ConflictError(`v${app.liveVersion} of ${appName} has no artifact to promote`);
+    const target = await this.requireApp(next.app);
+    const release = await store.createRelease(next.app, this.blankRelease(`Promote ${appName} v${from.version}`, from.commit, 'building'), this.now());
+    out(`-----> Promoting ${appName} v${from.version} (${pipeline.stages[i].stage}) to ${next.app} (${next.stage}) as v${release.version}: artifact sha256 ${from.artifactSha256.slice(0, 12)}…, not rebuilt`);
+    const { smoke: _smoke, ...built } = from.buildManifest;
+    const buildManifest: BuildManifest = { ...built, promotedFrom: { app: appName, version: from.version, pipeline: pipeline.name, by } };
+    void this.o.events.emit(next.app, 'release.created', `v${release.version}: promoted from ${appName} v${from.version} by ${by}`, { version: release.version, from: appName, fromVersion: from.version, artifact: from.artifactSha256 });
+    const config = this.o.secrets.decrypt(await store.getConfig(next.app));
+    const r = await this.releaseBuilt(target, release, { manifest: from.manifest, buildManifest, artifactSha256: from.artifactSha256, initrdSha256: from.initrdSha256 }, config, out);
+    return { ...r, version: release.version, target: next.app };
+  }
+
+  /**
    * Rebuilds release `version` from its build manifest (the same commit in a clean checkout, the
    * same commands and config vars) and compares what went in and the artifact's bytes. The
    * verdict is stored on the release; nothing is stored or deployed from the rebuild.

@@ -79,6 +79,8 @@ export interface BuildManifest {
   /** [test].smoke as run against a started instance of this release before it took traffic;
    *  absent when the release has no smoke commands (or has not reached them). */
   smoke?: SmokeRecord;
+  /** Set on a release promoted from an earlier stage of a pipeline (the same artifact). */
+  promotedFrom?: { app: string; version: number; pipeline: string; by: string };
 }
 
 /** One run of a release's smoke commands (control/smoke.ts). */

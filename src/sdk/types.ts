@@ -112,6 +112,8 @@ export const BuildManifest = named('BuildManifest', z.object({
     steps: z.array(z.object({ command: z.string(), exitCode: z.number().nullable(), timedOut: z.boolean(), durationMs: z.number(), output: z.string().describe('its last 4 KiB') })),
     reason: z.string().nullable(),
   }).optional().describe('[test].smoke as run before the release took traffic'),
+  promotedFrom: z.object({ app: z.string(), version: z.number().int(), pipeline: z.string(), by: z.string() })
+    .optional().describe('set on a release promoted from an earlier stage of a pipeline: the same artifact'),
 }), 'what exactly went into a release: enough to rebuild or audit it');
 
 export const Verification = named('Verification', z.object({

@@ -33,6 +33,8 @@ import type { AppPatch, BuildRecord, JoinToken, JoinedHost, NewJoinedHost, Build
 import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 import * as access from './access-queries.js';
 import * as domains from './domain-queries.js';
+import * as pipelines from './pipeline-queries.js';
+import type { Pipeline } from './pipeline-types.js';
 import type { Domain, StoredCert } from './domain-types.js';
 
 export interface KyselyStoreOptions {
@@ -157,6 +159,7 @@ export class KyselyStore implements Store {
       await trx.deleteFrom('builds').where('app', '=', name).execute();
       await trx.deleteFrom('release_verifications').where('app', '=', name).execute();
       await trx.deleteFrom('domains').where('app', '=', name).execute();
+      await trx.deleteFrom('pipeline_stages').where('app', '=', name).execute();
       await trx.deleteFrom('certificates').where('app', '=', name).execute();
       // Grants and the app's own tokens go with it: an app made later under the same name
       // must not inherit them. Its audit entries stay.
@@ -620,6 +623,21 @@ export class KyselyStore implements Store {
     const r = await this.db.selectFrom('builds').selectAll().where('app', '=', app).where('version', '=', version).executeTakeFirst();
     return r ? buildFromRow(r) : undefined;
   }
+
+  // ---- pipelines (pipeline-queries.ts)
+
+  async createPipeline(p: Pipeline): Promise<void> {
+    try {
+      await pipelines.createPipeline(this.db, p);
+    } catch (e) {
+      if (e instanceof ConflictError) throw e;
+      for (const s of p.stages) if (!(await this.getApp(s.app))) throw new NotFoundError('app', s.app, 'see `summon apps`');
+      throw e;
+    }
+  }
+  listPipelines(): Promise<Pipeline[]> { return pipelines.listPipelines(this.db); }
+  pipelineOf(app: string): Promise<Pipeline | undefined> { return pipelines.pipelineOf(this.db, app); }
+  deletePipeline(name: string): Promise<boolean> { return pipelines.deletePipeline(this.db, name); }
 
   // ---- custom domains and certificates (domain-queries.ts)
 

@@ -166,6 +166,18 @@ export interface ReleaseVerificationsTable {
   checked_at: Big;
 }
 
+export interface PipelinesTable {
+  name: string;
+  created_at: Big;
+}
+
+export interface PipelineStagesTable {
+  pipeline: string;
+  position: number;
+  stage: string;
+  app: string;
+}
+
 export interface DomainsTable {
   host: string;
   app: string;
@@ -248,6 +260,8 @@ export interface Database {
   release_verifications: ReleaseVerificationsTable;
   domains: DomainsTable;
   certificates: CertificatesTable;
+  pipelines: PipelinesTable;
+  pipeline_stages: PipelineStagesTable;
   users: UsersTable;
   app_access: AppAccessTable;
   tokens: TokensTable;

@@ -560,6 +560,27 @@ export function runStoreContract(name: string, open: () => Promise<StoreSubject>
         assert.deepEqual(await s.listDomains('api'), [], 'a new app of the same name inherits no domain');
       }));
 
+    test('pipelines: stages in order, an app in one pipeline, names unique, a missing app refused, stages go with their app', () =>
+      withStore(async (s) => {
+        for (const a of ['stage1', 'prod1', 'stage2', 'prod2']) await s.createApp(a, T0);
+        await s.createPipeline({ name: 'shop', stages: [{ stage: 'staging', app: 'stage1' }, { stage: 'production', app: 'prod1' }], createdAt: T0 });
+        assert.deepEqual(await s.listPipelines(), [{ name: 'shop', stages: [{ stage: 'staging', app: 'stage1' }, { stage: 'production', app: 'prod1' }], createdAt: T0 }]);
+        assert.equal((await s.pipelineOf('prod1'))?.name, 'shop');
+        assert.equal(await s.pipelineOf('stage2'), undefined);
+        const dup = await rejectsWith(s.createPipeline({ name: 'shop', stages: [{ stage: 'staging', app: 'stage2' }], createdAt: T0 }), ConflictError, 'conflict');
+        assert.match(dup.message, /a pipeline named shop exists already/);
+        const twice = await rejectsWith(s.createPipeline({ name: 'blog', stages: [{ stage: 'staging', app: 'stage2' }, { stage: 'production', app: 'prod1' }], createdAt: T0 }), ConflictError, 'conflict');
+        assert.match(twice.message, /prod1 is in pipeline shop already/);
+        assert.deepEqual((await s.listPipelines()).map((p) => p.name), ['shop'], 'a refused pipeline leaves nothing behind');
+        await rejectsWith(s.createPipeline({ name: 'blog', stages: [{ stage: 'staging', app: 'stage2' }, { stage: 'production', app: 'ghost' }], createdAt: T0 }), NotFoundError, 'not_found');
+        await s.createPipeline({ name: 'blog', stages: [{ stage: 'staging', app: 'stage2' }, { stage: 'production', app: 'prod2' }], createdAt: T0 + 1 });
+        await s.deleteApp('prod2');
+        assert.deepEqual((await s.pipelineOf('stage2'))?.stages, [{ stage: 'staging', app: 'stage2' }], 'the destroyed app left its stage');
+        assert.equal(await s.deletePipeline('blog'), true);
+        assert.equal(await s.deletePipeline('blog'), false);
+        assert.deepEqual((await s.listPipelines()).map((p) => p.name), ['shop']);
+      }));
+
     test('certificates: put (the same id replaces), listed oldest first per app, deleted per app, gone with the app', () =>
       withStore(async (s) => {
         await s.createApp('web', T0);

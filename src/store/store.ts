@@ -6,6 +6,8 @@ import type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './a
 export type { AccessGrant, ApiToken, AuditEntry, NewAuditEntry, User } from './access-types.js';
 export type { Domain, StoredCert } from './domain-types.js';
 import type { Domain, StoredCert } from './domain-types.js';
+export type { Pipeline, PipelineStage } from './pipeline-types.js';
+import type { Pipeline } from './pipeline-types.js';
 
 export type AppPatch = Partial<Pick<App, 'desiredCount' | 'scalePolicy' | 'liveVersion' | 'targetVersion'>>;
 /** A host that joined by dialing out (`summon agent --join`). */
@@ -223,6 +225,17 @@ export interface Store {
   /** Of one app, or of all; by app, then oldest first. */
   listCerts(app?: string): Promise<StoredCert[]>;
   deleteCert(app: string, id: string): Promise<boolean>;
+
+  // ---- pipelines (pipeline-types.ts)
+
+  /** Throws NotFoundError if an app does not exist, ConflictError if the name is taken or an
+   *  app is in a pipeline already. */
+  createPipeline(p: Pipeline): Promise<void>;
+  /** By name, stages in order. */
+  listPipelines(): Promise<Pipeline[]>;
+  /** The pipeline the app is a stage of. */
+  pipelineOf(app: string): Promise<Pipeline | undefined>;
+  deletePipeline(name: string): Promise<boolean>;
 
   // ---- users, per-app access, tokens, audit (access-types.ts)
 

@@ -13,6 +13,7 @@ import { buildsMigration } from './0007-builds.js';
 import { clusterMigration } from './0008-cluster.js';
 import { domainsMigration } from './0009-domains.js';
 import { joinedHostsMigration } from './0010-joined-hosts.js';
+import { pipelinesMigration } from './0011-pipelines.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
@@ -28,6 +29,7 @@ export function migrationsFor(kind: StoreKind): Record<string, Migration> {
     '0008-cluster': clusterMigration(kind),
     '0009-domains': domainsMigration(),
     '0010-joined-hosts': joinedHostsMigration(),
+    '0011-pipelines': pipelinesMigration(),
   };
 }
 
