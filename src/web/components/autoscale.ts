@@ -1,6 +1,6 @@
 // The scale policy the autoscaler follows: min, max, target CPU per instance and the idle
 // timeout (scale to zero after that long without a request), and where it comes from. A deploy
-// or admin token changes it (`summon ps:autoscale`); the app's summon.toml no longer sets it then.
+// or admin token changes it (`summon autoscale`); the app's summon.toml no longer sets it then.
 import { useState } from 'preact/hooks';
 import type { AppView, SummonClient, WhoAmI } from '../../sdk/client.js';
 import { html } from '../html.js';
@@ -43,7 +43,7 @@ export function Autoscale({ client, app, who, onDone }: { client: SummonClient; 
       <input id=${id} class="narrow" data-testid=${id} value=${value} placeholder=${placeholder} autocomplete="off"
         onInput=${(e: Event) => set((e.currentTarget as HTMLInputElement).value)} /></div>`;
   return html`
-    <h2>Autoscale <span class="sub">policy from ${app.scalePolicySource === 'autoscale' ? 'ps:autoscale' : app.scalePolicySource === 'manifest' ? 'summon.toml' : 'the defaults'}</span></h2>
+    <h2>Autoscale <span class="sub">policy from ${app.scalePolicySource === 'autoscale' ? 'summon autoscale' : app.scalePolicySource === 'manifest' ? 'summon.toml' : 'the defaults'}</span></h2>
     <dl class="facts" data-testid="autoscale-policy" data-min=${s.min} data-max=${s.max} data-target=${s.targetCpu} data-source=${app.scalePolicySource}>
       <div><dt>min</dt><dd data-testid="autoscale-min">${s.min}</dd></div>
       <div><dt>max</dt><dd data-testid="autoscale-max">${s.max}</dd></div>
