@@ -323,7 +323,7 @@ export class ReleaseService {
   async promote(appName: string, by: string, out: Out): Promise<PushResult & { version?: number; target: string }> {
     const { store } = this.o;
     const pipeline = await store.pipelineOf(appName);
-    if (!pipeline) throw new ConflictError(`${appName} is in no pipeline: make one with \`summon pipelines:create NAME --stage staging=${appName} --stage production=APP\``);
+    if (!pipeline) throw new ConflictError(`${appName} is in no pipeline: pipelines have no command or API route yet, so none can be made (see docs/design.md, "Where the code stands")`);
     const i = pipeline.stages.findIndex((s) => s.app === appName);
     const next = pipeline.stages[i + 1];
     if (!next) throw new ConflictError(`${appName} is the last stage (${pipeline.stages[i].stage}) of pipeline ${pipeline.name}: there is nothing to promote it to`);

@@ -12,7 +12,7 @@ export async function createPipeline(db: Db, p: Pipeline): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const added = await trx.insertInto('pipelines').values({ name: p.name, created_at: p.createdAt })
       .onConflict((oc) => oc.column('name').doNothing()).returning('name').executeTakeFirst();
-    if (!added) throw new ConflictError(`a pipeline named ${p.name} exists already: see \`summon pipelines\``, { pipeline: p.name });
+    if (!added) throw new ConflictError(`a pipeline named ${p.name} exists already`, { pipeline: p.name });
     const taken = await trx.selectFrom('pipeline_stages').select(['app', 'pipeline']).where('app', 'in', p.stages.map((s) => s.app)).executeTakeFirst();
     if (taken) throw new ConflictError(`${taken.app} is in pipeline ${taken.pipeline} already: an app is in one pipeline`, { app: taken.app, pipeline: taken.pipeline });
     await trx.insertInto('pipeline_stages').values(p.stages.map((s, i) => ({ pipeline: p.name, position: i, stage: s.stage, app: s.app }))).execute();

@@ -1,4 +1,4 @@
-// Pipelines: stages in order (staging → production), one app each (`summon pipelines`).
+// Pipelines: stages in order (staging → production), one app each.
 
 export interface PipelineStage {
   /** The stage's name, e.g. "staging" (core/names.ts's pipeline rule). */

@@ -1,4 +1,4 @@
-// Pipelines (`summon pipelines:create`): an ordered list of stages, each one app; an app is in
+// Pipelines (no command yet; ReleaseService.promote uses them): an ordered list of stages, each one app; an app is in
 // at most one pipeline (promotion goes from its stage to the next).
 import { type Kysely, type Migration } from 'kysely';
 
