@@ -44,7 +44,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 /** What users rely on at the edge, proven on both data planes. */
-const EDGE_FILES = ['zero-downtime', 'summoning', 'restart'];
+const EDGE_FILES = ['zero-downtime', 'summoning', 'restart', 'domains'];
 const fixedPlane = process.env.SUMMON_TEST_DATA_PLANE;
 if (fixedPlane !== undefined && fixedPlane !== 'node' && fixedPlane !== 'haproxy') {
   console.error(`SUMMON_TEST_DATA_PLANE must be node or haproxy, got ${JSON.stringify(fixedPlane)}`);

@@ -133,7 +133,7 @@ test('certs:auto: obtained from pebble and served, renewed by the loop, failures
   assert.equal(failed.length, failedBefore + 1);
   assert.match(failed.at(-1)!.message, /no certificate for broken\.example\.test, shop\.example\.test, www\.shop\.example\.test: .*returned 404\. Tried 1 time\(s\); next in 200ms\..*port 80/);
   assert.equal(failed.at(-1)!.data.failures, 1);
-  await waitFor(() => events.filter((e) => e.type === 'cert.failed').length >= failedBefore + 2, { timeoutMs: 20_000, what: 'a retry by the loop' });
+  await waitFor(() => events.filter((e) => e.type === 'cert.failed').length >= failedBefore + 2, { timeoutMs: 60_000, what: 'a retry by the loop' });
   assert.equal(events.filter((e) => e.type === 'cert.failed').at(-1)!.data.failures, 2);
   assert.equal((await mgr.status('shop')).failures >= 2, true);
 

@@ -467,7 +467,10 @@ export class Router implements ExchangeOwner {
     const app = ex.app;
     const list = app.upstreams;
     if (list.length === 0) return this.holds.hold(ex);
-    if (this.behind !== undefined && ex.attempts === 0 && handBackable(ex.req, this.behind.handBackMaxBody)) {
+    // Only a request HAProxy sent (on the loopback HTTP listener) can be handed back: one that
+    // came in on this router's own TLS listener has no HAProxy to retry it, and is proxied here.
+    const fromHaproxy = (ex.req.socket as { encrypted?: boolean }).encrypted !== true;
+    if (this.behind !== undefined && fromHaproxy && ex.attempts === 0 && handBackable(ex.req, this.behind.handBackMaxBody)) {
       // HAProxy has the server by now (the data plane adds it before telling this router).
       ex.state = DONE;
       const res = ex.res;

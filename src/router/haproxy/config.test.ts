@@ -16,7 +16,7 @@ const input = (dir: string, o: Partial<RenderInput> = {}): RenderInput => ({
 describe('renderConfig', () => {
   const cfg = renderConfig(input('/d'));
   it('routes by the host map, with the Node router as the default and every backend\'s backup', () => {
-    assert.match(cfg, /use_backend %\[var\(txn\.host\),map\(\/d\/hosts\.map,be_unknown\)\]/);
+    assert.match(cfg, /use_backend %\[var\(txn\.host\),map\(\/d\/hosts\.map\)\] if \{ var\(txn\.host\),map\(\/d\/hosts\.map\) -m found \}\n  use_backend %\[var\(txn\.wild\),map\(\/d\/hosts\.map,be_unknown\)\]/, 'the exact host first, then its wildcard, then the Node router');
     assert.match(cfg, /set-var\(txn\.host\) req\.hdr\(host\),field\(1,:\),lower/);
     for (let i = 0; i < 3; i++) assert.match(cfg, new RegExp(`backend ${backendName(i)}\\n  balance leastconn\\n  server summon_holder 127\\.0\\.0\\.1:18081 backup pool-max-conn -1 pool-purge-delay 5s`));
     assert.match(cfg, /backend be_unknown\n {2}server node 127\.0\.0\.1:18081/);

@@ -132,17 +132,24 @@ export function renderConfig(i: RenderInput): string {
       `  http-request set-header Forwarded "for=%[src];host=\\"%[req.hdr(host)]\\";proto=${proto}" if { req.hdr_cnt(host) eq 1 } { src 0.0.0.0/0 }`,
       `  http-request set-header Forwarded "for=\\"[%[src]]\\";host=\\"%[req.hdr(host)]\\";proto=${proto}" if { req.hdr_cnt(host) eq 1 } !{ src 0.0.0.0/0 }`,
       '  http-request set-var(txn.host) req.hdr(host),field(1,:),lower',
+      // A wildcard domain (*.example.com) is a map key like any other: looked up after the exact
+      // host, with its first label replaced by * (one label, as the Node router matches).
+      '  http-request set-var(txn.wild) var(txn.host),regsub(^[^.]*[.],*.)',
       '  acl acme path_beg /.well-known/acme-challenge/',
     );
     if (proto === 'http') {
-      push(`  http-request redirect scheme https code 308 if !acme { var(txn.host),map(${i.forceHttpsMap}) -m found }`);
+      push(`  http-request redirect scheme https code 308 if !acme { var(txn.host),map(${i.forceHttpsMap}) -m found } || !acme { var(txn.wild),map(${i.forceHttpsMap}) -m found }`);
     } else {
-      push(`  http-response set-header Strict-Transport-Security "max-age=%[var(txn.host),map(${i.hstsMap})]" if { var(txn.host),map(${i.hstsMap}) -m found }`);
+      push(
+        `  http-response set-header Strict-Transport-Security "max-age=%[var(txn.host),map(${i.hstsMap})]" if { var(txn.host),map(${i.hstsMap}) -m found }`,
+        `  http-response set-header Strict-Transport-Security "max-age=%[var(txn.wild),map(${i.hstsMap})]" if !{ var(txn.host),map(${i.hstsMap}) -m found } { var(txn.wild),map(${i.hstsMap}) -m found }`,
+      );
     }
     push(
       // ACME HTTP-01 answers come from the Node router whatever the host.
       '  use_backend be_unknown if acme',
-      `  use_backend %[var(txn.host),map(${i.hostMap},be_unknown)]`,
+      `  use_backend %[var(txn.host),map(${i.hostMap})] if { var(txn.host),map(${i.hostMap}) -m found }`,
+      `  use_backend %[var(txn.wild),map(${i.hostMap},be_unknown)]`,
       '  default_backend be_unknown',
       '',
     );

@@ -65,6 +65,16 @@ test('spare backends run out: HAProxy reloads with every server kept; drains end
   assert.match(cfg, /server a-1 127\.0\.0\.1:\d+ pool-max-conn -1 pool-purge-delay 5s/);
   assert.match(await readFile(join(dir, 'haproxy', 'hosts.map'), 'utf8'), /^a\.localhost app_\d+$/m);
 
+  // Custom domains: an exact one, and a wildcard one label deep, found after the exact host.
+  cp.setEdge({ domains: { 'shop.example.com': 'b', '*.example.com': 'c' }, certs: [], challenges: {}, policies: {} });
+  await acked();
+  assert.equal((await request(dp.port, 'shop.example.com')).body, 'shop.example.com 0 127.0.0.1');
+  assert.equal((await request(dp.port, 'Blog.Example.com:80')).body, 'Blog.Example.com:80 0 127.0.0.1', 'the wildcard, whatever the case and port');
+  const deep = await request(dp.port, 'a.b.example.com');
+  assert.equal(deep.status, 404, 'a wildcard covers one label only');
+  assert.match(deep.body, /a\.b\.example\.com/);
+  assert.match(await readFile(join(dir, 'haproxy', 'hosts.map'), 'utf8'), /^\*\.example\.com app_\d+$/m);
+
   // A body HAProxy could not replay (over the hand-back bound) reaches the app through the holder.
   cp.setRoute('a', { kind: 'serving', upstreams: [] });
   await acked();
