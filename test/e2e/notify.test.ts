@@ -87,7 +87,7 @@ test('webhook URLs and event names are checked; the secret is shown only at crea
   await assert.rejects(c.addWebhook('nope', hook.url), /app "nope" not found/);
   const h = await c.addWebhook('hooked', hook.url);
   assert.match(h.secret, /^whsec_/);
-  assert.deepEqual(h.events, ['release.live', 'release.failed', 'instance.crashloop', 'scale.max']);
+  assert.deepEqual(h.events, ['release.live', 'release.failed', 'instance.crashloop', 'scale.max', 'cert.failed']);
   secret = h.secret;
   const list = await c.webhooks('hooked');
   assert.equal(list.length, 1);
